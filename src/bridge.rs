@@ -1,0 +1,321 @@
+//! The LLBBridge client over the process's stdin/stdout: every byte on the wire is here.
+//!
+//! BuildKit speaks HTTP/2 with prior knowledge over our stdin (to us) and stdout (from us); we
+//! hand tonic a connector that yields that pair once. Nothing else may write to stdout.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use bollard_buildkit_proto::fsutil::types::Stat;
+use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
+    self as gw, llb_bridge_client::LlbBridgeClient,
+};
+use bollard_buildkit_proto::pb;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::options::CacheImport;
+
+/// BuildKit's gateway limit (containerd's default), both ways.
+const MAX_MESSAGE_BYTES: usize = 16 << 20;
+
+/// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
+#[derive(Debug, Clone)]
+pub struct GatewayError {
+    pub call: &'static str,
+    pub message: String,
+    pub code: tonic::Code,
+}
+
+impl GatewayError {
+    fn from_status(call: &'static str, status: tonic::Status) -> Self {
+        GatewayError {
+            call,
+            message: status.message().to_string(),
+            code: status.code(),
+        }
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.call, self.message)
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+/// The calls the frontend makes; the real bridge and the test fake implement it.
+#[allow(async_fn_in_trait)]
+pub trait Gateway {
+    /// Solves `definition` and returns the result's ref id.
+    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError>;
+    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
+    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
+    async fn stat(&mut self, reference: &str, path: &str) -> Result<Stat, GatewayError>;
+    /// The image's manifest digest and config JSON.
+    async fn resolve_image_config(
+        &mut self,
+        reference: &str,
+        platform: &pb::Platform,
+        resolve_mode: Option<&str>,
+    ) -> Result<(String, Vec<u8>), GatewayError>;
+    /// A warning for the build summary; failures to warn are not errors.
+    async fn warn(&mut self, message: &str);
+}
+
+/// stdin + stdout as one duplex stream.
+struct Stdio {
+    stdin: tokio::io::Stdin,
+    stdout: tokio::io::Stdout,
+}
+
+impl AsyncRead for Stdio {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdin).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stdio {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stdout).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stdout).poll_shutdown(cx)
+    }
+}
+
+/// The real bridge to BuildKit.
+pub struct Bridge {
+    client: LlbBridgeClient<Channel>,
+    cache_imports: Vec<gw::CacheOptionsEntry>,
+    /// Digest used for warnings; any vertex of ours will do.
+    warn_digest: String,
+}
+
+impl Bridge {
+    /// Connects over stdin/stdout.
+    pub async fn connect_stdio() -> Result<Bridge, String> {
+        let stdio = Mutex::new(Some(Stdio {
+            stdin: tokio::io::stdin(),
+            stdout: tokio::io::stdout(),
+        }));
+        let connector = tower::service_fn(move |_uri| {
+            let stream = stdio.lock().ok().and_then(|mut s| s.take());
+            async move {
+                stream.map(TokioIo::new).ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the stdio connection was already used")
+                })
+            }
+        });
+        let channel = Endpoint::from_static("http://localhost")
+            .connect_with_connector(connector)
+            .await
+            .map_err(|err| format!("cannot talk to BuildKit over stdin/stdout: {err}"))?;
+        Ok(Bridge::new(channel))
+    }
+
+    pub fn new(channel: Channel) -> Bridge {
+        let client = LlbBridgeClient::new(channel)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        Bridge {
+            client,
+            cache_imports: Vec::new(),
+            warn_digest: String::new(),
+        }
+    }
+
+    /// `--cache-from` only works if every Solve carries the imports.
+    pub fn set_cache_imports(&mut self, imports: &[CacheImport]) {
+        self.cache_imports = imports
+            .iter()
+            .map(|import| gw::CacheOptionsEntry {
+                r#type: import.kind.clone(),
+                attrs: import.attrs.clone().into_iter().collect(),
+            })
+            .collect();
+    }
+
+    pub async fn ping(&mut self) -> Result<gw::PongResponse, GatewayError> {
+        self.client
+            .ping(gw::PingRequest {})
+            .await
+            .map(|r| r.into_inner())
+            .map_err(|s| GatewayError::from_status("ping", s))
+    }
+
+    /// Ends the build with a result: the ref and its image config.
+    pub async fn return_result(&mut self, reference: String, metadata: HashMap<String, Vec<u8>>) -> Result<(), GatewayError> {
+        let request = gw::ReturnRequest {
+            result: Some(gw::Result {
+                metadata,
+                attestations: HashMap::new(),
+                result: Some(gw::result::Result::Ref(gw::Ref { id: reference, def: None })),
+            }),
+            error: None,
+        };
+        self.client
+            .r#return(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| GatewayError::from_status("return", s))
+    }
+
+    /// Ends the build with metadata only (subrequests).
+    pub async fn return_metadata(&mut self, metadata: HashMap<String, Vec<u8>>) -> Result<(), GatewayError> {
+        let request = gw::ReturnRequest {
+            result: Some(gw::Result {
+                metadata,
+                ..Default::default()
+            }),
+            error: None,
+        };
+        self.client
+            .r#return(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| GatewayError::from_status("return", s))
+    }
+
+    /// Ends the build with an error: `message` is what `docker buildx build` prints.
+    pub async fn return_error(&mut self, code: tonic::Code, message: &str) -> Result<(), GatewayError> {
+        let request = gw::ReturnRequest {
+            result: None,
+            error: Some(bollard_buildkit_proto::google::rpc::Status {
+                code: code as i32,
+                message: message.to_string(),
+                details: Vec::new(),
+            }),
+        };
+        self.client
+            .r#return(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| GatewayError::from_status("return", s))
+    }
+}
+
+impl Gateway for Bridge {
+    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError> {
+        if self.warn_digest.is_empty() {
+            if let Some(first) = definition.def.first() {
+                self.warn_digest = crate::llb::sha256_digest(first);
+            }
+        }
+        let request = gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            // Build now, so failures surface here and not in a later ReadFile.
+            evaluate: true,
+            cache_imports: self.cache_imports.clone(),
+            ..Default::default()
+        };
+        let response = self
+            .client
+            .solve(request)
+            .await
+            .map_err(|s| GatewayError::from_status("solve", s))?
+            .into_inner();
+        match response.result.and_then(|r| r.result) {
+            Some(gw::result::Result::Ref(reference)) => Ok(reference.id),
+            Some(gw::result::Result::RefDeprecated(id)) => Ok(id),
+            _ if !response.r#ref.is_empty() => Ok(response.r#ref),
+            _ => Err(GatewayError {
+                call: "solve",
+                message: "BuildKit returned no single result".into(),
+                code: tonic::Code::Internal,
+            }),
+        }
+    }
+
+    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+        let request = gw::ReadFileRequest {
+            r#ref: reference.to_string(),
+            file_path: path.to_string(),
+            range: None,
+            mount_index: 0,
+        };
+        self.client
+            .read_file(request)
+            .await
+            .map(|r| r.into_inner().data)
+            .map_err(|s| GatewayError::from_status("read file", s))
+    }
+
+    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
+        let request = gw::ReadDirRequest {
+            r#ref: reference.to_string(),
+            dir_path: path.to_string(),
+            include_pattern: String::new(),
+            mount_index: 0,
+        };
+        self.client
+            .read_dir(request)
+            .await
+            .map(|r| r.into_inner().entries)
+            .map_err(|s| GatewayError::from_status("read directory", s))
+    }
+
+    async fn stat(&mut self, reference: &str, path: &str) -> Result<Stat, GatewayError> {
+        let request = gw::StatFileRequest {
+            r#ref: reference.to_string(),
+            path: path.to_string(),
+            mount_index: 0,
+        };
+        self.client
+            .stat_file(request)
+            .await
+            .map_err(|s| GatewayError::from_status("stat", s))?
+            .into_inner()
+            .stat
+            .ok_or(GatewayError {
+                call: "stat",
+                message: format!("no information about {path}"),
+                code: tonic::Code::NotFound,
+            })
+    }
+
+    async fn resolve_image_config(
+        &mut self,
+        reference: &str,
+        platform: &pb::Platform,
+        resolve_mode: Option<&str>,
+    ) -> Result<(String, Vec<u8>), GatewayError> {
+        let request = gw::ResolveImageConfigRequest {
+            r#ref: reference.to_string(),
+            platform: Some(platform.clone()),
+            resolve_mode: resolve_mode.unwrap_or_default().to_string(),
+            log_name: format!("resolve builder image {reference}"),
+            ..Default::default()
+        };
+        self.client
+            .resolve_image_config(request)
+            .await
+            .map(|r| {
+                let r = r.into_inner();
+                (r.digest, r.config)
+            })
+            .map_err(|s| GatewayError::from_status("resolve image", s))
+    }
+
+    async fn warn(&mut self, message: &str) {
+        let request = gw::WarnRequest {
+            digest: self.warn_digest.clone(),
+            level: 1,
+            short: message.as_bytes().to_vec(),
+            ..Default::default()
+        };
+        if let Err(status) = self.client.warn(request).await {
+            eprintln!("nix-frontend: warning not delivered ({}): {message}", status.message());
+        }
+    }
+}

@@ -1,0 +1,393 @@
+//! One build, start to end: read the build file, plan and solve the Nix stage, validate what it
+//! reports, plan and solve the image. Talks to BuildKit only through the `Gateway` trait.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use bollard_buildkit_proto::fsutil::types::Stat;
+use serde_json::Value;
+
+use crate::bridge::{Gateway, GatewayError};
+use crate::closure::{self, Limits, StorePath};
+use crate::llb::{self, Meta};
+use crate::options::{Options, Platform};
+use crate::plan::{self, BuildResult, BuilderImage, RootLink, MANIFEST_DIR};
+use crate::spec::{Mode, Spec};
+
+/// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
+const MODE_DIR: u32 = 1 << 31;
+const MODE_SYMLINK: u32 = 1 << 27;
+/// Docker's hard limit is 125 layers; leave room for base images built on ours.
+pub const DEFAULT_MAX_LAYERS: usize = 100;
+
+/// A build that ended in an error the user can act on: the text `docker buildx build` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserError(pub String);
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<E: std::error::Error> From<E> for UserError {
+    fn from(err: E) -> Self {
+        UserError(err.to_string())
+    }
+}
+
+/// What the build returns to BuildKit.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub reference: String,
+    pub config: Value,
+}
+
+/// What the frontend learnt about its environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub session_id: String,
+    pub worker_platform: Platform,
+    pub has_merge_op: bool,
+    /// Unix seconds when this frontend started; older builder runs came from the cache.
+    pub started_at: i64,
+}
+
+fn gateway_error(what: &str, err: GatewayError) -> UserError {
+    UserError(format!("{what}: {}", err.message))
+}
+
+pub async fn build<G: Gateway>(gateway: &mut G, options: &Options, env: &Environment) -> Result<Built, UserError> {
+    let text = read_build_file(gateway, options, env).await?;
+    let spec = Spec::new(options, &text, &env.worker_platform)?;
+    eprintln!("nix-frontend: {spec:?}");
+
+    let builder = resolve_builder(gateway, &spec, options).await?;
+    let excludes = read_dockerignore(gateway, options, env).await;
+    let context = context_local(options, env, &excludes);
+    let built = plan::build_stage(&spec, &builder, context.clone(), options.image_resolve_mode.as_deref());
+    let mut built_ref = gateway
+        .solve(llb::definition(&built))
+        .await
+        .map_err(|err| gateway_error(&format!("running {}", plan::build_step_name(&spec)), err))?;
+
+    let mut status = read_status(gateway, &built_ref).await?;
+    if status.kind == "build-failed" && status.ran_at < env.started_at - 1 {
+        // A build failure from the cache may have been transient (network, resources): run once
+        // more rather than report a stale failure.
+        gateway.warn("the cached Nix build had failed; building again").await;
+        let uncached = Spec {
+            no_cache: true,
+            ..spec.clone()
+        };
+        let rerun = plan::build_stage(&uncached, &builder, context, options.image_resolve_mode.as_deref());
+        built_ref = gateway
+            .solve(llb::definition(&rerun))
+            .await
+            .map_err(|err| gateway_error(&format!("running {}", plan::build_step_name(&spec)), err))?;
+        status = read_status(gateway, &built_ref).await?;
+    }
+    match status.kind.as_str() {
+        "ok" => {}
+        "missing-file" => {
+            let hint = match spec.mode {
+                Mode::Nix => "build from the directory that holds it (docker buildx build -f default.nix .), or name it with --build-arg NIX_FILE=path/in/context.nix",
+                Mode::Dockerfile => "add it to the build context, or name another file with the `# nix=FILE` directive or --build-arg NIX_FILE=",
+            };
+            return Err(UserError(format!(
+                "{}: no such file in the build context (is it excluded by .dockerignore?); {hint}",
+                spec.nix_file
+            )));
+        }
+        "eval-failed" => {
+            return Err(UserError(format!(
+                "evaluating {} failed:\n{}",
+                describe_target(&spec),
+                nix_error_text(&status.log)
+            )))
+        }
+        "build-failed" => {
+            return Err(UserError(format!(
+                "building {} failed:\n{}",
+                describe_target(&spec),
+                nix_error_text(&status.log)
+            )))
+        }
+        other => return Err(UserError(format!("the Nix builder reported an unknown status {other:?}"))),
+    }
+
+    let result = read_build_result(gateway, &built_ref).await?;
+    eprintln!(
+        "nix-frontend: closure of {} paths, {} bytes",
+        result.closure.paths.len(),
+        result.closure.total_nar_size()
+    );
+    if !env.has_merge_op {
+        gateway
+            .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")
+            .await;
+    }
+    let image = plan::image_stage(&spec, &result, built, DEFAULT_MAX_LAYERS, env.has_merge_op);
+    let reference = gateway
+        .solve(llb::definition(&image))
+        .await
+        .map_err(|err| gateway_error("assembling the image", err))?;
+    if plan::default_program(&result).is_none() && spec.settings.entrypoint.is_none() && spec.settings.cmd.is_none() {
+        gateway
+            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .await;
+    }
+    Ok(Built {
+        reference,
+        config: plan::image_config(&spec, &result),
+    })
+}
+
+fn context_local(options: &Options, env: &Environment, excludes: &[String]) -> llb::Output {
+    llb::local(
+        &llb::Local {
+            name: "context".into(),
+            session_id: local_session(options, env, "context"),
+            shared_key_hint: "context".into(),
+            exclude_patterns: excludes.to_vec(),
+            ..Default::default()
+        },
+        &Meta::named("load build context"),
+    )
+}
+
+fn describe_target(spec: &Spec) -> String {
+    match &spec.attr {
+        Some(attr) => format!("attribute {attr:?} of {}", spec.nix_file),
+        None => spec.nix_file.clone(),
+    }
+}
+
+fn local_session(options: &Options, env: &Environment, name: &str) -> String {
+    options
+        .local_sessions
+        .get(name)
+        .cloned()
+        .unwrap_or_else(|| env.session_id.clone())
+}
+
+async fn read_build_file<G: Gateway>(gateway: &mut G, options: &Options, env: &Environment) -> Result<String, UserError> {
+    let local = llb::local(
+        &llb::Local {
+            name: "dockerfile".into(),
+            session_id: local_session(options, env, "dockerfile"),
+            shared_key_hint: "dockerfile".into(),
+            include_patterns: vec![options.filename.clone()],
+            ..Default::default()
+        },
+        &Meta::named(format!("load build definition from {}", options.filename)),
+    );
+    let reference = gateway
+        .solve(llb::definition(&local))
+        .await
+        .map_err(|err| gateway_error(&format!("reading {}", options.filename), err))?;
+    let bytes = gateway.read_file(&reference, &options.filename).await.map_err(|_| {
+        UserError(format!(
+            "{}: cannot read the build file; check the name given with -f",
+            options.filename
+        ))
+    })?;
+    String::from_utf8(bytes).map_err(|_| UserError(format!("{}: not UTF-8 text", options.filename)))
+}
+
+/// `.dockerignore` patterns: `<file>.dockerignore` next to the build file, else the context's.
+async fn read_dockerignore<G: Gateway>(gateway: &mut G, options: &Options, env: &Environment) -> Vec<String> {
+    let candidates = [
+        ("dockerfile", format!("{}.dockerignore", options.filename)),
+        ("context", ".dockerignore".to_string()),
+    ];
+    for (local_name, file) in candidates {
+        let local = llb::local(
+            &llb::Local {
+                name: local_name.into(),
+                session_id: local_session(options, env, local_name),
+                shared_key_hint: local_name.into(),
+                include_patterns: vec![file.clone()],
+                ..Default::default()
+            },
+            &Meta::named(format!("load {file}")),
+        );
+        let Ok(reference) = gateway.solve(llb::definition(&local)).await else {
+            continue;
+        };
+        if let Ok(bytes) = gateway.read_file(&reference, &file).await {
+            return parse_dockerignore(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    Vec::new()
+}
+
+pub fn parse_dockerignore(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+async fn resolve_builder<G: Gateway>(gateway: &mut G, spec: &Spec, options: &Options) -> Result<BuilderImage, UserError> {
+    let (digest, config) = gateway
+        .resolve_image_config(&spec.nix_image, &spec.platform.to_pb(), options.image_resolve_mode.as_deref())
+        .await
+        .map_err(|err| {
+            UserError(format!(
+                "cannot use the Nix builder image {}: {}; set another with --build-arg NIX_IMAGE=<image>",
+                spec.nix_image, err.message
+            ))
+        })?;
+    Ok(BuilderImage::from_config(&spec.nix_image, Some(&digest), &config))
+}
+
+struct Status {
+    kind: String,
+    log: String,
+    ran_at: i64,
+}
+
+async fn read_status<G: Gateway>(gateway: &mut G, reference: &str) -> Result<Status, UserError> {
+    let read = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_string();
+    let kind = gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/status"))
+        .await
+        .map(read)
+        .map_err(|_| UserError("the Nix builder stopped before it finished (no status was written); its output is in the build log above".into()))?;
+    let log = gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/log"))
+        .await
+        .map(read)
+        .unwrap_or_default();
+    let ran_at = gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/ran-at"))
+        .await
+        .ok()
+        .and_then(|b| read(b).parse().ok())
+        .unwrap_or(0);
+    Ok(Status { kind, log, ran_at })
+}
+
+/// Nix's error text without the noise: progress lines and blank lines dropped, at most the last
+/// 40 lines kept (Nix puts the file:line:column and the failing code last).
+pub fn nix_error_text(log: &str) -> String {
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            let t = line.trim();
+            !t.is_empty()
+                && !t.starts_with("evaluating ")
+                && !t.starts_with("these ")
+                && !t.starts_with("this derivation will be built")
+                && !t.starts_with("warning: you did not specify '--add-root'")
+        })
+        .collect();
+    let start = lines.len().saturating_sub(40);
+    let text = lines[start..].join("\n");
+    if text.is_empty() {
+        "(Nix printed nothing; see the build log above)".into()
+    } else {
+        text
+    }
+}
+
+async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Result<BuildResult, UserError> {
+    let invalid = |what: String| UserError(format!("the Nix builder reported something invalid: {what}"));
+    let results_text = gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/results"))
+        .await
+        .map_err(|err| invalid(format!("no list of results ({})", err.message)))?;
+    let results: Vec<StorePath> = String::from_utf8_lossy(&results_text)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}"))))
+        .collect::<Result<_, _>>()?;
+    if results.is_empty() {
+        return Err(invalid("the build produced no output path".into()));
+    }
+    let manifest = gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/closure.json"))
+        .await
+        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
+    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+
+    let main = &results[0];
+    let root_entries = gateway
+        .read_dir(reference, &format!("{MANIFEST_DIR}/root"))
+        .await
+        .unwrap_or_default();
+    let root_links = validate_root_links(main, &root_entries)?;
+
+    let executables = if root_links.iter().any(|l| l.name == "bin") {
+        let entries = gateway
+            .read_dir(reference, &format!("{main}/bin"))
+            .await
+            .unwrap_or_default();
+        executables(&entries)
+    } else {
+        Vec::new()
+    };
+    let main_program = match gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/main-program.json"))
+        .await
+    {
+        Ok(bytes) => serde_json::from_slice::<String>(&bytes)
+            .ok()
+            .filter(|p| is_plain_name(p)),
+        Err(_) => None,
+    };
+    Ok(BuildResult {
+        closure,
+        results,
+        root_links,
+        executables,
+        main_program,
+    })
+}
+
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.chars().any(char::is_control)
+}
+
+/// Each root entry must be a symlink named `N` pointing at exactly `<main result>/N`.
+pub fn validate_root_links(main: &StorePath, entries: &[Stat]) -> Result<Vec<RootLink>, UserError> {
+    let mut links = Vec::new();
+    for entry in entries {
+        let name = entry.path.rsplit('/').next().unwrap_or_default();
+        let expected = format!("{main}/{name}");
+        if !is_plain_name(name) || entry.mode & MODE_SYMLINK == 0 || entry.linkname != expected {
+            return Err(UserError(format!(
+                "the Nix builder reported an unexpected root entry {:?} (link to {:?}); only links into {main} are allowed",
+                entry.path, entry.linkname
+            )));
+        }
+        links.push(RootLink {
+            name: name.to_string(),
+            target: expected,
+        });
+    }
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(links)
+}
+
+/// Names of executables (or symlinks, as Nix wrappers often are) among `entries`, sorted.
+pub fn executables(entries: &[Stat]) -> Vec<String> {
+    let mut names: Vec<String> = entries
+        .iter()
+        .filter(|e| e.mode & MODE_DIR == 0 && (e.mode & MODE_SYMLINK != 0 || e.mode & 0o111 != 0))
+        .map(|e| e.path.rsplit('/').next().unwrap_or_default().to_string())
+        .filter(|n| is_plain_name(n))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Metadata for the Return of a built image.
+pub fn result_metadata(built: &Built) -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([(
+        "containerimage.config".to_string(),
+        serde_json::to_vec(&built.config).expect("JSON values serialise"),
+    )])
+}

@@ -1,0 +1,464 @@
+//! A small typed LLB builder: the ops nix-frontend needs (image and local sources, exec with
+//! mounts, file copies, merge), serialised into BuildKit's `pb::Definition`.
+//!
+//! A vertex is identified by the sha256 of its marshalled `pb::Op`, exactly as BuildKit does, so
+//! equal graphs give equal digests and hit the same cache. prost encodes fields in tag order and
+//! our maps are `BTreeMap`s, so marshalling is deterministic.
+
+mod json;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use bollard_buildkit_proto::pb;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+pub use json::definition_to_json;
+
+/// The `llb.customname` description key: the vertex name shown in progress output.
+const CUSTOM_NAME: &str = "llb.customname";
+
+/// A marshalled vertex with the vertices it reads from.
+#[derive(Debug)]
+struct Vertex {
+    digest: String,
+    bytes: Vec<u8>,
+    metadata: pb::OpMetadata,
+    inputs: Vec<Output>,
+}
+
+/// One output of a vertex: what an op reads from or a definition ends with.
+#[derive(Debug, Clone)]
+pub struct Output {
+    vertex: Arc<Vertex>,
+    index: i64,
+}
+
+impl Output {
+    /// The vertex digest (`sha256:…`) this output belongs to.
+    pub fn digest(&self) -> &str {
+        &self.vertex.digest
+    }
+}
+
+/// Per-vertex settings that are not part of its digest.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    /// The progress name (`llb.customname`).
+    pub name: Option<String>,
+    /// Run again even when cached.
+    pub ignore_cache: bool,
+    /// LLB capabilities the vertex needs, so BuildKit can fail early with a clear message.
+    pub caps: Vec<&'static str>,
+}
+
+impl Meta {
+    pub fn named(name: impl Into<String>) -> Self {
+        Meta {
+            name: Some(name.into()),
+            ..Meta::default()
+        }
+    }
+
+    fn to_pb(&self) -> pb::OpMetadata {
+        let mut metadata = pb::OpMetadata {
+            ignore_cache: self.ignore_cache,
+            ..Default::default()
+        };
+        if let Some(name) = &self.name {
+            metadata
+                .description
+                .insert(CUSTOM_NAME.to_string(), name.clone());
+        }
+        for cap in &self.caps {
+            metadata.caps.insert((*cap).to_string(), true);
+        }
+        metadata
+    }
+}
+
+fn vertex(
+    op: pb::op::Op,
+    inputs: Vec<Output>,
+    platform: Option<&pb::Platform>,
+    meta: &Meta,
+) -> Arc<Vertex> {
+    let message = pb::Op {
+        inputs: inputs
+            .iter()
+            .map(|input| pb::Input {
+                digest: input.vertex.digest.clone(),
+                index: input.index,
+            })
+            .collect(),
+        platform: platform.cloned(),
+        constraints: None,
+        op: Some(op),
+    };
+    let bytes = message.encode_to_vec();
+    Arc::new(Vertex {
+        digest: sha256_digest(&bytes),
+        bytes,
+        metadata: meta.to_pb(),
+        inputs,
+    })
+}
+
+/// `sha256:<hex>` of `bytes`, the digest format BuildKit uses everywhere.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut out = String::with_capacity(71);
+    out.push_str("sha256:");
+    for byte in hash {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// `docker-image://REF`; `reference` must be fully qualified (`docker.io/library/x:tag`).
+pub fn image(
+    reference: &str,
+    resolve_mode: Option<&str>,
+    platform: &pb::Platform,
+    meta: &Meta,
+) -> Output {
+    let mut attrs = BTreeMap::new();
+    if let Some(mode) = resolve_mode {
+        attrs.insert("image.resolvemode".to_string(), mode.to_string());
+    }
+    let op = pb::op::Op::Source(pb::SourceOp {
+        identifier: format!("docker-image://{reference}"),
+        attrs,
+    });
+    Output {
+        vertex: vertex(op, Vec::new(), Some(platform), meta),
+        index: 0,
+    }
+}
+
+/// A local directory sent by the client (`context`, `dockerfile`).
+#[derive(Debug, Clone, Default)]
+pub struct Local {
+    pub name: String,
+    pub session_id: String,
+    pub shared_key_hint: String,
+    pub include_patterns: Vec<String>,
+    pub exclude_patterns: Vec<String>,
+    pub follow_paths: Vec<String>,
+}
+
+pub fn local(source: &Local, meta: &Meta) -> Output {
+    let mut attrs = BTreeMap::new();
+    let json = |list: &Vec<String>| serde_json::to_string(list).expect("a list of strings");
+    if !source.session_id.is_empty() {
+        attrs.insert("local.session".to_string(), source.session_id.clone());
+    }
+    if !source.shared_key_hint.is_empty() {
+        attrs.insert(
+            "local.sharedkeyhint".to_string(),
+            source.shared_key_hint.clone(),
+        );
+    }
+    if !source.include_patterns.is_empty() {
+        attrs.insert(
+            "local.includepattern".to_string(),
+            json(&source.include_patterns),
+        );
+    }
+    if !source.exclude_patterns.is_empty() {
+        attrs.insert(
+            "local.excludepatterns".to_string(),
+            json(&source.exclude_patterns),
+        );
+    }
+    if !source.follow_paths.is_empty() {
+        attrs.insert("local.followpaths".to_string(), json(&source.follow_paths));
+    }
+    let op = pb::op::Op::Source(pb::SourceOp {
+        identifier: format!("local://{}", source.name),
+        attrs,
+    });
+    Output {
+        vertex: vertex(op, Vec::new(), None, meta),
+        index: 0,
+    }
+}
+
+/// What is mounted at a path of an exec.
+#[derive(Debug, Clone)]
+pub enum MountSource {
+    /// An input, read-only or writable; writable ones may produce an output.
+    Input {
+        input: Option<Output>,
+        readonly: bool,
+        output: bool,
+    },
+    /// A BuildKit cache mount, optionally seeded from `from`.
+    Cache {
+        id: String,
+        sharing: pb::CacheSharingOpt,
+        from: Option<Output>,
+    },
+    /// An empty tmpfs.
+    Tmpfs,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mount {
+    pub dest: String,
+    pub selector: String,
+    pub source: MountSource,
+}
+
+/// An exec: argv, environment and mounts; `mounts[0]` must be the root (`/`).
+#[derive(Debug, Clone)]
+pub struct Exec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub mounts: Vec<Mount>,
+    pub network: pb::NetMode,
+}
+
+/// Builds the exec vertex and returns its outputs, one per mount that produces one, in mount
+/// order.
+pub fn exec(
+    spec: &Exec,
+    platform: &pb::Platform,
+    meta: &Meta,
+) -> Vec<Output> {
+    let mut inputs: Vec<Output> = Vec::new();
+    let mut index_of = |output: &Option<Output>| -> i64 {
+        match output {
+            None => -1,
+            Some(output) => {
+                let position = inputs
+                    .iter()
+                    .position(|seen| {
+                        seen.vertex.digest == output.vertex.digest && seen.index == output.index
+                    })
+                    .unwrap_or_else(|| {
+                        inputs.push(output.clone());
+                        inputs.len() - 1
+                    });
+                position as i64
+            }
+        }
+    };
+    let mut next_output = 0i64;
+    let mut mounts = Vec::new();
+    for mount in &spec.mounts {
+        let mut pb_mount = pb::Mount {
+            dest: mount.dest.clone(),
+            selector: mount.selector.clone(),
+            output: -1,
+            ..Default::default()
+        };
+        match &mount.source {
+            MountSource::Input {
+                input,
+                readonly,
+                output,
+            } => {
+                pb_mount.input = index_of(input);
+                pb_mount.readonly = *readonly;
+                pb_mount.mount_type = pb::MountType::Bind as i32;
+                if *output && !*readonly {
+                    pb_mount.output = next_output;
+                    next_output += 1;
+                }
+            }
+            MountSource::Cache { id, sharing, from } => {
+                pb_mount.input = index_of(from);
+                pb_mount.mount_type = pb::MountType::Cache as i32;
+                pb_mount.cache_opt = Some(pb::CacheOpt {
+                    id: id.clone(),
+                    sharing: *sharing as i32,
+                });
+            }
+            MountSource::Tmpfs => {
+                pb_mount.input = -1;
+                pb_mount.mount_type = pb::MountType::Tmpfs as i32;
+                pb_mount.tmpfs_opt = Some(pb::TmpfsOpt { size: 0 });
+            }
+        }
+        mounts.push(pb_mount);
+    }
+    let op = pb::op::Op::Exec(pb::ExecOp {
+        meta: Some(pb::Meta {
+            args: spec.args.clone(),
+            env: spec.env.clone(),
+            cwd: spec.cwd.clone(),
+            user: spec.user.clone(),
+            ..Default::default()
+        }),
+        mounts,
+        network: spec.network as i32,
+        ..Default::default()
+    });
+    let vertex = vertex(op, inputs, Some(platform), meta);
+    (0..next_output)
+        .map(|index| Output {
+            vertex: vertex.clone(),
+            index,
+        })
+        .collect()
+}
+
+/// One copy of a FileOp: `src` of `from` onto `dest`.
+#[derive(Debug, Clone)]
+pub struct Copy {
+    pub src: String,
+    pub dest: String,
+    /// Copy the contents of a source directory rather than the directory itself.
+    pub dir_contents: bool,
+    /// Copy only these base-relative patterns (with `dir_contents`).
+    pub include_patterns: Vec<String>,
+    /// Owner uid/gid of everything copied.
+    pub owner: Option<(u32, u32)>,
+    /// Modification time of everything copied, Unix nanoseconds.
+    pub timestamp: Option<i64>,
+}
+
+/// A FileOp of copies from `from`, applied in order onto `onto` (`None` = scratch).
+pub fn copy(
+    onto: Option<Output>,
+    from: Output,
+    copies: &[Copy],
+    platform: &pb::Platform,
+    meta: &Meta,
+) -> Output {
+    let mut inputs = Vec::new();
+    let base = match onto {
+        Some(onto) => {
+            inputs.push(onto);
+            0
+        }
+        None => -1,
+    };
+    inputs.push(from);
+    let from_index = inputs.len() as i64 - 1;
+    let input_count = inputs.len() as i64;
+    let last = copies.len().saturating_sub(1);
+    let actions = copies
+        .iter()
+        .enumerate()
+        .map(|(i, copy)| {
+            // Each action after the first writes onto the previous action's result, which
+            // BuildKit addresses as (number of inputs + action index).
+            let input = if i == 0 {
+                base
+            } else {
+                input_count + i as i64 - 1
+            };
+            pb::FileAction {
+                input,
+                secondary_input: from_index,
+                output: if i == last { 0 } else { -1 },
+                action: Some(pb::file_action::Action::Copy(pb::FileActionCopy {
+                    src: copy.src.clone(),
+                    dest: copy.dest.clone(),
+                    owner: copy.owner.map(|(uid, gid)| pb::ChownOpt {
+                        user: Some(pb::UserOpt {
+                            user: Some(pb::user_opt::User::ById(uid)),
+                        }),
+                        group: Some(pb::UserOpt {
+                            user: Some(pb::user_opt::User::ById(gid)),
+                        }),
+                    }),
+                    mode: -1,
+                    follow_symlink: false,
+                    dir_copy_contents: copy.dir_contents,
+                    create_dest_path: true,
+                    allow_wildcard: false,
+                    allow_empty_wildcard: false,
+                    timestamp: copy.timestamp.unwrap_or(-1),
+                    include_patterns: copy.include_patterns.clone(),
+                    ..Default::default()
+                })),
+            }
+        })
+        .collect();
+    let op = pb::op::Op::File(pb::FileOp { actions });
+    Output {
+        vertex: vertex(op, inputs, Some(platform), meta),
+        index: 0,
+    }
+}
+
+/// A FileOp that makes one file on scratch.
+pub fn mkfile(path: &str, mode: i32, data: &[u8], platform: &pb::Platform, meta: &Meta) -> Output {
+    let op = pb::op::Op::File(pb::FileOp {
+        actions: vec![pb::FileAction {
+            input: -1,
+            secondary_input: -1,
+            output: 0,
+            action: Some(pb::file_action::Action::Mkfile(pb::FileActionMkFile {
+                path: path.to_string(),
+                mode,
+                data: data.to_vec(),
+                owner: None,
+                timestamp: -1,
+            })),
+        }],
+    });
+    Output {
+        vertex: vertex(op, Vec::new(), Some(platform), meta),
+        index: 0,
+    }
+}
+
+/// MergeOp: the inputs stacked as independent layers, later ones on top.
+pub fn merge(layers: Vec<Output>, platform: &pb::Platform, meta: &Meta) -> Output {
+    let op = pb::op::Op::Merge(pb::MergeOp {
+        inputs: (0..layers.len() as i64)
+            .map(|input| pb::MergeInput { input })
+            .collect(),
+    });
+    let mut meta = meta.clone();
+    meta.caps.push("mergeop");
+    Output {
+        vertex: vertex(op, layers, Some(platform), &meta),
+        index: 0,
+    }
+}
+
+/// The definition whose result is `result`: every vertex it depends on, dependencies first,
+/// each once, then the terminal op that names the result.
+pub fn definition(result: &Output) -> pb::Definition {
+    let mut definition = pb::Definition::default();
+    let mut seen = HashSet::new();
+    // Iterative post-order walk: closures can make graphs wide, never recurse per vertex.
+    let mut stack: Vec<(Arc<Vertex>, bool)> = vec![(result.vertex.clone(), false)];
+    while let Some((vertex, expanded)) = stack.pop() {
+        if expanded {
+            if seen.insert(vertex.digest.clone()) {
+                definition.def.push(vertex.bytes.clone());
+                definition
+                    .metadata
+                    .insert(vertex.digest.clone(), vertex.metadata.clone());
+            }
+            continue;
+        }
+        if seen.contains(&vertex.digest) {
+            continue;
+        }
+        stack.push((vertex.clone(), true));
+        for input in vertex.inputs.iter().rev() {
+            if !seen.contains(&input.vertex.digest) {
+                stack.push((input.vertex.clone(), false));
+            }
+        }
+    }
+    let terminal = pb::Op {
+        inputs: vec![pb::Input {
+            digest: result.vertex.digest.clone(),
+            index: result.index,
+        }],
+        ..Default::default()
+    };
+    definition.def.push(terminal.encode_to_vec());
+    definition
+}

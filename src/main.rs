@@ -1,0 +1,111 @@
+//! nix-frontend: a BuildKit frontend that builds `default.nix` / a Dockerfile naming it into an
+//! image holding exactly the runtime closure of the result. This file only wires the parts.
+
+mod bridge;
+mod closure;
+mod frontend;
+mod llb;
+mod options;
+mod plan;
+mod spec;
+mod syntax;
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::bridge::Bridge;
+use crate::frontend::Environment;
+use crate::options::{Options, Platform};
+
+fn main() {
+    // stdout is the gRPC channel: everything we say goes to stderr or through BuildKit.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("nix-frontend: cannot start: {err}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(run());
+    // tokio's stdin reader thread blocks forever; exit explicitly (see BUILDKIT-NOTES).
+    std::process::exit(code);
+}
+
+async fn run() -> i32 {
+    let started_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut bridge = match Bridge::connect_stdio().await {
+        Ok(bridge) => bridge,
+        Err(err) => {
+            eprintln!("nix-frontend: {err}");
+            return 1;
+        }
+    };
+    let raw = options::from_env_pairs(std::env::vars());
+    eprintln!("nix-frontend: options {raw:?}");
+    let outcome = async {
+        let options = Options::parse(&raw)?;
+        bridge.set_cache_imports(&options.cache_imports);
+        let pong = bridge
+            .ping()
+            .await
+            .map_err(|err| frontend::UserError(format!("BuildKit did not answer: {}", err.message)))?;
+        let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
+        let worker_platform = pong
+            .workers
+            .iter()
+            .flat_map(|w| w.platforms.iter())
+            .next()
+            .map(|p| Platform {
+                os: p.os.clone(),
+                architecture: p.architecture.clone(),
+                variant: Some(p.variant.clone()).filter(|v| !v.is_empty()),
+            })
+            .unwrap_or_else(host_platform);
+        if let Some(request) = &options.request_id {
+            return Err(frontend::UserError(format!(
+                "nix-frontend does not answer the subrequest {request} yet"
+            )));
+        }
+        let env = Environment {
+            session_id: std::env::var("BUILDKIT_SESSION_ID").unwrap_or_default(),
+            worker_platform,
+            has_merge_op,
+            started_at,
+        };
+        frontend::build(&mut bridge, &options, &env).await
+    }
+    .await;
+    let returned = match outcome {
+        Ok(built) => {
+            let metadata: HashMap<String, Vec<u8>> = frontend::result_metadata(&built).into_iter().collect();
+            bridge.return_result(built.reference, metadata).await
+        }
+        Err(err) => {
+            eprintln!("nix-frontend: {err}");
+            bridge.return_error(tonic::Code::Unknown, &err.0).await
+        }
+    };
+    match returned {
+        Ok(()) => 0,
+        Err(err) => {
+            eprintln!("nix-frontend: could not return the result to BuildKit: {err}");
+            1
+        }
+    }
+}
+
+fn host_platform() -> Platform {
+    let architecture = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    Platform {
+        os: "linux".into(),
+        architecture: architecture.into(),
+        variant: None,
+    }
+}

@@ -1,0 +1,277 @@
+//! Frontend options as BuildKit passes them (`BUILDKIT_FRONTEND_OPT_<i>=<key>=<value>` in the
+//! environment, see moby/buildkit frontend/dockerui/config.go for the keys), parsed into typed
+//! values. Pure: takes the key/value pairs, not the environment.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Option keys, as the Dockerfile frontend names them.
+pub mod keys {
+    pub const FILENAME: &str = "filename";
+    pub const TARGET: &str = "target";
+    pub const BUILD_ARG_PREFIX: &str = "build-arg:";
+    pub const LABEL_PREFIX: &str = "label:";
+    pub const PLATFORM: &str = "platform";
+    pub const NO_CACHE: &str = "no-cache";
+    pub const IMAGE_RESOLVE_MODE: &str = "image-resolve-mode";
+    pub const CACHE_IMPORTS: &str = "cache-imports";
+    pub const REQUEST_ID: &str = "requestid";
+    pub const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
+    pub const CONTEXT_PREFIX: &str = "context:";
+}
+
+/// Build args with a meaning to nix-frontend.
+pub mod args {
+    pub const NIX_IMAGE: &str = "NIX_IMAGE";
+    pub const NIX_ATTR: &str = "NIX_ATTR";
+    pub const NIX_FILE: &str = "NIX_FILE";
+    pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+}
+
+/// `os/arch[/variant]`, as in `--platform`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    pub fn parse(text: &str) -> Result<Platform, String> {
+        let parts: Vec<&str> = text.trim().split('/').collect();
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        match parts.as_slice() {
+            [os, arch] if valid(os) && valid(arch) => Ok(Platform {
+                os: os.to_string(),
+                architecture: normalize_arch(arch).to_string(),
+                variant: None,
+            }),
+            [os, arch, variant] if valid(os) && valid(arch) && valid(variant) => Ok(Platform {
+                os: os.to_string(),
+                architecture: normalize_arch(arch).to_string(),
+                variant: Some(variant.to_string()),
+            }),
+            _ => Err(format!(
+                "{text:?} is not a platform; write it as os/arch[/variant], e.g. linux/amd64"
+            )),
+        }
+    }
+
+    pub fn to_pb(&self) -> bollard_buildkit_proto::pb::Platform {
+        bollard_buildkit_proto::pb::Platform {
+            os: self.os.clone(),
+            architecture: self.architecture.clone(),
+            variant: self.variant.clone().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}
+
+fn normalize_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// What the user asked for through BuildKit options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    /// The build file in the `dockerfile` local (default `Dockerfile`).
+    pub filename: String,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub platforms: Vec<Platform>,
+    /// `--no-cache` given (for every vertex; per-stage names mean nothing here).
+    pub no_cache: bool,
+    pub image_resolve_mode: Option<String>,
+    /// The `cache-imports` JSON, to hand to every Solve.
+    pub cache_imports: Vec<CacheImport>,
+    pub request_id: Option<String>,
+    /// Session ids per local name (`local-sessionid:NAME`).
+    pub local_sessions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct CacheImport {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Attrs", default)]
+    pub attrs: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionError {
+    pub option: String,
+    pub message: String,
+}
+
+impl fmt::Display for OptionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "option {}: {}", self.option, self.message)
+    }
+}
+
+impl std::error::Error for OptionError {}
+
+/// Reads options from the process environment's `BUILDKIT_FRONTEND_OPT_*` variables.
+pub fn from_env_pairs(env: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    env.filter(|(name, _)| name.starts_with("BUILDKIT_FRONTEND_OPT_"))
+        .filter_map(|(_, value)| {
+            // Split on the first '=': values may contain '='.
+            let (key, value) = value.split_once('=')?;
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+impl Options {
+    pub fn parse(raw: &BTreeMap<String, String>) -> Result<Options, OptionError> {
+        let mut options = Options {
+            filename: "Dockerfile".to_string(),
+            ..Options::default()
+        };
+        for (key, value) in raw {
+            if let Some(name) = key.strip_prefix(keys::BUILD_ARG_PREFIX) {
+                options.build_args.insert(name.to_string(), value.clone());
+            } else if let Some(name) = key.strip_prefix(keys::LABEL_PREFIX) {
+                options.labels.insert(name.to_string(), value.clone());
+            } else if let Some(name) = key.strip_prefix(keys::LOCAL_SESSION_PREFIX) {
+                options.local_sessions.insert(name.to_string(), value.clone());
+            } else {
+                match key.as_str() {
+                    keys::FILENAME if !value.trim().is_empty() => {
+                        options.filename = value.trim().to_string()
+                    }
+                    keys::TARGET if !value.is_empty() => options.target = Some(value.clone()),
+                    keys::PLATFORM if !value.trim().is_empty() => {
+                        options.platforms = value
+                            .split(',')
+                            .map(Platform::parse)
+                            .collect::<Result<_, _>>()
+                            .map_err(|message| OptionError {
+                                option: "--platform".into(),
+                                message,
+                            })?;
+                    }
+                    keys::NO_CACHE => options.no_cache = true,
+                    keys::IMAGE_RESOLVE_MODE if !value.is_empty() => {
+                        options.image_resolve_mode = Some(value.clone())
+                    }
+                    keys::CACHE_IMPORTS if !value.is_empty() => {
+                        options.cache_imports =
+                            serde_json::from_str(value).map_err(|err| OptionError {
+                                option: "--cache-from".into(),
+                                message: format!("cannot read the cache imports: {err}"),
+                            })?;
+                    }
+                    keys::REQUEST_ID if !value.is_empty() => {
+                        options.request_id = Some(value.clone())
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(options)
+    }
+
+    pub fn build_arg(&self, name: &str) -> Option<&str> {
+        self.build_args
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_env_pairs_splitting_on_the_first_equals() {
+        let env = vec![
+            ("BUILDKIT_FRONTEND_OPT_0".to_string(), "build-arg:X=a=b".to_string()),
+            ("BUILDKIT_FRONTEND_OPT_1".to_string(), "filename=default.nix".to_string()),
+            ("PATH".to_string(), "/bin".to_string()),
+        ];
+        let pairs = from_env_pairs(env.into_iter());
+        assert_eq!(pairs, raw(&[("build-arg:X", "a=b"), ("filename", "default.nix")]));
+    }
+
+    #[test]
+    fn parses_the_options_we_use() {
+        let options = Options::parse(&raw(&[
+            ("filename", "default.nix"),
+            ("target", "hello"),
+            ("build-arg:NIX_ATTR", "x"),
+            ("label:org.example", "v"),
+            ("platform", "linux/amd64,linux/arm64/v8"),
+            ("no-cache", ""),
+            ("cache-imports", r#"[{"Type":"local","Attrs":{"src":"/tmp/c"}}]"#),
+            ("local-sessionid:context", "abc"),
+        ]))
+        .unwrap();
+        assert_eq!(options.filename, "default.nix");
+        assert_eq!(options.target.as_deref(), Some("hello"));
+        assert_eq!(options.build_arg("NIX_ATTR"), Some("x"));
+        assert_eq!(options.labels["org.example"], "v");
+        assert_eq!(options.platforms.len(), 2);
+        assert_eq!(options.platforms[1].to_string(), "linux/arm64/v8");
+        assert!(options.no_cache);
+        assert_eq!(options.cache_imports[0].kind, "local");
+        assert_eq!(options.local_sessions["context"], "abc");
+    }
+
+    #[test]
+    fn defaults() {
+        let options = Options::parse(&BTreeMap::new()).unwrap();
+        assert_eq!(options.filename, "Dockerfile");
+        assert!(options.platforms.is_empty());
+        assert!(!options.no_cache);
+    }
+
+    #[test]
+    fn bad_platform_names_the_option() {
+        let err = Options::parse(&raw(&[("platform", "linux")])).unwrap_err();
+        assert_eq!(err.option, "--platform");
+        assert!(err.message.contains("os/arch"));
+        assert!(Options::parse(&raw(&[("platform", "linux/amd64/v1/x")])).is_err());
+        assert!(Options::parse(&raw(&[("platform", "linux/$(id)")])).is_err());
+    }
+
+    #[test]
+    fn bad_cache_imports_name_the_option() {
+        let err = Options::parse(&raw(&[("cache-imports", "{")])).unwrap_err();
+        assert_eq!(err.option, "--cache-from");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(key in ".{0,20}", value in ".{0,40}") {
+            let _ = Options::parse(&raw(&[(key.as_str(), value.as_str())]));
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! Pure planning: from a `Spec` and what the builder reported to LLB graphs and the image config.
+//!
+//! Two graphs per build. The build stage runs Nix in the builder image and leaves the closure
+//! and a manifest in an output. The image stage copies each closure path from that output onto
+//! scratch as its own layer (grouped past the layer cap, see `layers`) and merges them, so a store
+//! path's layer is the same bytes, and the same digest, in every image that contains it.
+
+pub mod layers;
+
+use std::collections::BTreeMap;
+
+use bollard_buildkit_proto::pb;
+use serde_json::{json, Value};
+
+use crate::closure::{Closure, StorePath};
+use crate::llb::{self, Meta, Mount, MountSource, Output};
+use crate::spec::Spec;
+
+/// The builder script, constant text (user values arrive as environment variables).
+pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
+/// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
+/// messages and `ps`).
+const SCRIPT_DIR: &str = "/.nix-frontend";
+/// Where the builder leaves its manifest, in the build stage's output.
+pub const MANIFEST_DIR: &str = "/.nix-frontend";
+/// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
+const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
+
+/// The builder image as resolved: a pinned reference and the config its containers run with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderImage {
+    pub reference: String,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+}
+
+impl BuilderImage {
+    /// Reads Env and WorkingDir from the image config JSON; `digest` pins the reference.
+    pub fn from_config(reference: &str, digest: Option<&str>, config: &[u8]) -> BuilderImage {
+        let value: Value = serde_json::from_slice(config).unwrap_or(Value::Null);
+        let section = &value["config"];
+        let env = section["Env"]
+            .as_array()
+            .map(|list| list.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let working_dir = section["WorkingDir"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .map(str::to_string);
+        let reference = match digest {
+            Some(digest) if !reference.contains('@') && digest.starts_with("sha256:") => {
+                format!("{reference}@{digest}")
+            }
+            _ => reference.to_string(),
+        };
+        BuilderImage {
+            reference,
+            env,
+            working_dir,
+        }
+    }
+}
+
+/// The progress name of the Nix step, e.g. `nix-build default.nix -A hello`.
+pub fn build_step_name(spec: &Spec) -> String {
+    match &spec.attr {
+        Some(attr) => format!("nix-build {} -A {attr}", spec.nix_file),
+        None => format!("nix-build {}", spec.nix_file),
+    }
+}
+
+/// The build stage: the builder image with the context at /src runs the builder script; the
+/// returned output is its /out mount.
+pub fn build_stage(spec: &Spec, builder: &BuilderImage, context: Output, resolve_mode: Option<&str>) -> Output {
+    let platform = spec.platform.to_pb();
+    let image = llb::image(
+        &builder.reference,
+        resolve_mode,
+        &platform,
+        &Meta::named(format!("builder image {}", builder.reference)),
+    );
+    let mut env = builder.env.clone();
+    for (name, default) in [
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("HOME", "/root"),
+    ] {
+        if !env.iter().any(|e| e.split_once('=').map(|(k, _)| k) == Some(name)) {
+            env.push(format!("{name}={default}"));
+        }
+    }
+    env.push("NO_COLOR=1".into());
+    env.push(format!("NF_FILE={}", spec.nix_file));
+    if let Some(attr) = &spec.attr {
+        env.push(format!("NF_ATTR={attr}"));
+    }
+    let script = llb::mkfile(
+        "/builder.sh",
+        0o555,
+        BUILDER_SCRIPT.as_bytes(),
+        &platform,
+        &Meta::named("nix-frontend builder script"),
+    );
+    let exec = llb::Exec {
+        args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/builder.sh")],
+        env,
+        cwd: "/src".into(),
+        user: "root".into(),
+        mounts: vec![
+            Mount {
+                dest: "/".into(),
+                selector: String::new(),
+                // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
+                source: MountSource::Input {
+                    input: Some(image),
+                    readonly: false,
+                    output: true,
+                },
+            },
+            Mount {
+                dest: SCRIPT_DIR.into(),
+                selector: String::new(),
+                source: MountSource::Input {
+                    input: Some(script),
+                    readonly: true,
+                    output: false,
+                },
+            },
+            Mount {
+                dest: "/src".into(),
+                selector: String::new(),
+                source: MountSource::Input {
+                    input: Some(context),
+                    readonly: true,
+                    output: false,
+                },
+            },
+            Mount {
+                dest: "/out".into(),
+                selector: String::new(),
+                source: MountSource::Input {
+                    input: None,
+                    readonly: false,
+                    output: true,
+                },
+            },
+        ],
+        network: pb::NetMode::Unset,
+    };
+    let meta = Meta {
+        name: Some(build_step_name(spec)),
+        ignore_cache: spec.no_cache,
+        caps: Vec::new(),
+    };
+    llb::exec(&exec, &platform, &meta)
+        .pop()
+        .expect("the /out mount has the last output")
+}
+
+/// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootLink {
+    pub name: String,
+    pub target: String,
+}
+
+/// What the image stage needs beyond the spec, all validated by the caller.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    pub closure: Closure,
+    /// The build outputs; the first is the main result.
+    pub results: Vec<StorePath>,
+    pub root_links: Vec<RootLink>,
+    /// Executables in the main result's `bin/`, by name.
+    pub executables: Vec<String>,
+    pub main_program: Option<String>,
+}
+
+/// The image stage: every closure path copied from `built` onto scratch, grouped into at most
+/// `max_layers` layers (one per path below that), plus a last layer with the root symlinks.
+pub fn image_stage(
+    spec: &Spec,
+    result: &BuildResult,
+    built: Output,
+    max_layers: usize,
+    use_merge: bool,
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let timestamp = spec
+        .source_date_epoch
+        .map(|s| s.saturating_mul(1_000_000_000))
+        .unwrap_or(NIX_STORE_MTIME_NANOS);
+    // The root links take a layer of their own.
+    let groups = layers::group(&result.closure, &result.results, max_layers.saturating_sub(1).max(1));
+    let total = groups.len();
+    let mut outputs = Vec::with_capacity(total + 1);
+    let mut previous: Option<Output> = None;
+    for (i, group) in groups.iter().enumerate() {
+        let copies: Vec<llb::Copy> = group
+            .paths
+            .iter()
+            .map(|path| llb::Copy {
+                src: path.as_str().to_string(),
+                dest: path.as_str().to_string(),
+                dir_contents: false,
+                include_patterns: Vec::new(),
+                owner: Some((0, 0)),
+                timestamp: Some(timestamp),
+            })
+            .collect();
+        let name = match group.paths.as_slice() {
+            [one] => format!("layer {}/{total}: {one}", i + 1),
+            many => format!("layer {}/{total}: {} store paths, {}", i + 1, many.len(), human_bytes(group.nar_size)),
+        };
+        let onto = if use_merge { None } else { previous.take() };
+        let layer = llb::copy(onto, built.clone(), &copies, &platform, &Meta::named(name));
+        if use_merge {
+            outputs.push(layer);
+        } else {
+            previous = Some(layer);
+        }
+    }
+    if !result.root_links.is_empty() {
+        let copy = llb::Copy {
+            src: format!("{MANIFEST_DIR}/root"),
+            dest: "/".into(),
+            dir_contents: true,
+            include_patterns: result.root_links.iter().map(|l| l.name.clone()).collect(),
+            owner: Some((0, 0)),
+            timestamp: Some(timestamp),
+        };
+        let links: Vec<&str> = result.root_links.iter().map(|l| l.name.as_str()).collect();
+        let name = format!("links /{{{}}} into {}", links.join(","), result.results[0]);
+        let onto = if use_merge { None } else { previous.take() };
+        let layer = llb::copy(onto, built.clone(), &[copy], &platform, &Meta::named(name));
+        if use_merge {
+            outputs.push(layer);
+        } else {
+            previous = Some(layer);
+        }
+    }
+    if !use_merge {
+        return previous.expect("a closure has at least one path");
+    }
+    if outputs.len() == 1 {
+        return outputs.pop().expect("one layer");
+    }
+    let name = format!(
+        "closure: {} paths, {}",
+        result.closure.paths.len(),
+        human_bytes(result.closure.total_nar_size())
+    );
+    llb::merge(outputs, &platform, &Meta::named(name))
+}
+
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// The OCI image config (`containerimage.config`): the user's settings over what the result
+/// implies (Entrypoint from `meta.mainProgram` or the only program in `bin/`, PATH=/bin).
+pub fn image_config(spec: &Spec, result: &BuildResult) -> Value {
+    let main = &result.results[0];
+    let has_bin = result.root_links.iter().any(|l| l.name == "bin");
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut env_order: Vec<String> = Vec::new();
+    let mut set_env = |key: &str, value: &str| {
+        if env.insert(key.to_string(), value.to_string()).is_none() {
+            env_order.push(key.to_string());
+        }
+    };
+    set_env("PATH", if has_bin { "/bin" } else { "/" });
+    for (key, value) in &spec.settings.env {
+        set_env(key, value);
+    }
+    let env_list: Vec<String> = env_order.iter().map(|k| format!("{k}={}", env[k])).collect();
+
+    let default_entrypoint = default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
+    let mut config = json!({ "Env": env_list });
+    // As in Docker, an ENTRYPOINT of the user's resets the default CMD.
+    match (&spec.settings.entrypoint, &default_entrypoint) {
+        (Some(entrypoint), _) => config["Entrypoint"] = json!(entrypoint),
+        (None, Some(entrypoint)) => config["Entrypoint"] = json!(entrypoint),
+        (None, None) => {}
+    }
+    if let Some(cmd) = &spec.settings.cmd {
+        config["Cmd"] = json!(cmd);
+    }
+    if !spec.settings.labels.is_empty() {
+        config["Labels"] = json!(spec.settings.labels);
+    }
+    let created = chrono_like_rfc3339(spec.source_date_epoch.unwrap_or(1));
+    let mut image = json!({
+        "architecture": spec.platform.architecture,
+        "os": spec.platform.os,
+        "created": created,
+        "config": config,
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    });
+    if let Some(variant) = &spec.platform.variant {
+        image["variant"] = json!(variant);
+    }
+    image
+}
+
+/// `meta.mainProgram` when the result has it in `bin/`, else the only executable there.
+pub fn default_program(result: &BuildResult) -> Option<&str> {
+    if let Some(main) = &result.main_program {
+        if result.executables.iter().any(|e| e == main) {
+            return Some(main.as_str());
+        }
+    }
+    match result.executables.as_slice() {
+        [only] => Some(only.as_str()),
+        _ => None,
+    }
+}
+
+/// RFC 3339 UTC time of a Unix timestamp, without a date crate (days-from-civil inverse).
+fn chrono_like_rfc3339(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rem = seconds.rem_euclid(86_400);
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+#[cfg(test)]
+mod tests;

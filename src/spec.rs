@@ -1,0 +1,319 @@
+//! What to build: the options and the build file turned into one `Spec`. Pure.
+//!
+//! Two modes: the build file is a Nix file (`-f default.nix`, name ends in `.nix`), or it is a
+//! Dockerfile-style syntax file naming a Nix file in the context (default `default.nix`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::options::{args, Options, Platform};
+use crate::syntax::{self, SyntaxError};
+
+/// The builder image used when `NIX_IMAGE` is not given: an official release of Nix.
+pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.28.3";
+pub const DEFAULT_NIX_FILE: &str = "default.nix";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The build file is the Nix file itself.
+    Nix,
+    /// The build file is a Dockerfile-style syntax file.
+    Dockerfile,
+}
+
+/// Image settings the user gave (Dockerfile instructions and `--label`); they override what the
+/// derivation implies.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageSettings {
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub mode: Mode,
+    /// The build file's name, for messages.
+    pub build_file: String,
+    /// The Nix file, relative to the build context.
+    pub nix_file: String,
+    pub attr: Option<String>,
+    /// Fully qualified builder image reference.
+    pub nix_image: String,
+    pub platform: Platform,
+    pub settings: ImageSettings,
+    pub no_cache: bool,
+    /// Timestamp for every file of the image, Unix seconds.
+    pub source_date_epoch: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpecError {
+    Syntax(SyntaxError),
+    Option { option: String, message: String },
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpecError::Syntax(err) => err.fmt(f),
+            SpecError::Option { option, message } => write!(f, "{option}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+fn option_error(option: &str, message: impl Into<String>) -> SpecError {
+    SpecError::Option {
+        option: option.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Spec {
+    /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
+    pub fn new(options: &Options, text: &str, default_platform: &Platform) -> Result<Spec, SpecError> {
+        let build_file = options.filename.clone();
+        let base_name = build_file.rsplit('/').next().unwrap_or(&build_file).to_string();
+        let mode = if base_name.ends_with(".nix") {
+            Mode::Nix
+        } else {
+            Mode::Dockerfile
+        };
+        let (directives, settings) = match mode {
+            Mode::Nix => (syntax::parse_directives(text), ImageSettings::default()),
+            Mode::Dockerfile => {
+                let parsed = syntax::parse(&build_file, text).map_err(SpecError::Syntax)?;
+                let settings = ImageSettings {
+                    entrypoint: parsed.entrypoint,
+                    cmd: parsed.cmd,
+                    env: parsed.env,
+                    labels: parsed.labels,
+                };
+                (parsed.directives, settings)
+            }
+        };
+        let mut settings = settings;
+        settings
+            .labels
+            .extend(options.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+
+        let (nix_file, nix_file_source) = match (options.build_arg(args::NIX_FILE), mode) {
+            (Some(file), _) => (file.to_string(), "build arg NIX_FILE"),
+            (None, Mode::Nix) => (base_name.clone(), "--file"),
+            (None, Mode::Dockerfile) => match directives.nix {
+                Some(file) => (file, "the # nix= directive"),
+                None => (DEFAULT_NIX_FILE.to_string(), "the default"),
+            },
+        };
+        validate_relative_path(&nix_file).map_err(|message| option_error(nix_file_source, message))?;
+
+        let attr = match (&options.target, options.build_arg(args::NIX_ATTR), &directives.attr) {
+            (Some(target), _, _) => Some((target.clone(), "--target")),
+            (None, Some(attr), _) => Some((attr.to_string(), "build arg NIX_ATTR")),
+            (None, None, Some(attr)) => Some((attr.clone(), "the # attr= directive")),
+            _ => None,
+        };
+        if let Some((attr, source)) = &attr {
+            validate_attr(attr).map_err(|message| option_error(source, message))?;
+        }
+
+        let nix_image = match options.build_arg(args::NIX_IMAGE) {
+            Some(image) => normalize_image_reference(image)
+                .map_err(|message| option_error("build arg NIX_IMAGE", message))?,
+            None => DEFAULT_NIX_IMAGE.to_string(),
+        };
+
+        let platform = match options.platforms.as_slice() {
+            [] => default_platform.clone(),
+            [one] => one.clone(),
+            _ => {
+                return Err(option_error(
+                    "--platform",
+                    "building several platforms at once is not supported yet; build one platform per command",
+                ))
+            }
+        };
+
+        let source_date_epoch = match options.build_arg(args::SOURCE_DATE_EPOCH) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<i64>()
+                    .ok()
+                    .filter(|s| (0..=253_402_300_799).contains(s))
+                    .ok_or_else(|| {
+                        option_error(
+                            "build arg SOURCE_DATE_EPOCH",
+                            format!("{text:?} is not a Unix time in seconds (e.g. $(git log -1 --format=%ct))"),
+                        )
+                    })?,
+            ),
+        };
+
+        Ok(Spec {
+            mode,
+            build_file,
+            nix_file,
+            attr: attr.map(|(attr, _)| attr),
+            nix_image,
+            platform,
+            settings,
+            no_cache: options.no_cache,
+            source_date_epoch,
+        })
+    }
+}
+
+/// A path inside the build context: relative, no `..`, no NUL or newline.
+fn validate_relative_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("the Nix file name is empty".into());
+    }
+    if path.starts_with('/') {
+        return Err(format!("{path:?} is absolute; name a file relative to the build context"));
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(format!("{path:?} leaves the build context"));
+    }
+    if path.chars().any(|c| c == '\0' || c == '\n' || c == '\r') {
+        return Err(format!("{path:?} contains a control character"));
+    }
+    Ok(())
+}
+
+/// An attribute path: passed to Nix as one argv entry, so only what can never be meant is refused.
+fn validate_attr(attr: &str) -> Result<(), String> {
+    if attr.trim().is_empty() {
+        return Err("the attribute name is empty".into());
+    }
+    if attr.chars().any(char::is_control) {
+        return Err(format!("{attr:?} contains a control character"));
+    }
+    if attr.starts_with('-') {
+        return Err(format!("{attr:?} starts with '-', which Nix would read as an option"));
+    }
+    Ok(())
+}
+
+/// `nixos/nix:2.24` → `docker.io/nixos/nix:2.24`, `ubuntu` → `docker.io/library/ubuntu:latest`:
+/// BuildKit's image source needs fully qualified references.
+pub fn normalize_image_reference(reference: &str) -> Result<String, String> {
+    let reference = reference.trim();
+    let valid = !reference.is_empty()
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+    if !valid {
+        return Err(format!("{reference:?} is not an image reference"));
+    }
+    let (first, rest) = reference.split_once('/').unwrap_or(("", reference));
+    let has_domain = first.contains('.') || first.contains(':') || first == "localhost";
+    let mut qualified = if has_domain {
+        reference.to_string()
+    } else if first.is_empty() {
+        format!("docker.io/library/{rest}")
+    } else {
+        format!("docker.io/{reference}")
+    };
+    let last = qualified.rsplit('/').next().unwrap_or_default();
+    if !last.contains(':') && !last.contains('@') {
+        qualified.push_str(":latest");
+    }
+    Ok(qualified)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> Options {
+        let raw = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Options::parse(&raw).unwrap()
+    }
+
+    fn amd64() -> Platform {
+        Platform::parse("linux/amd64").unwrap()
+    }
+
+    #[test]
+    fn nix_mode_builds_the_file_itself() {
+        let spec = Spec::new(
+            &options(&[("filename", "default.nix"), ("target", "hello")]),
+            "# syntax=org/nix-frontend\n{ hello = 1; }",
+            &amd64(),
+        )
+        .unwrap();
+        assert_eq!(spec.mode, Mode::Nix);
+        assert_eq!(spec.nix_file, "default.nix");
+        assert_eq!(spec.attr.as_deref(), Some("hello"));
+        assert_eq!(spec.nix_image, DEFAULT_NIX_IMAGE);
+    }
+
+    #[test]
+    fn dockerfile_mode_takes_directives_and_settings() {
+        let spec = Spec::new(
+            &options(&[("label:b", "from-cli"), ("build-arg:NIX_IMAGE", "nix-frontend-test/nix:local")]),
+            "# syntax=org/nix-frontend\n# nix=app.nix\n# attr=hello\nCMD [\"x\"]\nLABEL a=1 b=2\n",
+            &amd64(),
+        )
+        .unwrap();
+        assert_eq!(spec.mode, Mode::Dockerfile);
+        assert_eq!(spec.nix_file, "app.nix");
+        assert_eq!(spec.attr.as_deref(), Some("hello"));
+        assert_eq!(spec.settings.cmd, Some(vec!["x".to_string()]));
+        assert_eq!(spec.settings.labels["b"], "from-cli");
+        assert_eq!(spec.nix_image, "docker.io/nix-frontend-test/nix:local");
+    }
+
+    #[test]
+    fn target_wins_over_build_arg_and_directive() {
+        let spec = Spec::new(
+            &options(&[("target", "t"), ("build-arg:NIX_ATTR", "a")]),
+            "# attr=d\n",
+            &amd64(),
+        )
+        .unwrap();
+        assert_eq!(spec.attr.as_deref(), Some("t"));
+        let spec = Spec::new(&options(&[("build-arg:NIX_ATTR", "a")]), "# attr=d\n", &amd64()).unwrap();
+        assert_eq!(spec.attr.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn hostile_values_are_refused_with_the_option_named() {
+        for (pairs, option) in [
+            (vec![("build-arg:NIX_FILE", "../etc/passwd")], "build arg NIX_FILE"),
+            (vec![("build-arg:NIX_FILE", "/etc/passwd")], "build arg NIX_FILE"),
+            (vec![("target", "--eval")], "--target"),
+            (vec![("target", "a\nb")], "--target"),
+            (vec![("build-arg:NIX_IMAGE", "x; rm -rf /")], "build arg NIX_IMAGE"),
+            (vec![("build-arg:SOURCE_DATE_EPOCH", "yesterday")], "build arg SOURCE_DATE_EPOCH"),
+        ] {
+            let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
+            match err {
+                SpecError::Option { option: got, .. } => assert_eq!(got, option),
+                other => panic!("{other}"),
+            }
+        }
+    }
+
+    #[test]
+    fn attribute_names_with_shell_characters_are_data() {
+        let spec = Spec::new(&options(&[("target", "a;$(id)'\"")]), "", &amd64()).unwrap();
+        assert_eq!(spec.attr.as_deref(), Some("a;$(id)'\""));
+    }
+
+    #[test]
+    fn image_references_are_qualified() {
+        for (given, want) in [
+            ("nixos/nix:2.24.9", "docker.io/nixos/nix:2.24.9"),
+            ("ubuntu", "docker.io/library/ubuntu:latest"),
+            ("127.0.0.1:5000/nix", "127.0.0.1:5000/nix:latest"),
+            ("ghcr.io/a/b@sha256:abc", "ghcr.io/a/b@sha256:abc"),
+            ("localhost/x:1", "localhost/x:1"),
+        ] {
+            assert_eq!(normalize_image_reference(given).unwrap(), want);
+        }
+    }
+}
