@@ -273,7 +273,7 @@ async fn read_status<G: Gateway>(gateway: &mut G, reference: &str) -> Result<Sta
 /// Nix's error text without the noise: progress lines and blank lines dropped, at most the last
 /// 40 lines kept (Nix puts the file:line:column and the failing code last).
 pub fn nix_error_text(log: &str) -> String {
-    let lines: Vec<&str> = log
+    let lines: Vec<String> = log
         .lines()
         .filter(|line| {
             let t = line.trim();
@@ -282,7 +282,10 @@ pub fn nix_error_text(log: &str) -> String {
                 && !t.starts_with("these ")
                 && !t.starts_with("this derivation will be built")
                 && !t.starts_with("warning: you did not specify '--add-root'")
+                && !(t.starts_with("/nix/store/") && !t.contains(' '))
         })
+        // Nix names files by their path in the builder; the user knows them by the context's.
+        .map(|line| line.replace(" /src/", " "))
         .collect();
     let start = lines.len().saturating_sub(40);
     let text = lines[start..].join("\n");
@@ -312,6 +315,21 @@ async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Resu
         .await
         .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
     let closure = closure::parse(&manifest, &results, &Limits::default())?;
+    // The layer trees must be exactly the closure: nothing missing, nothing extra.
+    let layer_dirs = gateway
+        .read_dir(reference, "/layers")
+        .await
+        .map_err(|err| invalid(format!("no layer trees ({})", err.message)))?;
+    let mut laid_out: Vec<&str> = layer_dirs.iter().map(|e| e.path.as_str()).collect();
+    laid_out.sort_unstable();
+    let expected: Vec<&str> = closure.paths.keys().map(StorePath::base_name).collect();
+    if laid_out != expected {
+        return Err(invalid(format!(
+            "the copied store paths ({}) differ from the closure ({})",
+            laid_out.len(),
+            expected.len()
+        )));
+    }
 
     let main = &results[0];
     let root_entries = gateway
@@ -322,7 +340,7 @@ async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Resu
 
     let executables = if root_links.iter().any(|l| l.name == "bin") {
         let entries = gateway
-            .read_dir(reference, &format!("{main}/bin"))
+            .read_dir(reference, &format!("/layers/{}{main}/bin", main.base_name()))
             .await
             .unwrap_or_default();
         executables(&entries)
@@ -382,6 +400,67 @@ pub fn executables(entries: &[Stat]) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(path: &str, mode: u32, linkname: &str) -> Stat {
+        Stat {
+            path: path.into(),
+            mode,
+            linkname: linkname.into(),
+            ..Default::default()
+        }
+    }
+
+    const MAIN: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
+
+    #[test]
+    fn nix_errors_keep_file_line_and_context_without_noise() {
+        let log = "evaluating default.nix -A hello\nwarning: you did not specify '--add-root'; the result might be removed\nthese 2 derivations will be built:\n  /nix/store/702kgf9xcpdiskn0ig6d0dya1l7j8nlb-failing.drv\nerror: syntax error, unexpected ';'\n       at /src/default.nix:2:14:\n            2| { hello = 1 +; }\n";
+        let text = nix_error_text(log);
+        assert_eq!(
+            text,
+            "error: syntax error, unexpected ';'\n       at default.nix:2:14:\n            2| { hello = 1 +; }"
+        );
+        assert!(nix_error_text("").contains("printed nothing"));
+        let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(nix_error_text(&long).lines().count(), 40);
+    }
+
+    #[test]
+    fn root_links_must_point_into_the_result() {
+        let main = StorePath::parse(MAIN).unwrap();
+        let good = [stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin"))];
+        assert_eq!(validate_root_links(&main, &good).unwrap()[0].name, "bin");
+        for bad in [
+            stat("bin", MODE_SYMLINK | 0o777, "/etc"),
+            stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/../x")),
+            stat("etc", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin")),
+            stat("bin", 0o755, &format!("{MAIN}/bin")),
+            stat("..", MODE_SYMLINK, &format!("{MAIN}/..")),
+        ] {
+            assert!(validate_root_links(&main, &[bad.clone()]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn executables_are_files_with_an_x_bit_or_links() {
+        let entries = [
+            stat("hello", 0o555, ""),
+            stat("data", 0o444, ""),
+            stat("sub", MODE_DIR | 0o755, ""),
+            stat("wrapped", MODE_SYMLINK | 0o777, "/nix/store/x"),
+        ];
+        assert_eq!(executables(&entries), ["hello", "wrapped"]);
+    }
+
+    #[test]
+    fn dockerignore_lines() {
+        assert_eq!(parse_dockerignore("# c\n\n  target \n!keep\n"), ["target", "!keep"]);
+    }
 }
 
 /// Metadata for the Return of a built image.

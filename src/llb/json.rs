@@ -99,6 +99,16 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
                                 "timestamp": copy.timestamp,
                             }
                         }),
+                        Some(pb::file_action::Action::Mkfile(mkfile)) => json!({
+                            "mkfile": {
+                                "input": action.input,
+                                "output": action.output,
+                                "path": mkfile.path,
+                                "mode": format!("{:o}", mkfile.mode),
+                                "bytes": mkfile.data.len(),
+                                "sha256": super::sha256_digest(&mkfile.data),
+                            }
+                        }),
                         other => json!({ "other": format!("{other:?}") }),
                     })
                     .collect();

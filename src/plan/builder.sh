@@ -12,10 +12,10 @@
 #   closure.json  nix path-info --json --recursive of the results
 #   main-program.json  meta.mainProgram of the selected attribute, when it has one
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
-# and /out/nix/store/<path> for every path of the closure.
+# and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u
 meta=/out/.nix-frontend
-mkdir -p "$meta/root" /out/nix/store
+mkdir -p "$meta/root" /out/layers
 date +%s >"$meta/ran-at"
 
 finish() {
@@ -52,9 +52,12 @@ logged "$meta/results" nix-store --realise $(cat "$meta/derivations") || finish 
 nix path-info --extra-experimental-features nix-command --json --recursive $(cat "$meta/results") \
   >"$meta/closure.json" 2>"$meta/log" || finish build-failed
 
+# Each path in a tree of its own, so that the frontend can copy it as one layer whose /nix and
+# /nix/store entries are created by that copy (and so get its pinned timestamp).
 # shellcheck disable=SC2046
 nix-store --query --requisites $(cat "$meta/results") | while read -r path; do
-  cp -a "$path" /out/nix/store/ || exit 1
+  layer="/out/layers/${path##*/}/nix/store"
+  mkdir -p "$layer" && cp -a "$path" "$layer/" || exit 1
 done || { echo "copying the closure failed" >"$meta/log"; finish build-failed; }
 
 nix-instantiate --eval --strict --json "$NF_FILE" -A "${NF_ATTR:+$NF_ATTR.}meta.mainProgram" \

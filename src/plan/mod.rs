@@ -199,9 +199,12 @@ pub fn image_stage(
             .paths
             .iter()
             .map(|path| llb::Copy {
-                src: path.as_str().to_string(),
-                dest: path.as_str().to_string(),
-                dir_contents: false,
+                // The builder laid each path out as layers/<base>/nix/store/<base>: copying that
+                // tree's contents creates /nix and /nix/store in this copy, so they get the
+                // pinned timestamp too (parents made by createDestPath get the build's time).
+                src: format!("/layers/{}", path.base_name()),
+                dest: "/".to_string(),
+                dir_contents: true,
                 include_patterns: Vec::new(),
                 owner: Some((0, 0)),
                 timestamp: Some(timestamp),

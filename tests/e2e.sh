@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End-to-end tests against the real dockerd + BuildKit, the real Nix builder image and the real
+# frontend image. Run by scripts/test after set-up; expects org/nix-frontend and
+# nix-frontend-test/nix:local to be loaded.
+#   usage: tests/e2e.sh [NAME...]      (default: every test)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+NIX_IMAGE=${NIX_IMAGE:-nix-frontend-test/nix:local}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+
+fail() { printf '  FAIL: %s\n' "$*"; failures=$((failures + 1)); }
+ok() { printf '  ok: %s\n' "$*"; passed=$((passed + 1)); }
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+build_raw() { # build_raw DIR [ARGS...]: docker buildx build with the test builder image
+  local dir=$1; shift
+  docker buildx build --progress=plain --build-arg "NIX_IMAGE=$NIX_IMAGE" "$@" "$dir"
+}
+build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
+  if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
+  tail -25 "$work/build.log" | sed 's/^/    | /'
+  return 1
+}
+# Store paths of the closure of ATTR of FILE, as nix-store -qR lists them in the builder image.
+nix_closure() { # nix_closure DIR FILE ATTR
+  docker run --rm -v "$1:/src:ro" -w /src "$NIX_IMAGE" \
+    sh -c 'nix-store -qR $(nix-build "$1" -A "$2" --no-out-link 2>/dev/null)' sh "$2" "$3" | sort
+}
+# The paths of an OCI archive, one per line, without type columns.
+oci_paths() { python3 tests/lib/oci_files.py "$1" | cut -f1; }
+
+test_hello() {
+  echo "hello: Nix mode and Dockerfile mode"
+  local dir=tests/fixtures/hello
+  check "nix mode builds" build "$dir" -f "$dir/default.nix" --target hello -t nf-test/hello-nix
+  check "nix mode image prints the greeting" \
+    bash -c '[ "$(docker run --rm nf-test/hello-nix)" = "hello from nix-frontend" ]'
+  check "dockerfile mode builds" build "$dir" -t nf-test/hello-df
+  check "dockerfile mode image prints the greeting" \
+    bash -c '[ "$(docker run --rm nf-test/hello-df)" = "hello from nix-frontend" ]'
+  check "dockerfile ENV and LABEL land in the config" bash -c \
+    'docker image inspect nf-test/hello-df --format "{{json .Config}}" | grep -q "GREETING_SOURCE=dockerfile" &&
+     docker image inspect nf-test/hello-df --format "{{index .Config.Labels \"org.opencontainers.image.title\"}}" | grep -q "Dockerfile mode"'
+
+  build "$dir" -f "$dir/default.nix" --target hello --output "type=oci,dest=$work/hello.tar"
+  nix_closure "$root/$dir" default.nix hello >"$work/expected-closure"
+  check "nix-store -qR lists two paths" test "$(wc -l <"$work/expected-closure")" = 2
+  oci_paths "$work/hello.tar" >"$work/image-paths"
+  # Top-level store entries of the image must be exactly the closure.
+  grep -E '^/nix/store/[^/]+$' "$work/image-paths" | sort >"$work/image-store-paths"
+  check "image store paths = nix-store -qR" diff -u "$work/expected-closure" "$work/image-store-paths"
+  # Everything else is /nix, /nix/store and the root links into the result.
+  grep -vE '^/nix/store/[^/]+(/.*)?$' "$work/image-paths" >"$work/image-other"
+  printf '/bin\n/nix\n/nix/store\n' >"$work/expected-other"
+  check "nothing else in the image but /bin, /nix, /nix/store" diff -u "$work/expected-other" "$work/image-other"
+  check "/bin links into the result" bash -c \
+    "python3 tests/lib/oci_files.py '$work/hello.tar' | grep -qE '^/bin\slink\s1\s0:0\s/nix/store/[a-z0-9]{32}-hello-1.0/bin$'"
+  check "every entry owned by 0:0 with the store's timestamp" bash -c \
+    "python3 tests/lib/oci_files.py '$work/hello.tar' | awk -F'\t' '\$3 != 1 || \$4 != \"0:0\" {bad=1} END {exit bad}'"
+  check "one layer per store path plus the links layer" \
+    test "$(python3 tests/lib/oci_files.py "$work/hello.tar" --layers | wc -l)" = 3
+}
+
+test_libc() {
+  echo "libc: a dynamically linked program whose loader and libc are store paths"
+  local dir=tests/fixtures/libc
+  check "builds" build "$dir" -t nf-test/libc
+  check "runs with the store's libc" \
+    bash -c '[ "$(docker run --rm nf-test/libc)" = "hello from a dynamically linked program" ]'
+  build "$dir" --output "type=oci,dest=$work/libc.tar"
+  check "the image holds the glibc store path and no /lib" bash -c \
+    "oci=\$(python3 tests/lib/oci_files.py '$work/libc.tar' | cut -f1);
+     echo \"\$oci\" | grep -qE '^/nix/store/[a-z0-9]{32}-glibc-debian/libc.so.6$' &&
+     ! echo \"\$oci\" | grep -qE '^/(lib|lib64|usr)(/|$)'"
+}
+
+# expect_error NAME DIR NEEDLE... : the build fails, prints every NEEDLE, no panic or raw status,
+# and tags no image.
+expect_error() {
+  local name=$1 dir=$2; shift 2
+  local log="$work/error-$name.log"
+  if build_raw "$dir" -t "nf-test/error-$name" "${build_args[@]}" >"$log" 2>&1; then
+    fail "$name: the build succeeded"
+    return
+  fi
+  local message
+  message=$(grep -A30 '^ERROR: ' "$log")
+  local needle missing=0
+  for needle in "$@"; do
+    grep -qF -- "$needle" <<<"$message" || { fail "$name: no '$needle' in: $message"; missing=1; }
+  done
+  if grep -qiE 'panicked|rpc error|code = |InvalidArgument|stack backtrace' <<<"$message"; then
+    fail "$name: raw status or panic in: $message"; missing=1
+  fi
+  if docker image inspect "nf-test/error-$name" >/dev/null 2>&1; then
+    fail "$name: an image was tagged"; missing=1
+  fi
+  [ "$missing" = 0 ] && ok "$name fails with: $(grep '^ERROR: ' "$log" | head -1 | cut -c1-110)"
+}
+
+test_errors() {
+  echo "errors: one readable message naming the file and line"
+  local e=$work/errors
+  mkdir -p "$e"/{missing,syntax,eval,attr,fail,run}
+  printf '# syntax=org/nix-frontend\nCMD ["x"]\n' >"$e/missing/Dockerfile"
+  printf '# syntax=org/nix-frontend\n{\n  hello = 1 +;\n}\n' >"$e/syntax/default.nix"
+  printf '# syntax=org/nix-frontend\nlet x = 1; in\n{ hello = throw "this package is broken"; }\n' >"$e/eval/default.nix"
+  printf '# syntax=org/nix-frontend\n{ hello = 1; }\n' >"$e/attr/default.nix"
+  cat >"$e/fail/default.nix" <<'NIX'
+# syntax=org/nix-frontend
+{
+  hello = derivation {
+    name = "failing";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "echo compiling >&2; echo 'main.c:3: expected ;' >&2; exit 3" ];
+  };
+}
+NIX
+  printf '# syntax=org/nix-frontend\nENV A=b\n\nRUN make\n' >"$e/run/Dockerfile"
+  build_args=()
+  expect_error missing-default-nix "$e/missing" "default.nix: no such file in the build context"
+  build_args=(-f "$e/syntax/default.nix" --target hello)
+  expect_error nix-syntax "$e/syntax" "syntax error" "default.nix:3:"
+  build_args=(-f "$e/eval/default.nix" --target hello)
+  expect_error nix-eval "$e/eval" "this package is broken" "default.nix:3:"
+  build_args=(-f "$e/attr/default.nix" --target nope)
+  expect_error unknown-attribute "$e/attr" "attribute 'nope'" "not found"
+  build_args=(-f "$e/fail/default.nix" --target hello)
+  expect_error failing-build "$e/fail" "building attribute \"hello\" of default.nix failed" "main.c:3: expected ;" "failed with exit code 3"
+  build_args=()
+  expect_error run-instruction "$e/run" "Dockerfile:4: RUN is not supported" "default.nix"
+  build_args=(-f "$e/attr/default.nix" --build-arg NIX_FILE=../x.nix)
+  expect_error bad-nix-file-arg "$e/attr" "build arg NIX_FILE" "leaves the build context"
+}
+
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors)
+for t in "${tests[@]}"; do "test_$t"; done
+echo "e2e: $passed passed, $failures failed"
+[ "$failures" = 0 ]
