@@ -28,7 +28,6 @@ const MAX_MESSAGE_BYTES: usize = 16 << 20;
 pub struct GatewayError {
     pub call: &'static str,
     pub message: String,
-    pub code: tonic::Code,
 }
 
 impl GatewayError {
@@ -36,7 +35,6 @@ impl GatewayError {
         GatewayError {
             call,
             message: status.message().to_string(),
-            code: status.code(),
         }
     }
 }
@@ -56,7 +54,6 @@ pub trait Gateway {
     async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError>;
     async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
     async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
-    async fn stat(&mut self, reference: &str, path: &str) -> Result<Stat, GatewayError>;
     /// The image's manifest digest and config JSON.
     async fn resolve_image_config(
         &mut self,
@@ -75,13 +72,21 @@ struct Stdio {
 }
 
 impl AsyncRead for Stdio {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stdin).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for Stdio {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stdout).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -111,7 +116,10 @@ impl Bridge {
             let stream = stdio.lock().ok().and_then(|mut s| s.take());
             async move {
                 stream.map(TokioIo::new).ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the stdio connection was already used")
+                    std::io::Error::new(
+                        std::io::ErrorKind::BrokenPipe,
+                        "the stdio connection was already used",
+                    )
                 })
             }
         });
@@ -153,28 +161,19 @@ impl Bridge {
     }
 
     /// Ends the build with a result: the ref and its image config.
-    pub async fn return_result(&mut self, reference: String, metadata: HashMap<String, Vec<u8>>) -> Result<(), GatewayError> {
+    pub async fn return_result(
+        &mut self,
+        reference: String,
+        metadata: HashMap<String, Vec<u8>>,
+    ) -> Result<(), GatewayError> {
         let request = gw::ReturnRequest {
             result: Some(gw::Result {
                 metadata,
                 attestations: HashMap::new(),
-                result: Some(gw::result::Result::Ref(gw::Ref { id: reference, def: None })),
-            }),
-            error: None,
-        };
-        self.client
-            .r#return(request)
-            .await
-            .map(|_| ())
-            .map_err(|s| GatewayError::from_status("return", s))
-    }
-
-    /// Ends the build with metadata only (subrequests).
-    pub async fn return_metadata(&mut self, metadata: HashMap<String, Vec<u8>>) -> Result<(), GatewayError> {
-        let request = gw::ReturnRequest {
-            result: Some(gw::Result {
-                metadata,
-                ..Default::default()
+                result: Some(gw::result::Result::Ref(gw::Ref {
+                    id: reference,
+                    def: None,
+                })),
             }),
             error: None,
         };
@@ -186,7 +185,11 @@ impl Bridge {
     }
 
     /// Ends the build with an error: `message` is what `docker buildx build` prints.
-    pub async fn return_error(&mut self, code: tonic::Code, message: &str) -> Result<(), GatewayError> {
+    pub async fn return_error(
+        &mut self,
+        code: tonic::Code,
+        message: &str,
+    ) -> Result<(), GatewayError> {
         let request = gw::ReturnRequest {
             result: None,
             error: Some(bollard_buildkit_proto::google::rpc::Status {
@@ -232,7 +235,6 @@ impl Gateway for Bridge {
             _ => Err(GatewayError {
                 call: "solve",
                 message: "BuildKit returned no single result".into(),
-                code: tonic::Code::Internal,
             }),
         }
     }
@@ -263,25 +265,6 @@ impl Gateway for Bridge {
             .await
             .map(|r| r.into_inner().entries)
             .map_err(|s| GatewayError::from_status("read directory", s))
-    }
-
-    async fn stat(&mut self, reference: &str, path: &str) -> Result<Stat, GatewayError> {
-        let request = gw::StatFileRequest {
-            r#ref: reference.to_string(),
-            path: path.to_string(),
-            mount_index: 0,
-        };
-        self.client
-            .stat_file(request)
-            .await
-            .map_err(|s| GatewayError::from_status("stat", s))?
-            .into_inner()
-            .stat
-            .ok_or(GatewayError {
-                call: "stat",
-                message: format!("no information about {path}"),
-                code: tonic::Code::NotFound,
-            })
     }
 
     async fn resolve_image_config(
@@ -315,7 +298,10 @@ impl Gateway for Bridge {
             ..Default::default()
         };
         if let Err(status) = self.client.warn(request).await {
-            eprintln!("nix-frontend: warning not delivered ({}): {message}", status.message());
+            eprintln!(
+                "nix-frontend: warning not delivered ({}): {message}",
+                status.message()
+            );
         }
     }
 }

@@ -63,16 +63,13 @@ impl StorePath {
         }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// `<hash>-<name>`, the entry in `/nix/store`.
     pub fn base_name(&self) -> &str {
         &self.0[STORE_DIR.len() + 1..]
     }
 
     /// The part after the hash, e.g. `hello-2.12`.
+    #[cfg(test)]
     pub fn name(&self) -> &str {
         &self.base_name()[HASH_LEN + 1..]
     }
@@ -85,9 +82,7 @@ impl fmt::Display for StorePath {
 }
 
 fn validate_base_name(base: &str) -> Result<(), PathError> {
-    let (hash, name) = base
-        .split_at_checked(HASH_LEN)
-        .ok_or(PathError::BadHash)?;
+    let (hash, name) = base.split_at_checked(HASH_LEN).ok_or(PathError::BadHash)?;
     if !hash.chars().all(|c| NIX_BASE32.contains(c)) {
         return Err(PathError::BadHash);
     }
@@ -161,18 +156,25 @@ impl fmt::Display for ClosureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ClosureError::TooLarge { bytes, limit } => {
-                write!(f, "the closure manifest is {bytes} bytes, over the limit of {limit}")
+                write!(
+                    f,
+                    "the closure manifest is {bytes} bytes, over the limit of {limit}"
+                )
             }
             ClosureError::Json(err) => write!(f, "the closure manifest is not valid JSON: {err}"),
-            ClosureError::Shape(what) => write!(f, "the closure manifest has an unexpected shape: {what}"),
+            ClosureError::Shape(what) => {
+                write!(f, "the closure manifest has an unexpected shape: {what}")
+            }
             ClosureError::BadPath { path, error } => {
-                write!(f, "the builder reported {path:?}, which is not a store path: {error}")
+                write!(
+                    f,
+                    "the builder reported {path:?}, which is not a store path: {error}"
+                )
             }
             ClosureError::Duplicate(path) => write!(f, "the builder reported {path} twice"),
-            ClosureError::DanglingReference { from, to } => write!(
-                f,
-                "{from} refers to {to}, which is not in the closure"
-            ),
+            ClosureError::DanglingReference { from, to } => {
+                write!(f, "{from} refers to {to}, which is not in the closure")
+            }
             ClosureError::TooManyPaths { count, limit } => write!(
                 f,
                 "the closure has {count} store paths, over the limit of {limit}"
@@ -209,10 +211,9 @@ pub fn parse(
         Value::Array(items) => items
             .iter()
             .map(|item| {
-                let path = item
-                    .get("path")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| ClosureError::Shape("a list entry without a \"path\" string".into()))?;
+                let path = item.get("path").and_then(Value::as_str).ok_or_else(|| {
+                    ClosureError::Shape("a list entry without a \"path\" string".into())
+                })?;
                 Ok((path.to_string(), item))
             })
             .collect::<Result<_, ClosureError>>()?,
@@ -233,12 +234,13 @@ pub fn parse(
             error,
         })?;
         if info.is_null() {
-            return Err(ClosureError::Shape(format!("{path} is not valid in the builder's store")));
+            return Err(ClosureError::Shape(format!(
+                "{path} is not valid in the builder's store"
+            )));
         }
-        let nar_size = info
-            .get("narSize")
-            .and_then(Value::as_u64)
-            .ok_or_else(|| ClosureError::Shape(format!("{path} has no narSize that fits in 64 bits")))?;
+        let nar_size = info.get("narSize").and_then(Value::as_u64).ok_or_else(|| {
+            ClosureError::Shape(format!("{path} has no narSize that fits in 64 bits"))
+        })?;
         total = total
             .checked_add(nar_size)
             .filter(|total| *total <= limits.max_total_nar_bytes)
@@ -304,7 +306,12 @@ mod tests {
         let manifest = format!(
             r#"{{"{HELLO}":{{"narSize":100,"references":["{HELLO}","{LIBC}"]}},"{LIBC}":{{"narSize":2000,"references":[]}}}}"#
         );
-        let closure = parse(manifest.as_bytes(), &[StorePath::parse(HELLO).unwrap()], &limits()).unwrap();
+        let closure = parse(
+            manifest.as_bytes(),
+            &[StorePath::parse(HELLO).unwrap()],
+            &limits(),
+        )
+        .unwrap();
         assert_eq!(closure.paths.len(), 2);
         assert_eq!(closure.total_nar_size(), 2100);
     }
@@ -342,15 +349,22 @@ mod tests {
             assert!(StorePath::parse(bad).is_err(), "accepted {bad:?}");
             let manifest = serde_json::json!({ bad: { "narSize": 1, "references": [] } });
             let err = parse(manifest.to_string().as_bytes(), &[], &limits()).unwrap_err();
-            assert!(matches!(err, ClosureError::BadPath { .. }), "{bad:?}: {err}");
+            assert!(
+                matches!(err, ClosureError::BadPath { .. }),
+                "{bad:?}: {err}"
+            );
         }
-        let long = format!("/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-{}", "a".repeat(212));
+        let long = format!(
+            "/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-{}",
+            "a".repeat(212)
+        );
         assert!(StorePath::parse(&long).is_err());
     }
 
     #[test]
     fn refuses_huge_numbers_and_totals() {
-        let manifest = format!(r#"{{"{HELLO}":{{"narSize":184467440737095516150,"references":[]}}}}"#);
+        let manifest =
+            format!(r#"{{"{HELLO}":{{"narSize":184467440737095516150,"references":[]}}}}"#);
         assert!(matches!(
             parse(manifest.as_bytes(), &[], &limits()),
             Err(ClosureError::Shape(_))
@@ -368,7 +382,8 @@ mod tests {
 
     #[test]
     fn refuses_duplicates_dangling_references_and_missing_results() {
-        let manifest = format!(r#"[{{"path":"{HELLO}","narSize":1}},{{"path":"{HELLO}","narSize":1}}]"#);
+        let manifest =
+            format!(r#"[{{"path":"{HELLO}","narSize":1}},{{"path":"{HELLO}","narSize":1}}]"#);
         assert_eq!(
             parse(manifest.as_bytes(), &[], &limits()),
             Err(ClosureError::Duplicate(HELLO.into()))
@@ -380,26 +395,46 @@ mod tests {
         ));
         let manifest = format!(r#"{{"{HELLO}":{{"narSize":1}}}}"#);
         assert!(matches!(
-            parse(manifest.as_bytes(), &[StorePath::parse(LIBC).unwrap()], &limits()),
+            parse(
+                manifest.as_bytes(),
+                &[StorePath::parse(LIBC).unwrap()],
+                &limits()
+            ),
             Err(ClosureError::MissingResult(_))
         ));
     }
 
     #[test]
     fn refuses_too_many_paths_and_oversized_manifests() {
-        let small = Limits { max_paths: 1, ..Limits::default() };
+        let small = Limits {
+            max_paths: 1,
+            ..Limits::default()
+        };
         let manifest = format!(r#"{{"{HELLO}":{{"narSize":1}},"{LIBC}":{{"narSize":1}}}}"#);
         assert_eq!(
             parse(manifest.as_bytes(), &[], &small),
             Err(ClosureError::TooManyPaths { count: 2, limit: 1 })
         );
-        let tiny = Limits { max_manifest_bytes: 10, ..Limits::default() };
-        assert!(matches!(parse(manifest.as_bytes(), &[], &tiny), Err(ClosureError::TooLarge { .. })));
+        let tiny = Limits {
+            max_manifest_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            parse(manifest.as_bytes(), &[], &tiny),
+            Err(ClosureError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn refuses_wrong_shapes() {
-        for bad in ["", "3", "\"x\"", "[1]", "[{\"narSize\":1}]", "{\"/nix/store/x\":1}"] {
+        for bad in [
+            "",
+            "3",
+            "\"x\"",
+            "[1]",
+            "[{\"narSize\":1}]",
+            "{\"/nix/store/x\":1}",
+        ] {
             assert!(parse(bad.as_bytes(), &[], &limits()).is_err(), "{bad:?}");
         }
     }
@@ -415,7 +450,7 @@ mod tests {
             if let Ok(path) = StorePath::parse(&text) {
                 proptest::prop_assert!(!path.base_name().contains('/'));
                 proptest::prop_assert!(!path.name().starts_with('.'));
-                proptest::prop_assert!(path.as_str().starts_with("/nix/store/"));
+                proptest::prop_assert!(path.to_string().starts_with("/nix/store/"));
             }
         }
     }

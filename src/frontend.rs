@@ -57,7 +57,11 @@ fn gateway_error(what: &str, err: GatewayError) -> UserError {
     UserError(format!("{what}: {}", err.message))
 }
 
-pub async fn build<G: Gateway>(gateway: &mut G, options: &Options, env: &Environment) -> Result<Built, UserError> {
+pub async fn build<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+) -> Result<Built, UserError> {
     let text = read_build_file(gateway, options, env).await?;
     let spec = Spec::new(options, &text, &env.worker_platform)?;
     eprintln!("nix-frontend: {spec:?}");
@@ -65,7 +69,13 @@ pub async fn build<G: Gateway>(gateway: &mut G, options: &Options, env: &Environ
     let builder = resolve_builder(gateway, &spec, options).await?;
     let excludes = read_dockerignore(gateway, options, env).await;
     let context = context_local(options, env, &excludes);
-    let built = plan::build_stage(&spec, &builder, context.clone(), options.image_resolve_mode.as_deref());
+    let built = plan::build_stage(
+        &spec,
+        &builder,
+        context.clone(),
+        options.image_resolve_mode.as_deref(),
+    );
+    debug_dump("build stage", &built);
     let mut built_ref = gateway
         .solve(llb::definition(&built))
         .await
@@ -75,16 +85,25 @@ pub async fn build<G: Gateway>(gateway: &mut G, options: &Options, env: &Environ
     if status.kind == "build-failed" && status.ran_at < env.started_at - 1 {
         // A build failure from the cache may have been transient (network, resources): run once
         // more rather than report a stale failure.
-        gateway.warn("the cached Nix build had failed; building again").await;
+        gateway
+            .warn("the cached Nix build had failed; building again")
+            .await;
         let uncached = Spec {
             no_cache: true,
             ..spec.clone()
         };
-        let rerun = plan::build_stage(&uncached, &builder, context, options.image_resolve_mode.as_deref());
+        let rerun = plan::build_stage(
+            &uncached,
+            &builder,
+            context,
+            options.image_resolve_mode.as_deref(),
+        );
         built_ref = gateway
             .solve(llb::definition(&rerun))
             .await
-            .map_err(|err| gateway_error(&format!("running {}", plan::build_step_name(&spec)), err))?;
+            .map_err(|err| {
+                gateway_error(&format!("running {}", plan::build_step_name(&spec)), err)
+            })?;
         status = read_status(gateway, &built_ref).await?;
     }
     match status.kind.as_str() {
@@ -113,7 +132,11 @@ pub async fn build<G: Gateway>(gateway: &mut G, options: &Options, env: &Environ
                 nix_error_text(&status.log)
             )))
         }
-        other => return Err(UserError(format!("the Nix builder reported an unknown status {other:?}"))),
+        other => {
+            return Err(UserError(format!(
+                "the Nix builder reported an unknown status {other:?}"
+            )))
+        }
     }
 
     let result = read_build_result(gateway, &built_ref).await?;
@@ -128,11 +151,15 @@ pub async fn build<G: Gateway>(gateway: &mut G, options: &Options, env: &Environ
             .await;
     }
     let image = plan::image_stage(&spec, &result, built, DEFAULT_MAX_LAYERS, env.has_merge_op);
+    debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))
         .await
         .map_err(|err| gateway_error("assembling the image", err))?;
-    if plan::default_program(&result).is_none() && spec.settings.entrypoint.is_none() && spec.settings.cmd.is_none() {
+    if plan::default_program(&result).is_none()
+        && spec.settings.entrypoint.is_none()
+        && spec.settings.cmd.is_none()
+    {
         gateway
             .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
             .await;
@@ -156,6 +183,15 @@ fn context_local(options: &Options, env: &Environment, excludes: &[String]) -> l
     )
 }
 
+/// With `NIX_FRONTEND_DEBUG=1` in the frontend's environment, the planned LLB goes to stderr
+/// (dockerd's log) as readable JSON.
+fn debug_dump(what: &str, output: &llb::Output) {
+    if std::env::var_os("NIX_FRONTEND_DEBUG").is_some_and(|v| v == "1") {
+        let json = llb::definition_to_json(&llb::definition(output));
+        eprintln!("nix-frontend: {what}: {json:#}");
+    }
+}
+
 fn describe_target(spec: &Spec) -> String {
     match &spec.attr {
         Some(attr) => format!("attribute {attr:?} of {}", spec.nix_file),
@@ -171,7 +207,11 @@ fn local_session(options: &Options, env: &Environment, name: &str) -> String {
         .unwrap_or_else(|| env.session_id.clone())
 }
 
-async fn read_build_file<G: Gateway>(gateway: &mut G, options: &Options, env: &Environment) -> Result<String, UserError> {
+async fn read_build_file<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+) -> Result<String, UserError> {
     let local = llb::local(
         &llb::Local {
             name: "dockerfile".into(),
@@ -186,17 +226,24 @@ async fn read_build_file<G: Gateway>(gateway: &mut G, options: &Options, env: &E
         .solve(llb::definition(&local))
         .await
         .map_err(|err| gateway_error(&format!("reading {}", options.filename), err))?;
-    let bytes = gateway.read_file(&reference, &options.filename).await.map_err(|_| {
-        UserError(format!(
-            "{}: cannot read the build file; check the name given with -f",
-            options.filename
-        ))
-    })?;
+    let bytes = gateway
+        .read_file(&reference, &options.filename)
+        .await
+        .map_err(|_| {
+            UserError(format!(
+                "{}: cannot read the build file; check the name given with -f",
+                options.filename
+            ))
+        })?;
     String::from_utf8(bytes).map_err(|_| UserError(format!("{}: not UTF-8 text", options.filename)))
 }
 
 /// `.dockerignore` patterns: `<file>.dockerignore` next to the build file, else the context's.
-async fn read_dockerignore<G: Gateway>(gateway: &mut G, options: &Options, env: &Environment) -> Vec<String> {
+async fn read_dockerignore<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+) -> Vec<String> {
     let candidates = [
         ("dockerfile", format!("{}.dockerignore", options.filename)),
         ("context", ".dockerignore".to_string()),
@@ -230,7 +277,11 @@ pub fn parse_dockerignore(text: &str) -> Vec<String> {
         .collect()
 }
 
-async fn resolve_builder<G: Gateway>(gateway: &mut G, spec: &Spec, options: &Options) -> Result<BuilderImage, UserError> {
+async fn resolve_builder<G: Gateway>(
+    gateway: &mut G,
+    spec: &Spec,
+    options: &Options,
+) -> Result<BuilderImage, UserError> {
     let (digest, config) = gateway
         .resolve_image_config(&spec.nix_image, &spec.platform.to_pb(), options.image_resolve_mode.as_deref())
         .await
@@ -240,7 +291,11 @@ async fn resolve_builder<G: Gateway>(gateway: &mut G, spec: &Spec, options: &Opt
                 spec.nix_image, err.message
             ))
         })?;
-    Ok(BuilderImage::from_config(&spec.nix_image, Some(&digest), &config))
+    Ok(BuilderImage::from_config(
+        &spec.nix_image,
+        Some(&digest),
+        &config,
+    ))
 }
 
 struct Status {
@@ -282,7 +337,8 @@ pub fn nix_error_text(log: &str) -> String {
                 && !t.starts_with("these ")
                 && !t.starts_with("this derivation will be built")
                 && !t.starts_with("warning: you did not specify '--add-root'")
-                && !(t.starts_with("/nix/store/") && !t.contains(' '))
+                // Bare store path lines (lists of derivations) say nothing new.
+                && (!t.starts_with("/nix/store/") || t.contains(' '))
         })
         // Nix names files by their path in the builder; the user knows them by the context's.
         .map(|line| line.replace(" /src/", " "))
@@ -296,8 +352,15 @@ pub fn nix_error_text(log: &str) -> String {
     }
 }
 
-async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Result<BuildResult, UserError> {
-    let invalid = |what: String| UserError(format!("the Nix builder reported something invalid: {what}"));
+async fn read_build_result<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+) -> Result<BuildResult, UserError> {
+    let invalid = |what: String| {
+        UserError(format!(
+            "the Nix builder reported something invalid: {what}"
+        ))
+    };
     let results_text = gateway
         .read_file(reference, &format!("{MANIFEST_DIR}/results"))
         .await
@@ -305,7 +368,9 @@ async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Resu
     let results: Vec<StorePath> = String::from_utf8_lossy(&results_text)
         .lines()
         .filter(|l| !l.is_empty())
-        .map(|line| StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}"))))
+        .map(|line| {
+            StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}")))
+        })
         .collect::<Result<_, _>>()?;
     if results.is_empty() {
         return Err(invalid("the build produced no output path".into()));
@@ -340,7 +405,10 @@ async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Resu
 
     let executables = if root_links.iter().any(|l| l.name == "bin") {
         let entries = gateway
-            .read_dir(reference, &format!("/layers/{}{main}/bin", main.base_name()))
+            .read_dir(
+                reference,
+                &format!("/layers/{}{main}/bin", main.base_name()),
+            )
             .await
             .unwrap_or_default();
         executables(&entries)
@@ -366,7 +434,11 @@ async fn read_build_result<G: Gateway>(gateway: &mut G, reference: &str) -> Resu
 }
 
 fn is_plain_name(name: &str) -> bool {
-    !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.chars().any(char::is_control)
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
 }
 
 /// Each root entry must be a symlink named `N` pointing at exactly `<main result>/N`.
@@ -400,6 +472,14 @@ pub fn executables(entries: &[Stat]) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Metadata for the Return of a built image.
+pub fn result_metadata(built: &Built) -> BTreeMap<String, Vec<u8>> {
+    BTreeMap::from([(
+        "containerimage.config".to_string(),
+        serde_json::to_vec(&built.config).expect("JSON values serialise"),
+    )])
 }
 
 #[cfg(test)]
@@ -442,7 +522,10 @@ mod tests {
             stat("bin", 0o755, &format!("{MAIN}/bin")),
             stat("..", MODE_SYMLINK, &format!("{MAIN}/..")),
         ] {
-            assert!(validate_root_links(&main, &[bad.clone()]).is_err(), "{bad:?}");
+            assert!(
+                validate_root_links(&main, std::slice::from_ref(&bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
@@ -459,14 +542,9 @@ mod tests {
 
     #[test]
     fn dockerignore_lines() {
-        assert_eq!(parse_dockerignore("# c\n\n  target \n!keep\n"), ["target", "!keep"]);
+        assert_eq!(
+            parse_dockerignore("# c\n\n  target \n!keep\n"),
+            ["target", "!keep"]
+        );
     }
-}
-
-/// Metadata for the Return of a built image.
-pub fn result_metadata(built: &Built) -> BTreeMap<String, Vec<u8>> {
-    BTreeMap::from([(
-        "containerimage.config".to_string(),
-        serde_json::to_vec(&built.config).expect("JSON values serialise"),
-    )])
 }

@@ -19,7 +19,10 @@ use crate::options::{Options, Platform};
 
 fn main() {
     // stdout is the gRPC channel: everything we say goes to stderr or through BuildKit.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("nix-frontend: cannot start: {err}");
@@ -48,10 +51,9 @@ async fn run() -> i32 {
     let outcome = async {
         let options = Options::parse(&raw)?;
         bridge.set_cache_imports(&options.cache_imports);
-        let pong = bridge
-            .ping()
-            .await
-            .map_err(|err| frontend::UserError(format!("BuildKit did not answer: {}", err.message)))?;
+        let pong = bridge.ping().await.map_err(|err| {
+            frontend::UserError(format!("BuildKit did not answer: {}", err.message))
+        })?;
         let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
         let worker_platform = pong
             .workers
@@ -80,7 +82,8 @@ async fn run() -> i32 {
     .await;
     let returned = match outcome {
         Ok(built) => {
-            let metadata: HashMap<String, Vec<u8>> = frontend::result_metadata(&built).into_iter().collect();
+            let metadata: HashMap<String, Vec<u8>> =
+                frontend::result_metadata(&built).into_iter().collect();
             bridge.return_result(built.reference, metadata).await
         }
         Err(err) => {

@@ -17,7 +17,6 @@ pub mod keys {
     pub const CACHE_IMPORTS: &str = "cache-imports";
     pub const REQUEST_ID: &str = "requestid";
     pub const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
-    pub const CONTEXT_PREFIX: &str = "context:";
 }
 
 /// Build args with a meaning to nix-frontend.
@@ -153,7 +152,9 @@ impl Options {
             } else if let Some(name) = key.strip_prefix(keys::LABEL_PREFIX) {
                 options.labels.insert(name.to_string(), value.clone());
             } else if let Some(name) = key.strip_prefix(keys::LOCAL_SESSION_PREFIX) {
-                options.local_sessions.insert(name.to_string(), value.clone());
+                options
+                    .local_sessions
+                    .insert(name.to_string(), value.clone());
             } else {
                 match key.as_str() {
                     keys::FILENAME if !value.trim().is_empty() => {
@@ -213,12 +214,21 @@ mod tests {
     #[test]
     fn reads_env_pairs_splitting_on_the_first_equals() {
         let env = vec![
-            ("BUILDKIT_FRONTEND_OPT_0".to_string(), "build-arg:X=a=b".to_string()),
-            ("BUILDKIT_FRONTEND_OPT_1".to_string(), "filename=default.nix".to_string()),
+            (
+                "BUILDKIT_FRONTEND_OPT_0".to_string(),
+                "build-arg:X=a=b".to_string(),
+            ),
+            (
+                "BUILDKIT_FRONTEND_OPT_1".to_string(),
+                "filename=default.nix".to_string(),
+            ),
             ("PATH".to_string(), "/bin".to_string()),
         ];
         let pairs = from_env_pairs(env.into_iter());
-        assert_eq!(pairs, raw(&[("build-arg:X", "a=b"), ("filename", "default.nix")]));
+        assert_eq!(
+            pairs,
+            raw(&[("build-arg:X", "a=b"), ("filename", "default.nix")])
+        );
     }
 
     #[test]
@@ -230,7 +240,10 @@ mod tests {
             ("label:org.example", "v"),
             ("platform", "linux/amd64,linux/arm64/v8"),
             ("no-cache", ""),
-            ("cache-imports", r#"[{"Type":"local","Attrs":{"src":"/tmp/c"}}]"#),
+            (
+                "cache-imports",
+                r#"[{"Type":"local","Attrs":{"src":"/tmp/c"}}]"#,
+            ),
             ("local-sessionid:context", "abc"),
         ]))
         .unwrap();

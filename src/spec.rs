@@ -74,9 +74,17 @@ fn option_error(option: &str, message: impl Into<String>) -> SpecError {
 
 impl Spec {
     /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
-    pub fn new(options: &Options, text: &str, default_platform: &Platform) -> Result<Spec, SpecError> {
+    pub fn new(
+        options: &Options,
+        text: &str,
+        default_platform: &Platform,
+    ) -> Result<Spec, SpecError> {
         let build_file = options.filename.clone();
-        let base_name = build_file.rsplit('/').next().unwrap_or(&build_file).to_string();
+        let base_name = build_file
+            .rsplit('/')
+            .next()
+            .unwrap_or(&build_file)
+            .to_string();
         let mode = if base_name.ends_with(".nix") {
             Mode::Nix
         } else {
@@ -108,9 +116,14 @@ impl Spec {
                 None => (DEFAULT_NIX_FILE.to_string(), "the default"),
             },
         };
-        validate_relative_path(&nix_file).map_err(|message| option_error(nix_file_source, message))?;
+        validate_relative_path(&nix_file)
+            .map_err(|message| option_error(nix_file_source, message))?;
 
-        let attr = match (&options.target, options.build_arg(args::NIX_ATTR), &directives.attr) {
+        let attr = match (
+            &options.target,
+            options.build_arg(args::NIX_ATTR),
+            &directives.attr,
+        ) {
             (Some(target), _, _) => Some((target.clone(), "--target")),
             (None, Some(attr), _) => Some((attr.to_string(), "build arg NIX_ATTR")),
             (None, None, Some(attr)) => Some((attr.clone(), "the # attr= directive")),
@@ -172,7 +185,9 @@ fn validate_relative_path(path: &str) -> Result<(), String> {
         return Err("the Nix file name is empty".into());
     }
     if path.starts_with('/') {
-        return Err(format!("{path:?} is absolute; name a file relative to the build context"));
+        return Err(format!(
+            "{path:?} is absolute; name a file relative to the build context"
+        ));
     }
     if path.split('/').any(|part| part == "..") {
         return Err(format!("{path:?} leaves the build context"));
@@ -192,7 +207,9 @@ fn validate_attr(attr: &str) -> Result<(), String> {
         return Err(format!("{attr:?} contains a control character"));
     }
     if attr.starts_with('-') {
-        return Err(format!("{attr:?} starts with '-', which Nix would read as an option"));
+        return Err(format!(
+            "{attr:?} starts with '-', which Nix would read as an option"
+        ));
     }
     Ok(())
 }
@@ -229,7 +246,10 @@ mod tests {
     use super::*;
 
     fn options(pairs: &[(&str, &str)]) -> Options {
-        let raw = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let raw = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Options::parse(&raw).unwrap()
     }
 
@@ -254,7 +274,10 @@ mod tests {
     #[test]
     fn dockerfile_mode_takes_directives_and_settings() {
         let spec = Spec::new(
-            &options(&[("label:b", "from-cli"), ("build-arg:NIX_IMAGE", "nix-frontend-test/nix:local")]),
+            &options(&[
+                ("label:b", "from-cli"),
+                ("build-arg:NIX_IMAGE", "nix-frontend-test/nix:local"),
+            ]),
             "# syntax=org/nix-frontend\n# nix=app.nix\n# attr=hello\nCMD [\"x\"]\nLABEL a=1 b=2\n",
             &amd64(),
         )
@@ -276,19 +299,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.attr.as_deref(), Some("t"));
-        let spec = Spec::new(&options(&[("build-arg:NIX_ATTR", "a")]), "# attr=d\n", &amd64()).unwrap();
+        let spec = Spec::new(
+            &options(&[("build-arg:NIX_ATTR", "a")]),
+            "# attr=d\n",
+            &amd64(),
+        )
+        .unwrap();
         assert_eq!(spec.attr.as_deref(), Some("a"));
     }
 
     #[test]
     fn hostile_values_are_refused_with_the_option_named() {
         for (pairs, option) in [
-            (vec![("build-arg:NIX_FILE", "../etc/passwd")], "build arg NIX_FILE"),
-            (vec![("build-arg:NIX_FILE", "/etc/passwd")], "build arg NIX_FILE"),
+            (
+                vec![("build-arg:NIX_FILE", "../etc/passwd")],
+                "build arg NIX_FILE",
+            ),
+            (
+                vec![("build-arg:NIX_FILE", "/etc/passwd")],
+                "build arg NIX_FILE",
+            ),
             (vec![("target", "--eval")], "--target"),
             (vec![("target", "a\nb")], "--target"),
-            (vec![("build-arg:NIX_IMAGE", "x; rm -rf /")], "build arg NIX_IMAGE"),
-            (vec![("build-arg:SOURCE_DATE_EPOCH", "yesterday")], "build arg SOURCE_DATE_EPOCH"),
+            (
+                vec![("build-arg:NIX_IMAGE", "x; rm -rf /")],
+                "build arg NIX_IMAGE",
+            ),
+            (
+                vec![("build-arg:SOURCE_DATE_EPOCH", "yesterday")],
+                "build arg SOURCE_DATE_EPOCH",
+            ),
         ] {
             let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
             match err {

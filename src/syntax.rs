@@ -108,7 +108,10 @@ fn logical_lines(text: &str, escape: char) -> Vec<Instruction> {
     for (index, raw) in text.lines().enumerate() {
         let number = index + 1;
         let trimmed = raw.trim_start();
-        if in_directives && trimmed.starts_with('#') && parse_directives(trimmed) != Directives::default() {
+        if in_directives
+            && trimmed.starts_with('#')
+            && parse_directives(trimmed) != Directives::default()
+        {
             continue;
         }
         in_directives = false;
@@ -217,7 +220,11 @@ fn command(rest: &str) -> Result<Command, String> {
 }
 
 /// `K=V K2="v 2"` pairs; with `legacy_space`, also Docker's old `ENV K some value`.
-fn key_values(keyword: &str, rest: &str, legacy_space: bool) -> Result<Vec<(String, String)>, String> {
+fn key_values(
+    keyword: &str,
+    rest: &str,
+    legacy_space: bool,
+) -> Result<Vec<(String, String)>, String> {
     if rest.is_empty() {
         return Err(format!("{keyword} needs at least one KEY=value"));
     }
@@ -228,13 +235,15 @@ fn key_values(keyword: &str, rest: &str, legacy_space: bool) -> Result<Vec<(Stri
         })?;
         return Ok(vec![(key.to_string(), value.trim().to_string())]);
     }
-    let words = shell_words::split(rest)
-        .map_err(|_| format!("unterminated quote in {keyword} {rest}"))?;
+    let words =
+        shell_words::split(rest).map_err(|_| format!("unterminated quote in {keyword} {rest}"))?;
     words
         .into_iter()
         .map(|word| match word.split_once('=') {
             Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
-            _ => Err(format!("{keyword} {word:?} has no value; write {keyword} KEY=value")),
+            _ => Err(format!(
+                "{keyword} {word:?} has no value; write {keyword} KEY=value"
+            )),
         })
         .collect()
 }
@@ -272,7 +281,10 @@ mod tests {
     fn reads_directives_and_instructions() {
         let text = "# syntax=org/nix-frontend\n# nix=app.nix\n# attr=hello\n\n# a comment\nENTRYPOINT [\"hello\", \"--greeting\", \"hi\"]\nCMD --verbose \"two words\"\nENV LANG=C.UTF-8 A=\"b c\"\nENV LEGACY some value\nLABEL a=b \\\n  c=\"d e\"\n";
         let parsed = parse("Dockerfile", text).unwrap();
-        assert_eq!(parsed.directives.syntax.as_deref(), Some("org/nix-frontend"));
+        assert_eq!(
+            parsed.directives.syntax.as_deref(),
+            Some("org/nix-frontend")
+        );
         assert_eq!(parsed.directives.nix.as_deref(), Some("app.nix"));
         assert_eq!(parsed.directives.attr.as_deref(), Some("hello"));
         assert_eq!(parsed.entrypoint.unwrap(), ["hello", "--greeting", "hi"]);
@@ -298,11 +310,18 @@ mod tests {
 
     #[test]
     fn build_steps_are_errors_naming_the_line() {
-        let err = parse("Dockerfile", "# syntax=org/nix-frontend\nENV A=b\nRUN make\n").unwrap_err();
+        let err = parse(
+            "Dockerfile",
+            "# syntax=org/nix-frontend\nENV A=b\nRUN make\n",
+        )
+        .unwrap_err();
         assert_eq!(err.line, 3);
         assert!(err.message.contains("RUN is not supported"), "{err}");
         assert!(err.message.contains("default.nix"), "{err}");
-        assert_eq!(err.to_string().split(':').take(2).collect::<Vec<_>>(), ["Dockerfile", "3"]);
+        assert_eq!(
+            err.to_string().split(':').take(2).collect::<Vec<_>>(),
+            ["Dockerfile", "3"]
+        );
     }
 
     #[test]
@@ -324,7 +343,10 @@ mod tests {
             let err = parse("Dockerfile", text).unwrap_err();
             assert!(err.message.contains(needle), "{text:?}: {err}");
         }
-        assert_eq!(parse("Dockerfile", "\n\nLABEL a=\"b\n").unwrap_err().line, 3);
+        assert_eq!(
+            parse("Dockerfile", "\n\nLABEL a=\"b\n").unwrap_err().line,
+            3
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
         match &op.op {
             None => vertex["terminal"] = json!(true),
             Some(pb::op::Op::Source(source)) => {
-                vertex["source"] = json!({ "identifier": source.identifier, "attrs": source.attrs });
+                vertex["source"] =
+                    json!({ "identifier": source.identifier, "attrs": source.attrs });
             }
             Some(pb::op::Op::Exec(exec)) => {
                 let meta = exec.meta.clone().unwrap_or_default();

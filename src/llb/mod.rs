@@ -35,13 +35,6 @@ pub struct Output {
     index: i64,
 }
 
-impl Output {
-    /// The vertex digest (`sha256:…`) this output belongs to.
-    pub fn digest(&self) -> &str {
-        &self.vertex.digest
-    }
-}
-
 /// Per-vertex settings that are not part of its digest.
 #[derive(Debug, Clone, Default)]
 pub struct Meta {
@@ -195,12 +188,14 @@ pub enum MountSource {
         output: bool,
     },
     /// A BuildKit cache mount, optionally seeded from `from`.
+    #[allow(dead_code)] // the persistent Nix store (issue 3) mounts one
     Cache {
         id: String,
         sharing: pb::CacheSharingOpt,
         from: Option<Output>,
     },
     /// An empty tmpfs.
+    #[allow(dead_code)]
     Tmpfs,
 }
 
@@ -224,11 +219,7 @@ pub struct Exec {
 
 /// Builds the exec vertex and returns its outputs, one per mount that produces one, in mount
 /// order.
-pub fn exec(
-    spec: &Exec,
-    platform: &pb::Platform,
-    meta: &Meta,
-) -> Vec<Output> {
+pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
     let mut inputs: Vec<Output> = Vec::new();
     let mut index_of = |output: &Option<Output>| -> i64 {
         match output {

@@ -29,7 +29,8 @@ type PrimarySet = Vec<u64>;
 pub fn group(closure: &Closure, results: &[StorePath], cap: usize) -> Vec<Layer> {
     let cap = cap.max(1);
     let paths: Vec<&StorePath> = closure.paths.keys().collect();
-    let index: HashMap<&StorePath, usize> = paths.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let index: HashMap<&StorePath, usize> =
+        paths.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let references: Vec<Vec<usize>> = paths
         .iter()
         .map(|p| {
@@ -47,7 +48,10 @@ pub fn group(closure: &Closure, results: &[StorePath], cap: usize) -> Vec<Layer>
     let assignment: Vec<usize> = if paths.len() <= cap {
         (0..paths.len()).collect()
     } else {
-        let results: Vec<usize> = results.iter().filter_map(|r| index.get(r).copied()).collect();
+        let results: Vec<usize> = results
+            .iter()
+            .filter_map(|r| index.get(r).copied())
+            .collect();
         assign_by_primaries(&references, &sizes, &results, cap)
     };
 
@@ -89,7 +93,13 @@ fn heights(references: &[Vec<usize>]) -> Vec<usize> {
             } else {
                 height[node] = references[node]
                     .iter()
-                    .map(|c| if height[*c] == usize::MAX { 0 } else { height[*c] + 1 })
+                    .map(|c| {
+                        if height[*c] == usize::MAX {
+                            0
+                        } else {
+                            height[*c] + 1
+                        }
+                    })
                     .max()
                     .unwrap_or(0);
             }
@@ -113,14 +123,10 @@ fn assign_by_primaries(
     let words = cap.div_ceil(64).max(1);
     let mut reach: Vec<PrimarySet> = vec![vec![0; words]; n];
     let mut is_primary = vec![false; n];
-    let mut primaries = 0usize;
-    for candidate in candidates {
-        if primaries + 1 > cap {
-            break;
-        }
+    for (primary, candidate) in candidates.take(cap).enumerate() {
         let mut next_reach = reach.clone();
         for node in reachable(references, candidate) {
-            next_reach[node][primaries / 64] |= 1 << (primaries % 64);
+            next_reach[node][primary / 64] |= 1 << (primary % 64);
         }
         is_primary[candidate] = true;
         if layer_count(&next_reach, &is_primary) > cap {
@@ -128,7 +134,6 @@ fn assign_by_primaries(
             break;
         }
         reach = next_reach;
-        primaries += 1;
     }
 
     let mut keys: HashMap<(bool, usize, PrimarySet), usize> = HashMap::new();
@@ -192,7 +197,11 @@ mod tests {
 
     /// A closure from (name, size, references by index).
     pub fn closure(spec: &[(&str, u64, &[usize])]) -> Closure {
-        let paths: Vec<StorePath> = spec.iter().enumerate().map(|(i, (n, _, _))| store_path(i, n)).collect();
+        let paths: Vec<StorePath> = spec
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| store_path(i, n))
+            .collect();
         Closure {
             paths: spec
                 .iter()
@@ -201,7 +210,10 @@ mod tests {
                     let info = PathInfo {
                         path: paths[i].clone(),
                         nar_size: *size,
-                        references: refs.iter().map(|r| paths[*r].clone()).collect::<BTreeSet<_>>(),
+                        references: refs
+                            .iter()
+                            .map(|r| paths[*r].clone())
+                            .collect::<BTreeSet<_>>(),
                     };
                     (paths[i].clone(), info)
                 })
@@ -221,10 +233,14 @@ mod tests {
     #[test]
     fn over_the_cap_every_path_lands_in_exactly_one_layer() {
         // A chain of 150: each path references the next.
-        let refs: Vec<Vec<usize>> = (0..150).map(|i| if i < 149 { vec![i + 1] } else { vec![] }).collect();
-        let spec: Vec<(String, u64, &[usize])> =
-            (0..150).map(|i| (format!("p{i}"), (i as u64 + 1) * 10, refs[i].as_slice())).collect();
-        let spec_ref: Vec<(&str, u64, &[usize])> = spec.iter().map(|(n, s, r)| (n.as_str(), *s, *r)).collect();
+        let refs: Vec<Vec<usize>> = (0..150)
+            .map(|i| if i < 149 { vec![i + 1] } else { vec![] })
+            .collect();
+        let spec: Vec<(String, u64, &[usize])> = (0..150)
+            .map(|i| (format!("p{i}"), (i as u64 + 1) * 10, refs[i].as_slice()))
+            .collect();
+        let spec_ref: Vec<(&str, u64, &[usize])> =
+            spec.iter().map(|(n, s, r)| (n.as_str(), *s, *r)).collect();
         let c = closure(&spec_ref);
         for cap in [1, 2, 10, 99, 100] {
             let layers = group(&c, &[store_path(0, "p0")], cap);
@@ -233,8 +249,15 @@ mod tests {
             all.sort();
             assert_eq!(all, c.paths.keys().cloned().collect::<Vec<_>>());
             if cap >= 2 {
-                let top = layers.iter().find(|l| l.paths.iter().any(|p| p.name() == "p0")).unwrap();
-                assert_eq!(top.paths.len(), 1, "cap {cap}: the changed top shares a layer");
+                let top = layers
+                    .iter()
+                    .find(|l| l.paths.iter().any(|p| p.name() == "p0"))
+                    .unwrap();
+                assert_eq!(
+                    top.paths.len(),
+                    1,
+                    "cap {cap}: the changed top shares a layer"
+                );
             }
         }
     }
@@ -251,7 +274,10 @@ mod tests {
         ]);
         let layers = group(&c, &[store_path(0, "app")], 3);
         assert!(layers.len() <= 3);
-        let app_layer = layers.iter().find(|l| l.paths.iter().any(|p| p.name() == "app")).unwrap();
+        let app_layer = layers
+            .iter()
+            .find(|l| l.paths.iter().any(|p| p.name() == "app"))
+            .unwrap();
         assert!(app_layer.nar_size < 100, "{app_layer:?}");
     }
 }

@@ -41,7 +41,11 @@ impl BuilderImage {
         let section = &value["config"];
         let env = section["Env"]
             .as_array()
-            .map(|list| list.iter().filter_map(|e| e.as_str().map(str::to_string)).collect())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|e| e.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let working_dir = section["WorkingDir"]
             .as_str()
@@ -71,7 +75,12 @@ pub fn build_step_name(spec: &Spec) -> String {
 
 /// The build stage: the builder image with the context at /src runs the builder script; the
 /// returned output is its /out mount.
-pub fn build_stage(spec: &Spec, builder: &BuilderImage, context: Output, resolve_mode: Option<&str>) -> Output {
+pub fn build_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    resolve_mode: Option<&str>,
+) -> Output {
     let platform = spec.platform.to_pb();
     let image = llb::image(
         &builder.reference,
@@ -81,10 +90,16 @@ pub fn build_stage(spec: &Spec, builder: &BuilderImage, context: Output, resolve
     );
     let mut env = builder.env.clone();
     for (name, default) in [
-        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
         ("HOME", "/root"),
     ] {
-        if !env.iter().any(|e| e.split_once('=').map(|(k, _)| k) == Some(name)) {
+        if !env
+            .iter()
+            .any(|e| e.split_once('=').map(|(k, _)| k) == Some(name))
+        {
             env.push(format!("{name}={default}"));
         }
     }
@@ -190,7 +205,11 @@ pub fn image_stage(
         .map(|s| s.saturating_mul(1_000_000_000))
         .unwrap_or(NIX_STORE_MTIME_NANOS);
     // The root links take a layer of their own.
-    let groups = layers::group(&result.closure, &result.results, max_layers.saturating_sub(1).max(1));
+    let groups = layers::group(
+        &result.closure,
+        &result.results,
+        max_layers.saturating_sub(1).max(1),
+    );
     let total = groups.len();
     let mut outputs = Vec::with_capacity(total + 1);
     let mut previous: Option<Output> = None;
@@ -212,7 +231,12 @@ pub fn image_stage(
             .collect();
         let name = match group.paths.as_slice() {
             [one] => format!("layer {}/{total}: {one}", i + 1),
-            many => format!("layer {}/{total}: {} store paths, {}", i + 1, many.len(), human_bytes(group.nar_size)),
+            many => format!(
+                "layer {}/{total}: {} store paths, {}",
+                i + 1,
+                many.len(),
+                human_bytes(group.nar_size)
+            ),
         };
         let onto = if use_merge { None } else { previous.take() };
         let layer = llb::copy(onto, built.clone(), &copies, &platform, &Meta::named(name));
@@ -286,9 +310,13 @@ pub fn image_config(spec: &Spec, result: &BuildResult) -> Value {
     for (key, value) in &spec.settings.env {
         set_env(key, value);
     }
-    let env_list: Vec<String> = env_order.iter().map(|k| format!("{k}={}", env[k])).collect();
+    let env_list: Vec<String> = env_order
+        .iter()
+        .map(|k| format!("{k}={}", env[k]))
+        .collect();
 
-    let default_entrypoint = default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
+    let default_entrypoint =
+        default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
     let mut config = json!({ "Env": env_list });
     // As in Docker, an ENTRYPOINT of the user's resets the default CMD.
     match (&spec.settings.entrypoint, &default_entrypoint) {

@@ -8,7 +8,10 @@ const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
 const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
 
 fn spec(pairs: &[(&str, &str)], text: &str) -> Spec {
-    let raw = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let raw = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let options = Options::parse(&raw).unwrap();
     Spec::new(&options, text, &Platform::parse("linux/amd64").unwrap()).unwrap()
 }
@@ -57,7 +60,10 @@ fn render(output: &Output) -> String {
 
 #[test]
 fn build_stage_passes_user_values_as_environment_only() {
-    let spec = spec(&[("filename", "default.nix"), ("target", "hello; rm -rf /")], "");
+    let spec = spec(
+        &[("filename", "default.nix"), ("target", "hello; rm -rf /")],
+        "",
+    );
     let out = build_stage(&spec, &builder(), context(), None);
     let rendered = render(&out);
     // The attribute is one environment entry, never part of the script or argv.
@@ -80,14 +86,24 @@ fn image_stage_without_merge_op_chains_copies() {
     let built = build_stage(&spec, &builder(), context(), None);
     let image = image_stage(&spec, &hello_result(), built, 100, false);
     let json = llb::definition_to_json(&llb::definition(&image));
-    assert!(json.as_array().unwrap().iter().all(|v| v.get("merge").is_none()));
+    assert!(json
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v.get("merge").is_none()));
 }
 
 #[test]
 fn equal_paths_give_equal_layer_vertices_in_different_images() {
     let spec = spec(&[("filename", "default.nix")], "");
     let built = build_stage(&spec, &builder(), context(), None);
-    let a = render(&image_stage(&spec, &hello_result(), built.clone(), 100, true));
+    let a = render(&image_stage(
+        &spec,
+        &hello_result(),
+        built.clone(),
+        100,
+        true,
+    ));
     let b = render(&image_stage(&spec, &hello_result(), built, 100, true));
     assert_eq!(a, b);
 }
