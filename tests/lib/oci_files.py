@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Lists what an OCI image archive (docker buildx --output type=oci) holds.
 
-usage: oci_files.py ARCHIVE [--layers]
-Prints every path of the image's filesystem (layers applied in order, as "path<TAB>type
-[<TAB>link target]"), or with --layers one line per layer: "digest<TAB>size<TAB>top paths".
+usage: oci_files.py ARCHIVE [--layers | --sizes]
+Prints every path of the image's filesystem (layers applied in order, as "path<TAB>type<TAB>
+mtime<TAB>uid:gid[<TAB>link target]"); with --layers one line per layer: "digest<TAB>compressed
+size<TAB>uncompressed size<TAB>top paths"; with --sizes "compressed<TAB>uncompressed<TAB>layers"
+for the whole image.
 Only the image for this machine's platform is read; attestation manifests are skipped.
 """
+import gzip
 import io
 import json
 import sys
@@ -37,10 +40,14 @@ def main():
     with tarfile.open(path) as archive:
         manifest = image_manifest(archive)
         files = {}
+        compressed = uncompressed = 0
         for layer in manifest["layers"]:
             data = blob(archive, layer["digest"])
+            raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+            compressed += layer["size"]
+            uncompressed += len(raw)
             tops = set()
-            with tarfile.open(fileobj=io.BytesIO(data)) as layer_tar:
+            with tarfile.open(fileobj=io.BytesIO(raw)) as layer_tar:
                 for member in layer_tar.getmembers():
                     name = "/" + member.name.lstrip("./").rstrip("/")
                     parts = name.split("/")
@@ -48,8 +55,10 @@ def main():
                     kind = "dir" if member.isdir() else "link" if member.issym() else "file"
                     files[name] = (kind, member.linkname, member.mtime, member.uid, member.gid)
             if "--layers" in sys.argv:
-                print(f"{layer['digest']}\t{layer['size']}\t{' '.join(sorted(tops))}")
-        if "--layers" not in sys.argv:
+                print(f"{layer['digest']}\t{layer['size']}\t{len(raw)}\t{' '.join(sorted(tops))}")
+        if "--sizes" in sys.argv:
+            print(f"{compressed}\t{uncompressed}\t{len(manifest['layers'])}")
+        elif "--layers" not in sys.argv:
             for name in sorted(files):
                 kind, linkname, mtime, uid, gid = files[name]
                 extra = f"\t{linkname}" if kind == "link" else ""
