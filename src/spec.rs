@@ -9,8 +9,10 @@ use std::fmt;
 use crate::options::{args, Options, Platform};
 use crate::syntax::{self, SyntaxError};
 
-/// The builder image used when `NIX_IMAGE` is not given: an official release of Nix.
-pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.28.3";
+/// The builder image used when `NIX_IMAGE` is not given: an official release of Nix, pinned by
+/// the index digest that `docker pull` reported in NixOS/nix#10595. 2.21.2 is the newest tag
+/// that issue shows still built for both amd64 and arm64.
+pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.21.2@sha256:8954cfd0905419770e6ded1b5c4f0071a8f564a8668a21cd0f288b9cd9b8b62f";
 pub const DEFAULT_NIX_FILE: &str = "default.nix";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
