@@ -17,8 +17,6 @@ use crate::spec::{Mode, Spec};
 /// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
 const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
-/// Docker's hard limit is 125 layers; leave room for base images built on ours.
-pub const DEFAULT_MAX_LAYERS: usize = 100;
 
 /// A build that ended in an error the user can act on: the text `docker buildx build` prints.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,7 +148,7 @@ pub async fn build<G: Gateway>(
             .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")
             .await;
     }
-    let image = plan::image_stage(&spec, &result, built, DEFAULT_MAX_LAYERS, env.has_merge_op);
+    let image = plan::image_stage(&spec, &result, built, env.has_merge_op);
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))

@@ -25,6 +25,8 @@ pub mod args {
     pub const NIX_ATTR: &str = "NIX_ATTR";
     pub const NIX_FILE: &str = "NIX_FILE";
     pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+    pub const NIX_MAX_LAYERS: &str = "NIX_MAX_LAYERS";
+    pub const NIX_CACHE_ID: &str = "NIX_CACHE_ID";
 }
 
 /// `os/arch[/variant]`, as in `--platform`.

@@ -48,7 +48,16 @@ pub struct Spec {
     pub no_cache: bool,
     /// Timestamp for every file of the image, Unix seconds.
     pub source_date_epoch: Option<i64>,
+    /// At most this many layers (Docker's hard limit is 125).
+    pub max_layers: usize,
+    /// The id of the persistent Nix store cache mount, when the user chose one.
+    pub cache_id: Option<String>,
 }
+
+/// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
+pub const DEFAULT_MAX_LAYERS: usize = 100;
+/// Docker refuses images with more layers than this.
+pub const DOCKER_MAX_LAYERS: usize = 125;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpecError {
@@ -167,6 +176,30 @@ impl Spec {
             ),
         };
 
+        let max_layers = match options.build_arg(args::NIX_MAX_LAYERS) {
+            None => DEFAULT_MAX_LAYERS,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (2..=DOCKER_MAX_LAYERS).contains(n))
+                .ok_or_else(|| {
+                    option_error(
+                        "build arg NIX_MAX_LAYERS",
+                        format!("{text:?} is not a layer count from 2 to {DOCKER_MAX_LAYERS} (Docker's limit)"),
+                    )
+                })?,
+        };
+        let cache_id = match options.build_arg(args::NIX_CACHE_ID) {
+            None => None,
+            Some(id) if id.len() <= 200 && !id.chars().any(char::is_control) => Some(id.to_string()),
+            Some(_) => {
+                return Err(option_error(
+                    "build arg NIX_CACHE_ID",
+                    "use at most 200 printable characters",
+                ))
+            }
+        };
+
         Ok(Spec {
             mode,
             build_file,
@@ -177,6 +210,8 @@ impl Spec {
             settings,
             no_cache: options.no_cache,
             source_date_epoch,
+            max_layers,
+            cache_id,
         })
     }
 }
@@ -331,6 +366,9 @@ mod tests {
                 vec![("build-arg:SOURCE_DATE_EPOCH", "yesterday")],
                 "build arg SOURCE_DATE_EPOCH",
             ),
+            (vec![("build-arg:NIX_MAX_LAYERS", "126")], "build arg NIX_MAX_LAYERS"),
+            (vec![("build-arg:NIX_MAX_LAYERS", "1")], "build arg NIX_MAX_LAYERS"),
+            (vec![("build-arg:NIX_CACHE_ID", "a\nb")], "build arg NIX_CACHE_ID"),
         ] {
             let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
             match err {

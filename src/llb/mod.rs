@@ -188,7 +188,6 @@ pub enum MountSource {
         output: bool,
     },
     /// A BuildKit cache mount, optionally seeded from `from`.
-    #[allow(dead_code)] // the persistent Nix store (issue 3) mounts one
     Cache {
         id: String,
         sharing: pb::CacheSharingOpt,

@@ -65,6 +65,19 @@ impl BuilderImage {
     }
 }
 
+/// The id of the persistent Nix store: per builder image (pinned by digest) and platform, so a
+/// store is only ever reused with the Nix and the architecture that made it.
+pub fn nix_cache_id(spec: &Spec, builder: &BuilderImage) -> String {
+    match &spec.cache_id {
+        Some(id) => format!("nix-frontend:{id}"),
+        None => {
+            let key = format!("{}\n{}", builder.reference, spec.platform);
+            let digest = llb::sha256_digest(key.as_bytes());
+            format!("nix-frontend:{}", &digest["sha256:".len().."sha256:".len() + 24])
+        }
+    }
+}
+
 /// The progress name of the Nix step, e.g. `nix-build default.nix -A hello`.
 pub fn build_step_name(spec: &Spec) -> String {
     match &spec.attr {
@@ -115,6 +128,7 @@ pub fn build_stage(
         &platform,
         &Meta::named("nix-frontend builder script"),
     );
+    let cache_id = nix_cache_id(spec, builder);
     let exec = llb::Exec {
         args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/builder.sh")],
         env,
@@ -126,9 +140,20 @@ pub fn build_stage(
                 selector: String::new(),
                 // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
                 source: MountSource::Input {
-                    input: Some(image),
+                    input: Some(image.clone()),
                     readonly: false,
                     output: true,
+                },
+            },
+            // The persistent Nix store: what an earlier build made is not built again. Seeded
+            // from the image's own /nix on first use; Nix's locks make sharing it safe.
+            Mount {
+                dest: "/nix".into(),
+                selector: "/nix".into(),
+                source: MountSource::Cache {
+                    id: cache_id,
+                    sharing: pb::CacheSharingOpt::Shared,
+                    from: Some(image),
                 },
             },
             Mount {
@@ -196,9 +221,9 @@ pub fn image_stage(
     spec: &Spec,
     result: &BuildResult,
     built: Output,
-    max_layers: usize,
     use_merge: bool,
 ) -> Output {
+    let max_layers = spec.max_layers;
     let platform = spec.platform.to_pb();
     let timestamp = spec
         .source_date_epoch

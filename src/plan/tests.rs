@@ -76,7 +76,7 @@ fn build_stage_passes_user_values_as_environment_only() {
 fn image_stage_one_layer_per_path_then_links() {
     let spec = spec(&[("filename", "default.nix")], "");
     let built = build_stage(&spec, &builder(), context(), None);
-    let image = image_stage(&spec, &hello_result(), built, 100, true);
+    let image = image_stage(&spec, &hello_result(), built, true);
     insta::assert_snapshot!("image_stage", render(&image));
 }
 
@@ -84,7 +84,7 @@ fn image_stage_one_layer_per_path_then_links() {
 fn image_stage_without_merge_op_chains_copies() {
     let spec = spec(&[("filename", "default.nix")], "");
     let built = build_stage(&spec, &builder(), context(), None);
-    let image = image_stage(&spec, &hello_result(), built, 100, false);
+    let image = image_stage(&spec, &hello_result(), built, false);
     let json = llb::definition_to_json(&llb::definition(&image));
     assert!(json
         .as_array()
@@ -104,7 +104,7 @@ fn equal_paths_give_equal_layer_vertices_in_different_images() {
         100,
         true,
     ));
-    let b = render(&image_stage(&spec, &hello_result(), built, 100, true));
+    let b = render(&image_stage(&spec, &hello_result(), built, true));
     assert_eq!(a, b);
 }
 
