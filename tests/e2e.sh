@@ -140,8 +140,90 @@ NIX
   expect_error bad-nix-file-arg "$e/attr" "build arg NIX_FILE" "leaves the build context"
 }
 
+# The digest of the layer whose top-level paths include STORE_NAME (e.g. busybox-static).
+layer_of() { # layer_of ARCHIVE STORE_NAME
+  python3 tests/lib/oci_files.py "$1" --layers | awk -F'\t' -v n="$2" '$4 ~ ("-" n "( |$)") {print $1}'
+}
+
+test_chain() {
+  echo "chain: a closure over the layer cap (150 derivations)"
+  local dir=tests/fixtures/chain
+  check "builds" build "$dir" -f "$dir/default.nix" --target top -t nf-test/chain
+  check "runs" bash -c '[ "$(docker run --rm nf-test/chain)" = "top of the chain: version 1" ]'
+  build "$dir" -f "$dir/default.nix" --target top --output "type=oci,dest=$work/chain.tar"
+  local layers
+  layers=$(python3 tests/lib/oci_files.py "$work/chain.tar" --layers | wc -l)
+  check "at most 100 layers (got $layers)" test "$layers" -le 100
+  nix_closure "$root/$dir" default.nix top >"$work/chain-expected"
+  python3 tests/lib/oci_files.py "$work/chain.tar" | cut -f1 | grep -E '^/nix/store/[^/]+$' | sort >"$work/chain-image"
+  check "exact store path set ($(wc -l <"$work/chain-expected") paths)" diff -u "$work/chain-expected" "$work/chain-image"
+  check "the top is alone in its layer" bash -c \
+    "python3 tests/lib/oci_files.py '$work/chain.tar' --layers | grep -- '-top-1.0' | awk -F'\t' '{exit !(split(\$4, a, \" \") == 2)}'"
+  build "$dir" -f "$dir/default.nix" --target top --build-arg NIX_MAX_LAYERS=20 --output "type=oci,dest=$work/chain20.tar"
+  layers=$(python3 tests/lib/oci_files.py "$work/chain20.tar" --layers | wc -l)
+  check "NIX_MAX_LAYERS=20 gives at most 20 layers (got $layers)" test "$layers" -le 20
+  python3 tests/lib/oci_files.py "$work/chain20.tar" | cut -f1 | grep -E '^/nix/store/[^/]+$' | sort >"$work/chain20-image"
+  check "... with the same store paths" diff -u "$work/chain-expected" "$work/chain20-image"
+}
+
+test_shared() {
+  echo "shared: a store path has the same layer digest in every image that holds it"
+  build tests/fixtures/hello -f tests/fixtures/hello/default.nix --target hello --output "type=oci,dest=$work/s1.tar"
+  build examples/hello -f examples/hello/default.nix --output "type=oci,dest=$work/s2.tar"
+  local a b
+  a=$(layer_of "$work/s1.tar" busybox-static)
+  b=$(layer_of "$work/s2.tar" busybox-static)
+  check "busybox-static layer: $a" test -n "$a" -a "$a" = "$b"
+}
+
+test_repro() {
+  echo "repro: two cold builds give identical layers; with SOURCE_DATE_EPOCH identical manifests"
+  local dir=tests/fixtures/hello i
+  for i in 1 2; do
+    docker builder prune -af >/dev/null
+    build "$dir" -f "$dir/default.nix" --target hello --output "type=oci,dest=$work/r$i.tar"
+    build "$dir" -f "$dir/default.nix" --target hello --build-arg SOURCE_DATE_EPOCH=1700000000 \
+      --output "type=oci,dest=$work/e$i.tar,rewrite-timestamp=true"
+  done
+  check "identical layer digests" diff <(python3 tests/lib/oci_files.py "$work/r1.tar" --layers) \
+    <(python3 tests/lib/oci_files.py "$work/r2.tar" --layers)
+  check "identical manifest digests with SOURCE_DATE_EPOCH" diff <(tar -xOf "$work/e1.tar" index.json) \
+    <(tar -xOf "$work/e2.tar" index.json)
+  check "SOURCE_DATE_EPOCH pins every file's time" bash -c \
+    "python3 tests/lib/oci_files.py '$work/e1.tar' | awk -F'\t' '\$3 != 1700000000 {bad=1} END {exit bad}'"
+}
+
+test_concurrent() {
+  echo "concurrent: two cold builds at once share (and seed) the Nix store cache"
+  docker builder prune -af >/dev/null
+  build_raw tests/fixtures/hello -t nf-test/conc-hello >"$work/c1.log" 2>&1 &
+  local p1=$!
+  build_raw tests/fixtures/libc -t nf-test/conc-libc >"$work/c2.log" 2>&1 &
+  local p2=$!
+  check "first build succeeds" wait "$p1"
+  check "second build succeeds" wait "$p2"
+  check "both images run" bash -c '[ "$(docker run --rm nf-test/conc-hello)" = "hello from nix-frontend" ] &&
+    [ "$(docker run --rm nf-test/conc-libc)" = "hello from a dynamically linked program" ]'
+}
+
+test_leaf() {
+  echo "leaf: a change to the leaf's source rebuilds only the leaf"
+  local dir=$work/expensive
+  rm -rf "$dir" && cp -r tests/fixtures/expensive "$dir"
+  docker builder prune -af >/dev/null # a cold Nix store, so the first build builds everything
+  check "first build" build "$dir" -t nf-test/leaf
+  grep -q "building '/nix/store/[a-z0-9]*-expensive-dep-1.0.drv'" "$work/build.log" ||
+    fail "the first build did not build the dependency (already cached?)"
+  echo "hello from the app, version 2" >"$dir/app/message.txt"
+  check "rebuild after the leaf change" build "$dir" -t nf-test/leaf
+  check "the rebuild built the app" grep -q "building '/nix/store/[a-z0-9]*-app-1.0.drv'" "$work/build.log"
+  check "the rebuild did not build the expensive dependency" \
+    bash -c "! grep -q 'expensive-dep-1.0.drv' '$work/build.log'"
+  check "the image shows the change" bash -c '[ "$(docker run --rm nf-test/leaf | head -1)" = "hello from the app, version 2" ]'
+}
+
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors)
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors chain shared repro concurrent leaf)
 for t in "${tests[@]}"; do "test_$t"; done
 echo "e2e: $passed passed, $failures failed"
 [ "$failures" = 0 ]

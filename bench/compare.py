@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: nix-frontend against the hand-written recipe (bench/recipe.Dockerfile),
+on the same dockerd and the same local Nix builder image, in one run.
+
+usage: bench/compare.py [--runs N] [--fixtures expensive,chain]
+
+For each fixture and each way of building it prints: cold build time (after `docker builder
+prune -af`), no-change rebuild time, rebuild time after a one-line change to the leaf's source,
+final image size (uncompressed layer tars), layer count, and the bytes of layers that are new
+after the leaf change (what a push would send). Times are medians of N runs; ratios are ours over
+the recipe's. Expects scripts/setup, scripts/nix-image and scripts/frontend-image to have run.
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NIX_IMAGE = os.environ.get("NIX_IMAGE", "nix-frontend-test/nix:local")
+OCI_FILES = os.path.join(ROOT, "tests", "lib", "oci_files.py")
+
+# fixture -> (attribute, leaf source file relative to the fixture, line to write)
+FIXTURES = {
+    "expensive": ("app", "app/message.txt", "hello from the app, version {n}\n"),
+    "chain": ("top", "top.txt", "version {n}\n"),
+}
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def build(kind, context, attr, tag, output=None):
+    """Builds and returns the wall time in seconds."""
+    cmd = ["docker", "buildx", "build", "--progress=plain", "--build-arg", f"NIX_IMAGE={NIX_IMAGE}"]
+    if kind == "recipe":
+        cmd += ["-f", os.path.join(ROOT, "bench", "recipe.Dockerfile"), "--build-arg", f"ATTR={attr}"]
+    else:
+        cmd += ["-f", os.path.join(context, "default.nix"), "--target", attr]
+    cmd += ["--output", output] if output else ["-t", tag]
+    start = time.monotonic()
+    result = subprocess.run(cmd + [context], capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        sys.exit(f"build failed: {' '.join(cmd)}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def layers(kind, context, attr, work, name):
+    """Per-layer (digest, uncompressed bytes, compressed bytes) of the image, via an OCI export."""
+    path = os.path.join(work, f"{name}.tar")
+    build(kind, context, attr, None, output=f"type=oci,dest={path}")
+    out = run(["python3", OCI_FILES, path, "--layers"]).stdout
+    result = []
+    for line in out.splitlines():
+        digest, compressed, uncompressed, _ = line.split("\t", 3)
+        result.append((digest, int(uncompressed), int(compressed)))
+    return result
+
+
+def closure_nar_size(context, attr):
+    script = 'nix path-info --json -r $(nix-build default.nix -A "$1" --no-out-link 2>/dev/null)'
+    out = run(["docker", "run", "--rm", "-v", f"{context}:/src:ro", "-w", "/src", NIX_IMAGE,
+               "sh", "-c", script, "sh", attr]).stdout
+    info = json.loads(out)
+    values = info.values() if isinstance(info, dict) else info
+    return sum(v["narSize"] for v in values), len(info)
+
+
+def measure(kind, fixture, runs, work):
+    attr, leaf, line = FIXTURES[fixture]
+    samples = {"cold": [], "nochange": [], "leaf": []}
+    figures = {}
+    for i in range(runs):
+        context = os.path.join(work, f"{fixture}-{kind}-{i}")
+        shutil.copytree(os.path.join(ROOT, "tests", "fixtures", fixture), context)
+        with open(os.path.join(context, leaf), "w") as f:
+            f.write(line.format(n=1))
+        run(["docker", "builder", "prune", "-af"])
+        tag = f"nf-bench/{fixture}-{kind}"
+        samples["cold"].append(build(kind, context, attr, tag))
+        samples["nochange"].append(build(kind, context, attr, tag))
+        before = layers(kind, context, attr, work, f"{fixture}-{kind}-before")
+        with open(os.path.join(context, leaf), "w") as f:
+            f.write(line.format(n=i + 2))
+        samples["leaf"].append(build(kind, context, attr, tag))
+        after = layers(kind, context, attr, work, f"{fixture}-{kind}-after")
+        known = {d for d, _, _ in before}
+        new = [(u, c) for d, u, c in after if d not in known]
+        figures = {
+            "image_bytes": sum(u for _, u, _ in after),
+            "layers": len(after),
+            "new_layer_bytes": sum(u for u, _ in new),
+            "new_layer_bytes_gz": sum(c for _, c in new),
+        }
+        if i == 0:
+            figures["nar"] = closure_nar_size(context, attr)
+    times = {k: statistics.median(v) for k, v in samples.items()}
+    return times, figures, samples
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--fixtures", default="expensive,chain")
+    args = parser.parse_args()
+    print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}")
+    print(f"# dockerd {run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()}, "
+          f"builder image {NIX_IMAGE}, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as work:
+        for fixture in args.fixtures.split(","):
+            results = {}
+            for kind in ("nix-frontend", "recipe"):
+                results[kind] = measure(kind, fixture, args.runs, work)
+            ours, recipe = results["nix-frontend"], results["recipe"]
+            nar, paths = ours[1]["nar"]
+            print(f"\n## {fixture}: closure of {paths} store paths, NAR size {nar} bytes")
+            print(f"{'':28}{'nix-frontend':>16}{'recipe':>16}{'ours/recipe':>14}")
+            for key, label in (("cold", "cold build (s)"), ("nochange", "no-change rebuild (s)"),
+                               ("leaf", "leaf-change rebuild (s)")):
+                a, b = ours[0][key], recipe[0][key]
+                print(f"{label:28}{a:16.2f}{b:16.2f}{a / b:14.2f}")
+            for key, label in (("image_bytes", "image size (bytes)"), ("layers", "layers"),
+                               ("new_layer_bytes", "new layer bytes after leaf"),
+                               ("new_layer_bytes_gz", "  the same, gzipped")):
+                a, b = ours[1][key], recipe[1][key]
+                ratio = f"{a / b:14.4f}" if b else f"{'-':>14}"
+                print(f"{label:28}{a:16}{b:16}{ratio}")
+            print(f"image size over NAR size: nix-frontend {ours[1]['image_bytes'] / nar - 1:+.2%}, "
+                  f"recipe {recipe[1]['image_bytes'] / nar - 1:+.2%}")
+            print(f"samples (s): {json.dumps({k: {m: [round(x, 2) for x in v] for m, v in r[2].items()} for k, r in results.items()})}")
+
+
+if __name__ == "__main__":
+    main()
