@@ -11,6 +11,7 @@ use crate::bridge::{Gateway, GatewayError};
 use crate::closure::{self, Limits, StorePath};
 use crate::llb::{self, Meta};
 use crate::options::{Options, Platform};
+use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
 use crate::plan::{self, BuildResult, BuilderImage, RootLink, MANIFEST_DIR};
 use crate::spec::{Mode, Spec};
 
@@ -148,7 +149,13 @@ pub async fn build<G: Gateway>(
             .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")
             .await;
     }
-    let image = plan::image_stage(&spec, &result, built, env.has_merge_op);
+    let package = match &result.info.image_config {
+        Some(json) => PackageImageConfig::parse(json)
+            .map_err(|err| UserError(format!("{}: {err}", describe_target(&spec))))?,
+        None => PackageImageConfig::default(),
+    };
+    let effective = config::effective(&spec, &result, &package);
+    let image = plan::image_stage(&spec, &result, built, env.has_merge_op, &effective);
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))
@@ -164,7 +171,7 @@ pub async fn build<G: Gateway>(
     }
     Ok(Built {
         reference,
-        config: plan::image_config(&spec, &result),
+        config: plan::image_config(&spec, &effective),
     })
 }
 
@@ -394,6 +401,15 @@ async fn read_build_result<G: Gateway>(
         )));
     }
 
+    // The /tmp the image may get must arrive empty.
+    let tmp = gateway
+        .read_dir(reference, &format!("{MANIFEST_DIR}/tmp"))
+        .await
+        .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
+    if !tmp.is_empty() {
+        return Err(invalid(format!("{} unexpected entries in its tmp directory", tmp.len())));
+    }
+
     let main = &results[0];
     let root_entries = gateway
         .read_dir(reference, &format!("{MANIFEST_DIR}/root"))
@@ -413,22 +429,41 @@ async fn read_build_result<G: Gateway>(
     } else {
         Vec::new()
     };
-    let main_program = match gateway
-        .read_file(reference, &format!("{MANIFEST_DIR}/main-program.json"))
+    let info: DerivationInfo = match gateway
+        .read_file(reference, &format!("{MANIFEST_DIR}/info.json"))
         .await
     {
-        Ok(bytes) => serde_json::from_slice::<String>(&bytes)
-            .ok()
-            .filter(|p| is_plain_name(p)),
-        Err(_) => None,
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => DerivationInfo::default(),
     };
+    let info = DerivationInfo {
+        main_program: info.main_program.filter(|p| is_plain_name(p)),
+        ..info
+    };
+    let ca_bundle = find_ca_bundle(gateway, reference, &closure).await;
     Ok(BuildResult {
         closure,
         results,
         root_links,
         executables,
-        main_program,
+        info,
+        ca_bundle,
     })
+}
+
+/// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file.
+async fn find_ca_bundle<G: Gateway>(gateway: &mut G, reference: &str, closure: &closure::Closure) -> Option<String> {
+    const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
+    for path in closure.paths.keys().filter(|p| p.base_name()[33..].starts_with("nss-cacert")) {
+        let base = path.base_name();
+        let dir = format!("/layers/{base}{path}/etc/ssl/certs");
+        if let Ok(entries) = gateway.read_dir(reference, &dir).await {
+            if entries.iter().any(|e| e.path == "ca-bundle.crt") {
+                return Some(format!("{path}/{BUNDLE}"));
+            }
+        }
+    }
+    None
 }
 
 fn is_plain_name(name: &str) -> bool {

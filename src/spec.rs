@@ -31,6 +31,12 @@ pub struct ImageSettings {
     pub cmd: Option<Vec<String>>,
     pub env: Vec<(String, String)>,
     pub labels: BTreeMap<String, String>,
+    pub expose: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub healthcheck: Option<syntax::Healthcheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +46,10 @@ pub struct Spec {
     pub build_file: String,
     /// The Nix file, relative to the build context.
     pub nix_file: String,
+    /// `nix_file` is a flake (`flake.nix`): built with `nix build path:<dir>#<attr>`.
+    pub flake: bool,
+    /// No file was named: `default.nix`, or `flake.nix` when the context has no default.nix.
+    pub nix_file_defaulted: bool,
     pub attr: Option<String>,
     /// Fully qualified builder image reference.
     pub nix_image: String,
@@ -104,12 +114,19 @@ impl Spec {
         let (directives, settings) = match mode {
             Mode::Nix => (syntax::parse_directives(text), ImageSettings::default()),
             Mode::Dockerfile => {
-                let parsed = syntax::parse(&build_file, text).map_err(SpecError::Syntax)?;
+                let parsed = syntax::parse(&build_file, text, &options.build_args)
+                    .map_err(SpecError::Syntax)?;
                 let settings = ImageSettings {
                     entrypoint: parsed.entrypoint,
                     cmd: parsed.cmd,
                     env: parsed.env,
                     labels: parsed.labels,
+                    expose: parsed.expose,
+                    user: parsed.user,
+                    workdir: parsed.workdir,
+                    volumes: parsed.volumes,
+                    stop_signal: parsed.stop_signal,
+                    healthcheck: parsed.healthcheck,
                 };
                 (parsed.directives, settings)
             }
@@ -119,14 +136,27 @@ impl Spec {
             .labels
             .extend(options.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
 
-        let (nix_file, nix_file_source) = match (options.build_arg(args::NIX_FILE), mode) {
+        let (mut nix_file, nix_file_source) = match (options.build_arg(args::NIX_FILE), mode) {
             (Some(file), _) => (file.to_string(), "build arg NIX_FILE"),
             (None, Mode::Nix) => (base_name.clone(), "--file"),
-            (None, Mode::Dockerfile) => match directives.nix {
-                Some(file) => (file, "the # nix= directive"),
+            (None, Mode::Dockerfile) => match &directives.nix {
+                Some(file) => (file.clone(), "the # nix= directive"),
                 None => (DEFAULT_NIX_FILE.to_string(), "the default"),
             },
         };
+        let nix_file_defaulted = nix_file_source == "the default";
+        // `# nix=.#attr` (or `sub/dir#attr`): the flake in that directory, that attribute.
+        let mut flake_attr = None;
+        if let Some((dir, attr)) = nix_file.clone().split_once('#') {
+            let dir = dir.trim_end_matches('/');
+            nix_file = if dir.is_empty() || dir == "." {
+                "flake.nix".to_string()
+            } else {
+                format!("{dir}/flake.nix")
+            };
+            flake_attr = Some(attr.to_string()).filter(|a| !a.is_empty());
+        }
+        let flake = nix_file == "flake.nix" || nix_file.ends_with("/flake.nix");
         validate_relative_path(&nix_file)
             .map_err(|message| option_error(nix_file_source, message))?;
 
@@ -138,7 +168,7 @@ impl Spec {
             (Some(target), _, _) => Some((target.clone(), "--target")),
             (None, Some(attr), _) => Some((attr.to_string(), "build arg NIX_ATTR")),
             (None, None, Some(attr)) => Some((attr.clone(), "the # attr= directive")),
-            _ => None,
+            _ => flake_attr.map(|attr| (attr, "the # nix= directive")),
         };
         if let Some((attr, source)) = &attr {
             validate_attr(attr).map_err(|message| option_error(source, message))?;
@@ -204,6 +234,8 @@ impl Spec {
             mode,
             build_file,
             nix_file,
+            flake,
+            nix_file_defaulted,
             attr: attr.map(|(attr, _)| attr),
             nix_image,
             platform,

@@ -40,15 +40,46 @@ pub struct Directives {
 /// An argv-style command from ENTRYPOINT or CMD.
 pub type Command = Vec<String>;
 
+/// An `ARG` declaration, for `--print=outline` and substitution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDecl {
+    pub name: String,
+    pub default: Option<String>,
+    /// The comment lines right above the declaration, as Docker's outline shows them.
+    pub description: String,
+    pub line: usize,
+}
+
+/// HEALTHCHECK, as Docker's image config holds it (durations in nanoseconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", ...]` or `["CMD-SHELL", "..."]`.
+    pub test: Vec<String>,
+    pub interval: Option<u64>,
+    pub timeout: Option<u64>,
+    pub start_period: Option<u64>,
+    pub start_interval: Option<u64>,
+    pub retries: Option<u64>,
+}
+
 /// What the file says about the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyntaxFile {
     pub directives: Directives,
+    pub args: Vec<ArgDecl>,
     pub entrypoint: Option<Command>,
     pub cmd: Option<Command>,
     /// In order of appearance; later ones win.
     pub env: Vec<(String, String)>,
     pub labels: BTreeMap<String, String>,
+    /// `8080/tcp` style, deduplicated.
+    pub expose: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub shell: Option<Command>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,38 +187,145 @@ fn push_instruction(instructions: &mut Vec<Instruction>, line: usize, body: &str
     });
 }
 
-/// Parses a Dockerfile-mode syntax file named `file` (for messages).
-pub fn parse(file: &str, text: &str) -> Result<SyntaxFile, SyntaxError> {
+/// Parses a Dockerfile-mode syntax file named `file` (for messages); `build_args` are the
+/// `--build-arg` values, which set declared ARGs.
+pub fn parse(
+    file: &str,
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+) -> Result<SyntaxFile, SyntaxError> {
     let directives = parse_directives(text);
     let escape = directives.escape.unwrap_or('\\');
     let mut parsed = SyntaxFile {
         directives,
         ..SyntaxFile::default()
     };
-    for instruction in logical_lines(text, escape) {
+    let instructions = logical_lines(text, escape);
+    // Names every ARG declares anywhere, to tell "declared later" from "never declared".
+    let declared_anywhere: Vec<String> = instructions
+        .iter()
+        .filter(|i| i.keyword == "ARG")
+        .filter_map(|i| i.rest.split(['=', ' ']).next().map(str::to_string))
+        .collect();
+    // What `$NAME` means at this point: declared ARGs and earlier ENVs. PATH is the image's.
+    let mut vars: BTreeMap<String, String> = BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
+    for instruction in &instructions {
         let error = |message: String| SyntaxError {
             file: file.to_string(),
             line: instruction.line,
             message,
         };
         let keyword = instruction.keyword.as_str();
+        let expand = |text: &str, vars: &BTreeMap<String, String>| {
+            expand_variables(text, vars, escape).map_err(|undefined| {
+                if declared_anywhere.contains(&undefined) {
+                    format!("${undefined} is used before its ARG {undefined} is declared; move the ARG above line {}", instruction.line)
+                } else {
+                    format!("${undefined} is not defined; declare it with ARG {undefined} (and set it with --build-arg {undefined}=...) or ENV above")
+                }
+            })
+        };
         match keyword {
-            "ENTRYPOINT" => parsed.entrypoint = Some(command(&instruction.rest).map_err(error)?),
-            "CMD" => parsed.cmd = Some(command(&instruction.rest).map_err(error)?),
-            "ENV" => parsed.env.extend(key_values(keyword, &instruction.rest, true).map_err(error)?),
-            "LABEL" => parsed
-                .labels
-                .extend(key_values(keyword, &instruction.rest, false).map_err(error)?),
+            "ARG" => {
+                for word in split_words(&instruction.rest).map_err(error)? {
+                    let (name, default) = match word.split_once('=') {
+                        Some((name, value)) => (name.to_string(), Some(expand(value, &vars).map_err(error)?)),
+                        None => (word.clone(), None),
+                    };
+                    if !is_variable_name(&name) {
+                        return Err(error(format!("ARG {name:?} is not a valid name (letters, digits and _)")));
+                    }
+                    let value = build_args.get(&name).cloned().or_else(|| default.clone());
+                    if let Some(value) = value {
+                        vars.insert(name.clone(), value);
+                    }
+                    parsed.args.push(ArgDecl {
+                        name,
+                        default,
+                        description: comment_above(text, instruction.line),
+                        line: instruction.line,
+                    });
+                }
+            }
+            "ENTRYPOINT" => {
+                parsed.entrypoint = Some(command(&instruction.rest, parsed.shell.as_ref()).map_err(error)?)
+            }
+            "CMD" => parsed.cmd = Some(command(&instruction.rest, parsed.shell.as_ref()).map_err(error)?),
+            "SHELL" => parsed.shell = Some(json_array(keyword, &instruction.rest).map_err(error)?),
+            "ENV" => {
+                for (key, value) in key_values(keyword, &instruction.rest, true).map_err(error)? {
+                    let value = expand(&value, &vars).map_err(error)?;
+                    vars.insert(key.clone(), value.clone());
+                    parsed.env.retain(|(k, _)| *k != key);
+                    parsed.env.push((key, value));
+                }
+            }
+            "LABEL" => {
+                for (key, value) in key_values(keyword, &instruction.rest, false).map_err(error)? {
+                    let key = expand(&key, &vars).map_err(error)?;
+                    let value = expand(&value, &vars).map_err(error)?;
+                    parsed.labels.insert(key, value);
+                }
+            }
+            "MAINTAINER" => {
+                let name = expand(&instruction.rest, &vars).map_err(error)?;
+                parsed.labels.insert("maintainer".into(), name);
+            }
+            "EXPOSE" => {
+                for word in split_words(&instruction.rest).map_err(error)? {
+                    let port = normalize_port(&expand(&word, &vars).map_err(error)?).map_err(error)?;
+                    if !parsed.expose.contains(&port) {
+                        parsed.expose.push(port);
+                    }
+                }
+            }
+            "USER" => {
+                let user = expand(instruction.rest.trim(), &vars).map_err(error)?;
+                if user.is_empty() || user.contains(char::is_whitespace) {
+                    return Err(error("USER needs one user[:group], e.g. USER 1000:1000 or USER app".into()));
+                }
+                parsed.user = Some(user);
+            }
+            "WORKDIR" => {
+                let dir = expand(instruction.rest.trim(), &vars).map_err(error)?;
+                if dir.is_empty() {
+                    return Err(error("WORKDIR needs a directory".into()));
+                }
+                // Relative WORKDIRs are relative to the previous one, as in Docker.
+                let base = parsed.workdir.clone().unwrap_or_else(|| "/".into());
+                parsed.workdir = Some(clean_path(&base, &dir));
+            }
+            "VOLUME" => {
+                let rest = instruction.rest.trim();
+                let volumes = if rest.starts_with('[') {
+                    json_array(keyword, rest).map_err(error)?
+                } else {
+                    split_words(rest).map_err(error)?
+                };
+                if volumes.is_empty() {
+                    return Err(error("VOLUME needs at least one path".into()));
+                }
+                for volume in volumes {
+                    let volume = expand(&volume, &vars).map_err(error)?;
+                    if !parsed.volumes.contains(&volume) {
+                        parsed.volumes.push(volume);
+                    }
+                }
+            }
+            "STOPSIGNAL" => {
+                let signal = expand(instruction.rest.trim(), &vars).map_err(error)?;
+                if !is_signal(&signal) {
+                    return Err(error(format!("STOPSIGNAL {signal:?} is not a signal; use a name such as SIGTERM or a number")));
+                }
+                parsed.stop_signal = Some(signal);
+            }
+            "HEALTHCHECK" => {
+                parsed.healthcheck = Some(healthcheck(&instruction.rest, parsed.shell.as_ref()).map_err(error)?)
+            }
             _ if BUILD_STEP_INSTRUCTIONS.contains(&keyword) => {
                 return Err(error(format!(
                     "{keyword} is not supported: the image content comes from Nix. \
-                     Put build steps in the Nix file (default.nix) and keep only image settings \
-                     (ENTRYPOINT, CMD, ENV, LABEL) here"
-                )))
-            }
-            _ if CONFIG_INSTRUCTIONS.contains(&keyword) => {
-                return Err(error(format!(
-                    "{keyword} is not supported yet; this version accepts ENTRYPOINT, CMD, ENV and LABEL"
+                     Put build steps in the Nix file (default.nix) and keep only image settings here"
                 )))
             }
             _ => {
@@ -201,8 +339,113 @@ pub fn parse(file: &str, text: &str) -> Result<SyntaxFile, SyntaxError> {
     Ok(parsed)
 }
 
-/// An exec-form JSON array, or a shell-form line split into words.
-fn command(rest: &str) -> Result<Command, String> {
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The `#` comment lines directly above line `line` (1-based), joined.
+fn comment_above(text: &str, line: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut comments = Vec::new();
+    let mut index = line.saturating_sub(1);
+    while index > 0 {
+        index -= 1;
+        let Some(body) = lines[index].trim().strip_prefix('#') else {
+            break;
+        };
+        if parse_directives(lines[index].trim()) != Directives::default() {
+            break;
+        }
+        comments.push(body.trim());
+    }
+    comments.reverse();
+    comments.join(" ")
+}
+
+/// Docker's variable substitution: `$NAME`, `${NAME}`, `${NAME:-word}`, `${NAME:+word}`; none
+/// inside single quotes; the escape character makes `$` literal. An undefined name is an error
+/// (the name is returned), except inside `:-`/`:+` forms.
+pub fn expand_variables(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    escape: char,
+) -> Result<String, String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut in_single = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == escape && !in_single && chars.get(i + 1) == Some(&'$') {
+            out.push('$');
+            i += 2;
+            continue;
+        }
+        if c == '\'' {
+            in_single = !in_single;
+        }
+        if c != '$' || in_single {
+            out.push(c);
+            i += 1;
+            continue;
+        }
+        if chars.get(i + 1) == Some(&'{') {
+            let Some(close) = chars[i + 2..].iter().position(|c| *c == '}') else {
+                out.push_str(&chars[i..].iter().collect::<String>());
+                break;
+            };
+            let inner: String = chars[i + 2..i + 2 + close].iter().collect();
+            i += close + 3;
+            let (name, modifier) = match inner.find(':') {
+                Some(at) => (&inner[..at], Some(&inner[at..])),
+                None => (inner.as_str(), None),
+            };
+            let value = vars.get(name).filter(|v| !v.is_empty());
+            match modifier {
+                None => out.push_str(vars.get(name).ok_or_else(|| name.to_string())?),
+                Some(m) if m.starts_with(":-") => match value {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&expand_variables(&m[2..], vars, escape)?),
+                },
+                Some(m) if m.starts_with(":+") => {
+                    if value.is_some() {
+                        out.push_str(&expand_variables(&m[2..], vars, escape)?);
+                    }
+                }
+                Some(_) => return Err(name.to_string()),
+            }
+            continue;
+        }
+        let name: String = chars[i + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+            .collect();
+        if name.is_empty() {
+            out.push('$');
+            i += 1;
+            continue;
+        }
+        i += 1 + name.chars().count();
+        out.push_str(vars.get(&name).ok_or(name)?);
+    }
+    Ok(out)
+}
+
+fn split_words(rest: &str) -> Result<Vec<String>, String> {
+    shell_words::split(rest).map_err(|_| format!("unterminated quote in {rest:?}; close the quote"))
+}
+
+fn json_array(keyword: &str, rest: &str) -> Result<Vec<String>, String> {
+    serde_json::from_str::<Vec<String>>(rest).map_err(|_| {
+        format!("{keyword} needs a JSON array of strings with double quotes, e.g. {keyword} [\"/bin/sh\", \"-c\"]; got {rest}")
+    })
+}
+
+/// An exec-form JSON array, or a shell-form line: with a SHELL, `SHELL + [line]` as Docker
+/// does; without one (the image has no shell) the line split into words.
+fn command(rest: &str, shell: Option<&Command>) -> Result<Command, String> {
     if rest.starts_with('[') {
         if let Ok(words) = serde_json::from_str::<Vec<String>>(rest) {
             return Ok(words);
@@ -214,9 +457,119 @@ fn command(rest: &str) -> Result<Command, String> {
             "{rest} is not a valid JSON array; write the exec form as [\"program\", \"arg\"] with double quotes"
         ));
     }
+    if let Some(shell) = shell {
+        let mut command = shell.clone();
+        command.push(rest.to_string());
+        return Ok(command);
+    }
     shell_words::split(rest).map_err(|_| {
         format!("unterminated quote in {rest:?}; close the quote or use the exec form [\"program\", \"arg\"]")
     })
+}
+
+fn normalize_port(word: &str) -> Result<String, String> {
+    let (port, proto) = word.split_once('/').unwrap_or((word, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    let valid_number = |p: &str| p.parse::<u16>().is_ok_and(|n| n > 0);
+    let valid = match port.split_once('-') {
+        Some((a, b)) => valid_number(a) && valid_number(b),
+        None => valid_number(port),
+    };
+    if !valid || !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
+        return Err(format!("EXPOSE {word:?} is not a port; write 8080, 8080/tcp or 53/udp"));
+    }
+    Ok(format!("{port}/{proto}"))
+}
+
+fn is_signal(signal: &str) -> bool {
+    signal.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n))
+        || (signal.starts_with("SIG") && signal.len() > 3 && signal[3..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'))
+}
+
+/// `/a` + `b/../c` → `/a/c`.
+fn clean_path(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// `HEALTHCHECK [--interval=..] [--timeout=..] [--start-period=..] [--start-interval=..]
+/// [--retries=N] CMD ...` or `HEALTHCHECK NONE`.
+fn healthcheck(rest: &str, shell: Option<&Command>) -> Result<Healthcheck, String> {
+    let rest = rest.trim();
+    if rest.eq_ignore_ascii_case("NONE") {
+        return Ok(Healthcheck { test: vec!["NONE".into()], ..Healthcheck::default() });
+    }
+    let mut check = Healthcheck::default();
+    let mut remaining = rest;
+    while let Some(option) = remaining.strip_prefix("--") {
+        let (flag, after) = option.split_once(char::is_whitespace).unwrap_or((option, ""));
+        let (name, value) = flag
+            .split_once('=')
+            .ok_or_else(|| format!("HEALTHCHECK option --{flag} needs a value, e.g. --{flag}=30s"))?;
+        match name {
+            "interval" => check.interval = Some(duration(name, value)?),
+            "timeout" => check.timeout = Some(duration(name, value)?),
+            "start-period" => check.start_period = Some(duration(name, value)?),
+            "start-interval" => check.start_interval = Some(duration(name, value)?),
+            "retries" => {
+                check.retries = Some(value.parse().map_err(|_| format!("HEALTHCHECK --retries={value} is not a number"))?)
+            }
+            other => return Err(format!("HEALTHCHECK has no option --{other}; it takes --interval, --timeout, --start-period, --start-interval and --retries")),
+        }
+        remaining = after.trim_start();
+    }
+    let (keyword, command_text) = remaining.split_once(char::is_whitespace).unwrap_or((remaining, ""));
+    if !keyword.eq_ignore_ascii_case("CMD") || command_text.trim().is_empty() {
+        return Err("HEALTHCHECK needs CMD and a command, or NONE".into());
+    }
+    let command_text = command_text.trim();
+    check.test = if command_text.starts_with('[') {
+        let mut test = vec!["CMD".to_string()];
+        test.extend(command(command_text, None)?);
+        test
+    } else {
+        match shell {
+            Some(_) => vec!["CMD-SHELL".to_string(), command_text.to_string()],
+            None => {
+                let mut test = vec!["CMD".to_string()];
+                test.extend(command(command_text, None)?);
+                test
+            }
+        }
+    };
+    Ok(check)
+}
+
+/// Go-style durations as Docker takes them: `30s`, `1m30s`, `500ms`, `1h`; in nanoseconds.
+fn duration(name: &str, text: &str) -> Result<u64, String> {
+    let bad = || format!("HEALTHCHECK --{name}={text} is not a duration; write e.g. 30s, 1m30s or 500ms");
+    let mut total: u64 = 0;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let (unit, size) = [("ms", 1_000_000u64), ("us", 1_000), ("ns", 1), ("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000)]
+            .into_iter()
+            .find(|(unit, _)| rest.starts_with(unit))
+            .ok_or_else(bad)?;
+        rest = &rest[unit.len()..];
+        total = number.checked_mul(size).and_then(|n| total.checked_add(n)).ok_or_else(bad)?;
+    }
+    Ok(total)
 }
 
 /// `K=V K2="v 2"` pairs; with `legacy_space`, also Docker's old `ENV K some value`.
@@ -277,10 +630,14 @@ fn levenshtein(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
+    fn parse_plain(file: &str, text: &str) -> Result<SyntaxFile, SyntaxError> {
+        parse(file, text, &BTreeMap::new())
+    }
+
     #[test]
     fn reads_directives_and_instructions() {
         let text = "# syntax=org/nix-frontend\n# nix=app.nix\n# attr=hello\n\n# a comment\nENTRYPOINT [\"hello\", \"--greeting\", \"hi\"]\nCMD --verbose \"two words\"\nENV LANG=C.UTF-8 A=\"b c\"\nENV LEGACY some value\nLABEL a=b \\\n  c=\"d e\"\n";
-        let parsed = parse("Dockerfile", text).unwrap();
+        let parsed = parse_plain("Dockerfile", text).unwrap();
         assert_eq!(
             parsed.directives.syntax.as_deref(),
             Some("org/nix-frontend")
@@ -304,13 +661,13 @@ mod tests {
     #[test]
     fn escape_directive_changes_the_continuation_character() {
         let text = "# escape=`\nLABEL a=b `\n  c=d\n";
-        let parsed = parse("Dockerfile", text).unwrap();
+        let parsed = parse_plain("Dockerfile", text).unwrap();
         assert_eq!(parsed.labels.len(), 2);
     }
 
     #[test]
     fn build_steps_are_errors_naming_the_line() {
-        let err = parse(
+        let err = parse_plain(
             "Dockerfile",
             "# syntax=org/nix-frontend\nENV A=b\nRUN make\n",
         )
@@ -326,7 +683,7 @@ mod tests {
 
     #[test]
     fn unknown_instructions_suggest_a_fix() {
-        let err = parse("Dockerfile", "ENTRYPIONT [\"x\"]\n").unwrap_err();
+        let err = parse_plain("Dockerfile", "ENTRYPIONT [\"x\"]\n").unwrap_err();
         assert!(err.message.contains("did you mean ENTRYPOINT"), "{err}");
     }
 
@@ -340,11 +697,11 @@ mod tests {
             ("ENV\n", "at least one"),
             ("\n\nLABEL a=\"b\n", "unterminated quote"),
         ] {
-            let err = parse("Dockerfile", text).unwrap_err();
+            let err = parse_plain("Dockerfile", text).unwrap_err();
             assert!(err.message.contains(needle), "{text:?}: {err}");
         }
         assert_eq!(
-            parse("Dockerfile", "\n\nLABEL a=\"b\n").unwrap_err().line,
+            parse_plain("Dockerfile", "\n\nLABEL a=\"b\n").unwrap_err().line,
             3
         );
     }
@@ -360,7 +717,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn never_panics(text in "(?s).{0,200}") {
-            let _ = parse("Dockerfile", &text);
+            let _ = parse_plain("Dockerfile", &text);
         }
 
         #[test]
@@ -368,7 +725,7 @@ mod tests {
             lines in proptest::collection::vec(
                 "(ENTRYPOINT|CMD|ENV|LABEL|RUN|#|) ?[\\[\\]\"'=a-z \\\\`]{0,20}", 0..8)
         ) {
-            let _ = parse("Dockerfile", &lines.join("\n"));
+            let _ = parse_plain("Dockerfile", &lines.join("\n"));
         }
     }
 }

@@ -110,6 +110,14 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
                                 "sha256": super::sha256_digest(&mkfile.data),
                             }
                         }),
+                        Some(pb::file_action::Action::Mkdir(mkdir)) => json!({
+                            "mkdir": {
+                                "input": action.input,
+                                "output": action.output,
+                                "path": mkdir.path,
+                                "mode": format!("{:o}", mkdir.mode),
+                            }
+                        }),
                         other => json!({ "other": format!("{other:?}") }),
                     })
                     .collect();

@@ -320,7 +320,19 @@ pub fn copy(
     platform: &pb::Platform,
     meta: &Meta,
 ) -> Output {
-    let mut inputs = Vec::new();
+    let sourced: Vec<(Output, Copy)> = copies.iter().map(|c| (from.clone(), c.clone())).collect();
+    copy_from(onto, &sourced, platform, meta)
+}
+
+/// A FileOp of copies, each from its own source, applied in order onto `onto` (`None` =
+/// scratch): one vertex, so one layer.
+pub fn copy_from(
+    onto: Option<Output>,
+    copies: &[(Output, Copy)],
+    platform: &pb::Platform,
+    meta: &Meta,
+) -> Output {
+    let mut inputs: Vec<Output> = Vec::new();
     let base = match onto {
         Some(onto) => {
             inputs.push(onto);
@@ -328,14 +340,23 @@ pub fn copy(
         }
         None => -1,
     };
-    inputs.push(from);
-    let from_index = inputs.len() as i64 - 1;
+    let mut source_index = Vec::with_capacity(copies.len());
+    for (source, _) in copies {
+        let position = inputs
+            .iter()
+            .position(|i| i.vertex.digest == source.vertex.digest && i.index == source.index)
+            .unwrap_or_else(|| {
+                inputs.push(source.clone());
+                inputs.len() - 1
+            });
+        source_index.push(position as i64);
+    }
     let input_count = inputs.len() as i64;
     let last = copies.len().saturating_sub(1);
     let actions = copies
         .iter()
         .enumerate()
-        .map(|(i, copy)| {
+        .map(|(i, (_, copy))| {
             // Each action after the first writes onto the previous action's result, which
             // BuildKit addresses as (number of inputs + action index).
             let input = if i == 0 {
@@ -345,7 +366,7 @@ pub fn copy(
             };
             pb::FileAction {
                 input,
-                secondary_input: from_index,
+                secondary_input: source_index[i],
                 output: if i == last { 0 } else { -1 },
                 action: Some(pb::file_action::Action::Copy(pb::FileActionCopy {
                     src: copy.src.clone(),
@@ -378,22 +399,45 @@ pub fn copy(
     }
 }
 
-/// A FileOp that makes one file on scratch.
-pub fn mkfile(path: &str, mode: i32, data: &[u8], platform: &pb::Platform, meta: &Meta) -> Output {
-    let op = pb::op::Op::File(pb::FileOp {
-        actions: vec![pb::FileAction {
-            input: -1,
+/// A step of `make_files`.
+#[derive(Debug, Clone)]
+pub enum MakeFile {
+    Dir { path: String, mode: i32 },
+    File { path: String, mode: i32, data: Vec<u8> },
+}
+
+/// A FileOp that makes directories (with parents) and files on scratch, in order.
+pub fn make_files(steps: &[MakeFile], platform: &pb::Platform, meta: &Meta) -> Output {
+    let last = steps.len().saturating_sub(1);
+    let actions = steps
+        .iter()
+        .enumerate()
+        .map(|(i, step)| pb::FileAction {
+            // Each step works on the previous step's result (no inputs: index = action index).
+            input: if i == 0 { -1 } else { i as i64 - 1 },
             secondary_input: -1,
-            output: 0,
-            action: Some(pb::file_action::Action::Mkfile(pb::FileActionMkFile {
-                path: path.to_string(),
-                mode,
-                data: data.to_vec(),
-                owner: None,
-                timestamp: -1,
-            })),
-        }],
-    });
+            output: if i == last { 0 } else { -1 },
+            action: Some(match step {
+                MakeFile::Dir { path, mode } => pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+                    path: path.clone(),
+                    mode: *mode,
+                    make_parents: true,
+                    owner: None,
+                    timestamp: -1,
+                }),
+                MakeFile::File { path, mode, data } => {
+                    pb::file_action::Action::Mkfile(pb::FileActionMkFile {
+                        path: path.clone(),
+                        mode: *mode,
+                        data: data.clone(),
+                        owner: None,
+                        timestamp: -1,
+                    })
+                }
+            }),
+        })
+        .collect();
+    let op = pb::op::Op::File(pb::FileOp { actions });
     Output {
         vertex: vertex(op, Vec::new(), Some(platform), meta),
         index: 0,

@@ -1,6 +1,6 @@
 # nix-frontend's builder script (mounted at /.nix-frontend/builder.sh). It runs in the Nix image with the build context at /src and an
 # empty output mount at /out. It is constant text: every user value arrives in an environment
-# variable (NF_FILE, NF_ATTR) and is only ever used quoted, as one argv entry.
+# variable (NF_FILE, NF_ATTR, NF_FLAKE) and is only ever used quoted, as one argv entry.
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's
@@ -10,12 +10,14 @@
 #   ran-at        when this ran (Unix seconds), to tell a cached failure from a fresh one
 #   results       the build's output paths, one per line
 #   closure.json  nix path-info --json --recursive of the results
-#   main-program.json  meta.mainProgram of the selected attribute, when it has one
+#   info.json     name, version, meta, outputName, passthru.imageConfig (info.nix), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u
 meta=/out/.nix-frontend
-mkdir -p "$meta/root" /out/layers
+tools=$(dirname "$0")
+mkdir -p "$meta/root" "$meta/tmp" /out/layers
+chmod 1777 "$meta/tmp"
 date +%s >"$meta/ran-at"
 
 finish() {
@@ -31,22 +33,52 @@ logged() {
   return "$(cat "$meta/rc")"
 }
 
+# No file named and no default.nix: a flake.nix in the context is built instead.
+if [ ! -f "$NF_FILE" ] && [ "${NF_FILE_DEFAULTED:-}" = 1 ] && [ -f flake.nix ]; then
+  NF_FILE=flake.nix
+  NF_FLAKE=1
+fi
 if [ ! -f "$NF_FILE" ]; then
   printf '%s\n' "$NF_FILE" >"$meta/log"
   finish missing-file
 fi
 
-set -- "$NF_FILE"
-if [ -n "${NF_ATTR:-}" ]; then
-  set -- "$@" -A "$NF_ATTR"
+features="nix-command flakes"
+if [ "${NF_FLAKE:-}" = 1 ]; then
+  # A flake: `nix build path:<dir>#<attr>` (path:, as the context is no git checkout); the
+  # context is read-only, so the lock file is never written.
+  flake_dir=$(dirname "/src/$NF_FILE")
+  installable="path:$flake_dir${NF_ATTR:+#$NF_ATTR}"
+  echo "evaluating $installable" >&2
+  logged "$meta/derivations" nix --extra-experimental-features "$features" path-info \
+    --no-write-lock-file --derivation "$installable" || finish eval-failed
+  nix --extra-experimental-features "$features" eval --no-write-lock-file --json "$installable" \
+    --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  echo "building $installable" >&2
+  logged "$meta/results" nix --extra-experimental-features "$features" build --no-write-lock-file \
+    --no-link --print-out-paths "$installable" || finish build-failed
+else
+  set -- "$NF_FILE"
+  if [ -n "${NF_ATTR:-}" ]; then
+    set -- "$@" -A "$NF_ATTR"
+  fi
+  echo "evaluating $*" >&2
+  logged "$meta/derivations" nix-instantiate "$@" || finish eval-failed
+  nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
+    --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+
+  # One derivation: build only the selected output (`-A pkg` is out, `-A pkg.dev` is dev), so
+  # the image holds that output's closure and not every output's.
+  output=$(sed -n 's/.*"outputName":"\([a-zA-Z0-9_+.-]*\)".*/\1/p' "$meta/info.json" 2>/dev/null)
+  if [ -n "$output" ] && [ "$(wc -l <"$meta/derivations")" = 1 ]; then
+    set -- "$(cat "$meta/derivations")!$output"
+  else
+    # shellcheck disable=SC2046 # derivation paths have no spaces or glob characters
+    set -- $(cat "$meta/derivations")
+  fi
+  echo "building $*" >&2
+  logged "$meta/results" nix-store --realise "$@" || finish build-failed
 fi
-
-echo "evaluating $*" >&2
-logged "$meta/derivations" nix-instantiate "$@" || finish eval-failed
-
-echo "building" >&2
-# shellcheck disable=SC2046 # derivation paths have no spaces or glob characters
-logged "$meta/results" nix-store --realise $(cat "$meta/derivations") || finish build-failed
 
 # shellcheck disable=SC2046
 nix path-info --extra-experimental-features nix-command --json --recursive $(cat "$meta/results") \
@@ -59,9 +91,6 @@ nix-store --query --requisites $(cat "$meta/results") | while read -r path; do
   layer="/out/layers/${path##*/}/nix/store"
   mkdir -p "$layer" && cp -a "$path" "$layer/" || exit 1
 done || { echo "copying the closure failed" >"$meta/log"; finish build-failed; }
-
-nix-instantiate --eval --strict --json "$NF_FILE" -A "${NF_ATTR:+$NF_ATTR.}meta.mainProgram" \
-  >"$meta/main-program.json" 2>/dev/null || rm -f "$meta/main-program.json"
 
 first=$(head -n 1 "$meta/results")
 if [ -d "$first" ]; then

@@ -5,12 +5,11 @@
 //! scratch as its own layer (grouped past the layer cap, see `layers`) and merges them, so a store
 //! path's layer is the same bytes, and the same digest, in every image that contains it.
 
+pub mod config;
 pub mod layers;
 
-use std::collections::BTreeMap;
-
 use bollard_buildkit_proto::pb;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::closure::{Closure, StorePath};
 use crate::llb::{self, Meta, Mount, MountSource, Output};
@@ -18,6 +17,8 @@ use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).
 pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
+/// Applied to the built value with `nix eval --apply`: name, version, meta, passthru.imageConfig.
+pub const INFO_EXPRESSION: &str = include_str!("info.nix");
 /// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
 /// messages and `ps`).
 const SCRIPT_DIR: &str = "/.nix-frontend";
@@ -121,10 +122,25 @@ pub fn build_stage(
     if let Some(attr) = &spec.attr {
         env.push(format!("NF_ATTR={attr}"));
     }
-    let script = llb::mkfile(
-        "/builder.sh",
-        0o555,
-        BUILDER_SCRIPT.as_bytes(),
+    if spec.flake {
+        env.push("NF_FLAKE=1".into());
+    }
+    if spec.nix_file_defaulted {
+        env.push("NF_FILE_DEFAULTED=1".into());
+    }
+    let script = llb::make_files(
+        &[
+            llb::MakeFile::File {
+                path: "/builder.sh".into(),
+                mode: 0o555,
+                data: BUILDER_SCRIPT.as_bytes().to_vec(),
+            },
+            llb::MakeFile::File {
+                path: "/info.nix".into(),
+                mode: 0o444,
+                data: INFO_EXPRESSION.as_bytes().to_vec(),
+            },
+        ],
         &platform,
         &Meta::named("nix-frontend builder script"),
     );
@@ -212,7 +228,10 @@ pub struct BuildResult {
     pub root_links: Vec<RootLink>,
     /// Executables in the main result's `bin/`, by name.
     pub executables: Vec<String>,
-    pub main_program: Option<String>,
+    /// Name, version, meta and passthru of the built value.
+    pub info: config::DerivationInfo,
+    /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
+    pub ca_bundle: Option<String>,
 }
 
 /// The image stage: every closure path copied from `built` onto scratch, grouped into at most
@@ -222,6 +241,7 @@ pub fn image_stage(
     result: &BuildResult,
     built: Output,
     use_merge: bool,
+    effective: &config::Effective,
 ) -> Output {
     let max_layers = spec.max_layers;
     let platform = spec.platform.to_pb();
@@ -271,19 +291,7 @@ pub fn image_stage(
             previous = Some(layer);
         }
     }
-    if !result.root_links.is_empty() {
-        let copy = llb::Copy {
-            src: format!("{MANIFEST_DIR}/root"),
-            dest: "/".into(),
-            dir_contents: true,
-            include_patterns: result.root_links.iter().map(|l| l.name.clone()).collect(),
-            owner: Some((0, 0)),
-            timestamp: Some(timestamp),
-        };
-        let links: Vec<&str> = result.root_links.iter().map(|l| l.name.as_str()).collect();
-        let name = format!("links /{{{}}} into {}", links.join(","), result.results[0]);
-        let onto = if use_merge { None } else { previous.take() };
-        let layer = llb::copy(onto, built.clone(), &[copy], &platform, &Meta::named(name));
+    if let Some(layer) = extras_layer(result, &built, effective, timestamp, &platform, previous.take()) {
         if use_merge {
             outputs.push(layer);
         } else {
@@ -319,59 +327,101 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The OCI image config (`containerimage.config`): the user's settings over what the result
-/// implies (Entrypoint from `meta.mainProgram` or the only program in `bin/`, PATH=/bin).
-pub fn image_config(spec: &Spec, result: &BuildResult) -> Value {
-    let main = &result.results[0];
-    let has_bin = result.root_links.iter().any(|l| l.name == "bin");
-    let mut env: BTreeMap<String, String> = BTreeMap::new();
-    let mut env_order: Vec<String> = Vec::new();
-    let mut set_env = |key: &str, value: &str| {
-        if env.insert(key.to_string(), value.to_string()).is_none() {
-            env_order.push(key.to_string());
-        }
-    };
-    set_env("PATH", if has_bin { "/bin" } else { "/" });
-    for (key, value) in &spec.settings.env {
-        set_env(key, value);
+/// The last, small layer: links from `/` into the result, and for a non-root USER minimal
+/// accounts and `/tmp`, and the WORKDIR. Everything in it is owned by root and pinned in time.
+fn extras_layer(
+    result: &BuildResult,
+    built: &Output,
+    effective: &config::Effective,
+    timestamp: i64,
+    platform: &pb::Platform,
+    onto: Option<Output>,
+) -> Option<Output> {
+    let home = effective.working_dir.as_deref().unwrap_or("/");
+    let accounts = effective.user.as_deref().and_then(|user| config::accounts(user, home));
+    let mut steps = Vec::new();
+    if let Some(accounts) = &accounts {
+        steps.push(llb::MakeFile::Dir {
+            path: "/etc".into(),
+            mode: 0o755,
+        });
+        steps.push(llb::MakeFile::File {
+            path: "/etc/passwd".into(),
+            mode: 0o644,
+            data: accounts.passwd.clone().into_bytes(),
+        });
+        steps.push(llb::MakeFile::File {
+            path: "/etc/group".into(),
+            mode: 0o644,
+            data: accounts.group.clone().into_bytes(),
+        });
     }
-    let env_list: Vec<String> = env_order
+    if let Some(dir) = effective.working_dir.as_deref().filter(|d| *d != "/") {
+        steps.push(llb::MakeFile::Dir {
+            path: dir.into(),
+            mode: 0o755,
+        });
+    }
+    // A link must not stand where a made directory goes (`/etc` of the result vs /etc/passwd).
+    let mut made_tops: Vec<&str> = steps
         .iter()
-        .map(|k| format!("{k}={}", env[k]))
+        .map(|step| match step {
+            llb::MakeFile::Dir { path, .. } | llb::MakeFile::File { path, .. } => path.as_str(),
+        })
+        .filter_map(|path| path.trim_start_matches('/').split('/').next())
+        .collect();
+    if accounts.is_some() {
+        made_tops.push("tmp");
+    }
+    let links: Vec<&RootLink> = result
+        .root_links
+        .iter()
+        .filter(|l| !made_tops.contains(&l.name.as_str()))
         .collect();
 
-    let default_entrypoint =
-        default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
-    let mut config = json!({ "Env": env_list });
-    // As in Docker, an ENTRYPOINT of the user's resets the default CMD.
-    match (&spec.settings.entrypoint, &default_entrypoint) {
-        (Some(entrypoint), _) => config["Entrypoint"] = json!(entrypoint),
-        (None, Some(entrypoint)) => config["Entrypoint"] = json!(entrypoint),
-        (None, None) => {}
+    let pinned = |src: String, dest: &str, dir_contents: bool, include: Vec<String>| llb::Copy {
+        src,
+        dest: dest.into(),
+        dir_contents,
+        include_patterns: include,
+        owner: Some((0, 0)),
+        timestamp: Some(timestamp),
+    };
+    let mut copies = Vec::new();
+    let mut what = Vec::new();
+    if !links.is_empty() {
+        let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
+        what.push(format!("links /{{{}}} into {}", names.join(","), result.results[0]));
+        copies.push((built.clone(), pinned(format!("{MANIFEST_DIR}/root"), "/", true, names)));
     }
-    if let Some(cmd) = &spec.settings.cmd {
-        config["Cmd"] = json!(cmd);
+    if accounts.is_some() {
+        // /tmp comes from the builder, where chmod 1777 is real: a FileOp mkdir cannot set
+        // the sticky bit.
+        copies.push((built.clone(), pinned(format!("{MANIFEST_DIR}/tmp"), "/tmp", false, Vec::new())));
+        what.push(format!("USER {}: /etc/passwd, /etc/group, /tmp", effective.user.as_deref().unwrap_or_default()));
     }
-    if !spec.settings.labels.is_empty() {
-        config["Labels"] = json!(spec.settings.labels);
+    if let Some(dir) = effective.working_dir.as_deref().filter(|d| *d != "/") {
+        what.push(format!("WORKDIR {dir}"));
     }
-    let created = chrono_like_rfc3339(spec.source_date_epoch.unwrap_or(1));
-    let mut image = json!({
-        "architecture": spec.platform.architecture,
-        "os": spec.platform.os,
-        "created": created,
-        "config": config,
-        "rootfs": { "type": "layers", "diff_ids": [] },
-    });
-    if let Some(variant) = &spec.platform.variant {
-        image["variant"] = json!(variant);
+    if !steps.is_empty() {
+        let staging = llb::make_files(&steps, platform, &Meta::named("image settings files"));
+        // Copied rather than made in place, so that directories get the pinned timestamp too.
+        copies.push((staging, pinned("/".into(), "/", true, Vec::new())));
     }
-    image
+    if copies.is_empty() {
+        return onto;
+    }
+    Some(llb::copy_from(onto, &copies, platform, &Meta::named(what.join("; "))))
+}
+
+/// The OCI image config (`containerimage.config`); see `config` for the merge order.
+pub fn image_config(spec: &Spec, effective: &config::Effective) -> Value {
+    config::to_json(spec, effective)
 }
 
 /// `meta.mainProgram` when the result has it in `bin/`, else the only executable there.
 pub fn default_program(result: &BuildResult) -> Option<&str> {
-    if let Some(main) = &result.main_program {
+    if let Some(main) = &result.info.main_program {
         if result.executables.iter().any(|e| e == main) {
             return Some(main.as_str());
         }
@@ -383,7 +433,7 @@ pub fn default_program(result: &BuildResult) -> Option<&str> {
 }
 
 /// RFC 3339 UTC time of a Unix timestamp, without a date crate (days-from-civil inverse).
-fn chrono_like_rfc3339(seconds: i64) -> String {
+fn rfc3339(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rem = seconds.rem_euclid(86_400);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);

@@ -50,8 +50,22 @@ fn hello_result() -> BuildResult {
             target: format!("{HELLO}/bin"),
         }],
         executables: vec!["hello".into()],
-        main_program: None,
+        info: config::DerivationInfo::default(),
+        ca_bundle: None,
     }
+}
+
+fn effective(spec: &Spec, result: &BuildResult) -> config::Effective {
+    config::effective(spec, result, &config::PackageImageConfig::default())
+}
+
+fn stage(spec: &Spec, result: &BuildResult, use_merge: bool) -> Output {
+    let built = build_stage(spec, &builder(), context(), None);
+    image_stage(spec, result, built, use_merge, &effective(spec, result))
+}
+
+fn config_json(spec: &Spec, result: &BuildResult) -> String {
+    serde_json::to_string_pretty(&image_config(spec, &effective(spec, result))).unwrap()
 }
 
 fn render(output: &Output) -> String {
@@ -75,16 +89,14 @@ fn build_stage_passes_user_values_as_environment_only() {
 #[test]
 fn image_stage_one_layer_per_path_then_links() {
     let spec = spec(&[("filename", "default.nix")], "");
-    let built = build_stage(&spec, &builder(), context(), None);
-    let image = image_stage(&spec, &hello_result(), built, true);
+    let image = stage(&spec, &hello_result(), true);
     insta::assert_snapshot!("image_stage", render(&image));
 }
 
 #[test]
 fn image_stage_without_merge_op_chains_copies() {
     let spec = spec(&[("filename", "default.nix")], "");
-    let built = build_stage(&spec, &builder(), context(), None);
-    let image = image_stage(&spec, &hello_result(), built, false);
+    let image = stage(&spec, &hello_result(), false);
     let json = llb::definition_to_json(&llb::definition(&image));
     assert!(json
         .as_array()
@@ -96,15 +108,8 @@ fn image_stage_without_merge_op_chains_copies() {
 #[test]
 fn equal_paths_give_equal_layer_vertices_in_different_images() {
     let spec = spec(&[("filename", "default.nix")], "");
-    let built = build_stage(&spec, &builder(), context(), None);
-    let a = render(&image_stage(
-        &spec,
-        &hello_result(),
-        built.clone(),
-        100,
-        true,
-    ));
-    let b = render(&image_stage(&spec, &hello_result(), built, true));
+    let a = render(&stage(&spec, &hello_result(), true));
+    let b = render(&stage(&spec, &hello_result(), true));
     assert_eq!(a, b);
 }
 
@@ -113,7 +118,7 @@ fn image_config_defaults_and_overrides() {
     let spec_nix = spec(&[("filename", "default.nix")], "");
     insta::assert_snapshot!(
         "image_config_default",
-        serde_json::to_string_pretty(&image_config(&spec_nix, &hello_result())).unwrap()
+        config_json(&spec_nix, &hello_result())
     );
     let spec_df = spec(
         &[("label:from-cli", "yes"), ("build-arg:SOURCE_DATE_EPOCH", "1700000000")],
@@ -121,7 +126,7 @@ fn image_config_defaults_and_overrides() {
     );
     insta::assert_snapshot!(
         "image_config_dockerfile",
-        serde_json::to_string_pretty(&image_config(&spec_df, &hello_result())).unwrap()
+        config_json(&spec_df, &hello_result())
     );
 }
 
@@ -130,15 +135,60 @@ fn main_program_wins_over_a_single_executable_only_when_present() {
     let mut result = hello_result();
     result.executables = vec!["a".into(), "b".into()];
     assert_eq!(default_program(&result), None);
-    result.main_program = Some("b".into());
+    result.info.main_program = Some("b".into());
     assert_eq!(default_program(&result), Some("b"));
-    result.main_program = Some("missing".into());
+    result.info.main_program = Some("missing".into());
     assert_eq!(default_program(&result), None);
 }
 
 #[test]
 fn rfc3339_times() {
-    assert_eq!(chrono_like_rfc3339(1), "1970-01-01T00:00:01Z");
-    assert_eq!(chrono_like_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    assert_eq!(chrono_like_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(1), "1970-01-01T00:00:01Z");
+    assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+}
+
+#[test]
+fn dialect_settings_reach_the_config_and_the_settings_layer() {
+    let spec = spec(
+        &[("build-arg:PORT", "9090")],
+        "ARG PORT=8080\nEXPOSE $PORT 53/udp\nUSER app\nWORKDIR /data\nVOLUME /data/cache\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=30s --retries=3 CMD [\"hello\", \"--check\"]\n",
+    );
+    let json: serde_json::Value = serde_json::from_str(&config_json(&spec, &hello_result())).unwrap();
+    let config = &json["config"];
+    assert_eq!(config["ExposedPorts"], serde_json::json!({"9090/tcp": {}, "53/udp": {}}));
+    assert_eq!(config["User"], "app");
+    assert_eq!(config["WorkingDir"], "/data");
+    assert_eq!(config["Volumes"], serde_json::json!({"/data/cache": {}}));
+    assert_eq!(config["StopSignal"], "SIGINT");
+    assert_eq!(config["Healthcheck"]["Test"], serde_json::json!(["CMD", "hello", "--check"]));
+    assert_eq!(config["Healthcheck"]["Interval"], 30_000_000_000u64);
+    assert_eq!(config["Healthcheck"]["Retries"], 3);
+    let rendered = render(&stage(&spec, &hello_result(), true));
+    assert!(rendered.contains("USER app: /etc/passwd, /etc/group, /tmp; WORKDIR /data"), "{rendered}");
+    assert!(rendered.contains("\"path\": \"/etc/passwd\""));
+    assert!(rendered.contains("\"src\": \"/.nix-frontend/tmp\""));
+}
+
+#[test]
+fn package_image_config_sits_between_the_result_and_the_dockerfile() {
+    let mut result = hello_result();
+    result.info = config::DerivationInfo {
+        derivation: true,
+        pname: Some("hello".into()),
+        version: Some("1.0".into()),
+        ..Default::default()
+    };
+    let package = config::PackageImageConfig::parse(
+        r#"{"Env":{"MODE":"package","KEEP":"yes"},"User":"1000","Labels":{"org.opencontainers.image.version":"from-package"}}"#,
+    )
+    .unwrap();
+    let spec = spec(&[("label:cli", "x")], "ENV MODE=dockerfile\n");
+    let e = config::effective(&spec, &result, &package);
+    assert!(e.env.contains(&("MODE".into(), "dockerfile".into())));
+    assert!(e.env.contains(&("KEEP".into(), "yes".into())));
+    assert_eq!(e.user.as_deref(), Some("1000"));
+    assert_eq!(e.labels["org.opencontainers.image.version"], "from-package");
+    assert_eq!(e.labels["org.opencontainers.image.title"], "hello");
+    assert_eq!(e.labels["cli"], "x");
 }

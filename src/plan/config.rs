@@ -1,0 +1,346 @@
+//! The OCI image config (`containerimage.config`), merged from four levels, each over the last:
+//! what the result implies (Entrypoint from `meta.mainProgram` or the only program in `bin/`,
+//! `PATH=/bin`, OCI labels from `pname`/`version`/`meta`, `SSL_CERT_FILE` for a CA bundle), the
+//! derivation's `passthru.imageConfig`, the Dockerfile's instructions, and `--label`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::BuildResult;
+use crate::spec::Spec;
+
+/// What `info.nix` reports about the built value (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DerivationInfo {
+    pub derivation: bool,
+    pub name: Option<String>,
+    pub pname: Option<String>,
+    pub version: Option<String>,
+    pub output_name: Option<String>,
+    pub description: Option<String>,
+    pub homepage: Option<String>,
+    pub license: Option<String>,
+    pub main_program: Option<String>,
+    pub revision: Option<String>,
+    /// `passthru.imageConfig` as JSON text.
+    pub image_config: Option<String>,
+}
+
+/// `passthru.imageConfig`: the image settings a package can carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct PackageImageConfig {
+    #[serde(default)]
+    pub env: Option<EnvSpec>,
+    #[serde(default)]
+    pub exposed_ports: Option<PortsSpec>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub volumes: Option<PortsSpec>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+}
+
+/// `Env` as a list of `K=V` or an attribute set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum EnvSpec {
+    List(Vec<String>),
+    Set(BTreeMap<String, String>),
+}
+
+/// `ExposedPorts`/`Volumes` as a list or as Docker's `{"80/tcp": {}}` set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum PortsSpec {
+    List(Vec<String>),
+    Set(BTreeMap<String, Value>),
+}
+
+impl PortsSpec {
+    fn keys(&self) -> Vec<String> {
+        match self {
+            PortsSpec::List(list) => list.clone(),
+            PortsSpec::Set(set) => set.keys().cloned().collect(),
+        }
+    }
+}
+
+impl PackageImageConfig {
+    pub fn parse(json: &str) -> Result<PackageImageConfig, String> {
+        serde_json::from_str(json).map_err(|err| {
+            format!(
+                "passthru.imageConfig is not usable: {err}; it takes Env, ExposedPorts, User, \
+                 WorkingDir, Volumes, Labels, StopSignal, Entrypoint and Cmd"
+            )
+        })
+    }
+}
+
+/// The settings after merging every level, before they become JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effective {
+    pub env: Vec<(String, String)>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub labels: BTreeMap<String, String>,
+    pub exposed_ports: Vec<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub volumes: Vec<String>,
+    pub stop_signal: Option<String>,
+}
+
+fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(entry) => entry.1 = value.to_string(),
+        None => env.push((key.to_string(), value.to_string())),
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+    for item in items {
+        if !list.contains(&item) {
+            list.push(item);
+        }
+    }
+}
+
+/// Labels a derivation implies, by the OCI annotation keys.
+pub fn derivation_labels(info: &DerivationInfo) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::new();
+    let mut put = |key: &str, value: &Option<String>| {
+        if let Some(value) = value.as_ref().filter(|v| !v.is_empty()) {
+            labels.insert(format!("org.opencontainers.image.{key}"), value.clone());
+        }
+    };
+    put("title", &info.pname.clone().or_else(|| info.name.clone()));
+    put("description", &info.description);
+    put("version", &info.version);
+    put("licenses", &info.license);
+    put("url", &info.homepage);
+    let forge = info
+        .homepage
+        .as_ref()
+        .filter(|h| ["github.com/", "gitlab.com/", "codeberg.org/", "sr.ht/"].iter().any(|f| h.contains(f)));
+    put("source", &forge.cloned());
+    put("revision", &info.revision);
+    labels
+}
+
+pub fn effective(spec: &Spec, result: &BuildResult, package: &PackageImageConfig) -> Effective {
+    let main = &result.results[0];
+    let has_bin = result.root_links.iter().any(|l| l.name == "bin");
+    let mut e = Effective::default();
+
+    // 1. What the result implies.
+    set_env(&mut e.env, "PATH", if has_bin { "/bin" } else { "/" });
+    if let Some(bundle) = result.ca_bundle.as_ref() {
+        set_env(&mut e.env, "SSL_CERT_FILE", bundle);
+    }
+    e.entrypoint = super::default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
+    e.labels = derivation_labels(&result.info);
+
+    // 2. passthru.imageConfig.
+    match &package.env {
+        Some(EnvSpec::List(list)) => {
+            for entry in list {
+                let (k, v) = entry.split_once('=').unwrap_or((entry, ""));
+                set_env(&mut e.env, k, v);
+            }
+        }
+        Some(EnvSpec::Set(set)) => {
+            for (k, v) in set {
+                set_env(&mut e.env, k, v);
+            }
+        }
+        None => {}
+    }
+    if let Some(ports) = &package.exposed_ports {
+        push_unique(&mut e.exposed_ports, ports.keys());
+    }
+    if let Some(volumes) = &package.volumes {
+        push_unique(&mut e.volumes, volumes.keys());
+    }
+    e.labels.extend(package.labels.clone());
+    apply_command(&mut e, package.entrypoint.clone(), package.cmd.clone());
+    e.user = package.user.clone().or(e.user);
+    e.working_dir = package.working_dir.clone().or(e.working_dir);
+    e.stop_signal = package.stop_signal.clone().or(e.stop_signal);
+
+    // 3. The Dockerfile (and --label, already merged into its labels).
+    let settings = &spec.settings;
+    for (k, v) in &settings.env {
+        set_env(&mut e.env, k, v);
+    }
+    push_unique(&mut e.exposed_ports, settings.expose.clone());
+    push_unique(&mut e.volumes, settings.volumes.clone());
+    e.labels.extend(settings.labels.clone());
+    apply_command(&mut e, settings.entrypoint.clone(), settings.cmd.clone());
+    e.user = settings.user.clone().or(e.user);
+    e.working_dir = settings.workdir.clone().or(e.working_dir);
+    e.stop_signal = settings.stop_signal.clone().or(e.stop_signal);
+    e
+}
+
+/// As in Docker: a new ENTRYPOINT drops the CMD of the level below.
+fn apply_command(e: &mut Effective, entrypoint: Option<Vec<String>>, cmd: Option<Vec<String>>) {
+    if let Some(entrypoint) = entrypoint {
+        e.entrypoint = Some(entrypoint);
+        e.cmd = None;
+    }
+    if let Some(cmd) = cmd {
+        e.cmd = Some(cmd);
+    }
+}
+
+fn set_of(keys: &[String]) -> Value {
+    Value::Object(keys.iter().map(|k| (k.clone(), json!({}))).collect::<Map<_, _>>())
+}
+
+pub fn to_json(spec: &Spec, e: &Effective) -> Value {
+    let mut config = json!({
+        "Env": e.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+    });
+    if let Some(entrypoint) = &e.entrypoint {
+        config["Entrypoint"] = json!(entrypoint);
+    }
+    if let Some(cmd) = &e.cmd {
+        config["Cmd"] = json!(cmd);
+    }
+    if !e.labels.is_empty() {
+        config["Labels"] = json!(e.labels);
+    }
+    if !e.exposed_ports.is_empty() {
+        config["ExposedPorts"] = set_of(&e.exposed_ports);
+    }
+    if !e.volumes.is_empty() {
+        config["Volumes"] = set_of(&e.volumes);
+    }
+    if let Some(user) = &e.user {
+        config["User"] = json!(user);
+    }
+    if let Some(dir) = &e.working_dir {
+        config["WorkingDir"] = json!(dir);
+    }
+    if let Some(signal) = &e.stop_signal {
+        config["StopSignal"] = json!(signal);
+    }
+    if let Some(check) = &spec.settings.healthcheck {
+        let mut health = json!({ "Test": check.test });
+        for (key, value) in [
+            ("Interval", check.interval),
+            ("Timeout", check.timeout),
+            ("StartPeriod", check.start_period),
+            ("StartInterval", check.start_interval),
+            ("Retries", check.retries),
+        ] {
+            if let Some(value) = value {
+                health[key] = json!(value);
+            }
+        }
+        config["Healthcheck"] = health;
+    }
+    let mut image = json!({
+        "architecture": spec.platform.architecture,
+        "os": spec.platform.os,
+        "created": super::rfc3339(spec.source_date_epoch.unwrap_or(1)),
+        "config": config,
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    });
+    if let Some(variant) = &spec.platform.variant {
+        image["variant"] = json!(variant);
+    }
+    image
+}
+
+/// A non-root USER gets these accounts; `None` for root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accounts {
+    pub passwd: String,
+    pub group: String,
+}
+
+/// Minimal /etc/passwd and /etc/group for USER `name`, `uid`, `name:group` or `uid:gid`, so
+/// that programs that look themselves up find an entry. Names without a number get 1000.
+pub fn accounts(user: &str, home: &str) -> Option<Accounts> {
+    let (user_part, group_part) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    if user_part == "root" || user_part == "0" {
+        return None;
+    }
+    let (user_name, uid) = match user_part.parse::<u32>() {
+        Ok(uid) => (format!("user{uid}"), uid),
+        Err(_) => (user_part.to_string(), 1000),
+    };
+    let (group_name, gid) = match group_part {
+        None => (user_name.clone(), uid),
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => (format!("group{gid}"), gid),
+            Err(_) => (g.to_string(), uid),
+        },
+    };
+    let passwd = format!(
+        "root:x:0:0:root:/root:/sbin/nologin\n{user_name}:x:{uid}:{gid}::{home}:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n"
+    );
+    let mut group = "root:x:0:\n".to_string();
+    if gid != 0 {
+        group.push_str(&format!("{group_name}:x:{gid}:\n"));
+    }
+    group.push_str("nogroup:x:65534:\n");
+    Some(Accounts { passwd, group })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_for_names_and_numbers() {
+        assert_eq!(accounts("root", "/"), None);
+        assert_eq!(accounts("0:0", "/"), None);
+        let a = accounts("app", "/data").unwrap();
+        assert!(a.passwd.contains("app:x:1000:1000::/data:/sbin/nologin"));
+        assert!(a.group.contains("app:x:1000:"));
+        let b = accounts("1234:99", "/").unwrap();
+        assert!(b.passwd.contains("user1234:x:1234:99::/:"));
+        assert!(b.group.contains("group99:x:99:"));
+    }
+
+    #[test]
+    fn package_image_config_in_both_shapes() {
+        let a = PackageImageConfig::parse(r#"{"Env":{"A":"1"},"ExposedPorts":{"80/tcp":{}},"User":"app"}"#).unwrap();
+        assert_eq!(a.exposed_ports.unwrap().keys(), ["80/tcp"]);
+        let b = PackageImageConfig::parse(r#"{"Env":["A=1"],"ExposedPorts":["80/tcp"],"Volumes":["/data"]}"#).unwrap();
+        assert_eq!(b.volumes.unwrap().keys(), ["/data"]);
+        let err = PackageImageConfig::parse(r#"{"Cmdd":["x"]}"#).unwrap_err();
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn labels_from_meta() {
+        let info = DerivationInfo {
+            derivation: true,
+            pname: Some("hello".into()),
+            version: Some("2.12".into()),
+            description: Some("A program that greets".into()),
+            homepage: Some("https://github.com/example/hello".into()),
+            license: Some("GPL-3.0-or-later".into()),
+            ..Default::default()
+        };
+        let labels = derivation_labels(&info);
+        assert_eq!(labels["org.opencontainers.image.title"], "hello");
+        assert_eq!(labels["org.opencontainers.image.licenses"], "GPL-3.0-or-later");
+        assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/example/hello");
+        assert_eq!(labels.len(), 6);
+    }
+}
