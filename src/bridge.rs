@@ -184,6 +184,25 @@ impl Bridge {
             .map_err(|s| GatewayError::from_status("return", s))
     }
 
+    /// Ends the build with metadata only (subrequests).
+    pub async fn return_metadata(
+        &mut self,
+        metadata: HashMap<String, Vec<u8>>,
+    ) -> Result<(), GatewayError> {
+        let request = gw::ReturnRequest {
+            result: Some(gw::Result {
+                metadata,
+                ..Default::default()
+            }),
+            error: None,
+        };
+        self.client
+            .r#return(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| GatewayError::from_status("return", s))
+    }
+
     /// Ends the build with an error: `message` is what `docker buildx build` prints.
     pub async fn return_error(
         &mut self,

@@ -14,6 +14,7 @@ use crate::options::{Options, Platform};
 use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
 use crate::plan::{self, BuildResult, BuilderImage, RootLink, MANIFEST_DIR};
 use crate::spec::{Mode, Spec};
+use crate::subrequests;
 
 /// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
 const MODE_DIR: u32 = 1 << 31;
@@ -407,7 +408,10 @@ async fn read_build_result<G: Gateway>(
         .await
         .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
     if !tmp.is_empty() {
-        return Err(invalid(format!("{} unexpected entries in its tmp directory", tmp.len())));
+        return Err(invalid(format!(
+            "{} unexpected entries in its tmp directory",
+            tmp.len()
+        )));
     }
 
     let main = &results[0];
@@ -452,9 +456,17 @@ async fn read_build_result<G: Gateway>(
 }
 
 /// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file.
-async fn find_ca_bundle<G: Gateway>(gateway: &mut G, reference: &str, closure: &closure::Closure) -> Option<String> {
+async fn find_ca_bundle<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+    closure: &closure::Closure,
+) -> Option<String> {
     const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
-    for path in closure.paths.keys().filter(|p| p.base_name()[33..].starts_with("nss-cacert")) {
+    for path in closure
+        .paths
+        .keys()
+        .filter(|p| p.base_name()[33..].starts_with("nss-cacert"))
+    {
         let base = path.base_name();
         let dir = format!("/layers/{base}{path}/etc/ssl/certs");
         if let Ok(entries) = gateway.read_dir(reference, &dir).await {
@@ -505,6 +517,69 @@ pub fn executables(entries: &[Stat]) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Answers a subrequest (`--print=…`); the metadata to return.
+pub async fn subrequest<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    request: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
+    match request {
+        subrequests::DESCRIBE => return Ok(subrequests::describe()),
+        subrequests::LINT => return Ok(subrequests::lint()),
+        subrequests::OUTLINE | subrequests::TARGETS => {}
+        other => {
+            return Err(UserError(format!(
+                "unsupported request {other}: nix-frontend answers {}, {}, {} and {}",
+                subrequests::OUTLINE,
+                subrequests::TARGETS,
+                subrequests::LINT,
+                subrequests::DESCRIBE
+            )))
+        }
+    }
+    let text = read_build_file(gateway, options, env).await?;
+    let spec = Spec::new(options, &text, &env.worker_platform)?;
+    if request == subrequests::OUTLINE {
+        let args = match spec.mode {
+            Mode::Dockerfile => crate::syntax::parse(&spec.build_file, &text, &options.build_args)
+                .map(|parsed| parsed.args)
+                .unwrap_or_default(),
+            Mode::Nix => Vec::new(),
+        };
+        return Ok(subrequests::outline(&args, &options.build_args));
+    }
+    let builder = resolve_builder(gateway, &spec, options).await?;
+    let excludes = read_dockerignore(gateway, options, env).await;
+    let context = context_local(options, env, &excludes);
+    let stage = plan::nix_stage(
+        &spec,
+        &builder,
+        context,
+        options.image_resolve_mode.as_deref(),
+        plan::Task::Targets,
+    );
+    let reference = gateway
+        .solve(llb::definition(&stage))
+        .await
+        .map_err(|err| gateway_error("listing the attributes", err))?;
+    let reported = match gateway.read_file(&reference, "/targets.json").await {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
+        Err(_) => {
+            let log = gateway
+                .read_file(&reference, "/log")
+                .await
+                .unwrap_or_default();
+            return Err(UserError(format!(
+                "evaluating {} failed:\n{}",
+                spec.nix_file,
+                nix_error_text(&String::from_utf8_lossy(&log))
+            )));
+        }
+    };
+    Ok(subrequests::targets(&reported, spec.attr.as_deref()))
 }
 
 /// Metadata for the Return of a built image.

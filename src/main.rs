@@ -8,6 +8,7 @@ mod llb;
 mod options;
 mod plan;
 mod spec;
+mod subrequests;
 mod syntax;
 
 use std::collections::HashMap;
@@ -66,22 +67,27 @@ async fn run() -> i32 {
                 variant: Some(p.variant.clone()).filter(|v| !v.is_empty()),
             })
             .unwrap_or_else(host_platform);
-        if let Some(request) = &options.request_id {
-            return Err(frontend::UserError(format!(
-                "nix-frontend does not answer the subrequest {request} yet"
-            )));
-        }
         let env = Environment {
             session_id: std::env::var("BUILDKIT_SESSION_ID").unwrap_or_default(),
             worker_platform,
             has_merge_op,
             started_at,
         };
-        frontend::build(&mut bridge, &options, &env).await
+        match &options.request_id {
+            Some(request) => frontend::subrequest(&mut bridge, &options, &env, request)
+                .await
+                .map(Outcome::Metadata),
+            None => frontend::build(&mut bridge, &options, &env)
+                .await
+                .map(Outcome::Image),
+        }
     }
     .await;
     let returned = match outcome {
-        Ok(built) => {
+        Ok(Outcome::Metadata(metadata)) => {
+            bridge.return_metadata(metadata.into_iter().collect()).await
+        }
+        Ok(Outcome::Image(built)) => {
             let metadata: HashMap<String, Vec<u8>> =
                 frontend::result_metadata(&built).into_iter().collect();
             bridge.return_result(built.reference, metadata).await
@@ -98,6 +104,11 @@ async fn run() -> i32 {
             1
         }
     }
+}
+
+enum Outcome {
+    Image(frontend::Built),
+    Metadata(std::collections::BTreeMap<String, Vec<u8>>),
 }
 
 fn host_platform() -> Platform {

@@ -62,6 +62,26 @@ impl Platform {
         }
     }
 
+    /// The Nix system for this platform, e.g. `x86_64-linux` for linux/amd64.
+    pub fn nix_system(&self) -> Option<&'static str> {
+        if self.os != "linux" {
+            return None;
+        }
+        Some(
+            match (self.architecture.as_str(), self.variant.as_deref()) {
+                ("amd64", _) => "x86_64-linux",
+                ("arm64", _) => "aarch64-linux",
+                ("386", _) => "i686-linux",
+                ("arm", Some("v7") | None) => "armv7l-linux",
+                ("arm", Some("v6")) => "armv6l-linux",
+                ("riscv64", _) => "riscv64-linux",
+                ("ppc64le", _) => "powerpc64le-linux",
+                ("s390x", _) => "s390x-linux",
+                _ => return None,
+            },
+        )
+    }
+
     pub fn to_pb(&self) -> bollard_buildkit_proto::pb::Platform {
         bollard_buildkit_proto::pb::Platform {
             os: self.os.clone(),

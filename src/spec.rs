@@ -221,7 +221,9 @@ impl Spec {
         };
         let cache_id = match options.build_arg(args::NIX_CACHE_ID) {
             None => None,
-            Some(id) if id.len() <= 200 && !id.chars().any(char::is_control) => Some(id.to_string()),
+            Some(id) if id.len() <= 200 && !id.chars().any(char::is_control) => {
+                Some(id.to_string())
+            }
             Some(_) => {
                 return Err(option_error(
                     "build arg NIX_CACHE_ID",
@@ -398,9 +400,18 @@ mod tests {
                 vec![("build-arg:SOURCE_DATE_EPOCH", "yesterday")],
                 "build arg SOURCE_DATE_EPOCH",
             ),
-            (vec![("build-arg:NIX_MAX_LAYERS", "126")], "build arg NIX_MAX_LAYERS"),
-            (vec![("build-arg:NIX_MAX_LAYERS", "1")], "build arg NIX_MAX_LAYERS"),
-            (vec![("build-arg:NIX_CACHE_ID", "a\nb")], "build arg NIX_CACHE_ID"),
+            (
+                vec![("build-arg:NIX_MAX_LAYERS", "126")],
+                "build arg NIX_MAX_LAYERS",
+            ),
+            (
+                vec![("build-arg:NIX_MAX_LAYERS", "1")],
+                "build arg NIX_MAX_LAYERS",
+            ),
+            (
+                vec![("build-arg:NIX_CACHE_ID", "a\nb")],
+                "build arg NIX_CACHE_ID",
+            ),
         ] {
             let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
             match err {

@@ -208,7 +208,8 @@ pub fn parse(
         .filter_map(|i| i.rest.split(['=', ' ']).next().map(str::to_string))
         .collect();
     // What `$NAME` means at this point: declared ARGs and earlier ENVs. PATH is the image's.
-    let mut vars: BTreeMap<String, String> = BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
+    let mut vars: BTreeMap<String, String> =
+        BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
     for instruction in &instructions {
         let error = |message: String| SyntaxError {
             file: file.to_string(),
@@ -476,19 +477,29 @@ fn normalize_port(word: &str) -> Result<String, String> {
         None => valid_number(port),
     };
     if !valid || !["tcp", "udp", "sctp"].contains(&proto.as_str()) {
-        return Err(format!("EXPOSE {word:?} is not a port; write 8080, 8080/tcp or 53/udp"));
+        return Err(format!(
+            "EXPOSE {word:?} is not a port; write 8080, 8080/tcp or 53/udp"
+        ));
     }
     Ok(format!("{port}/{proto}"))
 }
 
 fn is_signal(signal: &str) -> bool {
     signal.parse::<u32>().is_ok_and(|n| (1..=64).contains(&n))
-        || (signal.starts_with("SIG") && signal.len() > 3 && signal[3..].chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'))
+        || (signal.starts_with("SIG")
+            && signal.len() > 3
+            && signal[3..]
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'))
 }
 
 /// `/a` + `b/../c` → `/a/c`.
 fn clean_path(base: &str, path: &str) -> String {
-    let joined = if path.starts_with('/') { path.to_string() } else { format!("{base}/{path}") };
+    let joined = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("{base}/{path}")
+    };
     let mut parts: Vec<&str> = Vec::new();
     for part in joined.split('/') {
         match part {
@@ -507,15 +518,20 @@ fn clean_path(base: &str, path: &str) -> String {
 fn healthcheck(rest: &str, shell: Option<&Command>) -> Result<Healthcheck, String> {
     let rest = rest.trim();
     if rest.eq_ignore_ascii_case("NONE") {
-        return Ok(Healthcheck { test: vec!["NONE".into()], ..Healthcheck::default() });
+        return Ok(Healthcheck {
+            test: vec!["NONE".into()],
+            ..Healthcheck::default()
+        });
     }
     let mut check = Healthcheck::default();
     let mut remaining = rest;
     while let Some(option) = remaining.strip_prefix("--") {
-        let (flag, after) = option.split_once(char::is_whitespace).unwrap_or((option, ""));
-        let (name, value) = flag
-            .split_once('=')
-            .ok_or_else(|| format!("HEALTHCHECK option --{flag} needs a value, e.g. --{flag}=30s"))?;
+        let (flag, after) = option
+            .split_once(char::is_whitespace)
+            .unwrap_or((option, ""));
+        let (name, value) = flag.split_once('=').ok_or_else(|| {
+            format!("HEALTHCHECK option --{flag} needs a value, e.g. --{flag}=30s")
+        })?;
         match name {
             "interval" => check.interval = Some(duration(name, value)?),
             "timeout" => check.timeout = Some(duration(name, value)?),
@@ -528,7 +544,9 @@ fn healthcheck(rest: &str, shell: Option<&Command>) -> Result<Healthcheck, Strin
         }
         remaining = after.trim_start();
     }
-    let (keyword, command_text) = remaining.split_once(char::is_whitespace).unwrap_or((remaining, ""));
+    let (keyword, command_text) = remaining
+        .split_once(char::is_whitespace)
+        .unwrap_or((remaining, ""));
     if !keyword.eq_ignore_ascii_case("CMD") || command_text.trim().is_empty() {
         return Err("HEALTHCHECK needs CMD and a command, or NONE".into());
     }
@@ -552,7 +570,8 @@ fn healthcheck(rest: &str, shell: Option<&Command>) -> Result<Healthcheck, Strin
 
 /// Go-style durations as Docker takes them: `30s`, `1m30s`, `500ms`, `1h`; in nanoseconds.
 fn duration(name: &str, text: &str) -> Result<u64, String> {
-    let bad = || format!("HEALTHCHECK --{name}={text} is not a duration; write e.g. 30s, 1m30s or 500ms");
+    let bad =
+        || format!("HEALTHCHECK --{name}={text} is not a duration; write e.g. 30s, 1m30s or 500ms");
     let mut total: u64 = 0;
     let mut rest = text;
     if rest.is_empty() {
@@ -562,12 +581,22 @@ fn duration(name: &str, text: &str) -> Result<u64, String> {
         let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let (unit, size) = [("ms", 1_000_000u64), ("us", 1_000), ("ns", 1), ("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000)]
-            .into_iter()
-            .find(|(unit, _)| rest.starts_with(unit))
-            .ok_or_else(bad)?;
+        let (unit, size) = [
+            ("ms", 1_000_000u64),
+            ("us", 1_000),
+            ("ns", 1),
+            ("h", 3_600_000_000_000),
+            ("m", 60_000_000_000),
+            ("s", 1_000_000_000),
+        ]
+        .into_iter()
+        .find(|(unit, _)| rest.starts_with(unit))
+        .ok_or_else(bad)?;
         rest = &rest[unit.len()..];
-        total = number.checked_mul(size).and_then(|n| total.checked_add(n)).ok_or_else(bad)?;
+        total = number
+            .checked_mul(size)
+            .and_then(|n| total.checked_add(n))
+            .ok_or_else(bad)?;
     }
     Ok(total)
 }
@@ -701,7 +730,9 @@ mod tests {
             assert!(err.message.contains(needle), "{text:?}: {err}");
         }
         assert_eq!(
-            parse_plain("Dockerfile", "\n\nLABEL a=\"b\n").unwrap_err().line,
+            parse_plain("Dockerfile", "\n\nLABEL a=\"b\n")
+                .unwrap_err()
+                .line,
             3
         );
     }

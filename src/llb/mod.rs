@@ -402,8 +402,15 @@ pub fn copy_from(
 /// A step of `make_files`.
 #[derive(Debug, Clone)]
 pub enum MakeFile {
-    Dir { path: String, mode: i32 },
-    File { path: String, mode: i32, data: Vec<u8> },
+    Dir {
+        path: String,
+        mode: i32,
+    },
+    File {
+        path: String,
+        mode: i32,
+        data: Vec<u8>,
+    },
 }
 
 /// A FileOp that makes directories (with parents) and files on scratch, in order.
@@ -418,13 +425,15 @@ pub fn make_files(steps: &[MakeFile], platform: &pb::Platform, meta: &Meta) -> O
             secondary_input: -1,
             output: if i == last { 0 } else { -1 },
             action: Some(match step {
-                MakeFile::Dir { path, mode } => pb::file_action::Action::Mkdir(pb::FileActionMkDir {
-                    path: path.clone(),
-                    mode: *mode,
-                    make_parents: true,
-                    owner: None,
-                    timestamp: -1,
-                }),
+                MakeFile::Dir { path, mode } => {
+                    pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+                        path: path.clone(),
+                        mode: *mode,
+                        make_parents: true,
+                        owner: None,
+                        timestamp: -1,
+                    })
+                }
                 MakeFile::File { path, mode, data } => {
                     pb::file_action::Action::Mkfile(pb::FileActionMkFile {
                         path: path.clone(),

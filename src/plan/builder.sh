@@ -71,7 +71,11 @@ else
   # the image holds that output's closure and not every output's.
   output=$(sed -n 's/.*"outputName":"\([a-zA-Z0-9_+.-]*\)".*/\1/p' "$meta/info.json" 2>/dev/null)
   if [ -n "$output" ] && [ "$(wc -l <"$meta/derivations")" = 1 ]; then
-    set -- "$(cat "$meta/derivations")!$output"
+    derivation=$(cat "$meta/derivations")
+    case $derivation in
+      *!*) set -- "$derivation" ;; # nix-instantiate already named the output (-A pkg.doc)
+      *) set -- "$derivation!$output" ;;
+    esac
   else
     # shellcheck disable=SC2046 # derivation paths have no spaces or glob characters
     set -- $(cat "$meta/derivations")

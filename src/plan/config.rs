@@ -126,10 +126,11 @@ pub fn derivation_labels(info: &DerivationInfo) -> BTreeMap<String, String> {
     put("version", &info.version);
     put("licenses", &info.license);
     put("url", &info.homepage);
-    let forge = info
-        .homepage
-        .as_ref()
-        .filter(|h| ["github.com/", "gitlab.com/", "codeberg.org/", "sr.ht/"].iter().any(|f| h.contains(f)));
+    let forge = info.homepage.as_ref().filter(|h| {
+        ["github.com/", "gitlab.com/", "codeberg.org/", "sr.ht/"]
+            .iter()
+            .any(|f| h.contains(f))
+    });
     put("source", &forge.cloned());
     put("revision", &info.revision);
     labels
@@ -145,7 +146,8 @@ pub fn effective(spec: &Spec, result: &BuildResult, package: &PackageImageConfig
     if let Some(bundle) = result.ca_bundle.as_ref() {
         set_env(&mut e.env, "SSL_CERT_FILE", bundle);
     }
-    e.entrypoint = super::default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
+    e.entrypoint =
+        super::default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
     e.labels = derivation_labels(&result.info);
 
     // 2. passthru.imageConfig.
@@ -202,7 +204,11 @@ fn apply_command(e: &mut Effective, entrypoint: Option<Vec<String>>, cmd: Option
 }
 
 fn set_of(keys: &[String]) -> Value {
-    Value::Object(keys.iter().map(|k| (k.clone(), json!({}))).collect::<Map<_, _>>())
+    Value::Object(
+        keys.iter()
+            .map(|k| (k.clone(), json!({})))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 pub fn to_json(spec: &Spec, e: &Effective) -> Value {
@@ -318,9 +324,15 @@ mod tests {
 
     #[test]
     fn package_image_config_in_both_shapes() {
-        let a = PackageImageConfig::parse(r#"{"Env":{"A":"1"},"ExposedPorts":{"80/tcp":{}},"User":"app"}"#).unwrap();
+        let a = PackageImageConfig::parse(
+            r#"{"Env":{"A":"1"},"ExposedPorts":{"80/tcp":{}},"User":"app"}"#,
+        )
+        .unwrap();
         assert_eq!(a.exposed_ports.unwrap().keys(), ["80/tcp"]);
-        let b = PackageImageConfig::parse(r#"{"Env":["A=1"],"ExposedPorts":["80/tcp"],"Volumes":["/data"]}"#).unwrap();
+        let b = PackageImageConfig::parse(
+            r#"{"Env":["A=1"],"ExposedPorts":["80/tcp"],"Volumes":["/data"]}"#,
+        )
+        .unwrap();
         assert_eq!(b.volumes.unwrap().keys(), ["/data"]);
         let err = PackageImageConfig::parse(r#"{"Cmdd":["x"]}"#).unwrap_err();
         assert!(err.contains("unknown field"), "{err}");
@@ -339,8 +351,14 @@ mod tests {
         };
         let labels = derivation_labels(&info);
         assert_eq!(labels["org.opencontainers.image.title"], "hello");
-        assert_eq!(labels["org.opencontainers.image.licenses"], "GPL-3.0-or-later");
-        assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/example/hello");
+        assert_eq!(
+            labels["org.opencontainers.image.licenses"],
+            "GPL-3.0-or-later"
+        );
+        assert_eq!(
+            labels["org.opencontainers.image.source"],
+            "https://github.com/example/hello"
+        );
         assert_eq!(labels.len(), 6);
     }
 }

@@ -19,6 +19,9 @@ use crate::spec::Spec;
 pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
 /// Applied to the built value with `nix eval --apply`: name, version, meta, passthru.imageConfig.
 pub const INFO_EXPRESSION: &str = include_str!("info.nix");
+/// The `--print=targets` script and expression.
+pub const TARGETS_SCRIPT: &str = include_str!("targets.sh");
+pub const TARGETS_EXPRESSION: &str = include_str!("targets.nix");
 /// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
 /// messages and `ps`).
 const SCRIPT_DIR: &str = "/.nix-frontend";
@@ -74,7 +77,10 @@ pub fn nix_cache_id(spec: &Spec, builder: &BuilderImage) -> String {
         None => {
             let key = format!("{}\n{}", builder.reference, spec.platform);
             let digest = llb::sha256_digest(key.as_bytes());
-            format!("nix-frontend:{}", &digest["sha256:".len().."sha256:".len() + 24])
+            format!(
+                "nix-frontend:{}",
+                &digest["sha256:".len().."sha256:".len() + 24]
+            )
         }
     }
 }
@@ -94,6 +100,27 @@ pub fn build_stage(
     builder: &BuilderImage,
     context: Output,
     resolve_mode: Option<&str>,
+) -> Output {
+    nix_stage(spec, builder, context, resolve_mode, Task::Build)
+}
+
+/// What a Nix step in the builder does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Build and lay out the closure (`builder.sh`).
+    Build,
+    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
+    Targets,
+}
+
+/// A Nix step: the builder image with the persistent store at /nix, the context at /src, our
+/// tools at /.nix-frontend, and an output at /out, which is returned.
+pub fn nix_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    resolve_mode: Option<&str>,
+    task: Task,
 ) -> Output {
     let platform = spec.platform.to_pb();
     let image = llb::image(
@@ -128,6 +155,9 @@ pub fn build_stage(
     if spec.nix_file_defaulted {
         env.push("NF_FILE_DEFAULTED=1".into());
     }
+    if let Some(system) = spec.platform.nix_system() {
+        env.push(format!("NF_SYSTEM={system}"));
+    }
     let script = llb::make_files(
         &[
             llb::MakeFile::File {
@@ -140,13 +170,29 @@ pub fn build_stage(
                 mode: 0o444,
                 data: INFO_EXPRESSION.as_bytes().to_vec(),
             },
+            llb::MakeFile::File {
+                path: "/targets.sh".into(),
+                mode: 0o555,
+                data: TARGETS_SCRIPT.as_bytes().to_vec(),
+            },
+            llb::MakeFile::File {
+                path: "/targets.nix".into(),
+                mode: 0o444,
+                data: TARGETS_EXPRESSION.as_bytes().to_vec(),
+            },
         ],
         &platform,
         &Meta::named("nix-frontend builder script"),
     );
     let cache_id = nix_cache_id(spec, builder);
     let exec = llb::Exec {
-        args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/builder.sh")],
+        args: vec![
+            "/bin/sh".into(),
+            match task {
+                Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
+                Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
+            },
+        ],
         env,
         cwd: "/src".into(),
         user: "root".into(),
@@ -203,7 +249,10 @@ pub fn build_stage(
         network: pb::NetMode::Unset,
     };
     let meta = Meta {
-        name: Some(build_step_name(spec)),
+        name: Some(match task {
+            Task::Build => build_step_name(spec),
+            Task::Targets => format!("list the attributes of {}", spec.nix_file),
+        }),
         ignore_cache: spec.no_cache,
         caps: Vec::new(),
     };
@@ -291,7 +340,14 @@ pub fn image_stage(
             previous = Some(layer);
         }
     }
-    if let Some(layer) = extras_layer(result, &built, effective, timestamp, &platform, previous.take()) {
+    if let Some(layer) = extras_layer(
+        result,
+        &built,
+        effective,
+        timestamp,
+        &platform,
+        previous.take(),
+    ) {
         if use_merge {
             outputs.push(layer);
         } else {
@@ -338,7 +394,10 @@ fn extras_layer(
     onto: Option<Output>,
 ) -> Option<Output> {
     let home = effective.working_dir.as_deref().unwrap_or("/");
-    let accounts = effective.user.as_deref().and_then(|user| config::accounts(user, home));
+    let accounts = effective
+        .user
+        .as_deref()
+        .and_then(|user| config::accounts(user, home));
     let mut steps = Vec::new();
     if let Some(accounts) = &accounts {
         steps.push(llb::MakeFile::Dir {
@@ -391,14 +450,27 @@ fn extras_layer(
     let mut what = Vec::new();
     if !links.is_empty() {
         let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
-        what.push(format!("links /{{{}}} into {}", names.join(","), result.results[0]));
-        copies.push((built.clone(), pinned(format!("{MANIFEST_DIR}/root"), "/", true, names)));
+        what.push(format!(
+            "links /{{{}}} into {}",
+            names.join(","),
+            result.results[0]
+        ));
+        copies.push((
+            built.clone(),
+            pinned(format!("{MANIFEST_DIR}/root"), "/", true, names),
+        ));
     }
     if accounts.is_some() {
         // /tmp comes from the builder, where chmod 1777 is real: a FileOp mkdir cannot set
         // the sticky bit.
-        copies.push((built.clone(), pinned(format!("{MANIFEST_DIR}/tmp"), "/tmp", false, Vec::new())));
-        what.push(format!("USER {}: /etc/passwd, /etc/group, /tmp", effective.user.as_deref().unwrap_or_default()));
+        copies.push((
+            built.clone(),
+            pinned(format!("{MANIFEST_DIR}/tmp"), "/tmp", false, Vec::new()),
+        ));
+        what.push(format!(
+            "USER {}: /etc/passwd, /etc/group, /tmp",
+            effective.user.as_deref().unwrap_or_default()
+        ));
     }
     if let Some(dir) = effective.working_dir.as_deref().filter(|d| *d != "/") {
         what.push(format!("WORKDIR {dir}"));
@@ -411,7 +483,12 @@ fn extras_layer(
     if copies.is_empty() {
         return onto;
     }
-    Some(llb::copy_from(onto, &copies, platform, &Meta::named(what.join("; "))))
+    Some(llb::copy_from(
+        onto,
+        &copies,
+        platform,
+        &Meta::named(what.join("; ")),
+    ))
 }
 
 /// The OCI image config (`containerimage.config`); see `config` for the merge order.

@@ -154,18 +154,28 @@ fn dialect_settings_reach_the_config_and_the_settings_layer() {
         &[("build-arg:PORT", "9090")],
         "ARG PORT=8080\nEXPOSE $PORT 53/udp\nUSER app\nWORKDIR /data\nVOLUME /data/cache\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=30s --retries=3 CMD [\"hello\", \"--check\"]\n",
     );
-    let json: serde_json::Value = serde_json::from_str(&config_json(&spec, &hello_result())).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&config_json(&spec, &hello_result())).unwrap();
     let config = &json["config"];
-    assert_eq!(config["ExposedPorts"], serde_json::json!({"9090/tcp": {}, "53/udp": {}}));
+    assert_eq!(
+        config["ExposedPorts"],
+        serde_json::json!({"9090/tcp": {}, "53/udp": {}})
+    );
     assert_eq!(config["User"], "app");
     assert_eq!(config["WorkingDir"], "/data");
     assert_eq!(config["Volumes"], serde_json::json!({"/data/cache": {}}));
     assert_eq!(config["StopSignal"], "SIGINT");
-    assert_eq!(config["Healthcheck"]["Test"], serde_json::json!(["CMD", "hello", "--check"]));
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "hello", "--check"])
+    );
     assert_eq!(config["Healthcheck"]["Interval"], 30_000_000_000u64);
     assert_eq!(config["Healthcheck"]["Retries"], 3);
     let rendered = render(&stage(&spec, &hello_result(), true));
-    assert!(rendered.contains("USER app: /etc/passwd, /etc/group, /tmp; WORKDIR /data"), "{rendered}");
+    assert!(
+        rendered.contains("USER app: /etc/passwd, /etc/group, /tmp; WORKDIR /data"),
+        "{rendered}"
+    );
     assert!(rendered.contains("\"path\": \"/etc/passwd\""));
     assert!(rendered.contains("\"src\": \"/.nix-frontend/tmp\""));
 }
