@@ -76,6 +76,7 @@ def measure(kind, fixture, runs, work):
     attr, leaf, line = FIXTURES[fixture]
     samples = {"cold": [], "nochange": [], "leaf": []}
     figures = {}
+    nar = None
     for i in range(runs):
         context = os.path.join(work, f"{fixture}-{kind}-{i}")
         shutil.copytree(os.path.join(ROOT, "tests", "fixtures", fixture), context)
@@ -98,8 +99,9 @@ def measure(kind, fixture, runs, work):
             "new_layer_bytes": sum(u for u, _ in new),
             "new_layer_bytes_gz": sum(c for _, c in new),
         }
-        if i == 0:
-            figures["nar"] = closure_nar_size(context, attr)
+        if nar is None:
+            nar = closure_nar_size(context, attr)
+        figures["nar"] = nar
     times = {k: statistics.median(v) for k, v in samples.items()}
     return times, figures, samples
 

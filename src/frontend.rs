@@ -655,4 +655,205 @@ mod tests {
             ["target", "!keep"]
         );
     }
+
+    mod with_fake_gateway {
+        use super::*;
+        use crate::fake_gateway::{entry, FakeGateway};
+
+        const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
+        const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
+
+        fn options() -> Options {
+            let raw = [("filename", "default.nix"), ("target", "hello")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Options::parse(&raw).unwrap()
+        }
+
+        fn env() -> Environment {
+            Environment {
+                session_id: "s".into(),
+                worker_platform: Platform::parse("linux/amd64").unwrap(),
+                has_merge_op: true,
+                started_at: 0,
+            }
+        }
+
+        /// A gateway whose builder reported a good hello build.
+        fn good() -> FakeGateway {
+            let mut g = FakeGateway::default();
+            let base = |p: &str| p["/nix/store/".len()..].to_string();
+            g.file("default.nix", "# syntax=org/nix-frontend\n{ hello = ...; }")
+                .file("/.nix-frontend/status", "ok\n")
+                .file("/.nix-frontend/ran-at", "10")
+                .file("/.nix-frontend/results", format!("{HELLO}\n"))
+                .file(
+                    "/.nix-frontend/closure.json",
+                    format!(r#"{{"{HELLO}":{{"narSize":100,"references":["{BUSYBOX}"]}},"{BUSYBOX}":{{"narSize":2000,"references":[]}}}}"#),
+                )
+                .dir("/layers", vec![entry(&base(BUSYBOX), 1 << 31, ""), entry(&base(HELLO), 1 << 31, "")])
+                .dir("/.nix-frontend/tmp", vec![])
+                .dir("/.nix-frontend/root", vec![entry("bin", MODE_SYMLINK | 0o777, &format!("{HELLO}/bin"))])
+                .dir(&format!("/layers/{}{HELLO}/bin", base(HELLO)), vec![entry("hello", 0o555, "")]);
+            g
+        }
+
+        fn run(g: &mut FakeGateway) -> Result<Built, UserError> {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(build(g, &options(), &env()))
+        }
+
+        #[test]
+        fn a_good_build_returns_the_image_config() {
+            let mut g = good();
+            let built = run(&mut g).unwrap();
+            assert_eq!(
+                built.config["config"]["Entrypoint"][0],
+                format!("{HELLO}/bin/hello")
+            );
+            // build file, two .dockerignore reads, the Nix stage, the image.
+            assert_eq!(g.solves, 5);
+        }
+
+        fn expect_error(g: &mut FakeGateway, needle: &str) {
+            match run(g) {
+                Ok(_) => panic!("built despite: {needle}"),
+                Err(UserError(message)) => {
+                    assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+                    assert!(!message.contains("status:"), "raw status in {message:?}");
+                }
+            }
+        }
+
+        #[test]
+        fn hostile_manifests_are_refused() {
+            let cases: Vec<(&str, String, &str)> = vec![
+                (
+                    "closure.json",
+                    r#"{"/etc/passwd":{"narSize":1}}"#.into(),
+                    "not a store path",
+                ),
+                (
+                    "closure.json",
+                    format!(r#"{{"{HELLO}":{{"narSize":1,"references":["{BUSYBOX}"]}}}}"#),
+                    "which is not in the closure",
+                ),
+                (
+                    "closure.json",
+                    format!(
+                        r#"[{{"path":"{HELLO}","narSize":1}},{{"path":"{HELLO}","narSize":1}}]"#
+                    ),
+                    "twice",
+                ),
+                (
+                    "closure.json",
+                    format!(r#"{{"{BUSYBOX}":{{"narSize":1}}}}"#),
+                    "not in its own closure",
+                ),
+                ("closure.json", "not json".into(), "not valid JSON"),
+                (
+                    "results",
+                    "/nix/store/../etc\n".into(),
+                    "result \"/nix/store/../etc\"",
+                ),
+                ("results", "".into(), "no output path"),
+            ];
+            for (file, content, needle) in cases {
+                let mut g = good();
+                g.file(&format!("/.nix-frontend/{file}"), content);
+                expect_error(&mut g, needle);
+            }
+        }
+
+        #[test]
+        fn too_many_paths_are_refused_with_the_numbers() {
+            let mut g = good();
+            let mut manifest = String::from("{");
+            for i in 0..100_001u32 {
+                let hash: String = format!("{i:0>32}");
+                manifest.push_str(&format!(r#""/nix/store/{hash}-p":{{"narSize":1}},"#));
+            }
+            manifest.pop();
+            manifest.push('}');
+            g.file("/.nix-frontend/closure.json", manifest);
+            expect_error(&mut g, "100001 store paths, over the limit of 100000");
+        }
+
+        #[test]
+        fn laid_out_trees_must_match_the_closure() {
+            let mut g = good();
+            g.dirs
+                .get_mut("/layers")
+                .unwrap()
+                .push(entry("extra", 1 << 31, ""));
+            expect_error(&mut g, "differ from the closure");
+        }
+
+        #[test]
+        fn root_links_outside_the_result_are_refused() {
+            let mut g = good();
+            g.dir(
+                "/.nix-frontend/root",
+                vec![entry("etc", MODE_SYMLINK | 0o777, "/etc")],
+            );
+            expect_error(&mut g, "only links into");
+        }
+
+        #[test]
+        fn a_tmp_with_content_is_refused() {
+            let mut g = good();
+            g.dir("/.nix-frontend/tmp", vec![entry("planted", 0o644, "")]);
+            expect_error(&mut g, "unexpected entries in its tmp directory");
+        }
+
+        #[test]
+        fn nix_failures_carry_nix_text() {
+            let mut g = good();
+            g.file("/.nix-frontend/status", "eval-failed").file(
+                "/.nix-frontend/log",
+                "error: undefined variable 'x'\n       at /src/default.nix:3:5:",
+            );
+            expect_error(&mut g, "at default.nix:3:5:");
+        }
+
+        #[test]
+        fn a_crashed_builder_and_failed_solves_are_clear() {
+            let mut g = good();
+            g.files.remove("/.nix-frontend/status");
+            expect_error(&mut g, "stopped before it finished");
+            let mut g = good();
+            g.fail_solve = Some((3, "context canceled".into()));
+            expect_error(
+                &mut g,
+                "running nix-build default.nix -A hello: context canceled",
+            );
+            let mut g = good();
+            g.fail_solve = Some((4, "no space left on device".into()));
+            expect_error(&mut g, "assembling the image: no space left on device");
+        }
+
+        #[test]
+        fn a_stale_cached_build_failure_is_built_again() {
+            let mut g = good();
+            g.file("/.nix-frontend/status", "build-failed")
+                .file("/.nix-frontend/ran-at", "0");
+            let mut env = env();
+            env.started_at = 100;
+            let result = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(build(&mut g, &options(), &env));
+            assert!(result.is_err());
+            assert_eq!(
+                g.warnings,
+                ["the cached Nix build had failed; building again"]
+            );
+            // The second Nix stage ignores the cache.
+            let last = g.definitions.last().unwrap();
+            assert!(last.metadata.values().any(|m| m.ignore_cache));
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 mod bridge;
 mod closure;
+#[cfg(test)]
+mod fake_gateway;
 mod frontend;
 mod llb;
 mod options;

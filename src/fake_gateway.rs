@@ -1,0 +1,93 @@
+//! A fake BuildKit for unit tests of `frontend`: canned files and directories, scripted
+//! failures. It answers the `Gateway` trait, the same seam the real LLBBridge client sits behind.
+
+use std::collections::HashMap;
+
+use bollard_buildkit_proto::fsutil::types::Stat;
+use bollard_buildkit_proto::pb;
+
+use crate::bridge::{Gateway, GatewayError};
+
+#[derive(Default)]
+pub struct FakeGateway {
+    pub files: HashMap<String, Vec<u8>>,
+    pub dirs: HashMap<String, Vec<Stat>>,
+    /// Fail the Nth solve (0-based) with this message.
+    pub fail_solve: Option<(usize, String)>,
+    pub solves: usize,
+    pub warnings: Vec<String>,
+    pub definitions: Vec<pb::Definition>,
+}
+
+impl FakeGateway {
+    pub fn file(&mut self, path: &str, data: impl Into<Vec<u8>>) -> &mut Self {
+        self.files.insert(path.to_string(), data.into());
+        self
+    }
+
+    pub fn dir(&mut self, path: &str, entries: Vec<Stat>) -> &mut Self {
+        self.dirs.insert(path.to_string(), entries);
+        self
+    }
+}
+
+pub fn entry(name: &str, mode: u32, linkname: &str) -> Stat {
+    Stat {
+        path: name.to_string(),
+        mode,
+        linkname: linkname.to_string(),
+        ..Default::default()
+    }
+}
+
+fn not_found(call: &'static str, path: &str) -> GatewayError {
+    GatewayError {
+        call,
+        message: format!("open {path}: no such file or directory"),
+    }
+}
+
+impl Gateway for FakeGateway {
+    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError> {
+        let n = self.solves;
+        self.solves += 1;
+        self.definitions.push(definition);
+        match &self.fail_solve {
+            Some((at, message)) if *at == n => Err(GatewayError {
+                call: "solve",
+                message: message.clone(),
+            }),
+            _ => Ok(format!("ref-{n}")),
+        }
+    }
+
+    async fn read_file(&mut self, _reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+        self.files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| not_found("read file", path))
+    }
+
+    async fn read_dir(&mut self, _reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
+        self.dirs
+            .get(path)
+            .cloned()
+            .ok_or_else(|| not_found("read directory", path))
+    }
+
+    async fn resolve_image_config(
+        &mut self,
+        _reference: &str,
+        _platform: &pb::Platform,
+        _resolve_mode: Option<&str>,
+    ) -> Result<(String, Vec<u8>), GatewayError> {
+        Ok((
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111".into(),
+            br#"{"config":{"Env":["PATH=/usr/bin"]}}"#.to_vec(),
+        ))
+    }
+
+    async fn warn(&mut self, message: &str) {
+        self.warnings.push(message.to_string());
+    }
+}
