@@ -160,20 +160,29 @@ impl Bridge {
             .map_err(|s| GatewayError::from_status("ping", s))
     }
 
-    /// Ends the build with a result: the ref and its image config.
+    /// Ends the build with a result: one ref, or refs keyed by platform id, and metadata.
     pub async fn return_result(
         &mut self,
-        reference: String,
+        refs: Vec<(Option<String>, String)>,
         metadata: HashMap<String, Vec<u8>>,
     ) -> Result<(), GatewayError> {
+        let result = match refs.as_slice() {
+            [(None, id)] => gw::result::Result::Ref(gw::Ref {
+                id: id.clone(),
+                def: None,
+            }),
+            _ => gw::result::Result::Refs(gw::RefMap {
+                refs: refs
+                    .into_iter()
+                    .map(|(platform, id)| (platform.unwrap_or_default(), gw::Ref { id, def: None }))
+                    .collect(),
+            }),
+        };
         let request = gw::ReturnRequest {
             result: Some(gw::Result {
                 metadata,
                 attestations: HashMap::new(),
-                result: Some(gw::result::Result::Ref(gw::Ref {
-                    id: reference,
-                    def: None,
-                })),
+                result: Some(result),
             }),
             error: None,
         };

@@ -39,6 +39,15 @@ impl<E: std::error::Error> From<E> for UserError {
 /// What the build returns to BuildKit.
 #[derive(Debug, Clone)]
 pub struct Built {
+    /// One image per platform, in the order asked for.
+    pub images: Vec<PlatformImage>,
+    /// Several platforms were asked for: return a refs map under one index.
+    pub multi_platform: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PlatformImage {
+    pub platform: Platform,
     pub reference: String,
     pub config: Value,
 }
@@ -65,10 +74,29 @@ pub async fn build<G: Gateway>(
     let text = read_build_file(gateway, options, env).await?;
     let spec = Spec::new(options, &text, &env.worker_platform)?;
     eprintln!("nix-frontend: {spec:?}");
-
-    let builder = resolve_builder(gateway, &spec, options).await?;
     let excludes = read_dockerignore(gateway, options, env).await;
-    let context = context_local(options, env, &excludes);
+    let mut images = Vec::new();
+    for platform in &spec.platforms {
+        let spec = spec.for_platform(platform);
+        images.push(build_platform(gateway, options, env, &spec, &excludes).await?);
+    }
+    Ok(Built {
+        multi_platform: spec.platforms.len() > 1,
+        images,
+    })
+}
+
+/// One platform's image: Nix in that platform's builder image, its closure, its layers.
+async fn build_platform<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    spec: &Spec,
+    excludes: &[String],
+) -> Result<PlatformImage, UserError> {
+    let spec = spec.clone();
+    let builder = resolve_builder(gateway, &spec, options).await?;
+    let context = context_local(options, env, excludes);
     let built = plan::build_stage(
         &spec,
         &builder,
@@ -170,7 +198,8 @@ pub async fn build<G: Gateway>(
             .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
             .await;
     }
-    Ok(Built {
+    Ok(PlatformImage {
+        platform: spec.platform.clone(),
         reference,
         config: plan::image_config(&spec, &effective),
     })
@@ -582,12 +611,46 @@ pub async fn subrequest<G: Gateway>(
     Ok(subrequests::targets(&reported, spec.attr.as_deref()))
 }
 
-/// Metadata for the Return of a built image.
+/// Metadata for the Return of the built images: `containerimage.config` for one platform; per
+/// platform id keys and `refs.platforms` for several (exporter/containerimage/exptypes).
 pub fn result_metadata(built: &Built) -> BTreeMap<String, Vec<u8>> {
-    BTreeMap::from([(
-        "containerimage.config".to_string(),
-        serde_json::to_vec(&built.config).expect("JSON values serialise"),
-    )])
+    let config =
+        |image: &PlatformImage| serde_json::to_vec(&image.config).expect("JSON values serialise");
+    if !built.multi_platform {
+        return BTreeMap::from([(
+            "containerimage.config".to_string(),
+            config(&built.images[0]),
+        )]);
+    }
+    let mut metadata = BTreeMap::new();
+    let mut platforms = Vec::new();
+    for image in &built.images {
+        let id = image.platform.to_string();
+        metadata.insert(format!("containerimage.config/{id}"), config(image));
+        let mut platform = serde_json::json!({ "architecture": image.platform.architecture, "os": image.platform.os });
+        if let Some(variant) = &image.platform.variant {
+            platform["variant"] = serde_json::json!(variant);
+        }
+        platforms.push(serde_json::json!({ "ID": id, "Platform": platform }));
+    }
+    metadata.insert(
+        "refs.platforms".to_string(),
+        serde_json::to_vec(&serde_json::json!({ "Platforms": platforms }))
+            .expect("JSON values serialise"),
+    );
+    metadata
+}
+
+/// The refs to return: one unnamed ref, or one per platform id.
+pub fn result_refs(built: &Built) -> Vec<(Option<String>, String)> {
+    built
+        .images
+        .iter()
+        .map(|image| {
+            let id = built.multi_platform.then(|| image.platform.to_string());
+            (id, image.reference.clone())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -711,7 +774,7 @@ mod tests {
             let mut g = good();
             let built = run(&mut g).unwrap();
             assert_eq!(
-                built.config["config"]["Entrypoint"][0],
+                built.images[0].config["config"]["Entrypoint"][0],
                 format!("{HELLO}/bin/hello")
             );
             // build file, two .dockerignore reads, the Nix stage, the image.

@@ -1,6 +1,7 @@
 //! nix-frontend: a BuildKit frontend that builds `default.nix` / a Dockerfile naming it into an
 //! image holding exactly the runtime closure of the result. This file only wires the parts.
 
+mod bench;
 mod bridge;
 mod closure;
 #[cfg(test)]
@@ -21,6 +22,13 @@ use crate::frontend::Environment;
 use crate::options::{Options, Platform};
 
 fn main() {
+    // A benchmark of planning, run by hand or by bench/scale.sh; BuildKit starts us without args.
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("bench-plan") {
+        let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
+        bench::run(n);
+        return;
+    }
     // stdout is the gRPC channel: everything we say goes to stderr or through BuildKit.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -92,7 +100,9 @@ async fn run() -> i32 {
         Ok(Outcome::Image(built)) => {
             let metadata: HashMap<String, Vec<u8>> =
                 frontend::result_metadata(&built).into_iter().collect();
-            bridge.return_result(built.reference, metadata).await
+            bridge
+                .return_result(frontend::result_refs(&built), metadata)
+                .await
         }
         Err(err) => {
             eprintln!("nix-frontend: {err}");

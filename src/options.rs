@@ -27,6 +27,10 @@ pub mod args {
     pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
     pub const NIX_MAX_LAYERS: &str = "NIX_MAX_LAYERS";
     pub const NIX_CACHE_ID: &str = "NIX_CACHE_ID";
+    pub const NIX_ARGS: &str = "NIX_ARGS";
+    pub const NIXPKGS: &str = "NIXPKGS";
+    pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
+    pub const NIX_TRUSTED_PUBLIC_KEYS: &str = "NIX_TRUSTED_PUBLIC_KEYS";
 }
 
 /// `os/arch[/variant]`, as in `--platform`.

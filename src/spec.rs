@@ -53,7 +53,10 @@ pub struct Spec {
     pub attr: Option<String>,
     /// Fully qualified builder image reference.
     pub nix_image: String,
+    /// The platform this spec builds (one of `platforms`).
     pub platform: Platform,
+    /// Every platform asked for (`--platform a,b`): one image each, under one index.
+    pub platforms: Vec<Platform>,
     pub settings: ImageSettings,
     pub no_cache: bool,
     /// Timestamp for every file of the image, Unix seconds.
@@ -62,6 +65,12 @@ pub struct Spec {
     pub max_layers: usize,
     /// The id of the persistent Nix store cache mount, when the user chose one.
     pub cache_id: Option<String>,
+    /// `--arg NAME EXPR` / `--argstr NAME VALUE` for Nix, from NIX_ARGS, as argv entries.
+    pub nix_args: Vec<String>,
+    /// `-I nixpkgs=…` from NIXPKGS.
+    pub nixpkgs: Option<String>,
+    /// Extra Nix settings (substituters, trusted-public-keys), one `name = value` line each.
+    pub nix_settings: Vec<String>,
 }
 
 /// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
@@ -94,6 +103,14 @@ fn option_error(option: &str, message: impl Into<String>) -> SpecError {
 }
 
 impl Spec {
+    /// The same build for another of its platforms.
+    pub fn for_platform(&self, platform: &Platform) -> Spec {
+        Spec {
+            platform: platform.clone(),
+            ..self.clone()
+        }
+    }
+
     /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
     pub fn new(
         options: &Options,
@@ -180,16 +197,23 @@ impl Spec {
             None => DEFAULT_NIX_IMAGE.to_string(),
         };
 
-        let platform = match options.platforms.as_slice() {
-            [] => default_platform.clone(),
-            [one] => one.clone(),
-            _ => {
+        let platforms = if options.platforms.is_empty() {
+            vec![default_platform.clone()]
+        } else {
+            options.platforms.clone()
+        };
+        for platform in &platforms {
+            if platform.nix_system().is_none() {
                 return Err(option_error(
                     "--platform",
-                    "building several platforms at once is not supported yet; build one platform per command",
-                ))
+                    format!(
+                        "{platform} has no Nix system; nix-frontend builds linux/amd64, linux/arm64, \
+                         linux/386, linux/arm/v7, linux/arm/v6, linux/riscv64, linux/ppc64le and linux/s390x"
+                    ),
+                ));
             }
-        };
+        }
+        let platform = platforms[0].clone();
 
         let source_date_epoch = match options.build_arg(args::SOURCE_DATE_EPOCH) {
             None => None,
@@ -232,6 +256,39 @@ impl Spec {
             }
         };
 
+        let nix_args = match options.build_arg(args::NIX_ARGS) {
+            None => Vec::new(),
+            Some(text) => parse_nix_args(text)
+                .map_err(|message| option_error("build arg NIX_ARGS", message))?,
+        };
+        let nixpkgs = match options.build_arg(args::NIXPKGS) {
+            None => None,
+            Some(value) if !value.chars().any(char::is_control) && !value.starts_with('-') => {
+                Some(value.to_string())
+            }
+            Some(_) => return Err(option_error(
+                "build arg NIXPKGS",
+                "give a path or URL, e.g. https://github.com/NixOS/nixpkgs/archive/<rev>.tar.gz",
+            )),
+        };
+        let mut nix_settings = Vec::new();
+        for (arg, setting) in [
+            (args::NIX_SUBSTITUTERS, "substituters"),
+            (args::NIX_TRUSTED_PUBLIC_KEYS, "trusted-public-keys"),
+        ] {
+            if let Some(value) = options.build_arg(arg) {
+                // A Nix setting's value ends at the line's end: no control character may pass,
+                // or a value could add settings of its own.
+                if value.chars().any(char::is_control) {
+                    return Err(option_error(
+                        &format!("build arg {arg}"),
+                        "separate entries with spaces; no newlines or control characters",
+                    ));
+                }
+                nix_settings.push(format!("{setting} = {value}"));
+            }
+        }
+
         Ok(Spec {
             mode,
             build_file,
@@ -241,13 +298,44 @@ impl Spec {
             attr: attr.map(|(attr, _)| attr),
             nix_image,
             platform,
+            platforms,
             settings,
             no_cache: options.no_cache,
             source_date_epoch,
             max_layers,
             cache_id,
+            nix_args,
+            nixpkgs,
+            nix_settings,
         })
     }
+}
+
+/// `--arg NAME EXPR` and `--argstr NAME VALUE` triples, shell-quoted as on a command line.
+fn parse_nix_args(text: &str) -> Result<Vec<String>, String> {
+    let words = shell_words::split(text).map_err(|_| format!("unterminated quote in {text:?}"))?;
+    let mut chunks = words.chunks(3);
+    let mut out = Vec::new();
+    for chunk in &mut chunks {
+        match chunk {
+            [flag, name, value] if (flag == "--arg" || flag == "--argstr") && is_nix_identifier(name) => {
+                out.extend([flag.clone(), name.clone(), value.clone()]);
+            }
+            _ => {
+                return Err(format!(
+                    "{:?} is not `--arg NAME EXPR` or `--argstr NAME VALUE`; e.g. NIX_ARGS='--argstr version 1.2 --arg debug true'",
+                    chunk.join(" ")
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_nix_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_-'".contains(c))
 }
 
 /// A path inside the build context: relative, no `..`, no NUL or newline.
@@ -412,6 +500,23 @@ mod tests {
                 vec![("build-arg:NIX_CACHE_ID", "a\nb")],
                 "build arg NIX_CACHE_ID",
             ),
+            (vec![("build-arg:NIX_ARGS", "--arg")], "build arg NIX_ARGS"),
+            (
+                vec![("build-arg:NIX_ARGS", "--eval-store x y")],
+                "build arg NIX_ARGS",
+            ),
+            (
+                vec![("build-arg:NIX_ARGS", "--arg a;b 1")],
+                "build arg NIX_ARGS",
+            ),
+            (
+                vec![(
+                    "build-arg:NIX_SUBSTITUTERS",
+                    "https://x\nbuild-hook = /evil",
+                )],
+                "build arg NIX_SUBSTITUTERS",
+            ),
+            (vec![("build-arg:NIXPKGS", "--impure")], "build arg NIXPKGS"),
         ] {
             let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
             match err {

@@ -193,9 +193,10 @@ pub enum MountSource {
         sharing: pb::CacheSharingOpt,
         from: Option<Output>,
     },
-    /// An empty tmpfs.
-    #[allow(dead_code)]
-    Tmpfs,
+    /// A client secret (`--secret id=…`), as a read-only file; skipped when not given.
+    Secret { id: String, mode: u32 },
+    /// A forwarded SSH agent socket (`--ssh id`); skipped when not given.
+    Ssh { id: String },
 }
 
 #[derive(Debug, Clone)]
@@ -268,10 +269,27 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
                     sharing: *sharing as i32,
                 });
             }
-            MountSource::Tmpfs => {
+            MountSource::Secret { id, mode } => {
                 pb_mount.input = -1;
-                pb_mount.mount_type = pb::MountType::Tmpfs as i32;
-                pb_mount.tmpfs_opt = Some(pb::TmpfsOpt { size: 0 });
+                pb_mount.mount_type = pb::MountType::Secret as i32;
+                pb_mount.secret_opt = Some(pb::SecretOpt {
+                    id: id.clone(),
+                    uid: 0,
+                    gid: 0,
+                    mode: *mode,
+                    optional: true,
+                });
+            }
+            MountSource::Ssh { id } => {
+                pb_mount.input = -1;
+                pb_mount.mount_type = pb::MountType::Ssh as i32;
+                pb_mount.ssh_opt = Some(pb::SshOpt {
+                    id: id.clone(),
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o600,
+                    optional: true,
+                });
             }
         }
         mounts.push(pb_mount);

@@ -33,6 +33,34 @@ logged() {
   return "$(cat "$meta/rc")"
 }
 
+# Nix settings from build args (NIX_SUBSTITUTERS, NIX_TRUSTED_PUBLIC_KEYS) and the netrc secret,
+# added to the image's own.
+settings=${NF_NIX_SETTINGS:-}
+if [ -f /run/secrets/netrc ]; then
+  echo "using the netrc secret for Nix" >&2
+  settings="$settings
+netrc-file = /run/secrets/netrc"
+fi
+if [ -n "$settings" ]; then
+  NIX_CONFIG="${NIX_CONFIG:-}
+$settings"
+  export NIX_CONFIG
+fi
+
+# Runs "$@" followed by the user's Nix arguments: NF_ARG_0..NF_ARG_<NF_ARG_COUNT-1> (each one
+# argv entry; the eval only ever sees the constant text and a number) and -I nixpkgs=NF_NIXPKGS.
+with_nix_args() {
+  i=0
+  while [ "$i" -lt "${NF_ARG_COUNT:-0}" ]; do
+    eval "set -- \"\$@\" \"\${NF_ARG_$i}\""
+    i=$((i + 1))
+  done
+  if [ -n "${NF_NIXPKGS:-}" ]; then
+    set -- "$@" -I "nixpkgs=$NF_NIXPKGS"
+  fi
+  "$@"
+}
+
 # No file named and no default.nix: a flake.nix in the context is built instead.
 if [ ! -f "$NF_FILE" ] && [ "${NF_FILE_DEFAULTED:-}" = 1 ] && [ -f flake.nix ]; then
   NF_FILE=flake.nix
@@ -63,8 +91,8 @@ else
     set -- "$@" -A "$NF_ATTR"
   fi
   echo "evaluating $*" >&2
-  logged "$meta/derivations" nix-instantiate "$@" || finish eval-failed
-  nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
+  logged "$meta/derivations" with_nix_args nix-instantiate "$@" || finish eval-failed
+  with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
     --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
 
   # One derivation: build only the selected output (`-A pkg` is out, `-A pkg.dev` is dev), so

@@ -22,6 +22,9 @@ pub const INFO_EXPRESSION: &str = include_str!("info.nix");
 /// The `--print=targets` script and expression.
 pub const TARGETS_SCRIPT: &str = include_str!("targets.sh");
 pub const TARGETS_EXPRESSION: &str = include_str!("targets.nix");
+/// Where `--secret id=netrc` and `--ssh default` appear in the builder.
+pub const NETRC_SECRET: &str = "/run/secrets/netrc";
+const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 /// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
 /// messages and `ps`).
 const SCRIPT_DIR: &str = "/.nix-frontend";
@@ -158,6 +161,18 @@ pub fn nix_stage(
     if let Some(system) = spec.platform.nix_system() {
         env.push(format!("NF_SYSTEM={system}"));
     }
+    // Each Nix argument is an environment variable of its own, read back one by one.
+    env.push(format!("NF_ARG_COUNT={}", spec.nix_args.len()));
+    for (i, arg) in spec.nix_args.iter().enumerate() {
+        env.push(format!("NF_ARG_{i}={arg}"));
+    }
+    if let Some(nixpkgs) = &spec.nixpkgs {
+        env.push(format!("NF_NIXPKGS={nixpkgs}"));
+    }
+    if !spec.nix_settings.is_empty() {
+        env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
+    }
+    env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
     let script = llb::make_files(
         &[
             llb::MakeFile::File {
@@ -225,6 +240,22 @@ pub fn nix_stage(
                     input: Some(script),
                     readonly: true,
                     output: false,
+                },
+            },
+            // Private caches and fetches behind auth: the client's netrc, never in any layer.
+            Mount {
+                dest: NETRC_SECRET.into(),
+                selector: String::new(),
+                source: MountSource::Secret {
+                    id: "netrc".into(),
+                    mode: 0o400,
+                },
+            },
+            Mount {
+                dest: SSH_SOCKET.into(),
+                selector: String::new(),
+                source: MountSource::Ssh {
+                    id: "default".into(),
                 },
             },
             Mount {

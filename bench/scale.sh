@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Planning at scale: a synthetic closure of N store paths (default 20,000) through manifest
+# parsing, layer grouping and LLB marshalling, in the release binary. Prints time, LLB size and
+# peak RSS (targets: under 1 s, under 100 MiB, LLB under BuildKit's 16 MiB message limit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet --release
+for n in "${@:-1000 20000}"; do
+  echo "## bench-plan $n"
+  ./target/release/nix-frontend bench-plan "$n"
+done
