@@ -342,8 +342,103 @@ bad-expose|EXPOSE http\n|Dockerfile:3: EXPOSE "http" is not a port
 CASES
 }
 
+# The wall time of a command in seconds, written to the variable named $1.
+timed() { # timed VAR COMMAND...
+  local var=$1; shift
+  local start end
+  start=$(date +%s%N)
+  "$@"
+  local rc=$?
+  end=$(date +%s%N)
+  printf -v "$var" '%d.%02d' $(( (end - start) / 1000000000 )) $(( (end - start) / 10000000 % 100 ))
+  return $rc
+}
+
+# The log of the last build shows the Nix step taken from a cache (CACHED, or its layer
+# extracted from an imported cache) with no output of the process at all: Nix did not run.
+nix_step_cached() {
+  local id
+  id=$(grep -oE '^#[0-9]+ nix-build ' "$work/build.log" | head -1 | cut -d' ' -f1)
+  [ -n "$id" ] || return 1
+  grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" || return 1
+  # Process output lines carry a timestamp in seconds after the vertex id.
+  ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log"
+}
+
+test_cache_local() {
+  echo "cache-local: --cache-to type=local, prune, --cache-from: Nix does not run"
+  local dir=$work/cache-local cache=$work/cache-local-export cold warm
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
+  echo "cache test $$" >"$dir/app/message.txt"
+  docker builder prune -af >/dev/null
+  check "cold build exporting its cache" timed cold build "$dir" -t nf-test/cache-local --cache-to "type=local,dest=$cache,mode=max"
+  docker builder prune -af >/dev/null
+  docker image rm nf-test/cache-local >/dev/null
+  check "rebuild from the imported cache" timed warm build "$dir" -t nf-test/cache-local --cache-from "type=local,src=$cache"
+  check "the Nix step came from the cache (cold ${cold}s, cached ${warm}s)" nix_step_cached
+  check "the image runs" bash -c "docker run --rm nf-test/cache-local | grep -q 'cache test $$'"
+  echo "cache-local: cold ${cold}s, from cache ${warm}s" >>"$work/timings"
+}
+
+test_registry() {
+  echo "registry: push with a registry cache, prune, rebuild from it, pull back the same digest"
+  scripts/registry
+  local dir=$work/registry ref=127.0.0.1:5000/nf-test/hello:$$ cache=127.0.0.1:5000/nf-test/hello:cache-$$ cold warm
+  rm -rf "$dir" && cp -r tests/fixtures/hello "$dir"
+  docker builder prune -af >/dev/null
+  check "build and push with --cache-to type=registry" timed cold build "$dir" -f "$dir/default.nix" --target hello \
+    --output "type=image,name=$ref,push=true" --cache-to "type=registry,ref=$cache,mode=max"
+  local pushed
+  pushed=$(curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -o /dev/null -w '%header{docker-content-digest}' "http://127.0.0.1:5000/v2/nf-test/hello/manifests/$$")
+  check "the registry has the image ($pushed)" test -n "$pushed"
+  docker builder prune -af >/dev/null
+  docker image rm "$ref" >/dev/null 2>&1
+  check "rebuild from the registry cache" timed warm build "$dir" -f "$dir/default.nix" --target hello -t nf-test/registry-rebuilt \
+    --cache-from "type=registry,ref=$cache"
+  check "the Nix step came from the registry cache (cold ${cold}s, cached ${warm}s)" nix_step_cached
+  check "pull the pushed image back" docker pull -q "$ref"
+  check "same digest" bash -c "docker image inspect '$ref' --format '{{json .RepoDigests}}' | grep -q '$pushed'"
+  check "the pulled image runs" bash -c "[ \"\$(docker run --rm '$ref')\" = 'hello from nix-frontend' ]"
+  echo "registry: cold ${cold}s (with push), from registry cache ${warm}s" >>"$work/timings"
+}
+
+test_secret() {
+  echo "secret: --secret id=netrc reaches Nix and no layer or cache blob"
+  local dir=$work/secret token="nix-frontend-secret-$$-$RANDOM$RANDOM"
+  rm -rf "$dir" && cp -r tests/fixtures/hello "$dir"
+  printf 'machine cache.example.org login ci password %s\n' "$token" >"$work/netrc"
+  check "build with the secret, exporting image and cache" build "$dir" -f "$dir/default.nix" --target hello \
+    --secret "id=netrc,src=$work/netrc" --no-cache \
+    --output "type=oci,dest=$work/secret.tar" --cache-to "type=local,dest=$work/secret-cache,mode=max"
+  check "Nix was given the netrc" grep -q "using the netrc secret for Nix" "$work/build.log"
+  check "the token is in no image blob or exported cache blob" python3 - "$token" "$work/secret.tar" "$work/secret-cache" <<'PY'
+import gzip, os, sys, tarfile
+token = sys.argv[1].encode()
+def blobs():
+    with tarfile.open(sys.argv[2]) as archive:
+        for member in archive.getmembers():
+            if member.isfile():
+                yield member.name, archive.extractfile(member).read()
+    for root, _, files in os.walk(sys.argv[3]):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                yield name, f.read()
+count = 0
+for name, data in blobs():
+    count += 1
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    if token in data:
+        sys.exit(f"token found in {name}")
+print(f"    checked {count} blobs", file=sys.stderr)
+PY
+}
+
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors dialect dialect_errors outputs flake print chain shared repro concurrent leaf)
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors dialect dialect_errors outputs flake print chain shared repro concurrent leaf
+  cache_local registry secret)
 for t in "${tests[@]}"; do "test_$t"; done
+[ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"
 [ "$failures" = 0 ]
