@@ -5,7 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet --release
-for n in "${@:-1000 20000}"; do
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000 20000)
+for n in "${sizes[@]}"; do
   echo "## bench-plan $n"
   ./target/release/nix-frontend bench-plan "$n"
 done

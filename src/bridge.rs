@@ -212,18 +212,27 @@ impl Bridge {
             .map_err(|s| GatewayError::from_status("return", s))
     }
 
-    /// Ends the build with an error: `message` is what `docker buildx build` prints.
+    /// Ends the build with an error: its message is what `docker buildx build` prints; with a
+    /// location, BuildKit's `errdefs.Source` detail makes the CLI print the lines of the file.
     pub async fn return_error(
         &mut self,
         code: tonic::Code,
-        message: &str,
+        error: &crate::frontend::UserError,
     ) -> Result<(), GatewayError> {
+        let details = error
+            .location
+            .iter()
+            .map(|location| bollard_buildkit_proto::google::protobuf::Any {
+                type_url: "github.com/moby/buildkit/errdefs.Source+json".into(),
+                value: source_detail(location),
+            })
+            .collect();
         let request = gw::ReturnRequest {
             result: None,
             error: Some(bollard_buildkit_proto::google::rpc::Status {
                 code: code as i32,
-                message: message.to_string(),
-                details: Vec::new(),
+                message: error.message.clone(),
+                details,
             }),
         };
         self.client
@@ -232,6 +241,29 @@ impl Bridge {
             .map(|_| ())
             .map_err(|s| GatewayError::from_status("return", s))
     }
+}
+
+/// `errdefs.Source` as BuildKit reads it from JSON: the file and the line's range.
+fn source_detail(location: &crate::frontend::SourceLocation) -> Vec<u8> {
+    use base64::Engine;
+    let width = location
+        .text
+        .lines()
+        .nth(location.line - 1)
+        .map(|l| l.chars().count())
+        .unwrap_or(0);
+    let detail = serde_json::json!({
+        "info": {
+            "filename": location.file,
+            "data": base64::engine::general_purpose::STANDARD.encode(location.text.as_bytes()),
+            "language": "Dockerfile",
+        },
+        "ranges": [{
+            "start": { "line": location.line, "character": 0 },
+            "end": { "line": location.line, "character": width },
+        }],
+    });
+    serde_json::to_vec(&detail).expect("JSON serialises")
 }
 
 impl Gateway for Bridge {

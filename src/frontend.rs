@@ -20,20 +20,61 @@ use crate::subrequests;
 const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
 
-/// A build that ended in an error the user can act on: the text `docker buildx build` prints.
+/// A build that ended in an error the user can act on: the text `docker buildx build` prints,
+/// and where it points in the user's file, so that the CLI shows the lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserError(pub String);
+pub struct UserError {
+    pub message: String,
+    pub location: Option<SourceLocation>,
+}
+
+/// A line of a file the user wrote (1-based), with the file's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLocation {
+    pub file: String,
+    pub text: String,
+    pub line: usize,
+}
+
+impl UserError {
+    pub fn new(message: impl Into<String>) -> Self {
+        UserError {
+            message: message.into(),
+            location: None,
+        }
+    }
+
+    fn at(mut self, file: &str, text: &str, line: usize) -> Self {
+        if line > 0 && line <= text.lines().count().max(1) {
+            self.location = Some(SourceLocation {
+                file: file.to_string(),
+                text: text.to_string(),
+                line,
+            });
+        }
+        self
+    }
+}
 
 impl fmt::Display for UserError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 impl<E: std::error::Error> From<E> for UserError {
     fn from(err: E) -> Self {
-        UserError(err.to_string())
+        UserError::new(err.to_string())
     }
+}
+
+/// The line of `file` that a Nix error names (`at /src/<file>:LINE:COL:`), if any.
+fn nix_error_line(log: &str, file: &str) -> Option<usize> {
+    let needle = format!("/src/{file}:");
+    log.lines().find_map(|line| {
+        let rest = &line[line.find(&needle)? + needle.len()..];
+        rest.split(':').next()?.parse().ok()
+    })
 }
 
 /// What the build returns to BuildKit.
@@ -63,7 +104,7 @@ pub struct Environment {
 }
 
 fn gateway_error(what: &str, err: GatewayError) -> UserError {
-    UserError(format!("{what}: {}", err.message))
+    UserError::new(format!("{what}: {}", err.message))
 }
 
 pub async fn build<G: Gateway>(
@@ -72,13 +113,18 @@ pub async fn build<G: Gateway>(
     env: &Environment,
 ) -> Result<Built, UserError> {
     let text = read_build_file(gateway, options, env).await?;
-    let spec = Spec::new(options, &text, &env.worker_platform)?;
+    let spec = Spec::new(options, &text, &env.worker_platform).map_err(|err| match &err {
+        crate::spec::SpecError::Syntax(syntax) => {
+            UserError::new(err.to_string()).at(&syntax.file, &text, syntax.line)
+        }
+        _ => UserError::new(err.to_string()),
+    })?;
     eprintln!("nix-frontend: {spec:?}");
     let excludes = read_dockerignore(gateway, options, env).await;
     let mut images = Vec::new();
     for platform in &spec.platforms {
         let spec = spec.for_platform(platform);
-        images.push(build_platform(gateway, options, env, &spec, &excludes).await?);
+        images.push(build_platform(gateway, options, env, &spec, &excludes, &text).await?);
     }
     Ok(Built {
         multi_platform: spec.platforms.len() > 1,
@@ -93,6 +139,7 @@ async fn build_platform<G: Gateway>(
     env: &Environment,
     spec: &Spec,
     excludes: &[String],
+    build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
     let spec = spec.clone();
     let builder = resolve_builder(gateway, &spec, options).await?;
@@ -141,27 +188,34 @@ async fn build_platform<G: Gateway>(
                 Mode::Nix => "build from the directory that holds it (docker buildx build -f default.nix .), or name it with --build-arg NIX_FILE=path/in/context.nix",
                 Mode::Dockerfile => "add it to the build context, or name another file with the `# nix=FILE` directive or --build-arg NIX_FILE=",
             };
-            return Err(UserError(format!(
+            return Err(UserError::new(format!(
                 "{}: no such file in the build context (is it excluded by .dockerignore?); {hint}",
                 spec.nix_file
             )));
         }
         "eval-failed" => {
-            return Err(UserError(format!(
+            let error = UserError::new(format!(
                 "evaluating {} failed:\n{}",
                 describe_target(&spec),
                 nix_error_text(&status.log)
-            )))
+            ));
+            // In Nix mode the build file is the Nix file: point at the line Nix names.
+            return Err(match nix_error_line(&status.log, &spec.nix_file) {
+                Some(line) if spec.mode == Mode::Nix => {
+                    error.at(&spec.build_file, build_file_text, line)
+                }
+                _ => error,
+            });
         }
         "build-failed" => {
-            return Err(UserError(format!(
+            return Err(UserError::new(format!(
                 "building {} failed:\n{}",
                 describe_target(&spec),
                 nix_error_text(&status.log)
             )))
         }
         other => {
-            return Err(UserError(format!(
+            return Err(UserError::new(format!(
                 "the Nix builder reported an unknown status {other:?}"
             )))
         }
@@ -180,7 +234,7 @@ async fn build_platform<G: Gateway>(
     }
     let package = match &result.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
-            .map_err(|err| UserError(format!("{}: {err}", describe_target(&spec))))?,
+            .map_err(|err| UserError::new(format!("{}: {err}", describe_target(&spec))))?,
         None => PackageImageConfig::default(),
     };
     let effective = config::effective(&spec, &result, &package);
@@ -265,12 +319,13 @@ async fn read_build_file<G: Gateway>(
         .read_file(&reference, &options.filename)
         .await
         .map_err(|_| {
-            UserError(format!(
+            UserError::new(format!(
                 "{}: cannot read the build file; check the name given with -f",
                 options.filename
             ))
         })?;
-    String::from_utf8(bytes).map_err(|_| UserError(format!("{}: not UTF-8 text", options.filename)))
+    String::from_utf8(bytes)
+        .map_err(|_| UserError::new(format!("{}: not UTF-8 text", options.filename)))
 }
 
 /// `.dockerignore` patterns: `<file>.dockerignore` next to the build file, else the context's.
@@ -321,7 +376,7 @@ async fn resolve_builder<G: Gateway>(
         .resolve_image_config(&spec.nix_image, &spec.platform.to_pb(), options.image_resolve_mode.as_deref())
         .await
         .map_err(|err| {
-            UserError(format!(
+            UserError::new(format!(
                 "cannot use the Nix builder image {}: {}; set another with --build-arg NIX_IMAGE=<image>",
                 spec.nix_image, err.message
             ))
@@ -345,7 +400,7 @@ async fn read_status<G: Gateway>(gateway: &mut G, reference: &str) -> Result<Sta
         .read_file(reference, &format!("{MANIFEST_DIR}/status"))
         .await
         .map(read)
-        .map_err(|_| UserError("the Nix builder stopped before it finished (no status was written); its output is in the build log above".into()))?;
+        .map_err(|_| UserError::new("the Nix builder stopped before it finished (no status was written); its output is in the build log above"))?;
     let log = gateway
         .read_file(reference, &format!("{MANIFEST_DIR}/log"))
         .await
@@ -392,7 +447,7 @@ async fn read_build_result<G: Gateway>(
     reference: &str,
 ) -> Result<BuildResult, UserError> {
     let invalid = |what: String| {
-        UserError(format!(
+        UserError::new(format!(
             "the Nix builder reported something invalid: {what}"
         ))
     };
@@ -522,7 +577,7 @@ pub fn validate_root_links(main: &StorePath, entries: &[Stat]) -> Result<Vec<Roo
         let name = entry.path.rsplit('/').next().unwrap_or_default();
         let expected = format!("{main}/{name}");
         if !is_plain_name(name) || entry.mode & MODE_SYMLINK == 0 || entry.linkname != expected {
-            return Err(UserError(format!(
+            return Err(UserError::new(format!(
                 "the Nix builder reported an unexpected root entry {:?} (link to {:?}); only links into {main} are allowed",
                 entry.path, entry.linkname
             )));
@@ -560,7 +615,7 @@ pub async fn subrequest<G: Gateway>(
         subrequests::LINT => return Ok(subrequests::lint()),
         subrequests::OUTLINE | subrequests::TARGETS => {}
         other => {
-            return Err(UserError(format!(
+            return Err(UserError::new(format!(
                 "unsupported request {other}: nix-frontend answers {}, {}, {} and {}",
                 subrequests::OUTLINE,
                 subrequests::TARGETS,
@@ -601,7 +656,7 @@ pub async fn subrequest<G: Gateway>(
                 .read_file(&reference, "/log")
                 .await
                 .unwrap_or_default();
-            return Err(UserError(format!(
+            return Err(UserError::new(format!(
                 "evaluating {} failed:\n{}",
                 spec.nix_file,
                 nix_error_text(&String::from_utf8_lossy(&log))
@@ -784,7 +839,7 @@ mod tests {
         fn expect_error(g: &mut FakeGateway, needle: &str) {
             match run(g) {
                 Ok(_) => panic!("built despite: {needle}"),
-                Err(UserError(message)) => {
+                Err(UserError { message, .. }) => {
                     assert!(message.contains(needle), "{message:?} lacks {needle:?}");
                     assert!(!message.contains("status:"), "raw status in {message:?}");
                 }

@@ -63,7 +63,7 @@ async fn run() -> i32 {
         let options = Options::parse(&raw)?;
         bridge.set_cache_imports(&options.cache_imports);
         let pong = bridge.ping().await.map_err(|err| {
-            frontend::UserError(format!("BuildKit did not answer: {}", err.message))
+            frontend::UserError::new(format!("BuildKit did not answer: {}", err.message))
         })?;
         let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
         let worker_platform = pong
@@ -106,7 +106,7 @@ async fn run() -> i32 {
         }
         Err(err) => {
             eprintln!("nix-frontend: {err}");
-            bridge.return_error(tonic::Code::Unknown, &err.0).await
+            bridge.return_error(tonic::Code::Unknown, &err).await
         }
     };
     match returned {

@@ -136,6 +136,8 @@ NIX
   expect_error failing-build "$e/fail" "building attribute \"hello\" of default.nix failed" "main.c:3: expected ;" "failed with exit code 3"
   build_args=()
   expect_error run-instruction "$e/run" "Dockerfile:4: RUN is not supported" "default.nix"
+  check "the CLI shows the offending Dockerfile line" grep -q '^   4 | >>> RUN make' "$work/error-run-instruction.log"
+  check "the CLI shows the line of default.nix Nix names" grep -q '^   3 | >>>   hello = 1 +;' "$work/error-nix-syntax.log"
   build_args=(-f "$e/attr/default.nix" --build-arg NIX_FILE=../x.nix)
   expect_error bad-nix-file-arg "$e/attr" "build arg NIX_FILE" "leaves the build context"
 }
