@@ -437,9 +437,59 @@ print(f"    checked {count} blobs", file=sys.stderr)
 PY
 }
 
+test_multiplatform() {
+  echo "multiplatform: linux/amd64 native + linux/arm64 under qemu, one index"
+  local multi=127.0.0.1:5000/nix-frontend-test/nix:multi dir=tests/fixtures/hello
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    fail "no qemu-aarch64 emulator registered (scripts/setup registers it)"
+    return
+  fi
+  scripts/nix-image-index "$multi" amd64 arm64
+  check "two-platform build" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" --output "type=oci,dest=$work/mp.tar"
+  check "progress names the platform of each Nix step" grep -q '\[linux/arm64\] nix-build default.nix -A hello' "$work/build.log"
+  check "the index holds amd64 and arm64 images, the arm64 one with an aarch64 busybox" python3 - "$work/mp.tar" <<'PY'
+import gzip, io, json, sys, tarfile
+archive = tarfile.open(sys.argv[1])
+blob = lambda d: archive.extractfile("blobs/sha256/" + d[7:]).read()
+index = json.loads(archive.extractfile("index.json").read())
+inner = json.loads(blob(index["manifests"][0]["digest"]))
+images = {m["platform"]["architecture"]: m for m in inner["manifests"]
+          if m.get("annotations", {}).get("vnd.docker.reference.type") != "attestation-manifest"}
+assert sorted(images) == ["amd64", "arm64"], images.keys()
+manifest = json.loads(blob(images["arm64"]["digest"]))
+config = json.loads(blob(manifest["config"]["digest"]))
+assert config["architecture"] == "arm64", config["architecture"]
+machines = set()
+for layer in manifest["layers"]:
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layer["digest"])))) as t:
+        for m in t.getmembers():
+            if m.name.endswith("/busybox") and m.isfile():
+                head = t.extractfile(m).read(20)
+                machines.add(int.from_bytes(head[18:20], "little"))
+assert machines == {0xB7}, machines  # EM_AARCH64
+PY
+  check "loaded as one multi-platform image" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" -t nf-test/multiplatform
+  check "the arm64 image runs under emulation" \
+    bash -c '[ "$(docker run --rm --platform linux/arm64 nf-test/multiplatform)" = "hello from nix-frontend" ]'
+  check "the amd64 image runs" \
+    bash -c '[ "$(docker run --rm --platform linux/amd64 nf-test/multiplatform)" = "hello from nix-frontend" ]'
+  check "rebuilding amd64 alone reuses its cache" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64 --build-arg "NIX_IMAGE=$multi" -t nf-test/amd64-only
+  check "... Nix did not run" nix_step_cached
+  check "a single foreign platform" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/arm64 --build-arg "NIX_IMAGE=$multi" -t nf-test/arm64-only
+  check "... is an arm64 image that runs" bash -c \
+    '[ "$(docker image inspect nf-test/arm64-only --format "{{.Architecture}}")" = arm64 ] &&
+     [ "$(docker run --rm --platform linux/arm64 nf-test/arm64-only)" = "hello from nix-frontend" ]'
+  build_args=(-f "$dir/default.nix" --target hello --platform linux/mips64)
+  expect_error unsupported-platform "$dir" "--platform: linux/mips64 has no Nix system"
+}
+
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(hello libc errors dialect dialect_errors outputs flake print chain shared repro concurrent leaf
-  cache_local registry secret)
+  cache_local registry secret multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"

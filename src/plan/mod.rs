@@ -90,9 +90,14 @@ pub fn nix_cache_id(spec: &Spec, builder: &BuilderImage) -> String {
 
 /// The progress name of the Nix step, e.g. `nix-build default.nix -A hello`.
 pub fn build_step_name(spec: &Spec) -> String {
-    match &spec.attr {
+    let step = match &spec.attr {
         Some(attr) => format!("nix-build {} -A {attr}", spec.nix_file),
         None => format!("nix-build {}", spec.nix_file),
+    };
+    if spec.platforms.len() > 1 {
+        format!("[{}] {step}", spec.platform)
+    } else {
+        step
     }
 }
 
