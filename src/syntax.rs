@@ -752,6 +752,17 @@ mod tests {
         }
 
         #[test]
+        fn never_panics_expanding_variables(text in "[$a-zA-Z{}:+\\-_'\\\\ ]{0,40}") {
+            let vars = BTreeMap::from([("A".to_string(), "1".to_string())]);
+            let _ = expand_variables(&text, &vars, '\\');
+        }
+
+        #[test]
+        fn never_panics_on_healthchecks(text in "(--[a-z-]{0,14}=[0-9a-z]{0,6} ){0,3}(CMD|NONE|cmd)? ?.{0,20}") {
+            let _ = healthcheck(&text, None);
+        }
+
+        #[test]
         fn never_panics_on_instruction_like_lines(
             lines in proptest::collection::vec(
                 "(ENTRYPOINT|CMD|ENV|LABEL|RUN|#|) ?[\\[\\]\"'=a-z \\\\`]{0,20}", 0..8)

@@ -196,16 +196,44 @@ test_repro() {
 }
 
 test_concurrent() {
-  echo "concurrent: two cold builds at once share (and seed) the Nix store cache"
+  echo "concurrent: four cold builds of different fixtures at once share (and seed) the Nix store"
   docker builder prune -af >/dev/null
-  build_raw tests/fixtures/hello -t nf-test/conc-hello >"$work/c1.log" 2>&1 &
-  local p1=$!
-  build_raw tests/fixtures/libc -t nf-test/conc-libc >"$work/c2.log" 2>&1 &
-  local p2=$!
-  check "first build succeeds" wait "$p1"
-  check "second build succeeds" wait "$p2"
-  check "both images run" bash -c '[ "$(docker run --rm nf-test/conc-hello)" = "hello from nix-frontend" ] &&
-    [ "$(docker run --rm nf-test/conc-libc)" = "hello from a dynamically linked program" ]'
+  local pids=() name
+  build_raw tests/fixtures/hello -t nf-test/conc-hello >"$work/c1.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/libc -t nf-test/conc-libc >"$work/c2.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/outputs -f tests/fixtures/outputs/default.nix --target tool -t nf-test/conc-outputs >"$work/c3.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/dialect -t nf-test/conc-dialect >"$work/c4.log" 2>&1 & pids+=($!)
+  local i=1 pid
+  for pid in "${pids[@]}"; do
+    check "build $i succeeds" wait "$pid"
+    i=$((i + 1))
+  done
+  check "all four images run" bash -c '[ "$(docker run --rm nf-test/conc-hello)" = "hello from nix-frontend" ] &&
+    [ "$(docker run --rm nf-test/conc-libc)" = "hello from a dynamically linked program" ] &&
+    [ "$(docker run --rm nf-test/conc-outputs)" = "tool without its docs" ] &&
+    docker run --rm nf-test/conc-dialect | grep -q "^user=app"'
+}
+
+test_interrupt() {
+  echo "interrupt: a client killed while Nix builds; the next build succeeds on the same store"
+  local dir=$work/interrupt
+  rm -rf "$dir" && cp -r tests/fixtures/expensive "$dir"
+  echo "interrupted $$" >"$dir/dep/info.txt" # a dependency no earlier test built
+  build_raw "$dir" -t nf-test/interrupt >"$work/interrupt-1.log" 2>&1 &
+  local client=$!
+  local waited=0
+  until grep -q "compiling the expensive dependency" "$work/interrupt-1.log" 2>/dev/null || [ $waited -ge 60 ]; do
+    sleep 0.5
+    waited=$((waited + 1))
+  done
+  # Ctrl-C to the docker client itself (a background subshell ignores SIGINT).
+  pkill -INT -P "$client" 2>/dev/null
+  wait "$client" 2>/dev/null
+  check "the client was stopped while Nix was building" grep -q "compiling the expensive dependency" "$work/interrupt-1.log"
+  check "... and the build was cancelled" grep -q "CANCELED" "$work/interrupt-1.log"
+  check "the next build succeeds" build "$dir" -t nf-test/interrupt
+  check "... building the dependency to the end" grep -q "compiling the expensive dependency" "$work/build.log"
+  check "... and the image runs" bash -c "docker run --rm nf-test/interrupt | grep -q 'interrupted $$'"
 }
 
 test_leaf() {
@@ -487,8 +515,75 @@ PY
   expect_error unsupported-platform "$dir" "--platform: linux/mips64 has no Nix system"
 }
 
+test_hostile() {
+  echo "hostile: builds that tamper with the frontend's output, and user strings with shell syntax"
+  local dir=tests/fixtures/hostile
+  build_args=(-f "$dir/default.nix" --target extraLayer)
+  expect_error extra-layer "$dir" "differ from the closure"
+  build_args=(-f "$dir/default.nix" --target plantedTmp)
+  expect_error planted-tmp "$dir" "unexpected entries in its tmp directory"
+  build_args=(-f "$dir/default.nix" --target rootLink)
+  expect_error root-link "$dir" "unexpected root entry"
+  check "symlinks leaving a store path build" build "$dir" -f "$dir/default.nix" --target links \
+    --output "type=oci,dest=$work/links.tar"
+  check "... and are copied as links, not followed" bash -c \
+    "python3 tests/lib/oci_files.py '$work/links.tar' | grep -qP -- '-links/shadow-link\tlink\t1\t0:0\t/etc/shadow$' &&
+     python3 tests/lib/oci_files.py '$work/links.tar' | grep -qP -- '-links/etc-link\tlink\t1\t0:0\t../../../../etc$' &&
+     ! python3 tests/lib/oci_files.py '$work/links.tar' | grep -qP '^/etc(/|\t)'"
+  # Each payload would print PWNED (spelled apart in the text itself) if a shell ran it in the
+  # builder, where that output would land in the build log.
+  local payload="\$(printf 'PWN%s' ED >&2);\`printf 'PWN%s' ED >&2\`'\""
+  build_args=(-f "$dir/default.nix" --target "links;$payload")
+  expect_error shell-syntax-target "$dir" "selection path 'links;\$(printf 'PWN%s' ED >&2)"
+  check "the attribute's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-target.log'"
+  check "a NIX_ARGS value with shell syntax is one argument" build "$dir" -f "$dir/default.nix" --target links \
+    --build-arg "NIX_ARGS=--argstr x '\$(printf PWN%s ED >&2);\`printf PWN%s ED\`'" -t nf-test/args
+  check "... that never ran" bash -c "! grep -q PWNED '$work/build.log'"
+  build_args=(-f "$dir/default.nix" --target links --build-arg "NIX_FILE=default.nix;$payload")
+  expect_error shell-syntax-file "$dir" "no such file in the build context"
+  check "the file name's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-file.log'"
+  build_args=(-f "$dir/default.nix" --target "links
+echo PWN''ED")
+  expect_error newline-target "$dir" "--target" "control character"
+}
+
+test_nix_args() {
+  echo "nix-args: NIX_ARGS reaches Nix as --argstr/--arg"
+  local dir=$work/nix-args
+  mkdir -p "$dir"
+  cat >"$dir/default.nix" <<'NIX'
+# syntax=org/nix-frontend
+{ greeting ? "default greeting", loud ? false }:
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "${busybox}/busybox";
+  text = if loud then "${greeting}!" else greeting;
+in
+derivation {
+  name = "greeter";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "${sh} mkdir -p $out/bin; ${sh} printf '#!${sh} sh\\necho \"${text}\"\\n' > $out/bin/greet; ${sh} chmod 555 $out/bin/greet" ];
+}
+NIX
+  check "builds with NIX_ARGS" build "$dir" -f "$dir/default.nix" \
+    --build-arg "NIX_ARGS=--argstr greeting 'hello with spaces' --arg loud true" -t nf-test/nix-args
+  check "the arguments reached the expression" bash -c '[ "$(docker run --rm nf-test/nix-args)" = "hello with spaces!" ]'
+  build_args=(-f "$dir/default.nix" --build-arg "NIX_ARGS=--option sandbox false")
+  expect_error bad-nix-args "$dir" "build arg NIX_ARGS"
+}
+
+test_cacert() {
+  echo "cacert: SSL_CERT_FILE points at the closure's CA bundle"
+  local dir=tests/fixtures/cacert
+  check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/cacert
+  check "SSL_CERT_FILE set" bash -c \
+    "docker image inspect nf-test/cacert --format '{{json .Config.Env}}' | grep -qE 'SSL_CERT_FILE=/nix/store/[a-z0-9]{32}-nss-cacert-3.101/etc/ssl/certs/ca-bundle.crt'"
+  check "the program reads the bundle through it" bash -c 'docker run --rm nf-test/cacert | grep -q "test bundle"'
+}
+
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors dialect dialect_errors outputs flake print chain shared repro concurrent leaf
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
   cache_local registry secret multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"

@@ -338,6 +338,31 @@ mod tests {
         assert!(err.contains("unknown field"), "{err}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_image_config_json(text in "(?s).{0,200}") {
+            let _ = PackageImageConfig::parse(&text);
+        }
+
+        #[test]
+        fn never_panics_on_image_config_shapes(
+            key in "(Env|ExposedPorts|User|WorkingDir|Volumes|Labels|StopSignal|Cmd|X)",
+            value in "(\\[\\]|\\{\\}|\"[a-z=/]{0,8}\"|1|null|\\[\"a=b\"\\]|\\{\"a\":\\{\\}\\})",
+        ) {
+            let _ = PackageImageConfig::parse(&format!("{{\"{key}\":{value}}}"));
+        }
+
+        #[test]
+        fn never_panics_on_derivation_info(text in "(?s).{0,200}") {
+            let _ = serde_json::from_str::<DerivationInfo>(&text);
+        }
+
+        #[test]
+        fn never_panics_on_accounts(user in "[a-z0-9:]{0,12}") {
+            let _ = accounts(&user, "/");
+        }
+    }
+
     #[test]
     fn labels_from_meta() {
         let info = DerivationInfo {

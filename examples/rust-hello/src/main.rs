@@ -1,0 +1,3 @@
+fn main() {
+    println!("Hello, world! (a Rust program, built by nixpkgs' rustPlatform, shipped by nix-frontend)");
+}
