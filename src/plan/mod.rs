@@ -178,29 +178,21 @@ pub fn nix_stage(
         env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
     }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
+    let tools: Vec<llb::MakeFile> = [
+        ("/builder.sh", 0o555, BUILDER_SCRIPT),
+        ("/info.nix", 0o444, INFO_EXPRESSION),
+        ("/targets.sh", 0o555, TARGETS_SCRIPT),
+        ("/targets.nix", 0o444, TARGETS_EXPRESSION),
+    ]
+    .into_iter()
+    .map(|(path, mode, text)| llb::MakeFile::File {
+        path: path.into(),
+        mode,
+        data: text.as_bytes().to_vec(),
+    })
+    .collect();
     let script = llb::make_files(
-        &[
-            llb::MakeFile::File {
-                path: "/builder.sh".into(),
-                mode: 0o555,
-                data: BUILDER_SCRIPT.as_bytes().to_vec(),
-            },
-            llb::MakeFile::File {
-                path: "/info.nix".into(),
-                mode: 0o444,
-                data: INFO_EXPRESSION.as_bytes().to_vec(),
-            },
-            llb::MakeFile::File {
-                path: "/targets.sh".into(),
-                mode: 0o555,
-                data: TARGETS_SCRIPT.as_bytes().to_vec(),
-            },
-            llb::MakeFile::File {
-                path: "/targets.nix".into(),
-                mode: 0o444,
-                data: TARGETS_EXPRESSION.as_bytes().to_vec(),
-            },
-        ],
+        &tools,
         &platform,
         &Meta::named("nix-frontend builder script"),
     );
