@@ -3,7 +3,11 @@
 //! line continuations with the escape character, comments). Every error names its line.
 //!
 //! Shell-form ENTRYPOINT/CMD are split into words (shell-words crate) instead of being wrapped in
-//! `/bin/sh -c`: the image has no shell.
+//! `/bin/sh -c`, since the image has no shell; after a SHELL they are wrapped as Docker does.
+//! Words of ENV, LABEL, ARG, EXPOSE and VOLUME go through `lex_words`, which follows Docker's
+//! lexer: quotes, the escape character, and variables expanded outside single quotes. The
+//! parser is ours (no maintained Rust crate parses Dockerfiles with source lines and Docker's
+//! expansion rules), so it has property tests and runs under scripts/fuzz in CI.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -217,20 +221,31 @@ pub fn parse(
             message,
         };
         let keyword = instruction.keyword.as_str();
+        let undefined_message = |undefined: String| {
+            if declared_anywhere.contains(&undefined) {
+                format!("${undefined} is used before its ARG {undefined} is declared; move the ARG above line {}", instruction.line)
+            } else {
+                format!("${undefined} is not defined; declare it with ARG {undefined} (and set it with --build-arg {undefined}=...) or ENV above")
+            }
+        };
         let expand = |text: &str, vars: &BTreeMap<String, String>| {
-            expand_variables(text, vars, escape).map_err(|undefined| {
-                if declared_anywhere.contains(&undefined) {
-                    format!("${undefined} is used before its ARG {undefined} is declared; move the ARG above line {}", instruction.line)
-                } else {
-                    format!("${undefined} is not defined; declare it with ARG {undefined} (and set it with --build-arg {undefined}=...) or ENV above")
+            expand_variables(text, vars, escape).map_err(undefined_message)
+        };
+        // Words as Docker's lexer makes them: quotes removed, variables expanded outside
+        // single quotes, the escape character taken literally.
+        let words = |text: &str, vars: &BTreeMap<String, String>| {
+            lex_words(text, vars, escape).map_err(|err| match err {
+                Lex::Undefined(name) => undefined_message(name),
+                Lex::Unterminated => {
+                    format!("unterminated quote in {keyword} {text}; close the quote")
                 }
             })
         };
         match keyword {
             "ARG" => {
-                for word in split_words(&instruction.rest).map_err(error)? {
+                for word in words(&instruction.rest, &vars).map_err(error)? {
                     let (name, default) = match word.split_once('=') {
-                        Some((name, value)) => (name.to_string(), Some(expand(value, &vars).map_err(error)?)),
+                        Some((name, value)) => (name.to_string(), Some(value.to_string())),
                         None => (word.clone(), None),
                     };
                     if !is_variable_name(&name) {
@@ -254,17 +269,26 @@ pub fn parse(
             "CMD" => parsed.cmd = Some(command(&instruction.rest, parsed.shell.as_ref()).map_err(error)?),
             "SHELL" => parsed.shell = Some(json_array(keyword, &instruction.rest).map_err(error)?),
             "ENV" => {
-                for (key, value) in key_values(keyword, &instruction.rest, true).map_err(error)? {
-                    let value = expand(&value, &vars).map_err(error)?;
+                let rest = &instruction.rest;
+                let first_word = rest.split_whitespace().next().unwrap_or_default();
+                let pairs = if !rest.is_empty() && !first_word.contains('=') {
+                    // Docker's legacy form: `ENV KEY the rest of the line`.
+                    let (key, value) = rest.split_once(char::is_whitespace).ok_or_else(|| {
+                        error(format!("ENV {first_word} has no value; write ENV {first_word}=value"))
+                    })?;
+                    vec![(key.to_string(), expand(value.trim(), &vars).map_err(error)?)]
+                } else {
+                    key_values(keyword, words(rest, &vars).map_err(error)?).map_err(error)?
+                };
+                for (key, value) in pairs {
                     vars.insert(key.clone(), value.clone());
                     parsed.env.retain(|(k, _)| *k != key);
                     parsed.env.push((key, value));
                 }
             }
             "LABEL" => {
-                for (key, value) in key_values(keyword, &instruction.rest, false).map_err(error)? {
-                    let key = expand(&key, &vars).map_err(error)?;
-                    let value = expand(&value, &vars).map_err(error)?;
+                let pairs = words(&instruction.rest, &vars).map_err(error)?;
+                for (key, value) in key_values(keyword, pairs).map_err(error)? {
                     parsed.labels.insert(key, value);
                 }
             }
@@ -273,8 +297,8 @@ pub fn parse(
                 parsed.labels.insert("maintainer".into(), name);
             }
             "EXPOSE" => {
-                for word in split_words(&instruction.rest).map_err(error)? {
-                    let port = normalize_port(&expand(&word, &vars).map_err(error)?).map_err(error)?;
+                for word in words(&instruction.rest, &vars).map_err(error)? {
+                    let port = normalize_port(&word).map_err(error)?;
                     if !parsed.expose.contains(&port) {
                         parsed.expose.push(port);
                     }
@@ -299,15 +323,19 @@ pub fn parse(
             "VOLUME" => {
                 let rest = instruction.rest.trim();
                 let volumes = if rest.starts_with('[') {
-                    json_array(keyword, rest).map_err(error)?
+                    json_array(keyword, rest)
+                        .map_err(error)?
+                        .iter()
+                        .map(|v| expand(v, &vars))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(error)?
                 } else {
-                    split_words(rest).map_err(error)?
+                    words(rest, &vars).map_err(error)?
                 };
                 if volumes.is_empty() {
                     return Err(error("VOLUME needs at least one path".into()));
                 }
                 for volume in volumes {
-                    let volume = expand(&volume, &vars).map_err(error)?;
                     if !parsed.volumes.contains(&volume) {
                         parsed.volumes.push(volume);
                     }
@@ -434,8 +462,101 @@ pub fn expand_variables(
     Ok(out)
 }
 
-fn split_words(rest: &str) -> Result<Vec<String>, String> {
-    shell_words::split(rest).map_err(|_| format!("unterminated quote in {rest:?}; close the quote"))
+/// Why `lex_words` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lex {
+    Unterminated,
+    Undefined(String),
+}
+
+/// Splits `text` into words as Docker's shell lexer does for ENV, LABEL, ARG, EXPOSE and
+/// VOLUME: whitespace separates words outside quotes, quotes are removed, `$NAME`/`${…}` expand
+/// outside single quotes, and the escape character makes the next character literal.
+pub fn lex_words(
+    text: &str,
+    vars: &BTreeMap<String, String>,
+    escape: char,
+) -> Result<Vec<String>, Lex> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let (mut single, mut double) = (false, false);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if single {
+            if c == '\'' {
+                single = false;
+            } else {
+                word.push(c);
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            c if c == escape && i + 1 < chars.len() => {
+                word.push(chars[i + 1]);
+                in_word = true;
+                i += 2;
+            }
+            '\'' if !double => {
+                single = true;
+                in_word = true;
+                i += 1;
+            }
+            '"' => {
+                double = !double;
+                in_word = true;
+                i += 1;
+            }
+            '$' => {
+                // Expand one variable reference: the text up to its end goes to expand_variables.
+                let end = variable_end(&chars, i);
+                let reference: String = chars[i..end].iter().collect();
+                word.push_str(&expand_variables(&reference, vars, escape).map_err(Lex::Undefined)?);
+                in_word = true;
+                i = end;
+            }
+            c if c.is_whitespace() && !double => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+                i += 1;
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+                i += 1;
+            }
+        }
+    }
+    if single || double {
+        return Err(Lex::Unterminated);
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Where the variable reference starting at `chars[start] == '$'` ends.
+fn variable_end(chars: &[char], start: usize) -> usize {
+    match chars.get(start + 1) {
+        Some('{') => chars[start..]
+            .iter()
+            .position(|c| *c == '}')
+            .map_or(chars.len(), |close| start + close + 1),
+        _ => {
+            start
+                + 1
+                + chars[start + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .count()
+        }
+    }
 }
 
 fn json_array(keyword: &str, rest: &str) -> Result<Vec<String>, String> {
@@ -597,28 +718,15 @@ fn duration(name: &str, text: &str) -> Result<u64, String> {
             .checked_mul(size)
             .and_then(|n| total.checked_add(n))
             .ok_or_else(bad)?;
-    }
+/// `K=V K2="v 2"` pairs from words already lexed (quotes removed, variables expanded).
     Ok(total)
 }
 
 /// `K=V K2="v 2"` pairs; with `legacy_space`, also Docker's old `ENV K some value`.
-fn key_values(
-    keyword: &str,
-    rest: &str,
-    legacy_space: bool,
-) -> Result<Vec<(String, String)>, String> {
-    if rest.is_empty() {
+fn key_values(keyword: &str, words: Vec<String>) -> Result<Vec<(String, String)>, String> {
+    if words.is_empty() {
         return Err(format!("{keyword} needs at least one KEY=value"));
     }
-    let first_word = rest.split_whitespace().next().unwrap_or_default();
-    if legacy_space && !first_word.contains('=') {
-        let (key, value) = rest.split_once(char::is_whitespace).ok_or_else(|| {
-            format!("{keyword} {first_word} has no value; write {keyword} {first_word}=value")
-        })?;
-        return Ok(vec![(key.to_string(), value.trim().to_string())]);
-    }
-    let words =
-        shell_words::split(rest).map_err(|_| format!("unterminated quote in {keyword} {rest}"))?;
     words
         .into_iter()
         .map(|word| match word.split_once('=') {
@@ -685,6 +793,41 @@ mod tests {
         );
         assert_eq!(parsed.labels["a"], "b");
         assert_eq!(parsed.labels["c"], "d e");
+    }
+
+    #[test]
+    fn shell_wraps_shell_forms_as_docker_does() {
+        let parsed = parse_plain(
+            "Dockerfile",
+            "CMD run --fast\nSHELL [\"/bin/sh\", \"-c\"]\nENTRYPOINT exec app \"$X\"\nHEALTHCHECK CMD curl -f localhost || exit 1\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.cmd.unwrap(), ["run", "--fast"]);
+        assert_eq!(
+            parsed.entrypoint.unwrap(),
+            ["/bin/sh", "-c", "exec app \"$X\""]
+        );
+        assert_eq!(
+            parsed.healthcheck.unwrap().test,
+            ["CMD-SHELL", "curl -f localhost || exit 1"]
+        );
+        let err = parse_plain("Dockerfile", "SHELL /bin/sh -c\n").unwrap_err();
+        assert!(err.message.contains("JSON array"), "{err}");
+    }
+
+    #[test]
+    fn arg_substitution_forms() {
+        let args = BTreeMap::from([("FROM_CLI".to_string(), "cli".to_string())]);
+        let text = "ARG FROM_CLI\nARG WITH_DEFAULT=d\nARG EMPTY\nENV A=$FROM_CLI B=${WITH_DEFAULT} C=${EMPTY:-fallback} D=${WITH_DEFAULT:+set} E=\\$literal\nLABEL l=${FROM_CLI}-x\n";
+        let parsed = parse("Dockerfile", text, &args).unwrap();
+        let env: BTreeMap<_, _> = parsed.env.into_iter().collect();
+        assert_eq!(env["A"], "cli");
+        assert_eq!(env["B"], "d");
+        assert_eq!(env["C"], "fallback");
+        assert_eq!(env["D"], "set");
+        assert_eq!(env["E"], "$literal");
+        assert_eq!(parsed.labels["l"], "cli-x");
+        assert_eq!(parsed.args.len(), 3);
     }
 
     #[test]
@@ -755,6 +898,13 @@ mod tests {
         fn never_panics_expanding_variables(text in "[$a-zA-Z{}:+\\-_'\\\\ ]{0,40}") {
             let vars = BTreeMap::from([("A".to_string(), "1".to_string())]);
             let _ = expand_variables(&text, &vars, '\\');
+        }
+
+        #[test]
+        fn never_panics_lexing_words(text in "[$a-zA-Z{}:+=\\-_'\"\\\\` ]{0,40}") {
+            let vars = BTreeMap::from([("A".to_string(), "1 2".to_string())]);
+            let _ = lex_words(&text, &vars, '\\');
+            let _ = lex_words(&text, &vars, '`');
         }
 
         #[test]
