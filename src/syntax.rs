@@ -718,11 +718,11 @@ fn duration(name: &str, text: &str) -> Result<u64, String> {
             .checked_mul(size)
             .and_then(|n| total.checked_add(n))
             .ok_or_else(bad)?;
-/// `K=V K2="v 2"` pairs from words already lexed (quotes removed, variables expanded).
+    }
     Ok(total)
 }
 
-/// `K=V K2="v 2"` pairs; with `legacy_space`, also Docker's old `ENV K some value`.
+/// `K=V K2="v 2"` pairs from words already lexed (quotes removed, variables expanded).
 fn key_values(keyword: &str, words: Vec<String>) -> Result<Vec<(String, String)>, String> {
     if words.is_empty() {
         return Err(format!("{keyword} needs at least one KEY=value"));
