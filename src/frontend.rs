@@ -141,11 +141,10 @@ async fn build_platform<G: Gateway>(
     excludes: &[String],
     build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
-    let spec = spec.clone();
-    let builder = resolve_builder(gateway, &spec, options).await?;
+    let builder = resolve_builder(gateway, spec, options).await?;
     let context = context_local(options, env, excludes);
     let built = plan::build_stage(
-        &spec,
+        spec,
         &builder,
         context.clone(),
         options.image_resolve_mode.as_deref(),
@@ -154,7 +153,7 @@ async fn build_platform<G: Gateway>(
     let mut built_ref = gateway
         .solve(llb::definition(&built))
         .await
-        .map_err(|err| gateway_error(&format!("running {}", plan::build_step_name(&spec)), err))?;
+        .map_err(|err| gateway_error(&format!("running {}", plan::build_step_name(spec)), err))?;
 
     let mut status = read_status(gateway, &built_ref).await?;
     if status.kind == "build-failed" && status.ran_at < env.started_at - 1 {
@@ -177,7 +176,7 @@ async fn build_platform<G: Gateway>(
             .solve(llb::definition(&rerun))
             .await
             .map_err(|err| {
-                gateway_error(&format!("running {}", plan::build_step_name(&spec)), err)
+                gateway_error(&format!("running {}", plan::build_step_name(spec)), err)
             })?;
         status = read_status(gateway, &built_ref).await?;
     }
@@ -196,7 +195,7 @@ async fn build_platform<G: Gateway>(
         "eval-failed" => {
             let error = UserError::new(format!(
                 "evaluating {} failed:\n{}",
-                describe_target(&spec),
+                describe_target(spec),
                 nix_error_text(&status.log)
             ));
             // In Nix mode the build file is the Nix file: point at the line Nix names.
@@ -210,7 +209,7 @@ async fn build_platform<G: Gateway>(
         "build-failed" => {
             return Err(UserError::new(format!(
                 "building {} failed:\n{}",
-                describe_target(&spec),
+                describe_target(spec),
                 nix_error_text(&status.log)
             )))
         }
@@ -234,11 +233,11 @@ async fn build_platform<G: Gateway>(
     }
     let package = match &result.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
-            .map_err(|err| UserError::new(format!("{}: {err}", describe_target(&spec))))?,
+            .map_err(|err| UserError::new(format!("{}: {err}", describe_target(spec))))?,
         None => PackageImageConfig::default(),
     };
-    let effective = config::effective(&spec, &result, &package);
-    let image = plan::image_stage(&spec, &result, built, env.has_merge_op, &effective);
+    let effective = config::effective(spec, &result, &package);
+    let image = plan::image_stage(spec, &result, built, env.has_merge_op, &effective);
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))
@@ -255,7 +254,7 @@ async fn build_platform<G: Gateway>(
     Ok(PlatformImage {
         platform: spec.platform.clone(),
         reference,
-        config: plan::image_config(&spec, &effective),
+        config: plan::image_config(spec, &effective),
     })
 }
 
