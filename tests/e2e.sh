@@ -582,8 +582,35 @@ test_cacert() {
   check "the program reads the bundle through it" bash -c 'docker run --rm nf-test/cacert | grep -q "test bundle"'
 }
 
+test_dockerignore() {
+  echo "dockerignore: excluded files never reach Nix"
+  local dir=$work/dockerignore
+  mkdir -p "$dir"
+  cat >"$dir/default.nix" <<'NIX'
+# syntax=org/nix-frontend
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "${busybox}/busybox";
+  seen = if builtins.pathExists ./secret.txt then "secret.txt present" else "secret.txt absent";
+in
+derivation {
+  name = "ignorer";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "${sh} mkdir -p $out/bin; ${sh} printf '#!${sh} sh\\necho ${seen}\\n' > $out/bin/show; ${sh} chmod 555 $out/bin/show" ];
+}
+NIX
+  echo "do not ship" >"$dir/secret.txt"
+  printf '# comment\nsecret.txt\n' >"$dir/.dockerignore"
+  check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check ".dockerignore kept secret.txt from Nix" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt absent" ]'
+  rm "$dir/.dockerignore"
+  check "without it the file is seen" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check "... by the same expression" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt present" ]'
+}
+
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
   cache_local registry secret multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
