@@ -17,6 +17,9 @@ pub mod keys {
     pub const CACHE_IMPORTS: &str = "cache-imports";
     pub const REQUEST_ID: &str = "requestid";
     pub const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
+    /// buildx, in a git checkout: the context and build-file directories, relative to its root.
+    pub const VCS_CONTEXT_DIR: &str = "vcs:localdir:context";
+    pub const VCS_DOCKERFILE_DIR: &str = "vcs:localdir:dockerfile";
 }
 
 /// Build args with a meaning to nix-frontend.
@@ -131,6 +134,9 @@ pub struct Options {
     pub request_id: Option<String>,
     /// Session ids per local name (`local-sessionid:NAME`).
     pub local_sessions: BTreeMap<String, String>,
+    /// Where the build file's directory lies inside the context (`sub` for `-f sub/default.nix
+    /// .`), when buildx said so through its vcs options.
+    pub build_file_dir_in_context: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -164,6 +170,24 @@ pub fn from_env_pairs(env: impl Iterator<Item = (String, String)>) -> BTreeMap<S
             Some((key.to_string(), value.to_string()))
         })
         .collect()
+}
+
+/// `dir` relative to `base` when it lies inside it (both relative to one root, `.` for the root).
+fn relative_dir(base: &str, dir: &str) -> Option<String> {
+    let parts = |path: &str| -> Option<Vec<String>> {
+        let parts: Vec<String> = path
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .map(str::to_string)
+            .collect();
+        (!parts
+            .iter()
+            .any(|p| p == ".." || p.chars().any(char::is_control)))
+        .then_some(parts)
+    };
+    let (base, dir) = (parts(base)?, parts(dir)?);
+    let rest = dir.strip_prefix(base.as_slice())?;
+    Some(rest.join("/"))
 }
 
 impl Options {
@@ -210,6 +234,11 @@ impl Options {
                     }
                     keys::REQUEST_ID if !value.is_empty() => {
                         options.request_id = Some(value.clone())
+                    }
+                    keys::VCS_DOCKERFILE_DIR => {
+                        options.build_file_dir_in_context = raw
+                            .get(keys::VCS_CONTEXT_DIR)
+                            .and_then(|context| relative_dir(context, value));
                     }
                     _ => {}
                 }
@@ -282,6 +311,29 @@ mod tests {
         assert!(options.no_cache);
         assert_eq!(options.cache_imports[0].kind, "local");
         assert_eq!(options.local_sessions["context"], "abc");
+    }
+
+    #[test]
+    fn the_build_file_directory_inside_the_context() {
+        let dir = |context: &str, dockerfile: &str| {
+            Options::parse(&raw(&[
+                ("vcs:localdir:context", context),
+                ("vcs:localdir:dockerfile", dockerfile),
+            ]))
+            .unwrap()
+            .build_file_dir_in_context
+        };
+        assert_eq!(dir(".", "sub"), Some("sub".into()));
+        assert_eq!(dir("tests/x", "tests/x"), Some("".into()));
+        assert_eq!(dir("a", "a/b/c"), Some("b/c".into()));
+        assert_eq!(dir("a", "b"), None);
+        assert_eq!(dir(".", "../x"), None);
+        assert_eq!(
+            Options::parse(&raw(&[("vcs:localdir:dockerfile", "sub")]))
+                .unwrap()
+                .build_file_dir_in_context,
+            None
+        );
     }
 
     #[test]

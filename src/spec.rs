@@ -155,7 +155,12 @@ impl Spec {
 
         let (mut nix_file, nix_file_source) = match (options.build_arg(args::NIX_FILE), mode) {
             (Some(file), _) => (file.to_string(), "build arg NIX_FILE"),
-            (None, Mode::Nix) => (base_name.clone(), "--file"),
+            // buildx sends only the base name of `-f`; where it also said which directory of the
+            // context holds the file (in a git checkout), that directory is used.
+            (None, Mode::Nix) => match options.build_file_dir_in_context.as_deref() {
+                Some(dir) if !dir.is_empty() => (format!("{dir}/{base_name}"), "--file"),
+                _ => (base_name.clone(), "--file"),
+            },
             (None, Mode::Dockerfile) => match &directives.nix {
                 Some(file) => (file.clone(), "the # nix= directive"),
                 None => (DEFAULT_NIX_FILE.to_string(), "the default"),

@@ -609,8 +609,18 @@ NIX
   check "... by the same expression" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt present" ]'
 }
 
+test_subdir() {
+  echo "subdir: -f sub/default.nix . in a git checkout builds sub/default.nix"
+  local dir=$work/subdir
+  mkdir -p "$dir/sub"
+  cp tests/fixtures/hello/default.nix "$dir/sub/"
+  git -C "$dir" init -q
+  check "builds" build "$dir" -f "$dir/sub/default.nix" --target hello -t nf-test/subdir
+  check "... the file in sub/" bash -c '[ "$(docker run --rm nf-test/subdir)" = "hello from nix-frontend" ]'
+}
+
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
   cache_local registry secret multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
