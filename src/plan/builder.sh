@@ -97,7 +97,10 @@ else
 
   # One derivation: build only the selected output (`-A pkg` is out, `-A pkg.dev` is dev), so
   # the image holds that output's closure and not every output's.
-  output=$(sed -n 's/.*"outputName":"\([a-zA-Z0-9_+.-]*\)".*/\1/p' "$meta/info.json" 2>/dev/null)
+  # grep and parameter expansion only: the official nixos/nix image has no sed.
+  output=$(grep -o '"outputName":"[a-zA-Z0-9_+.-]*"' "$meta/info.json" 2>/dev/null | head -n 1)
+  output=${output#\"outputName\":\"}
+  output=${output%\"}
   if [ -n "$output" ] && [ "$(wc -l <"$meta/derivations")" = 1 ]; then
     derivation=$(cat "$meta/derivations")
     case $derivation in
