@@ -619,9 +619,38 @@ test_subdir() {
   check "... the file in sub/" bash -c '[ "$(docker run --rm nf-test/subdir)" = "hello from nix-frontend" ]'
 }
 
+test_ssh() {
+  echo "ssh: --ssh default puts the client's agent where Nix evaluates (builtins.fetchGit over SSH)"
+  local dir=$work/ssh
+  mkdir -p "$dir"
+  cat >"$dir/default.nix" <<'NIX'
+# syntax=org/nix-frontend
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "${busybox}/busybox";
+  # Evaluated where builtins.fetchGit runs: is SSH_AUTH_SOCK set and a socket there?
+  sock = builtins.getEnv "SSH_AUTH_SOCK";
+  seen = if sock != "" && builtins.pathExists sock then "agent forwarded" else "no agent";
+in
+derivation {
+  name = "ssh-probe";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "${sh} mkdir -p $out/bin; ${sh} printf '#!${sh} sh\\necho ${seen}\\n' > $out/bin/probe; ${sh} chmod 555 $out/bin/probe" ];
+}
+NIX
+  local agent
+  agent=$(ssh-agent -s) && eval "$agent" >/dev/null
+  check "builds with --ssh default" build "$dir" -f "$dir/default.nix" --ssh default -t nf-test/ssh
+  check "Nix saw the forwarded agent" bash -c '[ "$(docker run --rm nf-test/ssh)" = "agent forwarded" ]'
+  ssh-agent -k >/dev/null 2>&1
+  check "builds without --ssh" build "$dir" -f "$dir/default.nix" --no-cache -t nf-test/ssh-none
+  check "... where Nix sees no agent" bash -c '[ "$(docker run --rm nf-test/ssh-none)" = "no agent" ]'
+}
+
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
-  cache_local registry secret multiplatform)
+  cache_local registry secret ssh multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"
