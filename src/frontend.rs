@@ -120,6 +120,9 @@ pub async fn build<G: Gateway>(
         _ => UserError::new(err.to_string()),
     })?;
     eprintln!("nix-frontend: {spec:?}");
+    for warning in &spec.warnings {
+        gateway.warn(warning).await;
+    }
     let excludes = read_dockerignore(gateway, options, env).await;
     let mut images = Vec::new();
     for platform in &spec.platforms {

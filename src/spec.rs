@@ -39,6 +39,30 @@ pub struct ImageSettings {
     pub healthcheck: Option<syntax::Healthcheck>,
 }
 
+/// Build args any build may carry without declaring them: ours, and those Docker predefines.
+const KNOWN_BUILD_ARGS: &[&str] = &[
+    "NIX_IMAGE",
+    "NIX_ATTR",
+    "NIX_FILE",
+    "NIX_ARGS",
+    "NIXPKGS",
+    "NIX_SUBSTITUTERS",
+    "NIX_TRUSTED_PUBLIC_KEYS",
+    "NIX_MAX_LAYERS",
+    "NIX_CACHE_ID",
+    "SOURCE_DATE_EPOCH",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     pub mode: Mode,
@@ -58,6 +82,8 @@ pub struct Spec {
     /// Every platform asked for (`--platform a,b`): one image each, under one index.
     pub platforms: Vec<Platform>,
     pub settings: ImageSettings,
+    /// Warnings for the build summary: deprecated instructions, build args nothing used.
+    pub warnings: Vec<String>,
     pub no_cache: bool,
     /// Timestamp for every file of the image, Unix seconds.
     pub source_date_epoch: Option<i64>,
@@ -128,11 +154,20 @@ impl Spec {
         } else {
             Mode::Dockerfile
         };
+        let mut warnings = Vec::new();
+        let mut declared_args: Vec<String> = Vec::new();
         let (directives, settings) = match mode {
             Mode::Nix => (syntax::parse_directives(text), ImageSettings::default()),
             Mode::Dockerfile => {
                 let parsed = syntax::parse(&build_file, text, &options.build_args)
                     .map_err(SpecError::Syntax)?;
+                warnings.extend(
+                    parsed
+                        .warnings
+                        .iter()
+                        .map(|(line, message)| format!("{build_file}:{line}: {message}")),
+                );
+                declared_args.extend(parsed.args.iter().map(|arg| arg.name.clone()));
                 let settings = ImageSettings {
                     entrypoint: parsed.entrypoint,
                     cmd: parsed.cmd,
@@ -294,6 +329,23 @@ impl Spec {
             }
         }
 
+        let unused: Vec<&str> = options
+            .build_args
+            .keys()
+            .map(String::as_str)
+            .filter(|name| {
+                !KNOWN_BUILD_ARGS.contains(name)
+                    && !name.starts_with("BUILDKIT_")
+                    && !declared_args.iter().any(|declared| declared == name)
+            })
+            .collect();
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "build args not consumed: {} (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
+                unused.join(", ")
+            ));
+        }
+
         Ok(Spec {
             mode,
             build_file,
@@ -305,6 +357,7 @@ impl Spec {
             platform,
             platforms,
             settings,
+            warnings,
             no_cache: options.no_cache,
             source_date_epoch,
             max_layers,
@@ -529,6 +582,28 @@ mod tests {
                 other => panic!("{other}"),
             }
         }
+    }
+
+    #[test]
+    fn warnings_for_deprecated_instructions_and_unused_build_args() {
+        let spec = Spec::new(
+            &options(&[
+                ("build-arg:PORT", "1"),
+                ("build-arg:TYPO", "2"),
+                ("build-arg:NIX_IMAGE", "x"),
+                ("build-arg:BUILDKIT_INLINE_CACHE", "1"),
+            ]),
+            "ARG PORT\nMAINTAINER me\n",
+            &amd64(),
+        )
+        .unwrap();
+        assert_eq!(
+            spec.warnings,
+            [
+                "Dockerfile:2: MAINTAINER is deprecated (as in Docker); use LABEL maintainer=\"...\"",
+                "build args not consumed: TYPO (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
+            ]
+        );
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct SyntaxFile {
     pub stop_signal: Option<String>,
     pub healthcheck: Option<Healthcheck>,
     pub shell: Option<Command>,
+    /// Things that work but deserve a word, with their line.
+    pub warnings: Vec<(usize, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,6 +297,10 @@ pub fn parse(
             "MAINTAINER" => {
                 let name = expand(&instruction.rest, &vars).map_err(error)?;
                 parsed.labels.insert("maintainer".into(), name);
+                parsed.warnings.push((
+                    instruction.line,
+                    "MAINTAINER is deprecated (as in Docker); use LABEL maintainer=\"...\"".into(),
+                ));
             }
             "EXPOSE" => {
                 for word in words(&instruction.rest, &vars).map_err(error)? {

@@ -257,7 +257,10 @@ inspect() { docker image inspect "$1" --format "$2"; }
 test_dialect() {
   echo "dialect: every instruction lands in the image config"
   local dir=tests/fixtures/dialect
-  check "builds with --build-arg GREETING" build "$dir" --build-arg GREETING=hi-from-arg --label org.example.cli=yes -t nf-test/dialect
+  check "builds with --build-arg GREETING" build "$dir" --build-arg GREETING=hi-from-arg --build-arg UNUSED=1 \
+    --label org.example.cli=yes -t nf-test/dialect
+  check "warns of MAINTAINER in the build summary" grep -q "Dockerfile:19: MAINTAINER is deprecated" "$work/build.log"
+  check "warns of a build arg nothing consumed" grep -q "build args not consumed: UNUSED" "$work/build.log"
   local config
   config=$(inspect nf-test/dialect '{{json .Config}}')
   check "ARG + ENV with \${GREETING:-hello} from --build-arg" grep -q '"GREETING=hi-from-arg"' <<<"$config"
