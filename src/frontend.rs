@@ -261,17 +261,43 @@ async fn build_platform<G: Gateway>(
     })
 }
 
+/// A client directory (`context`, `dockerfile`) with its session; patterns left to the caller.
+fn local_dir(options: &Options, env: &Environment, name: &str) -> llb::Local {
+    llb::Local {
+        name: name.into(),
+        session_id: options
+            .local_sessions
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| env.session_id.clone()),
+        shared_key_hint: name.into(),
+        ..Default::default()
+    }
+}
+
 fn context_local(options: &Options, env: &Environment, excludes: &[String]) -> llb::Output {
-    llb::local(
-        &llb::Local {
-            name: "context".into(),
-            session_id: local_session(options, env, "context"),
-            shared_key_hint: "context".into(),
-            exclude_patterns: excludes.to_vec(),
-            ..Default::default()
-        },
-        &Meta::named("load build context"),
-    )
+    let source = llb::Local {
+        exclude_patterns: excludes.to_vec(),
+        ..local_dir(options, env, "context")
+    };
+    llb::local(&source, &Meta::named("load build context"))
+}
+
+/// Solves just `file` of the client directory `local_name` and returns the ref to read it from.
+async fn solve_local_file<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    local_name: &str,
+    file: &str,
+    progress_name: String,
+) -> Result<String, GatewayError> {
+    let source = llb::Local {
+        include_patterns: vec![file.to_string()],
+        ..local_dir(options, env, local_name)
+    };
+    let local = llb::local(&source, &Meta::named(progress_name));
+    gateway.solve(llb::definition(&local)).await
 }
 
 /// With `NIX_FRONTEND_DEBUG=1` in the frontend's environment, the planned LLB goes to stderr
@@ -290,33 +316,16 @@ fn describe_target(spec: &Spec) -> String {
     }
 }
 
-fn local_session(options: &Options, env: &Environment, name: &str) -> String {
-    options
-        .local_sessions
-        .get(name)
-        .cloned()
-        .unwrap_or_else(|| env.session_id.clone())
-}
-
 async fn read_build_file<G: Gateway>(
     gateway: &mut G,
     options: &Options,
     env: &Environment,
 ) -> Result<String, UserError> {
-    let local = llb::local(
-        &llb::Local {
-            name: "dockerfile".into(),
-            session_id: local_session(options, env, "dockerfile"),
-            shared_key_hint: "dockerfile".into(),
-            include_patterns: vec![options.filename.clone()],
-            ..Default::default()
-        },
-        &Meta::named(format!("load build definition from {}", options.filename)),
-    );
-    let reference = gateway
-        .solve(llb::definition(&local))
+    let file = &options.filename;
+    let progress_name = format!("load build definition from {file}");
+    let reference = solve_local_file(gateway, options, env, "dockerfile", file, progress_name)
         .await
-        .map_err(|err| gateway_error(&format!("reading {}", options.filename), err))?;
+        .map_err(|err| gateway_error(&format!("reading {file}"), err))?;
     let bytes = gateway
         .read_file(&reference, &options.filename)
         .await
@@ -341,17 +350,10 @@ async fn read_dockerignore<G: Gateway>(
         ("context", ".dockerignore".to_string()),
     ];
     for (local_name, file) in candidates {
-        let local = llb::local(
-            &llb::Local {
-                name: local_name.into(),
-                session_id: local_session(options, env, local_name),
-                shared_key_hint: local_name.into(),
-                include_patterns: vec![file.clone()],
-                ..Default::default()
-            },
-            &Meta::named(format!("load {file}")),
-        );
-        let Ok(reference) = gateway.solve(llb::definition(&local)).await else {
+        let progress_name = format!("load {file}");
+        let Ok(reference) =
+            solve_local_file(gateway, options, env, local_name, &file, progress_name).await
+        else {
             continue;
         };
         if let Ok(bytes) = gateway.read_file(&reference, &file).await {
