@@ -554,21 +554,8 @@ test_nix_args() {
   echo "nix-args: NIX_ARGS reaches Nix as --argstr/--arg"
   local dir=$work/nix-args
   mkdir -p "$dir"
-  cat >"$dir/default.nix" <<'NIX'
-# syntax=org/nix-frontend
-{ greeting ? "default greeting", loud ? false }:
-let
-  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
-  sh = "${busybox}/busybox";
-  text = if loud then "${greeting}!" else greeting;
-in
-derivation {
-  name = "greeter";
-  system = builtins.currentSystem;
-  builder = sh;
-  args = [ "sh" "-c" "${sh} mkdir -p $out/bin; ${sh} printf '#!${sh} sh\\necho \"${text}\"\\n' > $out/bin/greet; ${sh} chmod 555 $out/bin/greet" ];
-}
-NIX
+  probe_nix "$dir/default.nix" '{ greeting ? "default greeting", loud ? false }:' \
+    '  seen = if loud then "${greeting}!" else greeting;'
   check "builds with NIX_ARGS" build "$dir" -f "$dir/default.nix" \
     --build-arg "NIX_ARGS=--argstr greeting 'hello with spaces' --arg loud true" -t nf-test/nix-args
   check "the arguments reached the expression" bash -c '[ "$(docker run --rm nf-test/nix-args)" = "hello with spaces!" ]'
@@ -585,24 +572,33 @@ test_cacert() {
   check "the program reads the bundle through it" bash -c 'docker run --rm nf-test/cacert | grep -q "test bundle"'
 }
 
+# probe_nix FILE HEADER BINDINGS: a default.nix whose program prints `seen`, a value computed
+# at evaluation time by BINDINGS (Nix let-bindings); HEADER goes before the `let` (e.g. a
+# function's arguments).
+probe_nix() {
+  cat >"$1" <<NIX
+# syntax=org/nix-frontend
+$2
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "\${busybox}/busybox";
+$3
+in
+derivation {
+  name = "probe";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin; \${sh} printf '#!\${sh} sh\\\\necho \\"\${seen}\\"\\\\n' > \$out/bin/probe; \${sh} chmod 555 \$out/bin/probe" ];
+}
+NIX
+}
+
 test_dockerignore() {
   echo "dockerignore: excluded files never reach Nix"
   local dir=$work/dockerignore
   mkdir -p "$dir"
-  cat >"$dir/default.nix" <<'NIX'
-# syntax=org/nix-frontend
-let
-  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
-  sh = "${busybox}/busybox";
-  seen = if builtins.pathExists ./secret.txt then "secret.txt present" else "secret.txt absent";
-in
-derivation {
-  name = "ignorer";
-  system = builtins.currentSystem;
-  builder = sh;
-  args = [ "sh" "-c" "${sh} mkdir -p $out/bin; ${sh} printf '#!${sh} sh\\necho ${seen}\\n' > $out/bin/show; ${sh} chmod 555 $out/bin/show" ];
-}
-NIX
+  probe_nix "$dir/default.nix" "" \
+    '  seen = if builtins.pathExists ./secret.txt then "secret.txt present" else "secret.txt absent";'
   echo "do not ship" >"$dir/secret.txt"
   printf '# comment\nsecret.txt\n' >"$dir/.dockerignore"
   check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
@@ -626,22 +622,9 @@ test_ssh() {
   echo "ssh: --ssh default puts the client's agent where Nix evaluates (builtins.fetchGit over SSH)"
   local dir=$work/ssh
   mkdir -p "$dir"
-  cat >"$dir/default.nix" <<'NIX'
-# syntax=org/nix-frontend
-let
-  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
-  sh = "${busybox}/busybox";
   # Evaluated where builtins.fetchGit runs: is SSH_AUTH_SOCK set and a socket there?
-  sock = builtins.getEnv "SSH_AUTH_SOCK";
-  seen = if sock != "" && builtins.pathExists sock then "agent forwarded" else "no agent";
-in
-derivation {
-  name = "ssh-probe";
-  system = builtins.currentSystem;
-  builder = sh;
-  args = [ "sh" "-c" "${sh} mkdir -p $out/bin; ${sh} printf '#!${sh} sh\\necho ${seen}\\n' > $out/bin/probe; ${sh} chmod 555 $out/bin/probe" ];
-}
-NIX
+  probe_nix "$dir/default.nix" "" '  sock = builtins.getEnv "SSH_AUTH_SOCK";
+  seen = if sock != "" && builtins.pathExists sock then "agent forwarded" else "no agent";'
   local agent
   agent=$(ssh-agent -s) && eval "$agent" >/dev/null
   check "builds with --ssh default" build "$dir" -f "$dir/default.nix" --ssh default -t nf-test/ssh
