@@ -333,8 +333,15 @@ pub fn image_stage(
         max_layers.saturating_sub(1).max(1),
     );
     let total = groups.len();
-    let mut outputs = Vec::with_capacity(total + 1);
-    let mut previous: Option<Output> = None;
+    let mut layers: Vec<Output> = Vec::with_capacity(total + 1);
+    // With MergeOp every layer stands on scratch; without it each is copied onto the last.
+    let base = |layers: &[Output]| {
+        if use_merge {
+            None
+        } else {
+            layers.last().cloned()
+        }
+    };
     for (i, group) in groups.iter().enumerate() {
         let copies: Vec<llb::Copy> = group
             .paths
@@ -360,40 +367,28 @@ pub fn image_stage(
                 human_bytes(group.nar_size)
             ),
         };
-        let onto = if use_merge { None } else { previous.take() };
-        let layer = llb::copy(onto, built.clone(), &copies, &platform, &Meta::named(name));
-        if use_merge {
-            outputs.push(layer);
-        } else {
-            previous = Some(layer);
-        }
+        let onto = base(&layers);
+        layers.push(llb::copy(
+            onto,
+            built.clone(),
+            &copies,
+            &platform,
+            &Meta::named(name),
+        ));
     }
-    if let Some(layer) = extras_layer(
-        result,
-        &built,
-        effective,
-        timestamp,
-        &platform,
-        previous.take(),
-    ) {
-        if use_merge {
-            outputs.push(layer);
-        } else {
-            previous = Some(layer);
-        }
+    let onto = base(&layers);
+    if let Some(layer) = extras_layer(result, &built, effective, timestamp, &platform, onto) {
+        layers.push(layer);
     }
-    if !use_merge {
-        return previous.expect("a closure has at least one path");
-    }
-    if outputs.len() == 1 {
-        return outputs.pop().expect("one layer");
+    if !use_merge || layers.len() == 1 {
+        return layers.pop().expect("a closure has at least one path");
     }
     let name = format!(
         "closure: {} paths, {}",
         result.closure.paths.len(),
         human_bytes(result.closure.total_nar_size())
     );
-    llb::merge(outputs, &platform, &Meta::named(name))
+    llb::merge(layers, &platform, &Meta::named(name))
 }
 
 pub fn human_bytes(bytes: u64) -> String {
