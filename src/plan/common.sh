@@ -1,0 +1,99 @@
+# Shell functions shared by nix-frontend's builder steps (sourced). Constant text: user values
+# arrive in environment variables and are only ever used quoted, as single argv entries. The
+# caller sets $meta (the report directory) before sourcing.
+
+# Writes the status word and ends the step successfully, so that the frontend can read Nix's own
+# error text and report it with the file and line.
+finish() {
+  printf '%s\n' "$1" >"$meta/status"
+  exit 0
+}
+
+# Runs "$@" with its stdout into file $1 and its stderr both to the build log and $meta/log.
+logged() {
+  stdout_file=$1
+  shift
+  { "$@" 2>&1 >"$stdout_file"; echo $? >"$meta/rc"; } | tee "$meta/log" >&2
+  return "$(cat "$meta/rc")"
+}
+
+# Nix settings from build args (NIX_SUBSTITUTERS, NIX_TRUSTED_PUBLIC_KEYS) and the netrc secret,
+# added to the image's own.
+nf_settings=${NF_NIX_SETTINGS:-}
+if [ -f /run/secrets/netrc ]; then
+  nf_settings="$nf_settings
+netrc-file = /run/secrets/netrc"
+fi
+if [ -n "$nf_settings" ]; then
+  NIX_CONFIG="${NIX_CONFIG:-}
+$nf_settings"
+  export NIX_CONFIG
+fi
+
+# Runs "$@" followed by the user's Nix arguments: NF_ARG_0..NF_ARG_<NF_ARG_COUNT-1> (each one
+# argv entry; the eval only ever sees the constant text and a number) and -I nixpkgs=NF_NIXPKGS.
+with_nix_args() {
+  i=0
+  while [ "$i" -lt "${NF_ARG_COUNT:-0}" ]; do
+    eval "set -- \"\$@\" \"\${NF_ARG_$i}\""
+    i=$((i + 1))
+  done
+  if [ -n "${NF_NIXPKGS:-}" ]; then
+    set -- "$@" -I "nixpkgs=$NF_NIXPKGS"
+  fi
+  "$@"
+}
+
+# The derivation paths of the roots, without output names.
+nf_derivations() {
+  while read -r root; do
+    printf '%s\n' "${root%%!*}"
+  done <"$meta/roots"
+}
+
+# Evaluates the file (or flake) into $meta/derivations, $meta/info.json and $meta/roots: the
+# derivations to realise, each with the selected output (`-A pkg` is out, `-A pkg.dev` is dev).
+nf_evaluate() {
+  features="nix-command flakes"
+  # No file named and no default.nix: a flake.nix in the context is built instead.
+  if [ ! -f "$NF_FILE" ] && [ "${NF_FILE_DEFAULTED:-}" = 1 ] && [ -f flake.nix ]; then
+    NF_FILE=flake.nix
+    NF_FLAKE=1
+  fi
+  if [ ! -f "$NF_FILE" ]; then
+    printf '%s\n' "$NF_FILE" >"$meta/log"
+    finish missing-file
+  fi
+  if [ "${NF_FLAKE:-}" = 1 ]; then
+    # path: as the context is no git checkout; it is read-only, so the lock file is never written.
+    installable="path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}"
+    echo "evaluating $installable" >&2
+    logged "$meta/derivations" nix --extra-experimental-features "$features" path-info \
+      --no-write-lock-file --derivation "$installable" || finish eval-failed
+    nix --extra-experimental-features "$features" eval --no-write-lock-file --json "$installable" \
+      --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  else
+    set -- "$NF_FILE"
+    if [ -n "${NF_ATTR:-}" ]; then
+      set -- "$@" -A "$NF_ATTR"
+    fi
+    echo "evaluating $*" >&2
+    logged "$meta/derivations" with_nix_args nix-instantiate "$@" || finish eval-failed
+    with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
+      --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  fi
+  # One derivation: only the selected output, so the image holds that output's closure and not
+  # every output's. grep and parameter expansion only: the official nixos/nix image has no sed.
+  output=$(grep -o '"outputName":"[a-zA-Z0-9_+.-]*"' "$meta/info.json" 2>/dev/null | head -n 1)
+  output=${output#\"outputName\":\"}
+  output=${output%\"}
+  if [ -n "$output" ] && [ "$(wc -l <"$meta/derivations")" = 1 ]; then
+    derivation=$(cat "$meta/derivations")
+    case $derivation in
+      *!*) printf '%s\n' "$derivation" >"$meta/roots" ;;
+      *) printf '%s\n' "$derivation!$output" >"$meta/roots" ;;
+    esac
+  else
+    cp "$meta/derivations" "$meta/roots"
+  fi
+}

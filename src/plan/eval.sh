@@ -1,0 +1,39 @@
+# nix-frontend's evaluation step (the first vertex of a derivation-graph build). It runs in the
+# Nix image with the build context at /src and an empty output at /out, evaluates the file, and
+# reports what the frontend needs to plan Nix's work as BuildKit vertices. Constant text: every
+# user value arrives in an environment variable (NF_FILE, NF_ATTR, NF_FLAKE, NF_ARG_<i>, ...) and
+# is only ever used quoted, as one argv entry.
+#
+# It always exits 0 once it has written $meta/status (ok | missing-file | eval-failed).
+# Outputs in /out/.nix-frontend:
+#   status, log, ran-at   as the single-step builder writes them
+#   info.json             name, version, meta, outputName, passthru.imageConfig (info.nix)
+#   roots                 what to realise, one `drv!output` (or drv) per line
+#   records               `nix-store --dump-db` of the derivations' closure (.drv files and the
+#                         sources evaluation added to the store): path, hash, size, deriver, refs
+#   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and
+#                         what it would fetch from a binary cache
+# and /out/nix/store/<path> for every path of the derivations' closure, which later vertices copy
+# by content, so that evaluation is never their ancestor in BuildKit's cache.
+set -u
+meta=/out/.nix-frontend
+mkdir -p "$meta" /out/nix/store
+date +%s >"$meta/ran-at"
+tools=$(dirname "$0")
+. "$tools/common.sh"
+
+nf_evaluate
+
+# The .drv files and sources the roots need, as records and as trees.
+# shellcheck disable=SC2046 # store paths have no spaces or glob characters
+set -- $(nf_derivations)
+logged "$meta/requisites" nix-store --query --requisites "$@" || finish eval-failed
+# shellcheck disable=SC2046
+logged "$meta/records" nix-store --dump-db $(cat "$meta/requisites") || finish eval-failed
+# shellcheck disable=SC2046
+nix-store --realise --dry-run $(cat "$meta/roots") 2>"$meta/dry-run" >/dev/null ||
+  { cp "$meta/dry-run" "$meta/log"; finish eval-failed; }
+while read -r path; do
+  cp -a "$path" /out/nix/store/ || { echo "copying $path failed" >"$meta/log"; finish eval-failed; }
+done <"$meta/requisites"
+finish ok

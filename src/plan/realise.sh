@@ -1,0 +1,89 @@
+# nix-frontend's build step for one planned group of derivations (or the paths to fetch from a
+# binary cache). It runs in the Nix image over a root that BuildKit merged from the image, the
+# .drv files and sources the group needs (copied by content out of the evaluation) and the
+# outputs of every group it depends on. Constant text: the roots to realise arrive in
+# NF_ROOT_0..NF_ROOT_<NF_ROOT_COUNT-1>, the group's name in NF_GROUP (a store path base name).
+#
+# Inputs, merged at /nf: records/<id> (`nix-store --dump-db` records of the paths beside them),
+# status/<id> (each upstream group's status word). Outputs in /out:
+#   nix/store/<path>     every path this group made valid that its inputs did not hold
+#   nf/records/<group>   their registration records
+#   nf/status/<group>    ok | build-failed | skipped (an input group failed)
+#   nf/log/<group>       Nix's stderr when the build failed
+#   nf/result/           with NF_FINAL=1, the image's manifest: results, closure.json, root/, tmp/
+# It exits 0 once the status is written; the frontend reads it and reports Nix's error text.
+set -u
+meta=/out/nf/log
+mkdir -p /out/nix/store /out/nf/records /out/nf/status /out/nf/log
+group=$NF_GROUP
+tools=$(dirname "$0")
+# shellcheck source=common.sh
+. "$tools/common.sh"
+# This step's own status and log, per group (they travel to the groups that depend on it).
+finish() {
+  printf '%s\n' "$1" >"/out/nf/status/$group"
+  exit 0
+}
+logged() {
+  stdout_file=$1
+  shift
+  { "$@" 2>&1 >"$stdout_file"; echo $? >/tmp/nf-rc; } | tee "$meta/$group" >&2
+  return "$(cat /tmp/nf-rc)"
+}
+
+# A group whose input failed does not run: the frontend reports the first failure.
+for status in /nf/status/*; do
+  [ -f "$status" ] || continue
+  if [ "$(cat "$status")" != ok ]; then
+    echo "skipped: ${status##*/} did not build" >"$meta/$group"
+    finish skipped
+  fi
+done
+
+# Register what the inputs brought, trusting their hashes (no re-hashing, no copy-ups).
+if [ -d /nf/records ]; then
+  cat /nf/records/* | nix-store --load-db || { echo "registering the inputs failed" >"$meta/$group"; finish build-failed; }
+fi
+ls /nix/store >/tmp/nf-before
+
+i=0
+set --
+while [ "$i" -lt "${NF_ROOT_COUNT:-0}" ]; do
+  eval "set -- \"\$@\" \"\${NF_ROOT_$i}\""
+  i=$((i + 1))
+done
+logged /tmp/nf-results nix-store --realise "$@" || finish build-failed
+
+# The new paths of the results' closure: this group's own work.
+# shellcheck disable=SC2046 # store paths have no spaces or glob characters
+nix-store --query --requisites $(cat /tmp/nf-results) >/tmp/nf-closure || finish build-failed
+: >/tmp/nf-new
+while read -r path; do
+  grep -qxF "${path##*/}" /tmp/nf-before || printf '%s\n' "$path" >>/tmp/nf-new
+done </tmp/nf-closure
+if [ -s /tmp/nf-new ]; then
+  # shellcheck disable=SC2046
+  nix-store --dump-db $(cat /tmp/nf-new) >"/out/nf/records/$group" || finish build-failed
+  while read -r path; do
+    cp -a "$path" /out/nix/store/ || { echo "copying $path failed" >"$meta/$group"; finish build-failed; }
+  done </tmp/nf-new
+fi
+
+if [ "${NF_FINAL:-}" = 1 ]; then
+  result=/out/nf/result
+  mkdir -p "$result/root" "$result/tmp"
+  chmod 1777 "$result/tmp"
+  cp /tmp/nf-results "$result/results"
+  # shellcheck disable=SC2046
+  nix path-info --extra-experimental-features nix-command --json --recursive $(cat /tmp/nf-results) \
+    >"$result/closure.json" 2>"$meta/$group" || finish build-failed
+  first=$(head -n 1 /tmp/nf-results)
+  if [ -d "$first" ]; then
+    for entry in "$first"/* "$first"/.[!.]*; do
+      [ -e "$entry" ] || [ -L "$entry" ] || continue
+      [ "${entry##*/}" = nix-support ] && continue
+      ln -s "$entry" "$result/root/"
+    done
+  fi
+fi
+finish ok
