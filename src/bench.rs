@@ -97,7 +97,13 @@ pub fn run(n: usize) {
         ca_bundle: None,
     };
     let effective = config::effective(&spec, &result, &config::PackageImageConfig::default());
-    let image = plan::image_stage(&spec, &result, built, true, &effective);
+    let image = plan::image_stage(
+        &spec,
+        &result,
+        &plan::Trees::LaidOut(built),
+        true,
+        &effective,
+    );
     let definition = llb::definition(&image);
     let bytes = definition.encode_to_vec().len();
     let total = start.elapsed();

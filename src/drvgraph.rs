@@ -44,7 +44,10 @@ impl Record {
             self.path,
             self.nar_hash,
             self.nar_size,
-            self.deriver.as_ref().map(|d| d.to_string()).unwrap_or_default(),
+            self.deriver
+                .as_ref()
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
             self.references.len()
         );
         for reference in &self.references {
@@ -71,7 +74,9 @@ impl fmt::Display for GraphError {
 impl std::error::Error for GraphError {}
 
 fn invalid(what: String) -> GraphError {
-    GraphError(format!("the Nix evaluation reported something invalid: {what}"))
+    GraphError(format!(
+        "the Nix evaluation reported something invalid: {what}"
+    ))
 }
 
 fn store_path(text: &str, what: &str) -> Result<StorePath, GraphError> {
@@ -103,7 +108,9 @@ pub fn parse_records(text: &str) -> Result<Vec<Record>, GraphError> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "+/=:-".contains(c))
         {
-            return Err(invalid(format!("the record of {path} has a malformed hash")));
+            return Err(invalid(format!(
+                "the record of {path} has a malformed hash"
+            )));
         }
         let nar_size = next("size")?
             .parse::<u64>()
@@ -116,7 +123,11 @@ pub fn parse_records(text: &str) -> Result<Vec<Record>, GraphError> {
             .parse::<usize>()
             .ok()
             .filter(|n| *n <= MAX_REFERENCES)
-            .ok_or_else(|| invalid(format!("the record of {path} has a malformed reference count")))?;
+            .ok_or_else(|| {
+                invalid(format!(
+                    "the record of {path} has a malformed reference count"
+                ))
+            })?;
         let mut references = Vec::with_capacity(count);
         for _ in 0..count {
             references.push(store_path(next("references")?, "reference")?);
@@ -200,9 +211,11 @@ pub fn parse_roots(text: &str) -> Result<Vec<Root>, GraphError> {
         }
         if let Some(outputs) = outputs {
             if outputs.is_empty()
-                || !outputs
-                    .split(',')
-                    .all(|o| !o.is_empty() && o.chars().all(|c| c.is_ascii_alphanumeric() || "_+.-".contains(c)))
+                || !outputs.split(',').all(|o| {
+                    !o.is_empty()
+                        && o.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_+.-".contains(c))
+                })
             {
                 return Err(invalid(format!("root {line:?} names malformed outputs")));
             }
@@ -245,7 +258,11 @@ impl Group {
         if self.substitute {
             let names: Vec<&str> = self.members.iter().take(3).map(|p| p.name()).collect();
             let more = self.members.len().saturating_sub(3);
-            let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+            let tail = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
             return format!("substitute {}{tail}", names.join(", "));
         }
         let first = self
@@ -329,7 +346,11 @@ pub fn plan(
     let root_set: BTreeSet<&StorePath> = roots.iter().map(|r| &r.derivation).collect();
     let mut consumers: BTreeMap<&StorePath, Vec<&StorePath>> = BTreeMap::new();
     for drv in to_build {
-        for input in records[drv].references.iter().filter(|r| *r != drv && to_build.contains(*r)) {
+        for input in records[drv]
+            .references
+            .iter()
+            .filter(|r| *r != drv && to_build.contains(*r))
+        {
             consumers.entry(input).or_default().push(drv);
         }
     }
@@ -355,8 +376,15 @@ pub fn plan(
     for drv in &build_order {
         let head = &head_of[*drv];
         // All roots share one group.
-        let head = if root_set.contains(head) { &final_head } else { head };
-        members.entry(head.clone()).or_default().push((*drv).clone());
+        let head = if root_set.contains(head) {
+            &final_head
+        } else {
+            head
+        };
+        members
+            .entry(head.clone())
+            .or_default()
+            .push((*drv).clone());
     }
     members.entry(final_head.clone()).or_default();
 
@@ -364,17 +392,21 @@ pub fn plan(
     let mut heads: Vec<StorePath> = members.keys().cloned().collect();
     if heads.len() > max_groups.max(2) {
         let consumer_group = |head: &StorePath| -> Option<StorePath> {
-            consumers
-                .get(head)
-                .and_then(|c| c.first())
-                .map(|c| {
-                    let h = &head_of[*c];
-                    if root_set.contains(h) { final_head.clone() } else { h.clone() }
-                })
+            consumers.get(head).and_then(|c| c.first()).map(|c| {
+                let h = &head_of[*c];
+                if root_set.contains(h) {
+                    final_head.clone()
+                } else {
+                    h.clone()
+                }
+            })
         };
         let mut siblings: BTreeMap<Option<StorePath>, Vec<StorePath>> = BTreeMap::new();
         for head in heads.iter().filter(|h| **h != final_head) {
-            siblings.entry(consumer_group(head)).or_default().push(head.clone());
+            siblings
+                .entry(consumer_group(head))
+                .or_default()
+                .push(head.clone());
         }
         let budget = max_groups.max(2) - 1;
         let families = siblings.len().max(1);
@@ -426,7 +458,9 @@ pub fn plan(
             .cloned()
             .collect();
         if ready.is_empty() {
-            return Err(invalid("the planned groups depend on each other in a cycle".into()));
+            return Err(invalid(
+                "the planned groups depend on each other in a cycle".into(),
+            ));
         }
         for head in ready {
             placed.insert(head.clone());
@@ -466,7 +500,14 @@ pub fn plan(
         if substitute {
             upstream.insert(0);
         }
-        upstream_of.push(upstream.iter().copied().filter(|u| *u >= offset).map(|u| u - offset).collect());
+        upstream_of.push(
+            upstream
+                .iter()
+                .copied()
+                .filter(|u| *u >= offset)
+                .map(|u| u - offset)
+                .collect(),
+        );
         let is_final = *head == final_head;
         let roots_here: Vec<String> = if is_final {
             roots.iter().map(Root::argument).collect()
@@ -565,10 +606,14 @@ mod tests {
     fn path(name: &str) -> String {
         // A valid hash that differs per name.
         let alphabet: Vec<char> = "0123456789abcdfghijklmnpqrsvwxyz".chars().collect();
-        let mut seed: u64 = name.bytes().fold(1469598103934665603, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+        let mut seed: u64 = name.bytes().fold(1469598103934665603, |h, b| {
+            (h ^ b as u64).wrapping_mul(1099511628211)
+        });
         let hash: String = (0..32)
             .map(|_| {
-                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 alphabet[(seed >> 59) as usize]
             })
             .collect();
@@ -586,7 +631,10 @@ mod tests {
 
     fn dry(build: &[&str]) -> DryRun {
         DryRun {
-            build: build.iter().map(|n| StorePath::parse(&path(n)).unwrap()).collect(),
+            build: build
+                .iter()
+                .map(|n| StorePath::parse(&path(n)).unwrap())
+                .collect(),
             fetch: BTreeSet::new(),
         }
     }
@@ -604,7 +652,10 @@ mod tests {
         let text = record("a.drv", &["src"]) + &record("src", &[]);
         let records = parse_records(&text).unwrap();
         assert_eq!(records.len(), 2);
-        assert_eq!(records.iter().map(Record::to_text).collect::<String>(), text);
+        assert_eq!(
+            records.iter().map(Record::to_text).collect::<String>(),
+            text
+        );
         for bad in [
             "/etc/passwd\nh\n1\n\n0\n".to_string(),
             format!("{}\nh\nx\n\n0\n", path("a")),
@@ -638,7 +689,13 @@ mod tests {
             + &record("dep.drv", &["busybox", "dep-src"])
             + &record("app-src", &[])
             + &record("app.drv", &["busybox", "app-src", "dep.drv"]);
-        let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &dry(&["dep.drv", "app.drv"]), 8).unwrap();
+        let graph = plan(
+            &roots("app.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&["dep.drv", "app.drv"]),
+            8,
+        )
+        .unwrap();
         assert_eq!(graph.groups.len(), 2);
         assert_eq!(names(&graph.groups[0]), ["dep.drv"]);
         assert_eq!(names(&graph.groups[1]), ["app.drv"]);
@@ -647,9 +704,17 @@ mod tests {
         assert_eq!(graph.groups[1].roots, [format!("{}!out", path("app.drv"))]);
         assert_eq!(graph.groups[0].roots, [path("dep.drv")]);
         // The app's vertex gets its own source and the dependency's derivation, not more.
-        let closure: Vec<&str> = graph.groups[1].derivation_closure.iter().map(|p| p.name()).collect();
+        let closure: Vec<&str> = graph.groups[1]
+            .derivation_closure
+            .iter()
+            .map(|p| p.name())
+            .collect();
         assert_eq!(closure.len(), 5);
-        let closure: Vec<&str> = graph.groups[0].derivation_closure.iter().map(|p| p.name()).collect();
+        let closure: Vec<&str> = graph.groups[0]
+            .derivation_closure
+            .iter()
+            .map(|p| p.name())
+            .collect();
         assert!(!closure.contains(&"app-src"), "{closure:?}");
         assert_eq!(graph.groups[1].step_name(), "build app");
     }
@@ -660,13 +725,23 @@ mod tests {
         let mut build = Vec::new();
         let names_: Vec<String> = (1..=150).map(|i| format!("chain-{i}.drv")).collect();
         for (i, name) in names_.iter().enumerate() {
-            let refs: Vec<&str> = if i == 0 { vec!["busybox"] } else { vec!["busybox", &names_[i - 1]] };
+            let refs: Vec<&str> = if i == 0 {
+                vec!["busybox"]
+            } else {
+                vec!["busybox", &names_[i - 1]]
+            };
             text += &record(name, &refs);
             build.push(name.as_str());
         }
         text += &record("top.drv", &["busybox", "chain-150.drv"]);
         build.push("top.drv");
-        let graph = plan(&roots("top.drv"), parse_records(&text).unwrap(), &dry(&build), 8).unwrap();
+        let graph = plan(
+            &roots("top.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&build),
+            8,
+        )
+        .unwrap();
         assert_eq!(graph.groups.len(), 2);
         assert_eq!(graph.groups[0].members.len(), 150);
         assert_eq!(graph.groups[0].roots, [path("chain-150.drv")]);
@@ -688,7 +763,13 @@ mod tests {
         text += &record("app.drv", &refs);
         build.push("app.drv".into());
         let build: Vec<&str> = build.iter().map(String::as_str).collect();
-        let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &dry(&build), 8).unwrap();
+        let graph = plan(
+            &roots("app.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&build),
+            8,
+        )
+        .unwrap();
         assert!(graph.groups.len() <= 9, "{} groups", graph.groups.len());
         let total: usize = graph.groups.iter().map(|g| g.members.len()).sum();
         assert_eq!(total, 302);
@@ -703,7 +784,8 @@ mod tests {
     fn substitutable_paths_are_one_step_everyone_reads() {
         let text = record("app.drv", &[]);
         let mut run = dry(&["app.drv"]);
-        run.fetch.insert(StorePath::parse(&path("glibc-2.39")).unwrap());
+        run.fetch
+            .insert(StorePath::parse(&path("glibc-2.39")).unwrap());
         let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &run, 8).unwrap();
         assert_eq!(graph.groups.len(), 2);
         assert!(graph.groups[0].substitute);
@@ -715,16 +797,40 @@ mod tests {
     fn bad_graphs_are_refused_with_the_path() {
         // A cycle.
         let text = record("a.drv", &["b.drv"]) + &record("b.drv", &["a.drv"]);
-        let err = plan(&roots("a.drv"), parse_records(&text).unwrap(), &dry(&["a.drv", "b.drv"]), 8).unwrap_err();
+        let err = plan(
+            &roots("a.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&["a.drv", "b.drv"]),
+            8,
+        )
+        .unwrap_err();
         assert!(err.0.contains("cycle"), "{err}");
         // A derivation referring outside the records.
         let text = record("a.drv", &["missing.drv"]);
-        let err = plan(&roots("a.drv"), parse_records(&text).unwrap(), &dry(&["a.drv"]), 8).unwrap_err();
+        let err = plan(
+            &roots("a.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&["a.drv"]),
+            8,
+        )
+        .unwrap_err();
         assert!(err.0.contains("missing.drv"), "{err}");
         // A root that was not evaluated; something to build that was not evaluated.
         let text = record("a.drv", &[]);
-        assert!(plan(&roots("b.drv"), parse_records(&text).unwrap(), &dry(&["a.drv"]), 8).is_err());
-        assert!(plan(&roots("a.drv"), parse_records(&text).unwrap(), &dry(&["x.drv"]), 8).is_err());
+        assert!(plan(
+            &roots("b.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&["a.drv"]),
+            8
+        )
+        .is_err());
+        assert!(plan(
+            &roots("a.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&["x.drv"]),
+            8
+        )
+        .is_err());
         assert!(parse_roots("/nix/store/x\n").is_err());
         assert!(parse_roots(&format!("{}!out;rm\n", path("a.drv"))).is_err());
         assert!(parse_roots("").is_err());

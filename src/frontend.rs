@@ -103,7 +103,7 @@ pub struct Environment {
     pub started_at: i64,
 }
 
-fn gateway_error(what: &str, err: GatewayError) -> UserError {
+pub(crate) fn gateway_error(what: &str, err: GatewayError) -> UserError {
     UserError::new(format!("{what}: {}", err.message))
 }
 
@@ -146,6 +146,18 @@ async fn build_platform<G: Gateway>(
 ) -> Result<PlatformImage, UserError> {
     let builder = resolve_builder(gateway, spec, options).await?;
     let context = context_local(options, env, excludes);
+    if spec.graph && env.has_merge_op {
+        return crate::graph_build::build_platform(
+            gateway,
+            options,
+            spec,
+            &builder,
+            context,
+            build_file_text,
+            env.started_at,
+        )
+        .await;
+    }
     let built = plan::build_stage(
         spec,
         &builder,
@@ -183,45 +195,7 @@ async fn build_platform<G: Gateway>(
             })?;
         status = read_status(gateway, &built_ref).await?;
     }
-    match status.kind.as_str() {
-        "ok" => {}
-        "missing-file" => {
-            let hint = match spec.mode {
-                Mode::Nix => "build from the directory that holds it (docker buildx build -f default.nix .), or name it with --build-arg NIX_FILE=path/in/context.nix",
-                Mode::Dockerfile => "add it to the build context, or name another file with the `# nix=FILE` directive or --build-arg NIX_FILE=",
-            };
-            return Err(UserError::new(format!(
-                "{}: no such file in the build context (is it excluded by .dockerignore?); {hint}",
-                spec.nix_file
-            )));
-        }
-        "eval-failed" => {
-            let error = UserError::new(format!(
-                "evaluating {} failed:\n{}",
-                describe_target(spec),
-                nix_error_text(&status.log)
-            ));
-            // In Nix mode the build file is the Nix file: point at the line Nix names.
-            return Err(match nix_error_line(&status.log, &spec.nix_file) {
-                Some(line) if spec.mode == Mode::Nix => {
-                    error.at(&spec.build_file, build_file_text, line)
-                }
-                _ => error,
-            });
-        }
-        "build-failed" => {
-            return Err(UserError::new(format!(
-                "building {} failed:\n{}",
-                describe_target(spec),
-                nix_error_text(&status.log)
-            )))
-        }
-        other => {
-            return Err(UserError::new(format!(
-                "the Nix builder reported an unknown status {other:?}"
-            )))
-        }
-    }
+    check_status(spec, &status, build_file_text)?;
 
     let result = read_build_result(gateway, &built_ref).await?;
     eprintln!(
@@ -240,7 +214,13 @@ async fn build_platform<G: Gateway>(
         None => PackageImageConfig::default(),
     };
     let effective = config::effective(spec, &result, &package);
-    let image = plan::image_stage(spec, &result, built, env.has_merge_op, &effective);
+    let image = plan::image_stage(
+        spec,
+        &result,
+        &plan::Trees::LaidOut(built),
+        env.has_merge_op,
+        &effective,
+    );
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))
@@ -261,6 +241,50 @@ async fn build_platform<G: Gateway>(
     })
 }
 
+/// The builder's status word as the user's error: a missing file, Nix's evaluation error (with
+/// the line in Nix mode) or a failed build.
+pub(crate) fn check_status(
+    spec: &Spec,
+    status: &Status,
+    build_file_text: &str,
+) -> Result<(), UserError> {
+    match status.kind.as_str() {
+        "ok" => Ok(()),
+        "missing-file" => {
+            let hint = match spec.mode {
+                Mode::Nix => "build from the directory that holds it (docker buildx build -f default.nix .), or name it with --build-arg NIX_FILE=path/in/context.nix",
+                Mode::Dockerfile => "add it to the build context, or name another file with the `# nix=FILE` directive or --build-arg NIX_FILE=",
+            };
+            Err(UserError::new(format!(
+                "{}: no such file in the build context (is it excluded by .dockerignore?); {hint}",
+                spec.nix_file
+            )))
+        }
+        "eval-failed" => {
+            let error = UserError::new(format!(
+                "evaluating {} failed:\n{}",
+                describe_target(spec),
+                nix_error_text(&status.log)
+            ));
+            // In Nix mode the build file is the Nix file: point at the line Nix names.
+            Err(match nix_error_line(&status.log, &spec.nix_file) {
+                Some(line) if spec.mode == Mode::Nix => {
+                    error.at(&spec.build_file, build_file_text, line)
+                }
+                _ => error,
+            })
+        }
+        "build-failed" => Err(UserError::new(format!(
+            "building {} failed:\n{}",
+            describe_target(spec),
+            nix_error_text(&status.log)
+        ))),
+        other => Err(UserError::new(format!(
+            "the Nix builder reported an unknown status {other:?}"
+        ))),
+    }
+}
+
 /// A client directory (`context`, `dockerfile`) with its session; patterns left to the caller.
 fn local_dir(options: &Options, env: &Environment, name: &str) -> llb::Local {
     llb::Local {
@@ -275,7 +299,11 @@ fn local_dir(options: &Options, env: &Environment, name: &str) -> llb::Local {
     }
 }
 
-fn context_local(options: &Options, env: &Environment, excludes: &[String]) -> llb::Output {
+pub(crate) fn context_local(
+    options: &Options,
+    env: &Environment,
+    excludes: &[String],
+) -> llb::Output {
     let source = llb::Local {
         exclude_patterns: excludes.to_vec(),
         ..local_dir(options, env, "context")
@@ -302,14 +330,14 @@ async fn solve_local_file<G: Gateway>(
 
 /// With `NIX_FRONTEND_DEBUG=1` in the frontend's environment, the planned LLB goes to stderr
 /// (dockerd's log) as readable JSON.
-fn debug_dump(what: &str, output: &llb::Output) {
+pub(crate) fn debug_dump(what: &str, output: &llb::Output) {
     if std::env::var_os("NIX_FRONTEND_DEBUG").is_some_and(|v| v == "1") {
         let json = llb::definition_to_json(&llb::definition(output));
         eprintln!("nix-frontend: {what}: {json:#}");
     }
 }
 
-fn describe_target(spec: &Spec) -> String {
+pub(crate) fn describe_target(spec: &Spec) -> String {
     match &spec.attr {
         Some(attr) => format!("attribute {attr:?} of {}", spec.nix_file),
         None => spec.nix_file.clone(),
@@ -371,7 +399,7 @@ pub fn parse_dockerignore(text: &str) -> Vec<String> {
         .collect()
 }
 
-async fn resolve_builder<G: Gateway>(
+pub(crate) async fn resolve_builder<G: Gateway>(
     gateway: &mut G,
     spec: &Spec,
     options: &Options,
@@ -392,13 +420,16 @@ async fn resolve_builder<G: Gateway>(
     ))
 }
 
-struct Status {
-    kind: String,
-    log: String,
-    ran_at: i64,
+pub(crate) struct Status {
+    pub kind: String,
+    pub log: String,
+    pub ran_at: i64,
 }
 
-async fn read_status<G: Gateway>(gateway: &mut G, reference: &str) -> Result<Status, UserError> {
+pub(crate) async fn read_status<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+) -> Result<Status, UserError> {
     let read = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_string();
     let kind = gateway
         .read_file(reference, &format!("{MANIFEST_DIR}/status"))
@@ -566,7 +597,7 @@ async fn find_ca_bundle<G: Gateway>(
     None
 }
 
-fn is_plain_name(name: &str) -> bool {
+pub(crate) fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
@@ -786,10 +817,14 @@ mod tests {
         const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
 
         fn options() -> Options {
-            let raw = [("filename", "default.nix"), ("target", "hello")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+            let raw = [
+                ("filename", "default.nix"),
+                ("target", "hello"),
+                ("build-arg:NIX_PLAN", "single"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
             Options::parse(&raw).unwrap()
         }
 

@@ -8,6 +8,7 @@ mod drvgraph;
 #[cfg(test)]
 mod fake_gateway;
 mod frontend;
+mod graph_build;
 mod llb;
 mod options;
 mod plan;

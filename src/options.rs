@@ -30,6 +30,8 @@ pub mod args {
     pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
     pub const NIX_MAX_LAYERS: &str = "NIX_MAX_LAYERS";
     pub const NIX_CACHE_ID: &str = "NIX_CACHE_ID";
+    pub const NIX_PLAN: &str = "NIX_PLAN";
+    pub const NIX_MAX_BUILD_STEPS: &str = "NIX_MAX_BUILD_STEPS";
     pub const NIX_ARGS: &str = "NIX_ARGS";
     pub const NIXPKGS: &str = "NIXPKGS";
     pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";

@@ -50,6 +50,8 @@ const KNOWN_BUILD_ARGS: &[&str] = &[
     "NIX_TRUSTED_PUBLIC_KEYS",
     "NIX_MAX_LAYERS",
     "NIX_CACHE_ID",
+    "NIX_PLAN",
+    "NIX_MAX_BUILD_STEPS",
     "SOURCE_DATE_EPOCH",
     "HTTP_PROXY",
     "http_proxy",
@@ -91,6 +93,11 @@ pub struct Spec {
     pub max_layers: usize,
     /// The id of the persistent Nix store cache mount, when the user chose one.
     pub cache_id: Option<String>,
+    /// Nix's work as one vertex per planned group of derivations (`NIX_PLAN=graph`, the
+    /// default), or as one step over a persistent store (`single`).
+    pub graph: bool,
+    /// At most about this many build steps in graph mode (`NIX_MAX_BUILD_STEPS`).
+    pub max_build_steps: usize,
     /// `--arg NAME EXPR` / `--argstr NAME VALUE` for Nix, from NIX_ARGS, as argv entries.
     pub nix_args: Vec<String>,
     /// `-I nixpkgs=…` from NIXPKGS.
@@ -99,6 +106,10 @@ pub struct Spec {
     pub nix_settings: Vec<String>,
 }
 
+/// Build steps when `NIX_MAX_BUILD_STEPS` is not given: a container start costs about 175 ms on
+/// a small builder, so a wide graph is joined into a few steps rather than hundreds.
+const DEFAULT_MAX_BUILD_STEPS: usize = 8;
+const MAX_BUILD_STEPS: usize = 256;
 /// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
 pub const DEFAULT_MAX_LAYERS: usize = 100;
 /// Docker refuses images with more layers than this.
@@ -296,6 +307,30 @@ impl Spec {
             }
         };
 
+        let graph = match options.build_arg(args::NIX_PLAN) {
+            None | Some("graph") => true,
+            Some("single") => false,
+            Some(other) => {
+                return Err(option_error(
+                    "build arg NIX_PLAN",
+                    format!("{other:?} is not a plan: use graph (a build step per group of derivations, cached and exported by BuildKit) or single (one step over a persistent store)"),
+                ))
+            }
+        };
+        let max_build_steps = match options.build_arg(args::NIX_MAX_BUILD_STEPS) {
+            None => DEFAULT_MAX_BUILD_STEPS,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (2..=MAX_BUILD_STEPS).contains(n))
+                .ok_or_else(|| {
+                    option_error(
+                        "build arg NIX_MAX_BUILD_STEPS",
+                        format!("{text:?} is not a step count from 2 to {MAX_BUILD_STEPS}"),
+                    )
+                })?,
+        };
+
         let nix_args = match options.build_arg(args::NIX_ARGS) {
             None => Vec::new(),
             Some(text) => parse_nix_args(text)
@@ -362,6 +397,8 @@ impl Spec {
             source_date_epoch,
             max_layers,
             cache_id,
+            graph,
+            max_build_steps,
             nix_args,
             nixpkgs,
             nix_settings,

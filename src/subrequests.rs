@@ -18,7 +18,18 @@ const OUR_ARGS: &[(&str, &str)] = &[
     ("NIX_FILE", "Nix file in the build context"),
     ("NIX_IMAGE", "Nix builder image"),
     ("NIX_MAX_LAYERS", "most layers in the image (default 100)"),
-    ("NIX_CACHE_ID", "id of the persistent Nix store cache mount"),
+    (
+        "NIX_CACHE_ID",
+        "id of the persistent Nix store cache mount (NIX_PLAN=single)",
+    ),
+    (
+        "NIX_PLAN",
+        "graph (default: a build step per group of derivations) or single",
+    ),
+    (
+        "NIX_MAX_BUILD_STEPS",
+        "most build steps in graph mode (default 8)",
+    ),
     ("SOURCE_DATE_EPOCH", "timestamp of every file in the image"),
 ];
 

@@ -6,7 +6,10 @@
 //! path's layer is the same bytes, and the same digest, in every image that contains it.
 
 pub mod config;
+pub mod graph;
 pub mod layers;
+
+use std::collections::BTreeMap;
 
 use bollard_buildkit_proto::pb;
 use serde_json::Value;
@@ -19,6 +22,10 @@ use crate::spec::Spec;
 pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
 /// Applied to the built value with `nix eval --apply`: name, version, meta, passthru.imageConfig.
 pub const INFO_EXPRESSION: &str = include_str!("info.nix");
+/// The derivation-graph steps: evaluation, one group's build, and what they share.
+pub const EVAL_SCRIPT: &str = include_str!("eval.sh");
+pub const REALISE_SCRIPT: &str = include_str!("realise.sh");
+pub const COMMON_SCRIPT: &str = include_str!("common.sh");
 /// The `--print=targets` script and expression.
 pub const TARGETS_SCRIPT: &str = include_str!("targets.sh");
 pub const TARGETS_EXPRESSION: &str = include_str!("targets.nix");
@@ -27,7 +34,7 @@ pub const NETRC_SECRET: &str = "/run/secrets/netrc";
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 /// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
 /// messages and `ps`).
-const SCRIPT_DIR: &str = "/.nix-frontend";
+pub const SCRIPT_DIR: &str = "/.nix-frontend";
 /// Where the builder leaves its manifest, in the build stage's output.
 pub const MANIFEST_DIR: &str = "/.nix-frontend";
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
@@ -112,31 +119,19 @@ pub fn build_stage(
     nix_stage(spec, builder, context, resolve_mode, Task::Build)
 }
 
-/// What a Nix step in the builder does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// Build and lay out the closure (`builder.sh`).
-    Build,
-    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
-    Targets,
-}
-
-/// A Nix step: the builder image with the persistent store at /nix, the context at /src, our
-/// tools at /.nix-frontend, and an output at /out, which is returned.
-pub fn nix_stage(
-    spec: &Spec,
-    builder: &BuilderImage,
-    context: Output,
-    resolve_mode: Option<&str>,
-    task: Task,
-) -> Output {
-    let platform = spec.platform.to_pb();
-    let image = llb::image(
+/// The builder image as a source vertex.
+pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&str>) -> Output {
+    llb::image(
         &builder.reference,
         resolve_mode,
-        &platform,
+        &spec.platform.to_pb(),
         &Meta::named(format!("builder image {}", builder.reference)),
-    );
+    )
+}
+
+/// The environment of every Nix step: the image's, PATH and HOME if it has none, and every
+/// user value as a variable of its own (the scripts use them only quoted).
+pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     let mut env = builder.env.clone();
     for (name, default) in [
         (
@@ -178,8 +173,16 @@ pub fn nix_stage(
         env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
     }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
+    env
+}
+
+/// Our scripts and Nix expressions, mounted read-only at /.nix-frontend in every Nix step.
+pub fn tool_files(platform: &pb::Platform) -> Output {
     let tools: Vec<llb::MakeFile> = [
         ("/builder.sh", 0o555, BUILDER_SCRIPT),
+        ("/common.sh", 0o444, COMMON_SCRIPT),
+        ("/eval.sh", 0o555, EVAL_SCRIPT),
+        ("/realise.sh", 0o555, REALISE_SCRIPT),
         ("/info.nix", 0o444, INFO_EXPRESSION),
         ("/targets.sh", 0o555, TARGETS_SCRIPT),
         ("/targets.nix", 0o444, TARGETS_EXPRESSION),
@@ -191,12 +194,59 @@ pub fn nix_stage(
         data: text.as_bytes().to_vec(),
     })
     .collect();
-    let script = llb::make_files(
+    llb::make_files(
         &tools,
-        &platform,
+        platform,
         &Meta::named("nix-frontend builder script"),
-    );
+    )
+}
+
+/// The secret and SSH mounts every Nix step gets: private caches and fetches behind auth see
+/// the client's netrc (never in any layer), `builtins.fetchGit` over SSH the agent.
+pub fn credential_mounts() -> [Mount; 2] {
+    [
+        Mount {
+            dest: NETRC_SECRET.into(),
+            selector: String::new(),
+            source: MountSource::Secret {
+                id: "netrc".into(),
+                mode: 0o400,
+            },
+        },
+        Mount {
+            dest: SSH_SOCKET.into(),
+            selector: String::new(),
+            source: MountSource::Ssh {
+                id: "default".into(),
+            },
+        },
+    ]
+}
+
+/// What a Nix step in the builder does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Build and lay out the closure (`builder.sh`).
+    Build,
+    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
+    Targets,
+}
+
+/// A Nix step: the builder image with the persistent store at /nix, the context at /src, our
+/// tools at /.nix-frontend, and an output at /out, which is returned.
+pub fn nix_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    resolve_mode: Option<&str>,
+    task: Task,
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let image = builder_image(spec, builder, resolve_mode);
+    let env = builder_env(spec, builder);
+    let script = tool_files(&platform);
     let cache_id = nix_cache_id(spec, builder);
+    let [netrc, ssh] = credential_mounts();
     let exec = llb::Exec {
         args: vec![
             "/bin/sh".into(),
@@ -239,22 +289,8 @@ pub fn nix_stage(
                     output: false,
                 },
             },
-            // Private caches and fetches behind auth: the client's netrc, never in any layer.
-            Mount {
-                dest: NETRC_SECRET.into(),
-                selector: String::new(),
-                source: MountSource::Secret {
-                    id: "netrc".into(),
-                    mode: 0o400,
-                },
-            },
-            Mount {
-                dest: SSH_SOCKET.into(),
-                selector: String::new(),
-                source: MountSource::Ssh {
-                    id: "default".into(),
-                },
-            },
+            netrc,
+            ssh,
             Mount {
                 dest: "/src".into(),
                 selector: String::new(),
@@ -311,12 +347,64 @@ pub struct BuildResult {
     pub ca_bundle: Option<String>,
 }
 
+/// Where the image stage finds each store path's tree and the builder's manifest (root links,
+/// `/tmp`).
+#[derive(Debug, Clone)]
+pub enum Trees {
+    /// The single Nix step's output: `/layers/<base>/nix/store/<base>`, the manifest at
+    /// `MANIFEST_DIR`.
+    LaidOut(Output),
+    /// Per path the output holding `/nix/store/<base>` (a group's, the evaluation's or the
+    /// builder image), and the final group's output with the manifest at `graph::RESULT_DIR`.
+    Providers {
+        by_path: BTreeMap<StorePath, Output>,
+        manifest: Output,
+    },
+}
+
+impl Trees {
+    /// The copy that puts `path` (with /nix and /nix/store) onto scratch, owned by root and
+    /// pinned in time. Copying a tree whose top is /nix creates /nix and /nix/store in the copy
+    /// itself, so they get the pinned timestamp too (parents made by createDestPath would get
+    /// the build's time).
+    pub fn copy_of(&self, path: &StorePath, timestamp: i64) -> (Output, llb::Copy) {
+        let (from, src, include_patterns) = match self {
+            Trees::LaidOut(built) => (
+                built.clone(),
+                format!("/layers/{}", path.base_name()),
+                Vec::new(),
+            ),
+            Trees::Providers { by_path, manifest } => (
+                by_path.get(path).unwrap_or(manifest).clone(),
+                "/".to_string(),
+                vec![format!("nix/store/{}", path.base_name())],
+            ),
+        };
+        let copy = llb::Copy {
+            src,
+            dest: "/".to_string(),
+            dir_contents: true,
+            include_patterns,
+            owner: Some((0, 0)),
+            timestamp: Some(timestamp),
+        };
+        (from, copy)
+    }
+
+    fn manifest(&self) -> (Output, &'static str) {
+        match self {
+            Trees::LaidOut(built) => (built.clone(), MANIFEST_DIR),
+            Trees::Providers { manifest, .. } => (manifest.clone(), graph::RESULT_DIR),
+        }
+    }
+}
+
 /// The image stage: every closure path copied from `built` onto scratch, grouped into at most
 /// `max_layers` layers (one per path below that), plus a last layer with the root symlinks.
 pub fn image_stage(
     spec: &Spec,
     result: &BuildResult,
-    built: Output,
+    trees: &Trees,
     use_merge: bool,
     effective: &config::Effective,
 ) -> Output {
@@ -343,20 +431,10 @@ pub fn image_stage(
         }
     };
     for (i, group) in groups.iter().enumerate() {
-        let copies: Vec<llb::Copy> = group
+        let copies: Vec<(Output, llb::Copy)> = group
             .paths
             .iter()
-            .map(|path| llb::Copy {
-                // The builder laid each path out as layers/<base>/nix/store/<base>: copying that
-                // tree's contents creates /nix and /nix/store in this copy, so they get the
-                // pinned timestamp too (parents made by createDestPath get the build's time).
-                src: format!("/layers/{}", path.base_name()),
-                dest: "/".to_string(),
-                dir_contents: true,
-                include_patterns: Vec::new(),
-                owner: Some((0, 0)),
-                timestamp: Some(timestamp),
-            })
+            .map(|path| trees.copy_of(path, timestamp))
             .collect();
         let name = match group.paths.as_slice() {
             [one] => format!("layer {}/{total}: {one}", i + 1),
@@ -368,16 +446,10 @@ pub fn image_stage(
             ),
         };
         let onto = base(&layers);
-        layers.push(llb::copy(
-            onto,
-            built.clone(),
-            &copies,
-            &platform,
-            &Meta::named(name),
-        ));
+        layers.push(llb::copy_from(onto, &copies, &platform, &Meta::named(name)));
     }
     let onto = base(&layers);
-    if let Some(layer) = extras_layer(result, &built, effective, timestamp, &platform, onto) {
+    if let Some(layer) = extras_layer(result, trees, effective, timestamp, &platform, onto) {
         layers.push(layer);
     }
     if !use_merge || layers.len() == 1 {
@@ -410,7 +482,7 @@ pub fn human_bytes(bytes: u64) -> String {
 /// accounts and `/tmp`, and the WORKDIR. Everything in it is owned by root and pinned in time.
 fn extras_layer(
     result: &BuildResult,
-    built: &Output,
+    trees: &Trees,
     effective: &config::Effective,
     timestamp: i64,
     platform: &pb::Platform,
@@ -469,6 +541,7 @@ fn extras_layer(
         owner: Some((0, 0)),
         timestamp: Some(timestamp),
     };
+    let (built, manifest_dir) = trees.manifest();
     let mut copies = Vec::new();
     let mut what = Vec::new();
     if !links.is_empty() {
@@ -480,7 +553,7 @@ fn extras_layer(
         ));
         copies.push((
             built.clone(),
-            pinned(format!("{MANIFEST_DIR}/root"), "/", true, names),
+            pinned(format!("{manifest_dir}/root"), "/", true, names),
         ));
     }
     if accounts.is_some() {
@@ -488,7 +561,7 @@ fn extras_layer(
         // the sticky bit.
         copies.push((
             built.clone(),
-            pinned(format!("{MANIFEST_DIR}/tmp"), "/tmp", false, Vec::new()),
+            pinned(format!("{manifest_dir}/tmp"), "/tmp", false, Vec::new()),
         ));
         what.push(format!(
             "USER {}: /etc/passwd, /etc/group, /tmp",

@@ -14,8 +14,10 @@
 # It exits 0 once the status is written; the frontend reads it and reports Nix's error text.
 set -u
 meta=/out/nf/log
-mkdir -p /out/nix/store /out/nf/records /out/nf/status /out/nf/log
+mkdir -p /out/nix/store /out/nf/records /out/nf/status /out/nf/log /out/nf/ran-at
 group=$NF_GROUP
+# When this ran (Unix seconds), to tell a cached failure from a fresh one.
+date +%s >"/out/nf/ran-at/$group"
 tools=$(dirname "$0")
 # shellcheck source=common.sh
 . "$tools/common.sh"

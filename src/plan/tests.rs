@@ -61,7 +61,13 @@ fn effective(spec: &Spec, result: &BuildResult) -> config::Effective {
 
 fn stage(spec: &Spec, result: &BuildResult, use_merge: bool) -> Output {
     let built = build_stage(spec, &builder(), context(), None);
-    image_stage(spec, result, built, use_merge, &effective(spec, result))
+    image_stage(
+        spec,
+        result,
+        &Trees::LaidOut(built),
+        use_merge,
+        &effective(spec, result),
+    )
 }
 
 fn config_json(spec: &Spec, result: &BuildResult) -> String {

@@ -1,0 +1,348 @@
+//! One platform's image with Nix's work as BuildKit vertices (`NIX_PLAN=graph`, the default):
+//! evaluate, plan the groups (`drvgraph`), solve them as one graph, read what each reported,
+//! validate, and assemble the image from the trees the groups already produced.
+//!
+//! Every file read here was written inside a container that ran the user's build, so it is
+//! untrusted: store paths are parsed strictly, the closure is validated as in single mode, and a
+//! path that no step holds is refused rather than guessed.
+
+use std::collections::BTreeMap;
+
+use crate::bridge::Gateway;
+use crate::closure::{self, Limits, StorePath};
+use crate::drvgraph::{self, Graph};
+use crate::frontend::{
+    check_status, debug_dump, describe_target, executables, gateway_error, is_plain_name,
+    nix_error_text, read_status, validate_root_links, PlatformImage, UserError,
+};
+use crate::llb::{self, Output};
+use crate::options::Options;
+use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
+use crate::plan::graph::{self as graph_plan, LOG_DIR, RESULT_DIR, STATUS_DIR};
+use crate::plan::{self, BuildResult, BuilderImage, Trees, MANIFEST_DIR};
+use crate::spec::Spec;
+
+fn invalid(what: String) -> UserError {
+    UserError::new(format!(
+        "the Nix builder reported something invalid: {what}"
+    ))
+}
+
+/// Everything after the builder image is resolved and the context planned.
+pub async fn build_platform<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    build_file_text: &str,
+    started_at: i64,
+) -> Result<PlatformImage, UserError> {
+    let resolve_mode = options.image_resolve_mode.as_deref();
+    let evaluated = graph_plan::eval_stage(spec, builder, context, resolve_mode);
+    debug_dump("evaluation", &evaluated);
+    let eval_ref = gateway
+        .solve(llb::definition(&evaluated))
+        .await
+        .map_err(|err| {
+            gateway_error(
+                &format!("running {}", graph_plan::eval_step_name(spec)),
+                err,
+            )
+        })?;
+    let status = read_status(gateway, &eval_ref).await?;
+    check_status(spec, &status, build_file_text)?;
+
+    let graph = read_graph(gateway, &eval_ref, spec).await?;
+    eprintln!(
+        "nix-frontend: {} build steps: {}",
+        graph.groups.len(),
+        graph
+            .groups
+            .iter()
+            .map(|g| g.step_name())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+
+    let mut rerun = vec![false; graph.groups.len()];
+    let (outputs, refs) = loop {
+        let outputs =
+            graph_plan::group_stages(spec, builder, &graph, &evaluated, resolve_mode, &rerun);
+        let last = outputs.last().expect("a graph has a final group");
+        debug_dump("build steps", last);
+        gateway
+            .solve(llb::definition(last))
+            .await
+            .map_err(|err| gateway_error(&format!("building {}", describe_target(spec)), err))?;
+        // Every step's own result (cached by now), to read its status and list its paths.
+        let mut refs = Vec::with_capacity(outputs.len());
+        for output in &outputs {
+            refs.push(
+                gateway
+                    .solve(llb::definition(output))
+                    .await
+                    .map_err(|err| {
+                        gateway_error(&format!("building {}", describe_target(spec)), err)
+                    })?,
+            );
+        }
+        match first_failure(gateway, &graph, &refs).await? {
+            None => break (outputs, refs),
+            Some((index, log, ran_at)) => {
+                // A failure from the cache may have been transient (network, resources): run
+                // that step and every step after it once more rather than report it stale.
+                if ran_at < started_at - 1 && !rerun[index] {
+                    gateway
+                        .warn(&format!(
+                            "the cached step {:?} had failed; building again",
+                            graph.groups[index].step_name()
+                        ))
+                        .await;
+                    for (i, group) in graph.groups.iter().enumerate() {
+                        if i == index || group.upstream.contains(&index) {
+                            rerun[i] = true;
+                        }
+                    }
+                    continue;
+                }
+                return Err(UserError::new(format!(
+                    "building {} failed in step {:?}:\n{}",
+                    describe_target(spec),
+                    graph.groups[index].step_name(),
+                    nix_error_text(&log)
+                )));
+            }
+        }
+    };
+
+    let final_index = graph.final_group();
+    let final_ref = refs[final_index].clone();
+    let final_output = outputs[final_index].clone();
+    let results = read_results(gateway, &final_ref).await?;
+    let manifest = gateway
+        .read_file(&final_ref, &format!("{RESULT_DIR}/closure.json"))
+        .await
+        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
+    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+
+    // Which output holds each path: the groups (the final one first), the evaluation (sources),
+    // the builder image (paths it already had).
+    let mut holders: Vec<(Output, String)> = Vec::new();
+    holders.push((final_output.clone(), final_ref.clone()));
+    for (i, (output, reference)) in outputs.iter().zip(&refs).enumerate() {
+        if i != final_index {
+            holders.push((output.clone(), reference.clone()));
+        }
+    }
+    holders.push((evaluated.clone(), eval_ref.clone()));
+    let image = plan::builder_image(spec, builder, options.image_resolve_mode.as_deref());
+    let image_ref = gateway
+        .solve(llb::definition(&image))
+        .await
+        .map_err(|err| gateway_error("reading the builder image", err))?;
+    holders.push((image, image_ref));
+    let mut by_path: BTreeMap<StorePath, Output> = BTreeMap::new();
+    let mut ref_of: BTreeMap<StorePath, String> = BTreeMap::new();
+    for (output, reference) in &holders {
+        let entries = gateway
+            .read_dir(reference, "/nix/store")
+            .await
+            .unwrap_or_default();
+        for entry in entries {
+            let Ok(path) = StorePath::parse(&format!("/nix/store/{}", entry.path)) else {
+                continue;
+            };
+            if closure.paths.contains_key(&path) && !by_path.contains_key(&path) {
+                by_path.insert(path.clone(), output.clone());
+                ref_of.insert(path, reference.clone());
+            }
+        }
+    }
+    if let Some(missing) = closure.paths.keys().find(|p| !by_path.contains_key(*p)) {
+        return Err(invalid(format!(
+            "{missing} is in the closure but no build step holds it"
+        )));
+    }
+
+    let tmp = gateway
+        .read_dir(&final_ref, &format!("{RESULT_DIR}/tmp"))
+        .await
+        .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
+    if !tmp.is_empty() {
+        return Err(invalid(format!(
+            "{} unexpected entries in its tmp directory",
+            tmp.len()
+        )));
+    }
+    let main = &results[0];
+    let root_entries = gateway
+        .read_dir(&final_ref, &format!("{RESULT_DIR}/root"))
+        .await
+        .unwrap_or_default();
+    let root_links = validate_root_links(main, &root_entries)?;
+    let executables = if root_links.iter().any(|l| l.name == "bin") {
+        let entries = gateway
+            .read_dir(&ref_of[main], &format!("{main}/bin"))
+            .await
+            .unwrap_or_default();
+        executables(&entries)
+    } else {
+        Vec::new()
+    };
+    let info: DerivationInfo = match gateway
+        .read_file(&eval_ref, &format!("{MANIFEST_DIR}/info.json"))
+        .await
+    {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => DerivationInfo::default(),
+    };
+    let info = DerivationInfo {
+        main_program: info.main_program.filter(|p| is_plain_name(p)),
+        ..info
+    };
+    let mut ca_bundle = None;
+    for path in closure
+        .paths
+        .keys()
+        .filter(|p| p.name().starts_with("nss-cacert"))
+    {
+        let entries = gateway
+            .read_dir(&ref_of[path], &format!("{path}/etc/ssl/certs"))
+            .await
+            .unwrap_or_default();
+        if entries.iter().any(|e| e.path == "ca-bundle.crt") {
+            ca_bundle = Some(format!("{path}/etc/ssl/certs/ca-bundle.crt"));
+            break;
+        }
+    }
+    eprintln!(
+        "nix-frontend: closure of {} paths, {} bytes",
+        closure.paths.len(),
+        closure.total_nar_size()
+    );
+    let result = BuildResult {
+        closure,
+        results,
+        root_links,
+        executables,
+        info,
+        ca_bundle,
+    };
+    let package = match &result.info.image_config {
+        Some(json) => PackageImageConfig::parse(json)
+            .map_err(|err| UserError::new(format!("{}: {err}", describe_target(spec))))?,
+        None => PackageImageConfig::default(),
+    };
+    let effective = config::effective(spec, &result, &package);
+    let trees = Trees::Providers {
+        by_path,
+        manifest: final_output,
+    };
+    let image = plan::image_stage(spec, &result, &trees, true, &effective);
+    debug_dump("image stage", &image);
+    let reference = gateway
+        .solve(llb::definition(&image))
+        .await
+        .map_err(|err| gateway_error("assembling the image", err))?;
+    if plan::default_program(&result).is_none()
+        && spec.settings.entrypoint.is_none()
+        && spec.settings.cmd.is_none()
+    {
+        gateway
+            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .await;
+    }
+    Ok(PlatformImage {
+        platform: spec.platform.clone(),
+        reference,
+        config: plan::image_config(spec, &effective),
+    })
+}
+
+async fn read_text<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+    file: &str,
+) -> Result<String, UserError> {
+    let bytes = gateway
+        .read_file(reference, file)
+        .await
+        .map_err(|err| invalid(format!("no {file} ({})", err.message)))?;
+    String::from_utf8(bytes).map_err(|_| invalid(format!("{file} is not UTF-8 text")))
+}
+
+/// The evaluation's roots, records and dry run, planned into groups.
+async fn read_graph<G: Gateway>(
+    gateway: &mut G,
+    eval_ref: &str,
+    spec: &Spec,
+) -> Result<Graph, UserError> {
+    let roots = read_text(gateway, eval_ref, &format!("{MANIFEST_DIR}/roots")).await?;
+    let records = read_text(gateway, eval_ref, &format!("{MANIFEST_DIR}/records")).await?;
+    let dry_run = read_text(gateway, eval_ref, &format!("{MANIFEST_DIR}/dry-run")).await?;
+    let graph_error = |err: drvgraph::GraphError| UserError::new(err.to_string());
+    let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
+    let records = drvgraph::parse_records(&records).map_err(graph_error)?;
+    let dry_run = drvgraph::parse_dry_run(&dry_run).map_err(graph_error)?;
+    drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
+}
+
+/// The first step (in build order) that did not build: its index, log and when it ran.
+async fn first_failure<G: Gateway>(
+    gateway: &mut G,
+    graph: &Graph,
+    refs: &[String],
+) -> Result<Option<(usize, String, i64)>, UserError> {
+    let mut skipped = None;
+    for (i, group) in graph.groups.iter().enumerate() {
+        let status = read_text(gateway, &refs[i], &format!("{STATUS_DIR}/{}", group.id))
+            .await
+            .map_err(|_| UserError::new(format!(
+                "the build step {:?} stopped before it finished (no status was written); its output is in the build log above",
+                group.step_name()
+            )))?;
+        let log = gateway
+            .read_file(&refs[i], &format!("{LOG_DIR}/{}", group.id))
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let ran_at = gateway
+            .read_file(&refs[i], &format!("/nf/ran-at/{}", group.id))
+            .await
+            .ok()
+            .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
+            .unwrap_or(0);
+        match status.trim() {
+            "ok" => {}
+            "build-failed" => return Ok(Some((i, log, ran_at))),
+            "skipped" => skipped = skipped.or(Some((i, log, ran_at))),
+            other => {
+                return Err(invalid(format!(
+                    "step {:?} reported an unknown status {other:?}",
+                    group.step_name()
+                )))
+            }
+        }
+    }
+    Ok(skipped)
+}
+
+/// The final step's results, each a store path.
+async fn read_results<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+) -> Result<Vec<StorePath>, UserError> {
+    let text = read_text(gateway, reference, &format!("{RESULT_DIR}/results")).await?;
+    let results: Vec<StorePath> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if results.is_empty() {
+        return Err(invalid("the build produced no output path".into()));
+    }
+    Ok(results)
+}

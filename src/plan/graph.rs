@@ -1,0 +1,267 @@
+//! LLB for Nix's work as BuildKit vertices (see `crate::drvgraph` for how groups are cut).
+//!
+//! ```text
+//! context ─> evaluate (eval.sh) ─┬─ content-keyed copy of each group's .drv files and sources
+//!                                v
+//!   builder image + those + the group's records + every upstream group's output (MergeOp)
+//!     ─> realise.sh ─> /out: the group's new store paths, their records, its status
+//! ```
+//!
+//! The evaluation is never an ancestor of a group's cache key except through FileOp copies,
+//! whose keys BuildKit takes from the copied content: a change elsewhere in the context re-runs
+//! the evaluation, not the builds whose derivations did not change. The records travel as a
+//! Mkfile (their text is in the op, so in the key) and as files beside each group's output, never
+//! inside a store path's own tree, so every path's image layer stays exactly that path.
+
+use bollard_buildkit_proto::pb;
+
+use super::{builder_env, builder_image, credential_mounts, tool_files, BuilderImage, SCRIPT_DIR};
+use crate::drvgraph::{Graph, Group};
+use crate::llb::{self, Meta, Mount, MountSource, Output};
+use crate::spec::Spec;
+
+/// Where a group's manifest lies in its output (the final group only).
+pub const RESULT_DIR: &str = "/nf/result";
+/// Per-group status, log and records in a group's output.
+pub const STATUS_DIR: &str = "/nf/status";
+pub const LOG_DIR: &str = "/nf/log";
+
+/// The progress name of the evaluation step, e.g. `evaluate default.nix -A hello`.
+pub fn eval_step_name(spec: &Spec) -> String {
+    let step = match &spec.attr {
+        Some(attr) => format!("evaluate {} -A {attr}", spec.nix_file),
+        None => format!("evaluate {}", spec.nix_file),
+    };
+    platform_prefixed(spec, step)
+}
+
+fn platform_prefixed(spec: &Spec, step: String) -> String {
+    if spec.platforms.len() > 1 {
+        format!("[{}] {step}", spec.platform)
+    } else {
+        step
+    }
+}
+
+/// The evaluation: the builder image (with its own store, no persistent one, so what it reports
+/// valid is exactly what every builder has) and the context at /src run eval.sh; its /out is
+/// returned.
+pub fn eval_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    resolve_mode: Option<&str>,
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let image = builder_image(spec, builder, resolve_mode);
+    let [netrc, ssh] = credential_mounts();
+    let exec = llb::Exec {
+        args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/eval.sh")],
+        env: builder_env(spec, builder),
+        cwd: "/src".into(),
+        user: "root".into(),
+        mounts: vec![
+            writable_root(image),
+            tools_mount(&platform),
+            netrc,
+            ssh,
+            Mount {
+                dest: "/src".into(),
+                selector: String::new(),
+                source: MountSource::Input {
+                    input: Some(context),
+                    readonly: true,
+                    output: false,
+                },
+            },
+            out_mount(),
+        ],
+        network: pb::NetMode::Unset,
+    };
+    let meta = Meta {
+        name: Some(eval_step_name(spec)),
+        ignore_cache: spec.no_cache,
+        caps: Vec::new(),
+    };
+    llb::exec(&exec, &platform, &meta)
+        .pop()
+        .expect("the /out mount has the last output")
+}
+
+fn writable_root(input: Output) -> Mount {
+    Mount {
+        dest: "/".into(),
+        selector: String::new(),
+        // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
+        source: MountSource::Input {
+            input: Some(input),
+            readonly: false,
+            output: true,
+        },
+    }
+}
+
+fn tools_mount(platform: &pb::Platform) -> Mount {
+    Mount {
+        dest: SCRIPT_DIR.into(),
+        selector: String::new(),
+        source: MountSource::Input {
+            input: Some(tool_files(platform)),
+            readonly: true,
+            output: false,
+        },
+    }
+}
+
+fn out_mount() -> Mount {
+    Mount {
+        dest: "/out".into(),
+        selector: String::new(),
+        source: MountSource::Input {
+            input: None,
+            readonly: false,
+            output: true,
+        },
+    }
+}
+
+/// Every group's vertex, in the graph's order; `rerun[i]` runs group i again even if cached.
+pub fn group_stages(
+    spec: &Spec,
+    builder: &BuilderImage,
+    graph: &Graph,
+    evaluated: &Output,
+    resolve_mode: Option<&str>,
+    rerun: &[bool],
+) -> Vec<Output> {
+    let mut outputs: Vec<Output> = Vec::with_capacity(graph.groups.len());
+    for (i, group) in graph.groups.iter().enumerate() {
+        let upstream: Vec<Output> = group.upstream.iter().map(|u| outputs[*u].clone()).collect();
+        let output = group_stage(
+            spec,
+            builder,
+            graph,
+            group,
+            evaluated,
+            upstream,
+            resolve_mode,
+            rerun.get(i).copied().unwrap_or(false),
+        );
+        outputs.push(output);
+    }
+    outputs
+}
+
+#[allow(clippy::too_many_arguments)]
+fn group_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    graph: &Graph,
+    group: &Group,
+    evaluated: &Output,
+    upstream: Vec<Output>,
+    resolve_mode: Option<&str>,
+    rerun: bool,
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let mut layers = vec![builder_image(spec, builder, resolve_mode)];
+    if !group.derivation_closure.is_empty() {
+        // Copied by content: the key of this copy is the bytes of these paths, not the
+        // evaluation that wrote them.
+        let include: Vec<String> = group
+            .derivation_closure
+            .iter()
+            .map(|p| format!("nix/store/{}", p.base_name()))
+            .collect();
+        let copy = llb::Copy {
+            src: "/".into(),
+            dest: "/".into(),
+            dir_contents: true,
+            include_patterns: include,
+            owner: None,
+            timestamp: None,
+        };
+        layers.push(llb::copy(
+            None,
+            evaluated.clone(),
+            &[copy],
+            &platform,
+            &Meta::named(platform_prefixed(
+                spec,
+                format!(
+                    "derivations for {}: {} paths",
+                    group.step_name().trim_start_matches("build "),
+                    group.derivation_closure.len()
+                ),
+            )),
+        ));
+        let records: String = group
+            .derivation_closure
+            .iter()
+            .filter_map(|p| graph.records.get(p))
+            .map(|r| r.to_text())
+            .collect();
+        layers.push(llb::make_files(
+            &[
+                llb::MakeFile::Dir {
+                    path: "/nf/records".into(),
+                    mode: 0o755,
+                },
+                llb::MakeFile::File {
+                    path: format!("/nf/records/eval-{}", group.id),
+                    mode: 0o444,
+                    data: records.into_bytes(),
+                },
+            ],
+            &platform,
+            &Meta::named(platform_prefixed(
+                spec,
+                format!(
+                    "records for {}",
+                    group.step_name().trim_start_matches("build ")
+                ),
+            )),
+        ));
+    }
+    layers.extend(upstream);
+    let root = llb::merge(
+        layers,
+        &platform,
+        &Meta::named(platform_prefixed(
+            spec,
+            format!("inputs of {}", group.step_name()),
+        )),
+    );
+    let mut env = builder_env(spec, builder);
+    env.push(format!("NF_GROUP={}", group.id));
+    env.push(format!("NF_ROOT_COUNT={}", group.roots.len()));
+    for (i, root) in group.roots.iter().enumerate() {
+        env.push(format!("NF_ROOT_{i}={root}"));
+    }
+    if group.is_final {
+        env.push("NF_FINAL=1".into());
+    }
+    let [netrc, ssh] = credential_mounts();
+    let exec = llb::Exec {
+        args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/realise.sh")],
+        env,
+        cwd: "/".into(),
+        user: "root".into(),
+        mounts: vec![
+            writable_root(root),
+            tools_mount(&platform),
+            netrc,
+            ssh,
+            out_mount(),
+        ],
+        network: pb::NetMode::Unset,
+    };
+    let meta = Meta {
+        name: Some(platform_prefixed(spec, group.step_name())),
+        ignore_cache: spec.no_cache || rerun,
+        caps: Vec::new(),
+    };
+    llb::exec(&exec, &platform, &meta)
+        .pop()
+        .expect("the /out mount has the last output")
+}
