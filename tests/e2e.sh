@@ -20,7 +20,7 @@ check() { # check DESCRIPTION COMMAND...
 }
 build_raw() { # build_raw DIR [ARGS...]: docker buildx build with the test builder image
   local dir=$1; shift
-  docker buildx build --progress=plain --build-arg "NIX_IMAGE=$NIX_IMAGE" "$@" "$dir"
+  docker buildx build --progress=plain --build-arg "NIX_IMAGE=$NIX_IMAGE" ${FRONTEND:+--build-arg "BUILDKIT_SYNTAX=$FRONTEND"} "$@" "$dir"
 }
 build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
   if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
@@ -387,15 +387,53 @@ timed() { # timed VAR COMMAND...
   return $rc
 }
 
-# The log of the last build shows the Nix step taken from a cache (CACHED, or its layer
-# extracted from an imported cache) with no output of the process at all: Nix did not run.
+# The log of the last build shows every Nix step (evaluation, build steps; nix-build in single
+# mode) taken from a cache (CACHED, or its layer extracted from an imported cache) with no output
+# of a process at all: Nix did not run.
 nix_step_cached() {
-  local id
-  id=$(grep -oE '^#[0-9]+ nix-build ' "$work/build.log" | head -1 | cut -d' ' -f1)
-  [ -n "$id" ] || return 1
-  grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" || return 1
-  # Process output lines carry a timestamp in seconds after the vertex id.
-  ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log"
+  local ids id
+  ids=$(grep -oE '^#[0-9]+ (nix-build|evaluate|build|substitute) ' "$work/build.log" | cut -d' ' -f1 | sort -u)
+  [ -n "$ids" ] || return 1
+  for id in $ids; do
+    grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" || return 1
+    # Process output lines carry a timestamp in seconds after the vertex id.
+    ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log" || return 1
+  done
+}
+
+# The names of the derivations Nix built in the last build, sorted.
+nix_built() {
+  grep -oE "building '/nix/store/[a-z0-9]{32}-[^']+\.drv'" "$work/build.log" | sed -E "s/.*-([^-]+-[^-]+)\.drv'$/\1/; s/^[a-z0-9]{32}-//" | sort -u | tr '\n' ' '
+}
+
+# A fresh CI builder: export the cache with mode=max, prune everything, change the leaf, build
+# with --cache-from: only the leaf's derivation runs. TYPE is local or registry.
+fresh_builder() { # fresh_builder TYPE
+  local type=$1 dir=$work/fresh-$1 to from
+  rm -rf "$dir" "$work/fresh-cache-$1" && cp -r tests/fixtures/expensive "$dir"
+  echo "fresh builder $type $$" >"$dir/app/message.txt"
+  echo "dependency for $type $$" >"$dir/dep/info.txt" # a dependency no earlier test built
+  case $type in
+    local) to="type=local,dest=$work/fresh-cache-local,mode=max" from="type=local,src=$work/fresh-cache-local" ;;
+    registry) scripts/registry
+      to="type=registry,ref=127.0.0.1:5000/nf-test/fresh:cache-$$,mode=max" from="type=registry,ref=127.0.0.1:5000/nf-test/fresh:cache-$$" ;;
+  esac
+  docker builder prune -af >/dev/null
+  check "[$type] cold build exporting its cache (mode=max)" build "$dir" -t nf-test/fresh --cache-to "$to"
+  check "[$type] ... built the dependency and the app" bash -c "[ \"\$(grep -oE \"building '[^']+'\" '$work/build.log' | grep -cE 'expensive-dep|app-1.0')\" = 2 ]"
+  docker builder prune -af >/dev/null
+  docker image rm nf-test/fresh >/dev/null
+  echo "fresh builder $type $$, changed" >"$dir/app/message.txt"
+  check "[$type] leaf change on a fresh builder with --cache-from" build "$dir" -t nf-test/fresh --cache-from "$from"
+  check "[$type] ... Nix built only the app (built: $(nix_built))" bash -c "[ \"\$(grep -oE \"building '/nix/store/[^']+'\" '$work/build.log' | grep -c .)\" = 1 ] && grep -q \"building '/nix/store/[a-z0-9]*-app-1.0.drv'\" '$work/build.log'"
+  check "[$type] ... and the image shows the change" bash -c "docker run --rm nf-test/fresh | grep -q 'fresh builder $type $$, changed'"
+  check "[$type] ... with the dependency from the cache" bash -c "docker run --rm nf-test/fresh | grep -q 'dependency for $type $$'"
+}
+
+test_fresh_builder() {
+  echo "fresh-builder: a leaf change on a fresh builder with an imported cache rebuilds only the leaf"
+  fresh_builder local
+  fresh_builder registry
 }
 
 test_cache_local() {
@@ -636,7 +674,7 @@ test_ssh() {
 
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
-  cache_local registry secret ssh multiplatform)
+  cache_local registry fresh_builder secret ssh multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"
