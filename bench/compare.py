@@ -2,10 +2,12 @@
 """Side-by-side benchmark: nix-frontend against the hand-written recipe (bench/recipe.Dockerfile),
 on the same dockerd and the same local Nix builder image, in one run.
 
-usage: bench/compare.py [--runs N] [--fixtures expensive,chain]
+usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide]
 
 For each fixture and each way of building it prints: cold build time (after `docker builder
 prune -af`), no-change rebuild time, rebuild time after a one-line change to the leaf's source,
+the same on a fresh builder (cache exported with `--cache-to type=local,mode=max`, `docker
+builder prune -af`, leaf changed, built with `--cache-from`: how CI runners build),
 final image size (uncompressed layer tars), layer count, and the bytes of layers that are new
 after the leaf change (what a push would send). Times are medians of N runs; ratios are ours over
 the recipe's. Expects scripts/setup, scripts/nix-image and scripts/frontend-image to have run.
@@ -22,12 +24,16 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NIX_IMAGE = os.environ.get("NIX_IMAGE", "nix-frontend-test/nix:local")
+# NIX_PLAN=single measures the single-step plan; FRONTEND names another frontend image.
+NIX_PLAN = os.environ.get("NIX_PLAN", "")
+FRONTEND = os.environ.get("FRONTEND", "")
 OCI_FILES = os.path.join(ROOT, "tests", "lib", "oci_files.py")
 
 # fixture -> (attribute, leaf source file relative to the fixture, line to write)
 FIXTURES = {
     "expensive": ("app", "app/message.txt", "hello from the app, version {n}\n"),
     "chain": ("top", "top.txt", "version {n}\n"),
+    "wide": ("app", "app/message.txt", "hello from the wide app, version {n}\n"),
 }
 
 
@@ -35,14 +41,19 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def build(kind, context, attr, tag, output=None):
+def build(kind, context, attr, tag, output=None, extra=()):
     """Builds and returns the wall time in seconds."""
     cmd = ["docker", "buildx", "build", "--progress=plain", "--build-arg", f"NIX_IMAGE={NIX_IMAGE}"]
     if kind == "recipe":
         cmd += ["-f", os.path.join(ROOT, "bench", "recipe.Dockerfile"), "--build-arg", f"ATTR={attr}"]
     else:
         cmd += ["-f", os.path.join(context, "default.nix"), "--target", attr]
+        if NIX_PLAN:
+            cmd += ["--build-arg", f"NIX_PLAN={NIX_PLAN}"]
+        if FRONTEND:
+            cmd += ["--build-arg", f"BUILDKIT_SYNTAX={FRONTEND}"]
     cmd += ["--output", output] if output else ["-t", tag]
+    cmd += list(extra)
     start = time.monotonic()
     result = subprocess.run(cmd + [context], capture_output=True, text=True)
     elapsed = time.monotonic() - start
@@ -74,7 +85,7 @@ def closure_nar_size(context, attr):
 
 def measure(kind, fixture, runs, work):
     attr, leaf, line = FIXTURES[fixture]
-    samples = {"cold": [], "nochange": [], "leaf": []}
+    samples = {"cold": [], "nochange": [], "leaf": [], "fresh": []}
     figures = {}
     nar = None
     for i in range(runs):
@@ -99,6 +110,15 @@ def measure(kind, fixture, runs, work):
             "new_layer_bytes": sum(u for u, _ in new),
             "new_layer_bytes_gz": sum(c for _, c in new),
         }
+        # A fresh CI builder: export with mode=max, prune everything, change the leaf, build
+        # with the imported cache.
+        cache = os.path.join(work, f"cache-{fixture}-{kind}-{i}")
+        build(kind, context, attr, tag, extra=["--cache-to", f"type=local,dest={cache},mode=max"])
+        run(["docker", "builder", "prune", "-af"])
+        with open(os.path.join(context, leaf), "w") as f:
+            f.write(line.format(n=i + 100))
+        samples["fresh"].append(build(kind, context, attr, tag, extra=["--cache-from", f"type=local,src={cache}"]))
+        shutil.rmtree(cache, ignore_errors=True)
         if nar is None:
             nar = closure_nar_size(context, attr)
         figures["nar"] = nar
@@ -111,7 +131,8 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fixtures", default="expensive,chain")
     args = parser.parse_args()
-    print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}")
+    print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}"
+          f"{' (NIX_PLAN=' + NIX_PLAN + ')' if NIX_PLAN else ''}")
     print(f"# dockerd {run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()}, "
           f"builder image {NIX_IMAGE}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as work:
@@ -124,7 +145,8 @@ def main():
             print(f"\n## {fixture}: closure of {paths} store paths, NAR size {nar} bytes")
             print(f"{'':28}{'nix-frontend':>16}{'recipe':>16}{'ours/recipe':>14}")
             for key, label in (("cold", "cold build (s)"), ("nochange", "no-change rebuild (s)"),
-                               ("leaf", "leaf-change rebuild (s)")):
+                               ("leaf", "leaf-change rebuild (s)"),
+                               ("fresh", "leaf change, fresh builder (s)")):
                 a, b = ours[0][key], recipe[0][key]
                 print(f"{label:28}{a:16.2f}{b:16.2f}{a / b:14.2f}")
             for key, label in (("image_bytes", "image size (bytes)"), ("layers", "layers"),
