@@ -141,9 +141,10 @@ pub async fn build_platform<G: Gateway>(
         .solve(llb::definition(&image))
         .await
         .map_err(|err| gateway_error("reading the builder image", err))?;
-    holders.push((image, image_ref));
+    holders.push((image.clone(), image_ref.clone()));
     let mut by_path: BTreeMap<StorePath, Output> = BTreeMap::new();
     let mut ref_of: BTreeMap<StorePath, String> = BTreeMap::new();
+    let mut in_image = false;
     for (output, reference) in &holders {
         let entries = gateway
             .read_dir(reference, "/nix/store")
@@ -153,13 +154,17 @@ pub async fn build_platform<G: Gateway>(
             let Ok(path) = StorePath::parse(&format!("/nix/store/{}", entry.path)) else {
                 continue;
             };
-            if closure.paths.contains_key(&path) && !by_path.contains_key(&path) {
-                by_path.insert(path.clone(), output.clone());
+            if closure.paths.contains_key(&path) && !ref_of.contains_key(&path) {
+                if *reference == image_ref {
+                    in_image = true;
+                } else {
+                    by_path.insert(path.clone(), output.clone());
+                }
                 ref_of.insert(path, reference.clone());
             }
         }
     }
-    if let Some(missing) = closure.paths.keys().find(|p| !by_path.contains_key(*p)) {
+    if let Some(missing) = closure.paths.keys().find(|p| !ref_of.contains_key(*p)) {
         return Err(invalid(format!(
             "{missing} is in the closure but no build step holds it"
         )));
@@ -237,6 +242,7 @@ pub async fn build_platform<G: Gateway>(
     let effective = config::effective(spec, &result, &package);
     let trees = Trees::Providers {
         by_path,
+        in_image: in_image.then_some(image),
         manifest: final_output,
     };
     let image = plan::image_stage(spec, &result, &trees, true, &effective);

@@ -85,6 +85,7 @@ test_libc() {
 expect_error() {
   local name=$1 dir=$2; shift 2
   local log="$work/error-$name.log"
+  docker image rm -f "nf-test/error-$name" >/dev/null 2>&1 # from an earlier run
   if build_raw "$dir" -t "nf-test/error-$name" "${build_args[@]}" >"$log" 2>&1; then
     fail "$name: the build succeeded"
     return
@@ -559,12 +560,19 @@ PY
 test_hostile() {
   echo "hostile: builds that tamper with the frontend's output, and user strings with shell syntax"
   local dir=tests/fixtures/hostile
-  build_args=(-f "$dir/default.nix" --target extraLayer)
+  build_args=(-f "$dir/default.nix" --target extraLayer --build-arg NIX_PLAN=single)
   expect_error extra-layer "$dir" "differ from the closure"
-  build_args=(-f "$dir/default.nix" --target plantedTmp)
-  expect_error planted-tmp "$dir" "unexpected entries in its tmp directory"
-  build_args=(-f "$dir/default.nix" --target rootLink)
-  expect_error root-link "$dir" "unexpected root entry"
+  # In graph mode a planted tree is no closure path, so nothing copies it.
+  check "graph mode: an extra tree beside the outputs builds" build "$dir" -f "$dir/default.nix" --target extraLayer \
+    --output "type=oci,dest=$work/extra.tar"
+  check "... and never reaches the image" bash -c "! python3 tests/lib/oci_files.py '$work/extra.tar' | grep -qE -- '-evil|shadow'"
+  local plan
+  for plan in graph single; do
+    build_args=(-f "$dir/default.nix" --target plantedTmp --build-arg "NIX_PLAN=$plan")
+    expect_error "planted-tmp-$plan" "$dir" "unexpected entries in its tmp directory"
+    build_args=(-f "$dir/default.nix" --target rootLink --build-arg "NIX_PLAN=$plan")
+    expect_error "root-link-$plan" "$dir" "unexpected root entry"
+  done
   check "symlinks leaving a store path build" build "$dir" -f "$dir/default.nix" --target links \
     --output "type=oci,dest=$work/links.tar"
   check "... and are copied as links, not followed" bash -c \

@@ -21,6 +21,7 @@ logged() {
 # added to the image's own.
 nf_settings=${NF_NIX_SETTINGS:-}
 if [ -f /run/secrets/netrc ]; then
+  echo "using the netrc secret for Nix" >&2
   nf_settings="$nf_settings
 netrc-file = /run/secrets/netrc"
 fi
@@ -96,4 +97,11 @@ nf_evaluate() {
   else
     cp "$meta/derivations" "$meta/roots"
   fi
+}
+
+# Hard-links /out/nix/store/$1 as /out/layers/$1/nix/store/$1: the tree the frontend copies as
+# that path's image layer (copying its contents creates /nix and /nix/store in the copy itself,
+# so they get the pinned timestamp too).
+nf_layer_tree() {
+  mkdir -p "/out/layers/$1/nix/store" && cp -al "/out/nix/store/$1" "/out/layers/$1/nix/store/"
 }

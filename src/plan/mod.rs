@@ -354,10 +354,13 @@ pub enum Trees {
     /// The single Nix step's output: `/layers/<base>/nix/store/<base>`, the manifest at
     /// `MANIFEST_DIR`.
     LaidOut(Output),
-    /// Per path the output holding `/nix/store/<base>` (a group's, the evaluation's or the
-    /// builder image), and the final group's output with the manifest at `graph::RESULT_DIR`.
+    /// Per path the output holding it (a group's, the evaluation's or the builder image's), and
+    /// the final group's output with the manifest at `graph::RESULT_DIR`.
     Providers {
+        /// Paths a build step or the evaluation laid out under `/layers`.
         by_path: BTreeMap<StorePath, Output>,
+        /// The builder image, for paths only its store holds.
+        in_image: Option<Output>,
         manifest: Output,
     },
 }
@@ -374,11 +377,24 @@ impl Trees {
                 format!("/layers/{}", path.base_name()),
                 Vec::new(),
             ),
-            Trees::Providers { by_path, manifest } => (
-                by_path.get(path).unwrap_or(manifest).clone(),
-                "/".to_string(),
-                vec![format!("nix/store/{}", path.base_name())],
-            ),
+            // The steps lay their paths out as single mode does; the builder image's own paths
+            // are only in its store.
+            Trees::Providers {
+                by_path,
+                in_image,
+                manifest,
+            } => match by_path.get(path) {
+                Some(output) => (
+                    output.clone(),
+                    format!("/layers/{}", path.base_name()),
+                    Vec::new(),
+                ),
+                None => (
+                    in_image.clone().unwrap_or_else(|| manifest.clone()),
+                    "/".to_string(),
+                    vec![format!("nix/store/{}", path.base_name())],
+                ),
+            },
         };
         let copy = llb::Copy {
             src,

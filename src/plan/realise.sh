@@ -7,6 +7,7 @@
 # Inputs, merged at /nf: records/<id> (`nix-store --dump-db` records of the paths beside them),
 # status/<id> (each upstream group's status word). Outputs in /out:
 #   nix/store/<path>     every path this group made valid that its inputs did not hold
+#   layers/<path>/nix/store/<path>   the same, hard-linked, as the image's layer tree
 #   nf/records/<group>   their registration records
 #   nf/status/<group>    ok | build-failed | skipped (an input group failed)
 #   nf/log/<group>       Nix's stderr when the build failed
@@ -67,7 +68,8 @@ if [ -s /tmp/nf-new ]; then
   # shellcheck disable=SC2046
   nix-store --dump-db $(cat /tmp/nf-new) >"/out/nf/records/$group" || finish build-failed
   while read -r path; do
-    cp -a "$path" /out/nix/store/ || { echo "copying $path failed" >"$meta/$group"; finish build-failed; }
+    cp -a "$path" /out/nix/store/ && nf_layer_tree "${path##*/}" ||
+      { echo "copying $path failed" >"$meta/$group"; finish build-failed; }
   done </tmp/nf-new
 fi
 
