@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::bridge::{Gateway, GatewayError};
 use crate::closure::{self, Limits, StorePath};
+use crate::dockerignore;
 use crate::llb::{self, Meta};
 use crate::options::{Options, Platform};
 use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
@@ -357,18 +358,10 @@ async fn read_dockerignore<G: Gateway>(
             continue;
         };
         if let Ok(bytes) = gateway.read_file(&reference, &file).await {
-            return parse_dockerignore(&String::from_utf8_lossy(&bytes));
+            return dockerignore::parse(&String::from_utf8_lossy(&bytes));
         }
     }
     Vec::new()
-}
-
-pub fn parse_dockerignore(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_string)
-        .collect()
 }
 
 async fn resolve_builder<G: Gateway>(
@@ -770,14 +763,6 @@ mod tests {
         assert_eq!(executables(&entries), ["hello", "wrapped"]);
     }
 
-    #[test]
-    fn dockerignore_lines() {
-        assert_eq!(
-            parse_dockerignore("# c\n\n  target \n!keep\n"),
-            ["target", "!keep"]
-        );
-    }
-
     mod with_fake_gateway {
         use super::*;
         use crate::fake_gateway::{entry, FakeGateway};
@@ -955,6 +940,27 @@ mod tests {
             let mut g = good();
             g.fail_solve = Some((4, "no space left on device".into()));
             expect_error(&mut g, "assembling the image: no space left on device");
+        }
+
+        #[test]
+        fn dockerignore_patterns_reach_the_context_normalised() {
+            let mut g = good();
+            g.file(
+                ".dockerignore",
+                "\u{feff}# c\n/secret.txt\n*.txt\n!/keep.txt\n",
+            );
+            run(&mut g).unwrap();
+            let nix_stage = llb::definition_to_json(&g.definitions[3]);
+            let context = nix_stage
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|v| v["source"]["identifier"] == "local://context")
+                .unwrap();
+            assert_eq!(
+                context["source"]["attrs"]["local.excludepatterns"],
+                r#"["secret.txt","*.txt","!keep.txt"]"#
+            );
         }
 
         #[test]

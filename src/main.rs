@@ -4,6 +4,7 @@
 mod bench;
 mod bridge;
 mod closure;
+mod dockerignore;
 #[cfg(test)]
 mod fake_gateway;
 mod frontend;

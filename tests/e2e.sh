@@ -606,6 +606,15 @@ test_dockerignore() {
   rm "$dir/.dockerignore"
   check "without it the file is seen" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
   check "... by the same expression" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt present" ]'
+  printf '/secret.txt\n' >"$dir/.dockerignore"
+  check "builds with a root-anchored pattern" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check "/secret.txt kept secret.txt from Nix" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt absent" ]'
+  probe_nix "$dir/default.nix" "" \
+    '  seen = if builtins.pathExists ./keep.txt && !(builtins.pathExists ./secret.txt) then "keep.txt only" else "wrong files";'
+  echo "keep me" >"$dir/keep.txt"
+  printf '*.txt\n!/keep.txt\n' >"$dir/.dockerignore"
+  check "builds with an anchored exception" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check "*.txt + !/keep.txt: keep.txt present, secret.txt absent" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "keep.txt only" ]'
 }
 
 test_subdir() {
