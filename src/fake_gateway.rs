@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::bridge::{Gateway, GatewayError};
+use crate::gateway::{Gateway, GatewayError};
 
 #[derive(Default)]
 pub struct FakeGateway {

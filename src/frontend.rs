@@ -2,14 +2,14 @@
 //! reports, plan and solve the image. Talks to BuildKit only through the `Gateway` trait.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 use serde_json::Value;
 
-use crate::bridge::{Gateway, GatewayError};
 use crate::closure::{self, Limits, StorePath};
 use crate::dockerignore;
+use crate::error::UserError;
+use crate::gateway::{Gateway, GatewayError};
 use crate::llb::{self, Meta};
 use crate::options::{Options, Platform};
 use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
@@ -20,54 +20,6 @@ use crate::subrequests;
 /// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
 const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
-
-/// A build that ended in an error the user can act on: the text `docker buildx build` prints,
-/// and where it points in the user's file, so that the CLI shows the lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserError {
-    pub message: String,
-    pub location: Option<SourceLocation>,
-}
-
-/// A line of a file the user wrote (1-based), with the file's text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceLocation {
-    pub file: String,
-    pub text: String,
-    pub line: usize,
-}
-
-impl UserError {
-    pub fn new(message: impl Into<String>) -> Self {
-        UserError {
-            message: message.into(),
-            location: None,
-        }
-    }
-
-    fn at(mut self, file: &str, text: &str, line: usize) -> Self {
-        if line > 0 && line <= text.lines().count().max(1) {
-            self.location = Some(SourceLocation {
-                file: file.to_string(),
-                text: text.to_string(),
-                line,
-            });
-        }
-        self
-    }
-}
-
-impl fmt::Display for UserError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl<E: std::error::Error> From<E> for UserError {
-    fn from(err: E) -> Self {
-        UserError::new(err.to_string())
-    }
-}
 
 /// The line of `file` that a Nix error names (`at /src/<file>:LINE:COL:`), if any.
 fn nix_error_line(log: &str, file: &str) -> Option<usize> {
@@ -104,22 +56,13 @@ pub struct Environment {
     pub started_at: i64,
 }
 
-fn gateway_error(what: &str, err: GatewayError) -> UserError {
-    UserError::new(format!("{what}: {}", err.message))
-}
-
 pub async fn build<G: Gateway>(
     gateway: &mut G,
     options: &Options,
     env: &Environment,
 ) -> Result<Built, UserError> {
     let text = read_build_file(gateway, options, env).await?;
-    let spec = Spec::new(options, &text, &env.worker_platform).map_err(|err| match &err {
-        crate::spec::SpecError::Syntax(syntax) => {
-            UserError::new(err.to_string()).at(&syntax.file, &text, syntax.line)
-        }
-        _ => UserError::new(err.to_string()),
-    })?;
+    let spec = Spec::new(options, &text, &env.worker_platform)?;
     eprintln!("nix-frontend: {spec:?}");
     for warning in &spec.warnings {
         gateway.warn(warning).await;
@@ -157,7 +100,9 @@ async fn build_platform<G: Gateway>(
     let mut built_ref = gateway
         .solve(llb::definition(&built))
         .await
-        .map_err(|err| gateway_error(&format!("running {}", plan::build_step_name(spec)), err))?;
+        .map_err(|err| {
+            UserError::gateway(&format!("running {}", plan::build_step_name(spec)), err)
+        })?;
 
     let mut status = read_status(gateway, &built_ref).await?;
     if status.kind == "build-failed" && status.ran_at < env.started_at - 1 {
@@ -180,7 +125,7 @@ async fn build_platform<G: Gateway>(
             .solve(llb::definition(&rerun))
             .await
             .map_err(|err| {
-                gateway_error(&format!("running {}", plan::build_step_name(spec)), err)
+                UserError::gateway(&format!("running {}", plan::build_step_name(spec)), err)
             })?;
         status = read_status(gateway, &built_ref).await?;
     }
@@ -246,7 +191,7 @@ async fn build_platform<G: Gateway>(
     let reference = gateway
         .solve(llb::definition(&image))
         .await
-        .map_err(|err| gateway_error("assembling the image", err))?;
+        .map_err(|err| UserError::gateway("assembling the image", err))?;
     if plan::default_program(&result).is_none()
         && spec.settings.entrypoint.is_none()
         && spec.settings.cmd.is_none()
@@ -326,7 +271,7 @@ async fn read_build_file<G: Gateway>(
     let progress_name = format!("load build definition from {file}");
     let reference = solve_local_file(gateway, options, env, "dockerfile", file, progress_name)
         .await
-        .map_err(|err| gateway_error(&format!("reading {file}"), err))?;
+        .map_err(|err| UserError::gateway(&format!("reading {file}"), err))?;
     let bytes = gateway
         .read_file(&reference, &options.filename)
         .await
@@ -645,7 +590,7 @@ pub async fn subrequest<G: Gateway>(
     let reference = gateway
         .solve(llb::definition(&stage))
         .await
-        .map_err(|err| gateway_error("listing the attributes", err))?;
+        .map_err(|err| UserError::gateway("listing the attributes", err))?;
     let reported = match gateway.read_file(&reference, "/targets.json").await {
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
         Err(_) => {

@@ -5,9 +5,11 @@ mod bench;
 mod bridge;
 mod closure;
 mod dockerignore;
+mod error;
 #[cfg(test)]
 mod fake_gateway;
 mod frontend;
+mod gateway;
 mod llb;
 mod options;
 mod plan;
@@ -64,7 +66,7 @@ async fn run() -> i32 {
         let options = Options::parse(&raw)?;
         bridge.set_cache_imports(&options.cache_imports);
         let pong = bridge.ping().await.map_err(|err| {
-            frontend::UserError::new(format!("BuildKit did not answer: {}", err.message))
+            error::UserError::new(format!("BuildKit did not answer: {}", err.message))
         })?;
         let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
         let worker_platform = pong

@@ -91,6 +91,8 @@ pub struct SyntaxFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
     pub file: String,
+    /// The file's text, so that the error can show the line.
+    pub text: String,
     pub line: usize,
     pub message: String,
 }
@@ -219,6 +221,7 @@ pub fn parse(
     for instruction in &instructions {
         let error = |message: String| SyntaxError {
             file: file.to_string(),
+            text: text.to_string(),
             line: instruction.line,
             message,
         };
