@@ -88,10 +88,7 @@ pub fn run(n: usize) {
     let result = BuildResult {
         closure,
         results: results.clone(),
-        root_links: vec![RootLink {
-            name: "bin".into(),
-            target: format!("{}/bin", results[0]),
-        }],
+        root_links: vec![RootLink { name: "bin".into() }],
         executables: vec!["app".into()],
         info: config::DerivationInfo::default(),
         ca_bundle: None,

@@ -69,7 +69,6 @@ impl StorePath {
     }
 
     /// The part after the hash, e.g. `hello-2.12`.
-    #[cfg(test)]
     pub fn name(&self) -> &str {
         &self.base_name()[HASH_LEN + 1..]
     }

@@ -7,6 +7,8 @@ use std::fmt;
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
+use crate::options::Platform;
+
 /// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
 #[derive(Debug, Clone)]
 pub struct GatewayError {
@@ -38,4 +40,14 @@ pub trait Gateway {
     ) -> Result<(String, Vec<u8>), GatewayError>;
     /// A warning for the build summary; failures to warn are not errors.
     async fn warn(&mut self, message: &str);
+}
+
+/// What the frontend learnt about its environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub session_id: String,
+    pub worker_platform: Platform,
+    pub has_merge_op: bool,
+    /// Unix seconds when this frontend started; older builder runs came from the cache.
+    pub started_at: i64,
 }

@@ -4,6 +4,7 @@
 mod bench;
 mod bridge;
 mod closure;
+mod context;
 mod dockerignore;
 mod error;
 #[cfg(test)]
@@ -13,6 +14,8 @@ mod gateway;
 mod llb;
 mod options;
 mod plan;
+mod report;
+mod result;
 mod spec;
 mod subrequests;
 mod syntax;
@@ -21,7 +24,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::bridge::Bridge;
-use crate::frontend::Environment;
+use crate::gateway::Environment;
 use crate::options::{Options, Platform};
 
 fn main() {
@@ -44,7 +47,8 @@ fn main() {
         }
     };
     let code = runtime.block_on(run());
-    // tokio's stdin reader thread blocks forever; exit explicitly (see BUILDKIT-NOTES).
+    // tokio's stdin reader thread blocks forever: exit explicitly, or the runtime waits on that
+    // read and the user's build hangs.
     std::process::exit(code);
 }
 
@@ -87,7 +91,7 @@ async fn run() -> i32 {
             started_at,
         };
         match &options.request_id {
-            Some(request) => frontend::subrequest(&mut bridge, &options, &env, request)
+            Some(request) => subrequests::subrequest(&mut bridge, &options, &env, request)
                 .await
                 .map(Outcome::Metadata),
             None => frontend::build(&mut bridge, &options, &env)
@@ -102,9 +106,9 @@ async fn run() -> i32 {
         }
         Ok(Outcome::Image(built)) => {
             let metadata: HashMap<String, Vec<u8>> =
-                frontend::result_metadata(&built).into_iter().collect();
+                result::result_metadata(&built).into_iter().collect();
             bridge
-                .return_result(frontend::result_refs(&built), metadata)
+                .return_result(result::result_refs(&built), metadata)
                 .await
         }
         Err(err) => {
@@ -122,7 +126,7 @@ async fn run() -> i32 {
 }
 
 enum Outcome {
-    Image(frontend::Built),
+    Image(result::Built),
     Metadata(std::collections::BTreeMap<String, Vec<u8>>),
 }
 

@@ -84,6 +84,8 @@ pub struct Spec {
     pub settings: ImageSettings,
     /// Warnings for the build summary: deprecated instructions, build args nothing used.
     pub warnings: Vec<String>,
+    /// The build file's ARG declarations (Dockerfile mode), for `--print=outline`.
+    pub args: Vec<syntax::ArgDecl>,
     pub no_cache: bool,
     /// Timestamp for every file of the image, Unix seconds.
     pub source_date_epoch: Option<i64>,
@@ -137,6 +139,14 @@ impl Spec {
         }
     }
 
+    /// What is built, for messages: `attribute "x" of default.nix` or the file.
+    pub fn describe_target(&self) -> String {
+        match &self.attr {
+            Some(attr) => format!("attribute {attr:?} of {}", self.nix_file),
+            None => self.nix_file.clone(),
+        }
+    }
+
     /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
     pub fn new(
         options: &Options,
@@ -155,7 +165,7 @@ impl Spec {
             Mode::Dockerfile
         };
         let mut warnings = Vec::new();
-        let mut declared_args: Vec<String> = Vec::new();
+        let mut declared: Vec<syntax::ArgDecl> = Vec::new();
         let (directives, settings) = match mode {
             Mode::Nix => (syntax::parse_directives(text), ImageSettings::default()),
             Mode::Dockerfile => {
@@ -167,7 +177,7 @@ impl Spec {
                         .iter()
                         .map(|(line, message)| format!("{build_file}:{line}: {message}")),
                 );
-                declared_args.extend(parsed.args.iter().map(|arg| arg.name.clone()));
+                declared.clone_from(&parsed.args);
                 let settings = ImageSettings {
                     entrypoint: parsed.entrypoint,
                     cmd: parsed.cmd,
@@ -336,7 +346,7 @@ impl Spec {
             .filter(|name| {
                 !KNOWN_BUILD_ARGS.contains(name)
                     && !name.starts_with("BUILDKIT_")
-                    && !declared_args.iter().any(|declared| declared == name)
+                    && !declared.iter().any(|arg| arg.name == *name)
             })
             .collect();
         if !unused.is_empty() {
@@ -358,6 +368,7 @@ impl Spec {
             platforms,
             settings,
             warnings,
+            args: declared,
             no_cache: options.no_cache,
             source_date_epoch,
             max_layers,

@@ -6,6 +6,7 @@
 //! path's layer is the same bytes, and the same digest, in every image that contains it.
 
 pub mod config;
+pub mod contract;
 pub mod layers;
 
 use bollard_buildkit_proto::pb;
@@ -28,8 +29,6 @@ const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 /// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
 /// messages and `ps`).
 const SCRIPT_DIR: &str = "/.nix-frontend";
-/// Where the builder leaves its manifest, in the build stage's output.
-pub const MANIFEST_DIR: &str = "/.nix-frontend";
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
 const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
 
@@ -265,7 +264,7 @@ pub fn nix_stage(
                 },
             },
             Mount {
-                dest: "/out".into(),
+                dest: contract::OUT.into(),
                 selector: String::new(),
                 source: MountSource::Input {
                     input: None,
@@ -292,8 +291,9 @@ pub fn nix_stage(
 /// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootLink {
+    /// The entry's name, at the image root and in the main result (the link's target is
+    /// always `<main result>/<name>`, checked by `report`).
     pub name: String,
-    pub target: String,
 }
 
 /// What the image stage needs beyond the spec, all validated by the caller.
@@ -350,7 +350,7 @@ pub fn image_stage(
                 // The builder laid each path out as layers/<base>/nix/store/<base>: copying that
                 // tree's contents creates /nix and /nix/store in this copy, so they get the
                 // pinned timestamp too (parents made by createDestPath get the build's time).
-                src: format!("/layers/{}", path.base_name()),
+                src: contract::layer_tree(path),
                 dest: "/".to_string(),
                 dir_contents: true,
                 include_patterns: Vec::new(),
@@ -480,7 +480,7 @@ fn extras_layer(
         ));
         copies.push((
             built.clone(),
-            pinned(format!("{MANIFEST_DIR}/root"), "/", true, names),
+            pinned(contract::ROOT.into(), "/", true, names),
         ));
     }
     if accounts.is_some() {
@@ -488,7 +488,7 @@ fn extras_layer(
         // the sticky bit.
         copies.push((
             built.clone(),
-            pinned(format!("{MANIFEST_DIR}/tmp"), "/tmp", false, Vec::new()),
+            pinned(contract::TMP.into(), "/tmp", false, Vec::new()),
         ));
         what.push(format!(
             "USER {}: /etc/passwd, /etc/group, /tmp",

@@ -1,11 +1,15 @@
 //! Subrequests (`docker buildx build --print=…` / `--call`): answered with metadata only,
 //! `result.json` in the shapes of BuildKit's frontend/subrequests packages and `result.txt`.
 
+mod handler;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
 use crate::syntax::ArgDecl;
+
+pub use handler::subrequest;
 
 pub const DESCRIBE: &str = "frontend.subrequests.describe";
 pub const OUTLINE: &str = "frontend.outline";
