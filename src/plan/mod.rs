@@ -13,7 +13,7 @@ use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
 use crate::closure::{Closure, StorePath};
-use crate::llb::{self, Meta, Mount, MountSource, Output};
+use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).
@@ -196,85 +196,46 @@ pub fn nix_stage(
         &Meta::named("nix-frontend builder script"),
     );
     let cache_id = nix_cache_id(spec, builder);
-    let exec = llb::Exec {
-        args: vec![
-            "/bin/sh".into(),
-            match task {
-                Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
-                Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
-            },
-        ],
-        env,
-        cwd: "/src".into(),
-        user: "root".into(),
-        mounts: vec![
-            Mount {
-                dest: "/".into(),
-                selector: String::new(),
-                // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
-                source: MountSource::Input {
-                    input: Some(image.clone()),
-                    readonly: false,
-                    output: true,
-                },
-            },
-            // The persistent Nix store: what an earlier build made is not built again. Seeded
-            // from the image's own /nix on first use; Nix's locks make sharing it safe.
-            Mount {
-                dest: "/nix".into(),
-                selector: "/nix".into(),
-                source: MountSource::Cache {
-                    id: cache_id,
-                    sharing: pb::CacheSharingOpt::Shared,
-                    from: Some(image),
-                },
-            },
-            Mount {
-                dest: SCRIPT_DIR.into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: Some(script),
-                    readonly: true,
-                    output: false,
-                },
-            },
-            // Private caches and fetches behind auth: the client's netrc, never in any layer.
-            Mount {
-                dest: NETRC_SECRET.into(),
-                selector: String::new(),
-                source: MountSource::Secret {
-                    id: "netrc".into(),
-                    mode: 0o400,
-                },
-            },
-            Mount {
-                dest: SSH_SOCKET.into(),
-                selector: String::new(),
-                source: MountSource::Ssh {
-                    id: "default".into(),
-                },
-            },
-            Mount {
-                dest: "/src".into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: Some(context),
-                    readonly: true,
-                    output: false,
-                },
-            },
-            Mount {
-                dest: contract::OUT.into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: None,
-                    readonly: false,
-                    output: true,
-                },
-            },
-        ],
-        network: pb::NetMode::Unset,
-    };
+    let args = vec![
+        "/bin/sh".into(),
+        match task {
+            Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
+            Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
+        },
+    ];
+    let mut exec = llb::Exec::new(args, env, "/src", "root");
+    // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
+    exec.output("/", Some(image.clone()));
+    // The persistent Nix store: what an earlier build made is not built again. Seeded from the
+    // image's own /nix on first use; Nix's locks make sharing it safe.
+    exec.mount(
+        "/nix",
+        "/nix",
+        MountKind::Cache {
+            id: cache_id,
+            sharing: pb::CacheSharingOpt::Shared,
+            from: Some(image),
+        },
+    );
+    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
+    // Private caches and fetches behind auth: the client's netrc, never in any layer.
+    exec.mount(
+        NETRC_SECRET,
+        "",
+        MountKind::Secret {
+            id: "netrc".into(),
+            mode: 0o400,
+        },
+    );
+    exec.mount(
+        SSH_SOCKET,
+        "",
+        MountKind::Ssh {
+            id: "default".into(),
+        },
+    );
+    exec.mount("/src", "", MountKind::ReadOnly(context));
+    let out = exec.output(contract::OUT, None);
     let meta = Meta {
         name: Some(match task {
             Task::Build => build_step_name(spec),
@@ -283,9 +244,7 @@ pub fn nix_stage(
         ignore_cache: spec.no_cache,
         caps: Vec::new(),
     };
-    llb::exec(&exec, &platform, &meta)
-        .pop()
-        .expect("the /out mount has the last output")
+    llb::exec(&exec, &platform, &meta).get(out)
 }
 
 /// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
@@ -380,7 +339,8 @@ pub fn image_stage(
     if let Some(layer) = extras_layer(result, &built, effective, timestamp, &platform, onto) {
         layers.push(layer);
     }
-    if !use_merge || layers.len() == 1 {
+    if !use_merge {
+        // Chained: the last copy holds every layer below it.
         return layers.pop().expect("a closure has at least one path");
     }
     let name = format!(
