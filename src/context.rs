@@ -154,7 +154,10 @@ mod tests {
             started_at: 0,
         };
         let mut g = FakeGateway::default();
-        g.file("default.nix", "{ }").file(".dockerignore", "/x\n");
+        g.tree(0).file("default.nix", "{ }");
+        // The build file's solve holds a .dockerignore too: only the probe's ref counts.
+        g.tree(0).file(".dockerignore", "/wrong\n");
+        g.tree(2).file(".dockerignore", "/x\n");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

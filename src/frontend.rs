@@ -179,7 +179,7 @@ mod tests {
 
     const MODE_SYMLINK: u32 = 1 << 27;
 
-    use crate::fake_gateway::{entry, FakeGateway};
+    use crate::fake_gateway::{entry, FakeGateway, Tree};
     use crate::options::Platform;
     use crate::result::Built;
 
@@ -203,12 +203,15 @@ mod tests {
         }
     }
 
-    /// A gateway whose builder reported a good hello build.
-    fn good() -> FakeGateway {
-        let mut g = FakeGateway::default();
+    /// Solves of a build: the build file, two .dockerignore probes, the Nix stage, the image.
+    const BUILD_FILE: usize = 0;
+    const CONTEXT_PROBE: usize = 2;
+    const NIX_STAGE: usize = 3;
+
+    /// The report of a good hello build.
+    fn good_report(tree: &mut Tree) {
         let base = |p: &str| p["/nix/store/".len()..].to_string();
-        g.file("default.nix", "# syntax=org/nix-frontend\n{ hello = ...; }")
-            .file("/.nix-frontend/status", "ok\n")
+        tree.file("/.nix-frontend/status", "ok\n")
             .file("/.nix-frontend/ran-at", "10")
             .file("/.nix-frontend/results", format!("{HELLO}\n"))
             .file(
@@ -219,6 +222,14 @@ mod tests {
             .dir("/.nix-frontend/tmp", vec![])
             .dir("/.nix-frontend/root", vec![entry("bin", MODE_SYMLINK | 0o777, &format!("{HELLO}/bin"))])
             .dir(&format!("/layers/{}{HELLO}/bin", base(HELLO)), vec![entry("hello", 0o555, "")]);
+    }
+
+    /// A gateway whose builder reported a good hello build.
+    fn good() -> FakeGateway {
+        let mut g = FakeGateway::default();
+        g.tree(BUILD_FILE)
+            .file("default.nix", "# syntax=org/nix-frontend\n{ hello = ...; }");
+        good_report(g.tree(NIX_STAGE));
         g
     }
 
@@ -284,7 +295,8 @@ mod tests {
         ];
         for (file, content, needle) in cases {
             let mut g = good();
-            g.file(&format!("/.nix-frontend/{file}"), content);
+            g.tree(NIX_STAGE)
+                .file(&format!("/.nix-frontend/{file}"), content);
             expect_error(&mut g, needle);
         }
     }
@@ -299,14 +311,16 @@ mod tests {
         }
         manifest.pop();
         manifest.push('}');
-        g.file("/.nix-frontend/closure.json", manifest);
+        g.tree(NIX_STAGE)
+            .file("/.nix-frontend/closure.json", manifest);
         expect_error(&mut g, "100001 store paths, over the limit of 100000");
     }
 
     #[test]
     fn laid_out_trees_must_match_the_closure() {
         let mut g = good();
-        g.dirs
+        g.tree(NIX_STAGE)
+            .dirs
             .get_mut("/layers")
             .unwrap()
             .push(entry("extra", 1 << 31, ""));
@@ -316,7 +330,7 @@ mod tests {
     #[test]
     fn root_links_outside_the_result_are_refused() {
         let mut g = good();
-        g.dir(
+        g.tree(NIX_STAGE).dir(
             "/.nix-frontend/root",
             vec![entry("etc", MODE_SYMLINK | 0o777, "/etc")],
         );
@@ -326,24 +340,27 @@ mod tests {
     #[test]
     fn a_tmp_with_content_is_refused() {
         let mut g = good();
-        g.dir("/.nix-frontend/tmp", vec![entry("planted", 0o644, "")]);
+        g.tree(NIX_STAGE)
+            .dir("/.nix-frontend/tmp", vec![entry("planted", 0o644, "")]);
         expect_error(&mut g, "unexpected entries in its tmp directory");
     }
 
     #[test]
     fn nix_failures_carry_nix_text() {
         let mut g = good();
-        g.file("/.nix-frontend/status", "eval-failed").file(
-            "/.nix-frontend/log",
-            "error: undefined variable 'x'\n       at /src/default.nix:3:5:",
-        );
+        g.tree(NIX_STAGE)
+            .file("/.nix-frontend/status", "eval-failed")
+            .file(
+                "/.nix-frontend/log",
+                "error: undefined variable 'x'\n       at /src/default.nix:3:5:",
+            );
         expect_error(&mut g, "at default.nix:3:5:");
     }
 
     #[test]
     fn a_crashed_builder_and_failed_solves_are_clear() {
         let mut g = good();
-        g.files.remove("/.nix-frontend/status");
+        g.tree(NIX_STAGE).files.remove("/.nix-frontend/status");
         expect_error(&mut g, "stopped before it finished");
         let mut g = good();
         g.fail_solve = Some((3, "context canceled".into()));
@@ -359,12 +376,12 @@ mod tests {
     #[test]
     fn dockerignore_patterns_reach_the_context_normalised() {
         let mut g = good();
-        g.file(
+        g.tree(CONTEXT_PROBE).file(
             ".dockerignore",
             "\u{feff}# c\n/secret.txt\n*.txt\n!/keep.txt\n",
         );
         run(&mut g).unwrap();
-        let nix_stage = llb::definition_to_json(&g.definitions[3]);
+        let nix_stage = llb::definition_to_json(&g.definitions[NIX_STAGE]);
         let context = nix_stage
             .as_array()
             .unwrap()
@@ -380,21 +397,41 @@ mod tests {
     #[test]
     fn a_stale_cached_build_failure_is_built_again() {
         let mut g = good();
-        g.file("/.nix-frontend/status", "build-failed")
+        // The cached run failed long ago; the run again succeeds, and only its ref says so.
+        g.tree(NIX_STAGE)
+            .file("/.nix-frontend/status", "build-failed")
             .file("/.nix-frontend/ran-at", "0");
+        good_report(g.tree(NIX_STAGE + 1));
         let mut env = env();
         env.started_at = 100;
         let result = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
             .block_on(build(&mut g, &options(), &env));
-        assert!(result.is_err());
+        assert!(result.is_ok(), "{result:?}");
         assert_eq!(
             g.warnings,
             ["the cached Nix build had failed; building again"]
         );
-        // The second Nix stage ignores the cache.
-        let last = g.definitions.last().unwrap();
-        assert!(last.metadata.values().any(|m| m.ignore_cache));
+        // The Nix stage again (ignoring the cache), then the image.
+        assert_eq!(g.solves, NIX_STAGE + 3);
+        let rerun = &g.definitions[NIX_STAGE + 1];
+        assert!(rerun.metadata.values().any(|m| m.ignore_cache));
+    }
+
+    #[test]
+    fn a_fresh_build_failure_is_reported_without_a_rerun() {
+        let mut g = good();
+        g.tree(NIX_STAGE)
+            .file("/.nix-frontend/status", "build-failed")
+            .file(
+                "/.nix-frontend/log",
+                "error: builder failed with exit code 1",
+            );
+        expect_error(
+            &mut g,
+            "building attribute \"hello\" of default.nix failed:\nerror: builder failed",
+        );
+        assert!(g.warnings.is_empty());
     }
 }
