@@ -9,10 +9,7 @@ use std::fmt;
 use crate::options::{args, Options, Platform};
 use crate::syntax::{self, SyntaxError};
 
-/// The builder image used when `NIX_IMAGE` is not given: an official release of Nix, pinned by
-/// the index digest that `docker pull` reported in NixOS/nix#10595. 2.21.2 is the newest tag
-/// that issue shows still built for both amd64 and arm64.
-pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.21.2@sha256:8954cfd0905419770e6ded1b5c4f0071a8f564a8668a21cd0f288b9cd9b8b62f";
+pub use crate::options::args::{DEFAULT_MAX_LAYERS, DEFAULT_NIX_IMAGE};
 pub const DEFAULT_NIX_FILE: &str = "default.nix";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,30 +35,6 @@ pub struct ImageSettings {
     pub stop_signal: Option<String>,
     pub healthcheck: Option<syntax::Healthcheck>,
 }
-
-/// Build args any build may carry without declaring them: ours, and those Docker predefines.
-const KNOWN_BUILD_ARGS: &[&str] = &[
-    "NIX_IMAGE",
-    "NIX_ATTR",
-    "NIX_FILE",
-    "NIX_ARGS",
-    "NIXPKGS",
-    "NIX_SUBSTITUTERS",
-    "NIX_TRUSTED_PUBLIC_KEYS",
-    "NIX_MAX_LAYERS",
-    "NIX_CACHE_ID",
-    "SOURCE_DATE_EPOCH",
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
@@ -101,8 +74,6 @@ pub struct Spec {
     pub nix_settings: Vec<String>,
 }
 
-/// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
-pub const DEFAULT_MAX_LAYERS: usize = 100;
 /// Docker refuses images with more layers than this.
 pub const DOCKER_MAX_LAYERS: usize = 125;
 
@@ -343,11 +314,7 @@ impl Spec {
             .build_args
             .keys()
             .map(String::as_str)
-            .filter(|name| {
-                !KNOWN_BUILD_ARGS.contains(name)
-                    && !name.starts_with("BUILDKIT_")
-                    && !declared.iter().any(|arg| arg.name == *name)
-            })
+            .filter(|name| !args::is_known(name) && !declared.iter().any(|arg| arg.name == *name))
             .collect();
         if !unused.is_empty() {
             warnings.push(format!(
