@@ -136,65 +136,8 @@ pub fn nix_stage(
         &platform,
         &Meta::named(format!("builder image {}", builder.reference)),
     );
-    let mut env = builder.env.clone();
-    for (name, default) in [
-        (
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        ),
-        ("HOME", "/root"),
-    ] {
-        if !env
-            .iter()
-            .any(|e| e.split_once('=').map(|(k, _)| k) == Some(name))
-        {
-            env.push(format!("{name}={default}"));
-        }
-    }
-    env.push("NO_COLOR=1".into());
-    env.push(format!("NF_FILE={}", spec.nix_file));
-    if let Some(attr) = &spec.attr {
-        env.push(format!("NF_ATTR={attr}"));
-    }
-    if spec.flake {
-        env.push("NF_FLAKE=1".into());
-    }
-    if spec.nix_file_defaulted {
-        env.push("NF_FILE_DEFAULTED=1".into());
-    }
-    if let Some(system) = spec.platform.nix_system() {
-        env.push(format!("NF_SYSTEM={system}"));
-    }
-    // Each Nix argument is an environment variable of its own, read back one by one.
-    env.push(format!("NF_ARG_COUNT={}", spec.nix_args.len()));
-    for (i, arg) in spec.nix_args.iter().enumerate() {
-        env.push(format!("NF_ARG_{i}={arg}"));
-    }
-    if let Some(nixpkgs) = &spec.nixpkgs {
-        env.push(format!("NF_NIXPKGS={nixpkgs}"));
-    }
-    if !spec.nix_settings.is_empty() {
-        env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
-    }
-    env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
-    let tools: Vec<llb::MakeFile> = [
-        ("/builder.sh", 0o555, BUILDER_SCRIPT),
-        ("/info.nix", 0o444, INFO_EXPRESSION),
-        ("/targets.sh", 0o555, TARGETS_SCRIPT),
-        ("/targets.nix", 0o444, TARGETS_EXPRESSION),
-    ]
-    .into_iter()
-    .map(|(path, mode, text)| llb::MakeFile::File {
-        path: path.into(),
-        mode,
-        data: text.as_bytes().to_vec(),
-    })
-    .collect();
-    let script = llb::make_files(
-        &tools,
-        &platform,
-        &Meta::named("nix-frontend builder script"),
-    );
+    let env = builder_env(spec, builder);
+    let script = tools(&platform);
     let cache_id = nix_cache_id(spec, builder);
     let args = vec![
         "/bin/sh".into(),
@@ -245,6 +188,75 @@ pub fn nix_stage(
         caps: Vec::new(),
     };
     llb::exec(&exec, &platform, &meta).get(out)
+}
+
+/// The builder's environment: the image's own (with PATH and HOME if it lacks them), then every
+/// user value as a variable of its own for the scripts, never spliced into their text.
+fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
+    let mut env = builder.env.clone();
+    for (name, default) in [
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
+        ("HOME", "/root"),
+    ] {
+        if !env
+            .iter()
+            .any(|e| e.split_once('=').map(|(k, _)| k) == Some(name))
+        {
+            env.push(format!("{name}={default}"));
+        }
+    }
+    env.push("NO_COLOR=1".into());
+    env.push(format!("NF_FILE={}", spec.nix_file));
+    if let Some(attr) = &spec.attr {
+        env.push(format!("NF_ATTR={attr}"));
+    }
+    if spec.flake {
+        env.push("NF_FLAKE=1".into());
+    }
+    if spec.nix_file_defaulted {
+        env.push("NF_FILE_DEFAULTED=1".into());
+    }
+    if let Some(system) = spec.platform.nix_system() {
+        env.push(format!("NF_SYSTEM={system}"));
+    }
+    // Each Nix argument is an environment variable of its own, read back one by one.
+    env.push(format!("NF_ARG_COUNT={}", spec.nix_args.len()));
+    for (i, arg) in spec.nix_args.iter().enumerate() {
+        env.push(format!("NF_ARG_{i}={arg}"));
+    }
+    if let Some(nixpkgs) = &spec.nixpkgs {
+        env.push(format!("NF_NIXPKGS={nixpkgs}"));
+    }
+    if !spec.nix_settings.is_empty() {
+        env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
+    }
+    env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
+    env
+}
+
+/// Our scripts and expressions, as files on scratch (mounted at `SCRIPT_DIR`).
+fn tools(platform: &pb::Platform) -> Output {
+    let files: Vec<llb::MakeFile> = [
+        ("/builder.sh", 0o555, BUILDER_SCRIPT),
+        ("/info.nix", 0o444, INFO_EXPRESSION),
+        ("/targets.sh", 0o555, TARGETS_SCRIPT),
+        ("/targets.nix", 0o444, TARGETS_EXPRESSION),
+    ]
+    .into_iter()
+    .map(|(path, mode, text)| llb::MakeFile::File {
+        path: path.into(),
+        mode,
+        data: text.as_bytes().to_vec(),
+    })
+    .collect();
+    llb::make_files(
+        &files,
+        platform,
+        &Meta::named("nix-frontend builder script"),
+    )
 }
 
 /// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
