@@ -1,5 +1,8 @@
 //! A small typed LLB builder: the ops nix-frontend needs (image and local sources, exec with
-//! mounts, file copies, merge), serialised into BuildKit's `pb::Definition`.
+//! mounts, file copies, merge), serialised into BuildKit's `pb::Definition`. An exec's mounts
+//! are typed (`MountKind`) and its outputs are redeemed by the handles its output mounts return;
+//! vertices declare the capabilities they need (cache, secret and SSH mounts, MergeOp) as
+//! BuildKit's Go client does; a merge of one input is that input.
 //!
 //! A vertex is identified by the sha256 of its marshalled `pb::Op`, exactly as BuildKit does, so
 //! equal graphs give equal digests and hit the same cache. prost encodes fields in tag order and
