@@ -1,5 +1,6 @@
 //! A fake BuildKit for unit tests of `frontend`: canned files and directories per solved ref,
-//! scripted failures. It answers the `Gateway` trait, the same seam the real LLBBridge client sits behind.
+//! scripted failures. It answers the `Gateway` trait, the same seam the real LLBBridge client
+//! sits behind.
 
 use std::collections::HashMap;
 
