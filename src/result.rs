@@ -64,3 +64,55 @@ pub fn result_refs(built: &Built) -> Vec<(Option<String>, String)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(platform: &str, reference: &str) -> PlatformImage {
+        PlatformImage {
+            platform: Platform::parse(platform).unwrap(),
+            reference: reference.into(),
+            config: serde_json::json!({ "architecture": "x" }),
+        }
+    }
+
+    #[test]
+    fn one_platform_returns_one_unnamed_ref_and_its_config() {
+        let built = Built {
+            images: vec![image("linux/amd64", "r0")],
+            multi_platform: false,
+        };
+        assert_eq!(result_refs(&built), [(None, "r0".to_string())]);
+        let metadata = result_metadata(&built);
+        assert_eq!(
+            metadata.keys().collect::<Vec<_>>(),
+            ["containerimage.config"]
+        );
+    }
+
+    #[test]
+    fn several_platforms_return_refs_by_platform_id_with_variants() {
+        let built = Built {
+            images: vec![image("linux/amd64", "r0"), image("linux/arm/v7", "r1")],
+            multi_platform: true,
+        };
+        assert_eq!(
+            result_refs(&built),
+            [
+                (Some("linux/amd64".to_string()), "r0".to_string()),
+                (Some("linux/arm/v7".to_string()), "r1".to_string())
+            ]
+        );
+        let metadata = result_metadata(&built);
+        assert!(metadata.contains_key("containerimage.config/linux/arm/v7"));
+        let platforms: Value = serde_json::from_slice(&metadata["refs.platforms"]).unwrap();
+        assert_eq!(
+            platforms["Platforms"][1],
+            serde_json::json!({
+                "ID": "linux/arm/v7",
+                "Platform": { "architecture": "arm", "os": "linux", "variant": "v7" }
+            })
+        );
+    }
+}
