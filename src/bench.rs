@@ -13,8 +13,6 @@ use crate::options::{Options, Platform};
 use crate::plan::{self, config, BuildResult, BuilderImage, RootLink};
 use crate::spec::Spec;
 
-const ALPHABET: &[u8] = b"0123456789abcdfghijklmnpqrsvwxyz";
-
 fn path(i: usize) -> String {
     let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDEAD_BEEF;
     let hash: String = (0..32)
@@ -22,7 +20,7 @@ fn path(i: usize) -> String {
             x = x
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ALPHABET[(x >> 59) as usize] as char
+            closure::NIX_BASE32.as_bytes()[(x >> 59) as usize] as char
         })
         .collect();
     format!("/nix/store/{hash}-package-{i}")
@@ -88,10 +86,7 @@ pub fn run(n: usize) {
     let result = BuildResult {
         closure,
         results: results.clone(),
-        root_links: vec![RootLink {
-            name: "bin".into(),
-            target: format!("{}/bin", results[0]),
-        }],
+        root_links: vec![RootLink { name: "bin".into() }],
         executables: vec!["app".into()],
         info: config::DerivationInfo::default(),
         ca_bundle: None,

@@ -4,7 +4,6 @@
 //! hand tonic a connector that yields that pair once. Nothing else may write to stdout.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -18,51 +17,19 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::error::{SourceLocation, UserError};
+use crate::gateway::{Gateway, GatewayError};
 use crate::options::CacheImport;
 
 /// BuildKit's gateway limit (containerd's default), both ways.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
 
-/// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
-#[derive(Debug, Clone)]
-pub struct GatewayError {
-    pub call: &'static str,
-    pub message: String,
-}
-
-impl GatewayError {
-    fn from_status(call: &'static str, status: tonic::Status) -> Self {
-        GatewayError {
-            call,
-            message: status.message().to_string(),
-        }
+/// A failed call as the build sees it: BuildKit's message, never the raw status.
+fn status_error(call: &'static str, status: tonic::Status) -> GatewayError {
+    GatewayError {
+        call,
+        message: status.message().to_string(),
     }
-}
-
-impl fmt::Display for GatewayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.call, self.message)
-    }
-}
-
-impl std::error::Error for GatewayError {}
-
-/// The calls the frontend makes; the real bridge and the test fake implement it.
-#[allow(async_fn_in_trait)]
-pub trait Gateway {
-    /// Solves `definition` and returns the result's ref id.
-    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError>;
-    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
-    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
-    /// The image's manifest digest and config JSON.
-    async fn resolve_image_config(
-        &mut self,
-        reference: &str,
-        platform: &pb::Platform,
-        resolve_mode: Option<&str>,
-    ) -> Result<(String, Vec<u8>), GatewayError>;
-    /// A warning for the build summary; failures to warn are not errors.
-    async fn warn(&mut self, message: &str);
 }
 
 /// stdin + stdout as one duplex stream.
@@ -157,7 +124,7 @@ impl Bridge {
             .ping(gw::PingRequest {})
             .await
             .map(|r| r.into_inner())
-            .map_err(|s| GatewayError::from_status("ping", s))
+            .map_err(|s| status_error("ping", s))
     }
 
     /// Ends the build with a result: one ref, or refs keyed by platform id, and metadata.
@@ -190,7 +157,7 @@ impl Bridge {
             .r#return(request)
             .await
             .map(|_| ())
-            .map_err(|s| GatewayError::from_status("return", s))
+            .map_err(|s| status_error("return", s))
     }
 
     /// Ends the build with metadata only (subrequests).
@@ -209,7 +176,7 @@ impl Bridge {
             .r#return(request)
             .await
             .map(|_| ())
-            .map_err(|s| GatewayError::from_status("return", s))
+            .map_err(|s| status_error("return", s))
     }
 
     /// Ends the build with an error: its message is what `docker buildx build` prints; with a
@@ -217,7 +184,7 @@ impl Bridge {
     pub async fn return_error(
         &mut self,
         code: tonic::Code,
-        error: &crate::frontend::UserError,
+        error: &UserError,
     ) -> Result<(), GatewayError> {
         let details = error
             .location
@@ -239,12 +206,12 @@ impl Bridge {
             .r#return(request)
             .await
             .map(|_| ())
-            .map_err(|s| GatewayError::from_status("return", s))
+            .map_err(|s| status_error("return", s))
     }
 }
 
 /// `errdefs.Source` as BuildKit reads it from JSON: the file and the line's range.
-fn source_detail(location: &crate::frontend::SourceLocation) -> Vec<u8> {
+fn source_detail(location: &SourceLocation) -> Vec<u8> {
     use base64::Engine;
     let width = location
         .text
@@ -256,7 +223,7 @@ fn source_detail(location: &crate::frontend::SourceLocation) -> Vec<u8> {
         "info": {
             "filename": location.file,
             "data": base64::engine::general_purpose::STANDARD.encode(location.text.as_bytes()),
-            "language": "Dockerfile",
+            "language": location.language(),
         },
         "ranges": [{
             "start": { "line": location.line, "character": 0 },
@@ -286,7 +253,7 @@ impl Gateway for Bridge {
             .client
             .solve(request)
             .await
-            .map_err(|s| GatewayError::from_status("solve", s))?
+            .map_err(|s| status_error("solve", s))?
             .into_inner();
         match response.result.and_then(|r| r.result) {
             Some(gw::result::Result::Ref(reference)) => Ok(reference.id),
@@ -310,7 +277,7 @@ impl Gateway for Bridge {
             .read_file(request)
             .await
             .map(|r| r.into_inner().data)
-            .map_err(|s| GatewayError::from_status("read file", s))
+            .map_err(|s| status_error("read file", s))
     }
 
     async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
@@ -324,7 +291,7 @@ impl Gateway for Bridge {
             .read_dir(request)
             .await
             .map(|r| r.into_inner().entries)
-            .map_err(|s| GatewayError::from_status("read directory", s))
+            .map_err(|s| status_error("read directory", s))
     }
 
     async fn resolve_image_config(
@@ -347,7 +314,7 @@ impl Gateway for Bridge {
                 let r = r.into_inner();
                 (r.digest, r.config)
             })
-            .map_err(|s| GatewayError::from_status("resolve image", s))
+            .map_err(|s| status_error("resolve image", s))
     }
 
     async fn warn(&mut self, message: &str) {

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 pub const STORE_DIR: &str = "/nix/store";
 /// Nix's base-32 alphabet (no e, o, u, t).
-const NIX_BASE32: &str = "0123456789abcdfghijklmnpqrsvwxyz";
+pub const NIX_BASE32: &str = "0123456789abcdfghijklmnpqrsvwxyz";
 const HASH_LEN: usize = 32;
 /// Nix's own limit on store path names.
 const MAX_NAME_LEN: usize = 211;

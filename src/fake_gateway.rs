@@ -1,25 +1,22 @@
-//! A fake BuildKit for unit tests of `frontend`: canned files and directories, scripted
-//! failures. It answers the `Gateway` trait, the same seam the real LLBBridge client sits behind.
+//! A fake BuildKit for unit tests of `frontend`: canned files and directories per solved ref,
+//! scripted failures. It answers the `Gateway` trait, the same seam the real LLBBridge client
+//! sits behind.
 
 use std::collections::HashMap;
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::bridge::{Gateway, GatewayError};
+use crate::gateway::{Gateway, GatewayError};
 
-#[derive(Default)]
-pub struct FakeGateway {
+/// What one solved ref holds: files and directory listings by path.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
     pub files: HashMap<String, Vec<u8>>,
     pub dirs: HashMap<String, Vec<Stat>>,
-    /// Fail the Nth solve (0-based) with this message.
-    pub fail_solve: Option<(usize, String)>,
-    pub solves: usize,
-    pub warnings: Vec<String>,
-    pub definitions: Vec<pb::Definition>,
 }
 
-impl FakeGateway {
+impl Tree {
     pub fn file(&mut self, path: &str, data: impl Into<Vec<u8>>) -> &mut Self {
         self.files.insert(path.to_string(), data.into());
         self
@@ -28,6 +25,30 @@ impl FakeGateway {
     pub fn dir(&mut self, path: &str, entries: Vec<Stat>) -> &mut Self {
         self.dirs.insert(path.to_string(), entries);
         self
+    }
+}
+
+/// Solves return `ref-0`, `ref-1`, … in order; each ref reads only its own `Tree`, so a build
+/// that reads a stale ref sees what that ref held.
+#[derive(Default)]
+pub struct FakeGateway {
+    pub trees: HashMap<String, Tree>,
+    /// Fail the Nth solve (0-based) with this message.
+    pub fail_solve: Option<(usize, String)>,
+    pub solves: usize,
+    pub warnings: Vec<String>,
+    pub definitions: Vec<pb::Definition>,
+}
+
+impl FakeGateway {
+    /// The ref id the Nth solve (0-based) returns.
+    pub fn ref_of(solve: usize) -> String {
+        format!("ref-{solve}")
+    }
+
+    /// What the Nth solve's ref holds.
+    pub fn tree(&mut self, solve: usize) -> &mut Tree {
+        self.trees.entry(Self::ref_of(solve)).or_default()
     }
 }
 
@@ -57,20 +78,22 @@ impl Gateway for FakeGateway {
                 call: "solve",
                 message: message.clone(),
             }),
-            _ => Ok(format!("ref-{n}")),
+            _ => Ok(Self::ref_of(n)),
         }
     }
 
-    async fn read_file(&mut self, _reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
-        self.files
-            .get(path)
+    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+        self.trees
+            .get(reference)
+            .and_then(|tree| tree.files.get(path))
             .cloned()
             .ok_or_else(|| not_found("read file", path))
     }
 
-    async fn read_dir(&mut self, _reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
-        self.dirs
-            .get(path)
+    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
+        self.trees
+            .get(reference)
+            .and_then(|tree| tree.dirs.get(path))
             .cloned()
             .ok_or_else(|| not_found("read directory", path))
     }

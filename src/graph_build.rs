@@ -8,18 +8,19 @@
 
 use std::collections::BTreeMap;
 
-use crate::bridge::Gateway;
 use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
-use crate::frontend::{
-    check_status, debug_dump, describe_target, executables, gateway_error, is_plain_name,
-    nix_error_text, read_status, validate_root_links, PlatformImage, UserError,
-};
+use crate::error::UserError;
+use crate::frontend::{debug_dump, warn_without_entrypoint};
+use crate::gateway::Gateway;
 use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
-use crate::plan::graph::{self as graph_plan, LOG_DIR, RESULT_DIR, STATUS_DIR};
-use crate::plan::{self, BuildResult, BuilderImage, Trees, MANIFEST_DIR};
+use crate::plan::contract::{self, nix_error_text};
+use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
+use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
+use crate::report::{self, executables, is_plain_name, validate_root_links};
+use crate::result::PlatformImage;
 use crate::spec::Spec;
 
 fn invalid(what: String) -> UserError {
@@ -45,13 +46,13 @@ pub async fn build_platform<G: Gateway>(
         .solve(llb::definition(&evaluated))
         .await
         .map_err(|err| {
-            gateway_error(
+            UserError::gateway(
                 &format!("running {}", graph_plan::eval_step_name(spec)),
                 err,
             )
         })?;
-    let status = read_status(gateway, &eval_ref).await?;
-    check_status(spec, &status, build_file_text)?;
+    let report = report::read_report(gateway, &eval_ref).await?;
+    report.check(spec, Task::Build, build_file_text)?;
 
     let graph = read_graph(gateway, &eval_ref, spec).await?;
     eprintln!(
@@ -71,10 +72,9 @@ pub async fn build_platform<G: Gateway>(
             graph_plan::group_stages(spec, builder, &graph, &evaluated, resolve_mode, &rerun);
         let last = outputs.last().expect("a graph has a final group");
         debug_dump("build steps", last);
-        gateway
-            .solve(llb::definition(last))
-            .await
-            .map_err(|err| gateway_error(&format!("building {}", describe_target(spec)), err))?;
+        gateway.solve(llb::definition(last)).await.map_err(|err| {
+            UserError::gateway(&format!("building {}", spec.describe_target()), err)
+        })?;
         // Every step's own result (cached by now), to read its status and list its paths.
         let mut refs = Vec::with_capacity(outputs.len());
         for output in &outputs {
@@ -83,7 +83,7 @@ pub async fn build_platform<G: Gateway>(
                     .solve(llb::definition(output))
                     .await
                     .map_err(|err| {
-                        gateway_error(&format!("building {}", describe_target(spec)), err)
+                        UserError::gateway(&format!("building {}", spec.describe_target()), err)
                     })?,
             );
         }
@@ -108,7 +108,7 @@ pub async fn build_platform<G: Gateway>(
                 }
                 return Err(UserError::new(format!(
                     "building {} failed in step {:?}:\n{}",
-                    describe_target(spec),
+                    spec.describe_target(),
                     graph.groups[index].step_name(),
                     nix_error_text(&log)
                 )));
@@ -140,7 +140,7 @@ pub async fn build_platform<G: Gateway>(
     let image_ref = gateway
         .solve(llb::definition(&image))
         .await
-        .map_err(|err| gateway_error("reading the builder image", err))?;
+        .map_err(|err| UserError::gateway("reading the builder image", err))?;
     holders.push((image.clone(), image_ref.clone()));
     let mut by_path: BTreeMap<StorePath, Output> = BTreeMap::new();
     let mut ref_of: BTreeMap<StorePath, String> = BTreeMap::new();
@@ -195,10 +195,7 @@ pub async fn build_platform<G: Gateway>(
     } else {
         Vec::new()
     };
-    let info: DerivationInfo = match gateway
-        .read_file(&eval_ref, &format!("{MANIFEST_DIR}/info.json"))
-        .await
-    {
+    let info: DerivationInfo = match gateway.read_file(&eval_ref, contract::INFO).await {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Err(_) => DerivationInfo::default(),
     };
@@ -236,7 +233,7 @@ pub async fn build_platform<G: Gateway>(
     };
     let package = match &result.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
-            .map_err(|err| UserError::new(format!("{}: {err}", describe_target(spec))))?,
+            .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
         None => PackageImageConfig::default(),
     };
     let effective = config::effective(spec, &result, &package);
@@ -250,15 +247,8 @@ pub async fn build_platform<G: Gateway>(
     let reference = gateway
         .solve(llb::definition(&image))
         .await
-        .map_err(|err| gateway_error("assembling the image", err))?;
-    if plan::default_program(&result).is_none()
-        && spec.settings.entrypoint.is_none()
-        && spec.settings.cmd.is_none()
-    {
-        gateway
-            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
-            .await;
-    }
+        .map_err(|err| UserError::gateway("assembling the image", err))?;
+    warn_without_entrypoint(gateway, spec, &result).await;
     Ok(PlatformImage {
         platform: spec.platform.clone(),
         reference,
@@ -284,9 +274,24 @@ async fn read_graph<G: Gateway>(
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
-    let roots = read_text(gateway, eval_ref, &format!("{MANIFEST_DIR}/roots")).await?;
-    let records = read_text(gateway, eval_ref, &format!("{MANIFEST_DIR}/records")).await?;
-    let dry_run = read_text(gateway, eval_ref, &format!("{MANIFEST_DIR}/dry-run")).await?;
+    let roots = read_text(
+        gateway,
+        eval_ref,
+        &format!("{}/roots", contract::MANIFEST_DIR),
+    )
+    .await?;
+    let records = read_text(
+        gateway,
+        eval_ref,
+        &format!("{}/records", contract::MANIFEST_DIR),
+    )
+    .await?;
+    let dry_run = read_text(
+        gateway,
+        eval_ref,
+        &format!("{}/dry-run", contract::MANIFEST_DIR),
+    )
+    .await?;
     let graph_error = |err: drvgraph::GraphError| UserError::new(err.to_string());
     let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;
@@ -314,7 +319,7 @@ async fn first_failure<G: Gateway>(
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let ran_at = gateway
-            .read_file(&refs[i], &format!("/nf/ran-at/{}", group.id))
+            .read_file(&refs[i], &format!("{RAN_AT_DIR}/{}", group.id))
             .await
             .ok()
             .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())

@@ -4,14 +4,20 @@
 mod bench;
 mod bridge;
 mod closure;
+mod context;
+mod dockerignore;
 mod drvgraph;
+mod error;
 #[cfg(test)]
 mod fake_gateway;
 mod frontend;
+mod gateway;
 mod graph_build;
 mod llb;
 mod options;
 mod plan;
+mod report;
+mod result;
 mod spec;
 mod subrequests;
 mod syntax;
@@ -20,7 +26,7 @@ use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::bridge::Bridge;
-use crate::frontend::Environment;
+use crate::gateway::Environment;
 use crate::options::{Options, Platform};
 
 fn main() {
@@ -43,7 +49,8 @@ fn main() {
         }
     };
     let code = runtime.block_on(run());
-    // tokio's stdin reader thread blocks forever; exit explicitly (see BUILDKIT-NOTES).
+    // tokio's stdin reader thread blocks forever: exit explicitly, or the runtime waits on that
+    // read and the user's build hangs.
     std::process::exit(code);
 }
 
@@ -65,7 +72,7 @@ async fn run() -> i32 {
         let options = Options::parse(&raw)?;
         bridge.set_cache_imports(&options.cache_imports);
         let pong = bridge.ping().await.map_err(|err| {
-            frontend::UserError::new(format!("BuildKit did not answer: {}", err.message))
+            error::UserError::new(format!("BuildKit did not answer: {}", err.message))
         })?;
         let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
         let worker_platform = pong
@@ -86,7 +93,7 @@ async fn run() -> i32 {
             started_at,
         };
         match &options.request_id {
-            Some(request) => frontend::subrequest(&mut bridge, &options, &env, request)
+            Some(request) => subrequests::subrequest(&mut bridge, &options, &env, request)
                 .await
                 .map(Outcome::Metadata),
             None => frontend::build(&mut bridge, &options, &env)
@@ -101,9 +108,9 @@ async fn run() -> i32 {
         }
         Ok(Outcome::Image(built)) => {
             let metadata: HashMap<String, Vec<u8>> =
-                frontend::result_metadata(&built).into_iter().collect();
+                result::result_metadata(&built).into_iter().collect();
             bridge
-                .return_result(frontend::result_refs(&built), metadata)
+                .return_result(result::result_refs(&built), metadata)
                 .await
         }
         Err(err) => {
@@ -121,7 +128,7 @@ async fn run() -> i32 {
 }
 
 enum Outcome {
-    Image(frontend::Built),
+    Image(result::Built),
     Metadata(std::collections::BTreeMap<String, Vec<u8>>),
 }
 

@@ -9,10 +9,7 @@ use std::fmt;
 use crate::options::{args, Options, Platform};
 use crate::syntax::{self, SyntaxError};
 
-/// The builder image used when `NIX_IMAGE` is not given: an official release of Nix, pinned by
-/// the index digest that `docker pull` reported in NixOS/nix#10595. 2.21.2 is the newest tag
-/// that issue shows still built for both amd64 and arm64.
-pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.21.2@sha256:8954cfd0905419770e6ded1b5c4f0071a8f564a8668a21cd0f288b9cd9b8b62f";
+pub use crate::options::args::{DEFAULT_MAX_LAYERS, DEFAULT_NIX_IMAGE};
 pub const DEFAULT_NIX_FILE: &str = "default.nix";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,32 +36,6 @@ pub struct ImageSettings {
     pub healthcheck: Option<syntax::Healthcheck>,
 }
 
-/// Build args any build may carry without declaring them: ours, and those Docker predefines.
-const KNOWN_BUILD_ARGS: &[&str] = &[
-    "NIX_IMAGE",
-    "NIX_ATTR",
-    "NIX_FILE",
-    "NIX_ARGS",
-    "NIXPKGS",
-    "NIX_SUBSTITUTERS",
-    "NIX_TRUSTED_PUBLIC_KEYS",
-    "NIX_MAX_LAYERS",
-    "NIX_CACHE_ID",
-    "NIX_PLAN",
-    "NIX_MAX_BUILD_STEPS",
-    "SOURCE_DATE_EPOCH",
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Spec {
     pub mode: Mode,
@@ -86,6 +57,8 @@ pub struct Spec {
     pub settings: ImageSettings,
     /// Warnings for the build summary: deprecated instructions, build args nothing used.
     pub warnings: Vec<String>,
+    /// The build file's ARG declarations (Dockerfile mode), for `--print=outline`.
+    pub args: Vec<syntax::ArgDecl>,
     pub no_cache: bool,
     /// Timestamp for every file of the image, Unix seconds.
     pub source_date_epoch: Option<i64>,
@@ -106,12 +79,6 @@ pub struct Spec {
     pub nix_settings: Vec<String>,
 }
 
-/// Build steps when `NIX_MAX_BUILD_STEPS` is not given: a container start costs about 175 ms on
-/// a small builder, so a wide graph is joined into a few steps rather than hundreds.
-const DEFAULT_MAX_BUILD_STEPS: usize = 8;
-const MAX_BUILD_STEPS: usize = 256;
-/// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
-pub const DEFAULT_MAX_LAYERS: usize = 100;
 /// Docker refuses images with more layers than this.
 pub const DOCKER_MAX_LAYERS: usize = 125;
 
@@ -148,6 +115,14 @@ impl Spec {
         }
     }
 
+    /// What is built, for messages: `attribute "x" of default.nix` or the file.
+    pub fn describe_target(&self) -> String {
+        match &self.attr {
+            Some(attr) => format!("attribute {attr:?} of {}", self.nix_file),
+            None => self.nix_file.clone(),
+        }
+    }
+
     /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
     pub fn new(
         options: &Options,
@@ -165,245 +140,303 @@ impl Spec {
         } else {
             Mode::Dockerfile
         };
-        let mut warnings = Vec::new();
-        let mut declared_args: Vec<String> = Vec::new();
-        let (directives, settings) = match mode {
-            Mode::Nix => (syntax::parse_directives(text), ImageSettings::default()),
-            Mode::Dockerfile => {
-                let parsed = syntax::parse(&build_file, text, &options.build_args)
-                    .map_err(SpecError::Syntax)?;
-                warnings.extend(
-                    parsed
-                        .warnings
-                        .iter()
-                        .map(|(line, message)| format!("{build_file}:{line}: {message}")),
-                );
-                declared_args.extend(parsed.args.iter().map(|arg| arg.name.clone()));
-                let settings = ImageSettings {
-                    entrypoint: parsed.entrypoint,
-                    cmd: parsed.cmd,
-                    env: parsed.env,
-                    labels: parsed.labels,
-                    expose: parsed.expose,
-                    user: parsed.user,
-                    workdir: parsed.workdir,
-                    volumes: parsed.volumes,
-                    stop_signal: parsed.stop_signal,
-                    healthcheck: parsed.healthcheck,
-                };
-                (parsed.directives, settings)
-            }
-        };
-        let mut settings = settings;
-        settings
+        let mut file = read_build_file(mode, &build_file, text, options)?;
+        file.settings
             .labels
             .extend(options.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-
-        let (mut nix_file, nix_file_source) = match (options.build_arg(args::NIX_FILE), mode) {
-            (Some(file), _) => (file.to_string(), "build arg NIX_FILE"),
-            // buildx sends only the base name of `-f`; where it also said which directory of the
-            // context holds the file (in a git checkout), that directory is used.
-            (None, Mode::Nix) => match options.build_file_dir_in_context.as_deref() {
-                Some(dir) if !dir.is_empty() => (format!("{dir}/{base_name}"), "--file"),
-                _ => (base_name.clone(), "--file"),
-            },
-            (None, Mode::Dockerfile) => match &directives.nix {
-                Some(file) => (file.clone(), "the # nix= directive"),
-                None => (DEFAULT_NIX_FILE.to_string(), "the default"),
-            },
-        };
-        let nix_file_defaulted = nix_file_source == "the default";
-        // `# nix=.#attr` (or `sub/dir#attr`): the flake in that directory, that attribute.
-        let mut flake_attr = None;
-        if let Some((dir, attr)) = nix_file.clone().split_once('#') {
-            let dir = dir.trim_end_matches('/');
-            nix_file = if dir.is_empty() || dir == "." {
-                "flake.nix".to_string()
-            } else {
-                format!("{dir}/flake.nix")
-            };
-            flake_attr = Some(attr.to_string()).filter(|a| !a.is_empty());
-        }
-        let flake = nix_file == "flake.nix" || nix_file.ends_with("/flake.nix");
-        validate_relative_path(&nix_file)
-            .map_err(|message| option_error(nix_file_source, message))?;
-
-        let attr = match (
-            &options.target,
-            options.build_arg(args::NIX_ATTR),
-            &directives.attr,
-        ) {
-            (Some(target), _, _) => Some((target.clone(), "--target")),
-            (None, Some(attr), _) => Some((attr.to_string(), "build arg NIX_ATTR")),
-            (None, None, Some(attr)) => Some((attr.clone(), "the # attr= directive")),
-            _ => flake_attr.map(|attr| (attr, "the # nix= directive")),
-        };
-        if let Some((attr, source)) = &attr {
-            validate_attr(attr).map_err(|message| option_error(source, message))?;
-        }
-
+        let target = nix_target(options, mode, &base_name, &file.directives)?;
         let nix_image = match options.build_arg(args::NIX_IMAGE) {
             Some(image) => normalize_image_reference(image)
                 .map_err(|message| option_error("build arg NIX_IMAGE", message))?,
             None => DEFAULT_NIX_IMAGE.to_string(),
         };
-
-        let platforms = if options.platforms.is_empty() {
-            vec![default_platform.clone()]
-        } else {
-            options.platforms.clone()
-        };
-        for platform in &platforms {
-            if platform.nix_system().is_none() {
-                return Err(option_error(
-                    "--platform",
-                    format!(
-                        "{platform} has no Nix system; nix-frontend builds linux/amd64, linux/arm64, \
-                         linux/386, linux/arm/v7, linux/arm/v6, linux/riscv64, linux/ppc64le and linux/s390x"
-                    ),
-                ));
-            }
-        }
-        let platform = platforms[0].clone();
-
-        let source_date_epoch = match options.build_arg(args::SOURCE_DATE_EPOCH) {
-            None => None,
-            Some(text) => Some(
-                text.parse::<i64>()
-                    .ok()
-                    .filter(|s| (0..=253_402_300_799).contains(s))
-                    .ok_or_else(|| {
-                        option_error(
-                            "build arg SOURCE_DATE_EPOCH",
-                            format!("{text:?} is not a Unix time in seconds (e.g. $(git log -1 --format=%ct))"),
-                        )
-                    })?,
-            ),
-        };
-
-        let max_layers = match options.build_arg(args::NIX_MAX_LAYERS) {
-            None => DEFAULT_MAX_LAYERS,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (2..=DOCKER_MAX_LAYERS).contains(n))
-                .ok_or_else(|| {
-                    option_error(
-                        "build arg NIX_MAX_LAYERS",
-                        format!("{text:?} is not a layer count from 2 to {DOCKER_MAX_LAYERS} (Docker's limit)"),
-                    )
-                })?,
-        };
-        let cache_id = match options.build_arg(args::NIX_CACHE_ID) {
-            None => None,
-            Some(id) if id.len() <= 200 && !id.chars().any(char::is_control) => {
-                Some(id.to_string())
-            }
-            Some(_) => {
-                return Err(option_error(
-                    "build arg NIX_CACHE_ID",
-                    "use at most 200 printable characters",
-                ))
-            }
-        };
-
-        let graph = match options.build_arg(args::NIX_PLAN) {
-            None | Some("graph") => true,
-            Some("single") => false,
-            Some(other) => {
-                return Err(option_error(
-                    "build arg NIX_PLAN",
-                    format!("{other:?} is not a plan: use graph (a build step per group of derivations, cached and exported by BuildKit) or single (one step over a persistent store)"),
-                ))
-            }
-        };
-        let max_build_steps = match options.build_arg(args::NIX_MAX_BUILD_STEPS) {
-            None => DEFAULT_MAX_BUILD_STEPS,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (2..=MAX_BUILD_STEPS).contains(n))
-                .ok_or_else(|| {
-                    option_error(
-                        "build arg NIX_MAX_BUILD_STEPS",
-                        format!("{text:?} is not a step count from 2 to {MAX_BUILD_STEPS}"),
-                    )
-                })?,
-        };
-
-        let nix_args = match options.build_arg(args::NIX_ARGS) {
-            None => Vec::new(),
-            Some(text) => parse_nix_args(text)
-                .map_err(|message| option_error("build arg NIX_ARGS", message))?,
-        };
-        let nixpkgs = match options.build_arg(args::NIXPKGS) {
-            None => None,
-            Some(value) if !value.chars().any(char::is_control) && !value.starts_with('-') => {
-                Some(value.to_string())
-            }
-            Some(_) => return Err(option_error(
-                "build arg NIXPKGS",
-                "give a path or URL, e.g. https://github.com/NixOS/nixpkgs/archive/<rev>.tar.gz",
-            )),
-        };
-        let mut nix_settings = Vec::new();
-        for (arg, setting) in [
-            (args::NIX_SUBSTITUTERS, "substituters"),
-            (args::NIX_TRUSTED_PUBLIC_KEYS, "trusted-public-keys"),
-        ] {
-            if let Some(value) = options.build_arg(arg) {
-                // A Nix setting's value ends at the line's end: no control character may pass,
-                // or a value could add settings of its own.
-                if value.chars().any(char::is_control) {
-                    return Err(option_error(
-                        &format!("build arg {arg}"),
-                        "separate entries with spaces; no newlines or control characters",
-                    ));
-                }
-                nix_settings.push(format!("{setting} = {value}"));
-            }
-        }
-
-        let unused: Vec<&str> = options
-            .build_args
-            .keys()
-            .map(String::as_str)
-            .filter(|name| {
-                !KNOWN_BUILD_ARGS.contains(name)
-                    && !name.starts_with("BUILDKIT_")
-                    && !declared_args.iter().any(|declared| declared == name)
-            })
-            .collect();
-        if !unused.is_empty() {
-            warnings.push(format!(
-                "build args not consumed: {} (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
-                unused.join(", ")
-            ));
-        }
-
+        let platforms = platforms(options, default_platform)?;
+        file.warnings
+            .extend(unused_build_args_warning(options, &file.args));
         Ok(Spec {
             mode,
             build_file,
-            nix_file,
-            flake,
-            nix_file_defaulted,
-            attr: attr.map(|(attr, _)| attr),
+            nix_file: target.nix_file,
+            flake: target.flake,
+            nix_file_defaulted: target.defaulted,
+            attr: target.attr,
             nix_image,
-            platform,
+            platform: platforms[0].clone(),
             platforms,
-            settings,
-            warnings,
+            settings: file.settings,
+            warnings: file.warnings,
+            args: file.args,
             no_cache: options.no_cache,
-            source_date_epoch,
-            max_layers,
-            cache_id,
-            graph,
-            max_build_steps,
-            nix_args,
-            nixpkgs,
-            nix_settings,
+            source_date_epoch: source_date_epoch(options)?,
+            max_layers: max_layers(options)?,
+            cache_id: cache_id(options)?,
+            graph: graph_plan(options)?,
+            max_build_steps: max_build_steps(options)?,
+            nix_args: match options.build_arg(args::NIX_ARGS) {
+                None => Vec::new(),
+                Some(text) => parse_nix_args(text)
+                    .map_err(|message| option_error("build arg NIX_ARGS", message))?,
+            },
+            nixpkgs: nixpkgs(options)?,
+            nix_settings: nix_settings(options)?,
         })
     }
+}
+
+/// What the build file says: its directives, and in Dockerfile mode the image settings, the
+/// ARGs and the warnings of its instructions.
+struct BuildFile {
+    directives: syntax::Directives,
+    settings: ImageSettings,
+    args: Vec<syntax::ArgDecl>,
+    warnings: Vec<String>,
+}
+
+fn read_build_file(
+    mode: Mode,
+    build_file: &str,
+    text: &str,
+    options: &Options,
+) -> Result<BuildFile, SpecError> {
+    if mode == Mode::Nix {
+        return Ok(BuildFile {
+            directives: syntax::parse_directives(text),
+            settings: ImageSettings::default(),
+            args: Vec::new(),
+            warnings: Vec::new(),
+        });
+    }
+    let parsed = syntax::parse(build_file, text, &options.build_args).map_err(SpecError::Syntax)?;
+    Ok(BuildFile {
+        warnings: parsed
+            .warnings
+            .iter()
+            .map(|(line, message)| format!("{build_file}:{line}: {message}"))
+            .collect(),
+        args: parsed.args,
+        settings: ImageSettings {
+            entrypoint: parsed.entrypoint,
+            cmd: parsed.cmd,
+            env: parsed.env,
+            labels: parsed.labels,
+            expose: parsed.expose,
+            user: parsed.user,
+            workdir: parsed.workdir,
+            volumes: parsed.volumes,
+            stop_signal: parsed.stop_signal,
+            healthcheck: parsed.healthcheck,
+        },
+        directives: parsed.directives,
+    })
+}
+
+/// Which Nix file and attribute to build.
+struct NixTarget {
+    nix_file: String,
+    flake: bool,
+    defaulted: bool,
+    attr: Option<String>,
+}
+
+/// The Nix file from NIX_FILE, `-f` or `# nix=` (a `dir#attr` there names a flake and its
+/// attribute); the attribute from `--target`, NIX_ATTR, `# attr=` or that flake reference.
+fn nix_target(
+    options: &Options,
+    mode: Mode,
+    base_name: &str,
+    directives: &syntax::Directives,
+) -> Result<NixTarget, SpecError> {
+    let (mut nix_file, source) = match (options.build_arg(args::NIX_FILE), mode) {
+        (Some(file), _) => (file.to_string(), "build arg NIX_FILE"),
+        // buildx sends only the base name of `-f`; where it also said which directory of the
+        // context holds the file (in a git checkout), that directory is used.
+        (None, Mode::Nix) => match options.build_file_dir_in_context.as_deref() {
+            Some(dir) if !dir.is_empty() => (format!("{dir}/{base_name}"), "--file"),
+            _ => (base_name.to_string(), "--file"),
+        },
+        (None, Mode::Dockerfile) => match &directives.nix {
+            Some(file) => (file.clone(), "the # nix= directive"),
+            None => (DEFAULT_NIX_FILE.to_string(), "the default"),
+        },
+    };
+    // `# nix=.#attr` (or `sub/dir#attr`): the flake in that directory, that attribute.
+    let mut flake_attr = None;
+    if let Some((dir, attr)) = nix_file.clone().split_once('#') {
+        let dir = dir.trim_end_matches('/');
+        nix_file = if dir.is_empty() || dir == "." {
+            "flake.nix".to_string()
+        } else {
+            format!("{dir}/flake.nix")
+        };
+        flake_attr = Some(attr.to_string()).filter(|a| !a.is_empty());
+    }
+    validate_relative_path(&nix_file).map_err(|message| option_error(source, message))?;
+    let attr = match (
+        &options.target,
+        options.build_arg(args::NIX_ATTR),
+        &directives.attr,
+    ) {
+        (Some(target), _, _) => Some((target.clone(), "--target")),
+        (None, Some(attr), _) => Some((attr.to_string(), "build arg NIX_ATTR")),
+        (None, None, Some(attr)) => Some((attr.clone(), "the # attr= directive")),
+        _ => flake_attr.map(|attr| (attr, "the # nix= directive")),
+    };
+    if let Some((attr, source)) = &attr {
+        validate_attr(attr).map_err(|message| option_error(source, message))?;
+    }
+    Ok(NixTarget {
+        flake: nix_file == "flake.nix" || nix_file.ends_with("/flake.nix"),
+        defaulted: source == "the default",
+        nix_file,
+        attr: attr.map(|(attr, _)| attr),
+    })
+}
+
+/// `--platform`'s platforms, else the worker's; each must have a Nix system.
+fn platforms(options: &Options, default_platform: &Platform) -> Result<Vec<Platform>, SpecError> {
+    let platforms = if options.platforms.is_empty() {
+        vec![default_platform.clone()]
+    } else {
+        options.platforms.clone()
+    };
+    match platforms.iter().find(|p| p.nix_system().is_none()) {
+        None => Ok(platforms),
+        Some(platform) => Err(option_error(
+            "--platform",
+            format!(
+                "{platform} has no Nix system; nix-frontend builds linux/amd64, linux/arm64, \
+                 linux/386, linux/arm/v7, linux/arm/v6, linux/riscv64, linux/ppc64le and linux/s390x"
+            ),
+        )),
+    }
+}
+
+fn source_date_epoch(options: &Options) -> Result<Option<i64>, SpecError> {
+    let Some(text) = options.build_arg(args::SOURCE_DATE_EPOCH) else {
+        return Ok(None);
+    };
+    text.parse::<i64>()
+        .ok()
+        .filter(|s| (0..=253_402_300_799).contains(s))
+        .map(Some)
+        .ok_or_else(|| {
+            option_error(
+                "build arg SOURCE_DATE_EPOCH",
+                format!("{text:?} is not a Unix time in seconds (e.g. $(git log -1 --format=%ct))"),
+            )
+        })
+}
+
+fn max_layers(options: &Options) -> Result<usize, SpecError> {
+    let Some(text) = options.build_arg(args::NIX_MAX_LAYERS) else {
+        return Ok(DEFAULT_MAX_LAYERS);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (2..=DOCKER_MAX_LAYERS).contains(n))
+        .ok_or_else(|| {
+            option_error(
+                "build arg NIX_MAX_LAYERS",
+                format!(
+                    "{text:?} is not a layer count from 2 to {DOCKER_MAX_LAYERS} (Docker's limit)"
+                ),
+            )
+        })
+}
+
+fn graph_plan(options: &Options) -> Result<bool, SpecError> {
+    match options.build_arg(args::NIX_PLAN) {
+        None | Some("graph") => Ok(true),
+        Some("single") => Ok(false),
+        Some(other) => Err(option_error(
+            "build arg NIX_PLAN",
+            format!("{other:?} is not a plan: use graph (a build step per group of derivations, cached and exported by BuildKit) or single (one step over a persistent store)"),
+        )),
+    }
+}
+
+/// Build steps when `NIX_MAX_BUILD_STEPS` is not given: a container start costs about 175 ms on
+/// a small builder, so a wide graph is joined into a few steps rather than hundreds.
+const DEFAULT_MAX_BUILD_STEPS: usize = 8;
+const MAX_BUILD_STEPS: usize = 256;
+
+fn max_build_steps(options: &Options) -> Result<usize, SpecError> {
+    let Some(text) = options.build_arg(args::NIX_MAX_BUILD_STEPS) else {
+        return Ok(DEFAULT_MAX_BUILD_STEPS);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (2..=MAX_BUILD_STEPS).contains(n))
+        .ok_or_else(|| {
+            option_error(
+                "build arg NIX_MAX_BUILD_STEPS",
+                format!("{text:?} is not a step count from 2 to {MAX_BUILD_STEPS}"),
+            )
+        })
+}
+
+fn cache_id(options: &Options) -> Result<Option<String>, SpecError> {
+    match options.build_arg(args::NIX_CACHE_ID) {
+        None => Ok(None),
+        Some(id) if id.len() <= 200 && !id.chars().any(char::is_control) => {
+            Ok(Some(id.to_string()))
+        }
+        Some(_) => Err(option_error(
+            "build arg NIX_CACHE_ID",
+            "use at most 200 printable characters",
+        )),
+    }
+}
+
+fn nixpkgs(options: &Options) -> Result<Option<String>, SpecError> {
+    match options.build_arg(args::NIXPKGS) {
+        None => Ok(None),
+        Some(value) if !value.chars().any(char::is_control) && !value.starts_with('-') => {
+            Ok(Some(value.to_string()))
+        }
+        Some(_) => Err(option_error(
+            "build arg NIXPKGS",
+            "give a path or URL, e.g. https://github.com/NixOS/nixpkgs/archive/<rev>.tar.gz",
+        )),
+    }
+}
+
+/// Extra Nix settings from NIX_SUBSTITUTERS and NIX_TRUSTED_PUBLIC_KEYS, one line each.
+fn nix_settings(options: &Options) -> Result<Vec<String>, SpecError> {
+    let mut settings = Vec::new();
+    for (arg, setting) in [
+        (args::NIX_SUBSTITUTERS, "substituters"),
+        (args::NIX_TRUSTED_PUBLIC_KEYS, "trusted-public-keys"),
+    ] {
+        if let Some(value) = options.build_arg(arg) {
+            // A Nix setting's value ends at the line's end: no control character may pass, or
+            // a value could add settings of its own.
+            if value.chars().any(char::is_control) {
+                return Err(option_error(
+                    &format!("build arg {arg}"),
+                    "separate entries with spaces; no newlines or control characters",
+                ));
+            }
+            settings.push(format!("{setting} = {value}"));
+        }
+    }
+    Ok(settings)
+}
+
+/// A warning naming the build args given that nothing reads: not ours, Docker's or declared.
+fn unused_build_args_warning(options: &Options, declared: &[syntax::ArgDecl]) -> Option<String> {
+    let unused: Vec<&str> = options
+        .build_args
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !args::is_known(name) && !declared.iter().any(|arg| arg.name == *name))
+        .collect();
+    (!unused.is_empty()).then(|| {
+        format!(
+            "build args not consumed: {} (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
+            unused.join(", ")
+        )
+    })
 }
 
 /// `--arg NAME EXPR` and `--argstr NAME VALUE` triples, shell-quoted as on a command line.

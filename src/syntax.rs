@@ -91,6 +91,8 @@ pub struct SyntaxFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
     pub file: String,
+    /// The file's text, so that the error can show the line.
+    pub text: String,
     pub line: usize,
     pub message: String,
 }
@@ -202,176 +204,232 @@ pub fn parse(
 ) -> Result<SyntaxFile, SyntaxError> {
     let directives = parse_directives(text);
     let escape = directives.escape.unwrap_or('\\');
-    let mut parsed = SyntaxFile {
-        directives,
-        ..SyntaxFile::default()
-    };
     let instructions = logical_lines(text, escape);
-    // Names every ARG declares anywhere, to tell "declared later" from "never declared".
-    let declared_anywhere: Vec<String> = instructions
-        .iter()
-        .filter(|i| i.keyword == "ARG")
-        .filter_map(|i| i.rest.split(['=', ' ']).next().map(str::to_string))
-        .collect();
-    // What `$NAME` means at this point: declared ARGs and earlier ENVs. PATH is the image's.
-    let mut vars: BTreeMap<String, String> =
-        BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
+    let mut parser = Parser {
+        text,
+        escape,
+        build_args,
+        // Names every ARG declares anywhere, to tell "declared later" from "never declared".
+        declared_anywhere: instructions
+            .iter()
+            .filter(|i| i.keyword == "ARG")
+            .filter_map(|i| i.rest.split(['=', ' ']).next().map(str::to_string))
+            .collect(),
+        // What `$NAME` means at this point: declared ARGs and earlier ENVs. PATH is the image's.
+        vars: BTreeMap::from([("PATH".to_string(), "/bin".to_string())]),
+        parsed: SyntaxFile {
+            directives,
+            ..SyntaxFile::default()
+        },
+    };
     for instruction in &instructions {
-        let error = |message: String| SyntaxError {
-            file: file.to_string(),
-            line: instruction.line,
-            message,
-        };
-        let keyword = instruction.keyword.as_str();
-        let undefined_message = |undefined: String| {
-            if declared_anywhere.contains(&undefined) {
-                format!("${undefined} is used before its ARG {undefined} is declared; move the ARG above line {}", instruction.line)
-            } else {
-                format!("${undefined} is not defined; declare it with ARG {undefined} (and set it with --build-arg {undefined}=...) or ENV above")
-            }
-        };
-        let expand = |text: &str, vars: &BTreeMap<String, String>| {
-            expand_variables(text, vars, escape).map_err(undefined_message)
-        };
-        // Words as Docker's lexer makes them: quotes removed, variables expanded outside
-        // single quotes, the escape character taken literally.
-        let words = |text: &str, vars: &BTreeMap<String, String>| {
-            lex_words(text, vars, escape).map_err(|err| match err {
-                Lex::Undefined(name) => undefined_message(name),
-                Lex::Unterminated => {
-                    format!("unterminated quote in {keyword} {text}; close the quote")
-                }
-            })
-        };
-        match keyword {
-            "ARG" => {
-                for word in words(&instruction.rest, &vars).map_err(error)? {
-                    let (name, default) = match word.split_once('=') {
-                        Some((name, value)) => (name.to_string(), Some(value.to_string())),
-                        None => (word.clone(), None),
-                    };
-                    if !is_variable_name(&name) {
-                        return Err(error(format!("ARG {name:?} is not a valid name (letters, digits and _)")));
-                    }
-                    let value = build_args.get(&name).cloned().or_else(|| default.clone());
-                    if let Some(value) = value {
-                        vars.insert(name.clone(), value);
-                    }
-                    parsed.args.push(ArgDecl {
-                        name,
-                        default,
-                        description: comment_above(text, instruction.line),
-                        line: instruction.line,
-                    });
-                }
-            }
+        parser
+            .instruction(instruction)
+            .map_err(|message| SyntaxError {
+                file: file.to_string(),
+                text: text.to_string(),
+                line: instruction.line,
+                message,
+            })?;
+    }
+    Ok(parser.parsed)
+}
+
+/// The state of a parse: what the file said so far and what `$NAME` means at this point.
+struct Parser<'a> {
+    text: &'a str,
+    escape: char,
+    build_args: &'a BTreeMap<String, String>,
+    declared_anywhere: Vec<String>,
+    vars: BTreeMap<String, String>,
+    parsed: SyntaxFile,
+}
+
+impl Parser<'_> {
+    /// One instruction; the error is its message, the caller adds the line.
+    fn instruction(&mut self, instruction: &Instruction) -> Result<(), String> {
+        let rest = instruction.rest.as_str();
+        match instruction.keyword.as_str() {
+            "ARG" => self.arg(instruction),
             "ENTRYPOINT" => {
-                parsed.entrypoint = Some(command(&instruction.rest, parsed.shell.as_ref()).map_err(error)?)
+                self.parsed.entrypoint = Some(command(rest, self.parsed.shell.as_ref())?);
+                Ok(())
             }
-            "CMD" => parsed.cmd = Some(command(&instruction.rest, parsed.shell.as_ref()).map_err(error)?),
-            "SHELL" => parsed.shell = Some(json_array(keyword, &instruction.rest).map_err(error)?),
-            "ENV" => {
-                let rest = &instruction.rest;
-                let first_word = rest.split_whitespace().next().unwrap_or_default();
-                let pairs = if !rest.is_empty() && !first_word.contains('=') {
-                    // Docker's legacy form: `ENV KEY the rest of the line`.
-                    let (key, value) = rest.split_once(char::is_whitespace).ok_or_else(|| {
-                        error(format!("ENV {first_word} has no value; write ENV {first_word}=value"))
-                    })?;
-                    vec![(key.to_string(), expand(value.trim(), &vars).map_err(error)?)]
-                } else {
-                    key_values(keyword, words(rest, &vars).map_err(error)?).map_err(error)?
-                };
-                for (key, value) in pairs {
-                    vars.insert(key.clone(), value.clone());
-                    parsed.env.retain(|(k, _)| *k != key);
-                    parsed.env.push((key, value));
-                }
+            "CMD" => {
+                self.parsed.cmd = Some(command(rest, self.parsed.shell.as_ref())?);
+                Ok(())
             }
+            "SHELL" => {
+                self.parsed.shell = Some(json_array("SHELL", rest)?);
+                Ok(())
+            }
+            "ENV" => self.env(instruction),
             "LABEL" => {
-                let pairs = words(&instruction.rest, &vars).map_err(error)?;
-                for (key, value) in key_values(keyword, pairs).map_err(error)? {
-                    parsed.labels.insert(key, value);
+                let pairs = self.words(instruction, rest)?;
+                for (key, value) in key_values("LABEL", pairs)? {
+                    self.parsed.labels.insert(key, value);
                 }
+                Ok(())
             }
             "MAINTAINER" => {
-                let name = expand(&instruction.rest, &vars).map_err(error)?;
-                parsed.labels.insert("maintainer".into(), name);
-                parsed.warnings.push((
+                let name = self.expand(instruction, rest)?;
+                self.parsed.labels.insert("maintainer".into(), name);
+                self.parsed.warnings.push((
                     instruction.line,
                     "MAINTAINER is deprecated (as in Docker); use LABEL maintainer=\"...\"".into(),
                 ));
+                Ok(())
             }
             "EXPOSE" => {
-                for word in words(&instruction.rest, &vars).map_err(error)? {
-                    let port = normalize_port(&word).map_err(error)?;
-                    if !parsed.expose.contains(&port) {
-                        parsed.expose.push(port);
+                for word in self.words(instruction, rest)? {
+                    let port = normalize_port(&word)?;
+                    if !self.parsed.expose.contains(&port) {
+                        self.parsed.expose.push(port);
                     }
                 }
+                Ok(())
             }
             "USER" => {
-                let user = expand(instruction.rest.trim(), &vars).map_err(error)?;
+                let user = self.expand(instruction, rest.trim())?;
                 if user.is_empty() || user.contains(char::is_whitespace) {
-                    return Err(error("USER needs one user[:group], e.g. USER 1000:1000 or USER app".into()));
+                    return Err(
+                        "USER needs one user[:group], e.g. USER 1000:1000 or USER app".into(),
+                    );
                 }
-                parsed.user = Some(user);
+                self.parsed.user = Some(user);
+                Ok(())
             }
             "WORKDIR" => {
-                let dir = expand(instruction.rest.trim(), &vars).map_err(error)?;
+                let dir = self.expand(instruction, rest.trim())?;
                 if dir.is_empty() {
-                    return Err(error("WORKDIR needs a directory".into()));
+                    return Err("WORKDIR needs a directory".into());
                 }
                 // Relative WORKDIRs are relative to the previous one, as in Docker.
-                let base = parsed.workdir.clone().unwrap_or_else(|| "/".into());
-                parsed.workdir = Some(clean_path(&base, &dir));
+                let base = self.parsed.workdir.clone().unwrap_or_else(|| "/".into());
+                self.parsed.workdir = Some(clean_path(&base, &dir));
+                Ok(())
             }
-            "VOLUME" => {
-                let rest = instruction.rest.trim();
-                let volumes = if rest.starts_with('[') {
-                    json_array(keyword, rest)
-                        .map_err(error)?
-                        .iter()
-                        .map(|v| expand(v, &vars))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(error)?
-                } else {
-                    words(rest, &vars).map_err(error)?
-                };
-                if volumes.is_empty() {
-                    return Err(error("VOLUME needs at least one path".into()));
-                }
-                for volume in volumes {
-                    if !parsed.volumes.contains(&volume) {
-                        parsed.volumes.push(volume);
-                    }
-                }
-            }
+            "VOLUME" => self.volume(instruction),
             "STOPSIGNAL" => {
-                let signal = expand(instruction.rest.trim(), &vars).map_err(error)?;
+                let signal = self.expand(instruction, rest.trim())?;
                 if !is_signal(&signal) {
-                    return Err(error(format!("STOPSIGNAL {signal:?} is not a signal; use a name such as SIGTERM or a number")));
+                    return Err(format!("STOPSIGNAL {signal:?} is not a signal; use a name such as SIGTERM or a number"));
                 }
-                parsed.stop_signal = Some(signal);
+                self.parsed.stop_signal = Some(signal);
+                Ok(())
             }
             "HEALTHCHECK" => {
-                parsed.healthcheck = Some(healthcheck(&instruction.rest, parsed.shell.as_ref()).map_err(error)?)
+                self.parsed.healthcheck = Some(healthcheck(rest, self.parsed.shell.as_ref())?);
+                Ok(())
             }
-            _ if BUILD_STEP_INSTRUCTIONS.contains(&keyword) => {
-                return Err(error(format!(
-                    "{keyword} is not supported: the image content comes from Nix. \
-                     Put build steps in the Nix file (default.nix) and keep only image settings here"
-                )))
-            }
-            _ => {
+            keyword if BUILD_STEP_INSTRUCTIONS.contains(&keyword) => Err(format!(
+                "{keyword} is not supported: the image content comes from Nix. \
+                 Put build steps in the Nix file (default.nix) and keep only image settings here"
+            )),
+            keyword => {
                 let hint = did_you_mean(keyword)
                     .map(|k| format!(" (did you mean {k}?)"))
                     .unwrap_or_default();
-                return Err(error(format!("unknown instruction {keyword}{hint}")));
+                Err(format!("unknown instruction {keyword}{hint}"))
             }
         }
     }
-    Ok(parsed)
+
+    fn undefined_message(&self, instruction: &Instruction, undefined: String) -> String {
+        if self.declared_anywhere.contains(&undefined) {
+            format!("${undefined} is used before its ARG {undefined} is declared; move the ARG above line {}", instruction.line)
+        } else {
+            format!("${undefined} is not defined; declare it with ARG {undefined} (and set it with --build-arg {undefined}=...) or ENV above")
+        }
+    }
+
+    /// `text` with its variables expanded.
+    fn expand(&self, instruction: &Instruction, text: &str) -> Result<String, String> {
+        expand_variables(text, &self.vars, self.escape)
+            .map_err(|undefined| self.undefined_message(instruction, undefined))
+    }
+
+    /// Words as Docker's lexer makes them: quotes removed, variables expanded outside single
+    /// quotes, the escape character taken literally.
+    fn words(&self, instruction: &Instruction, text: &str) -> Result<Vec<String>, String> {
+        lex_words(text, &self.vars, self.escape).map_err(|err| match err {
+            Lex::Undefined(name) => self.undefined_message(instruction, name),
+            Lex::Unterminated => format!(
+                "unterminated quote in {} {text}; close the quote",
+                instruction.keyword
+            ),
+        })
+    }
+
+    fn arg(&mut self, instruction: &Instruction) -> Result<(), String> {
+        for word in self.words(instruction, &instruction.rest)? {
+            let (name, default) = match word.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (word.clone(), None),
+            };
+            if !is_variable_name(&name) {
+                return Err(format!(
+                    "ARG {name:?} is not a valid name (letters, digits and _)"
+                ));
+            }
+            let value = self
+                .build_args
+                .get(&name)
+                .cloned()
+                .or_else(|| default.clone());
+            if let Some(value) = value {
+                self.vars.insert(name.clone(), value);
+            }
+            self.parsed.args.push(ArgDecl {
+                name,
+                default,
+                description: comment_above(self.text, instruction.line),
+                line: instruction.line,
+            });
+        }
+        Ok(())
+    }
+
+    fn env(&mut self, instruction: &Instruction) -> Result<(), String> {
+        let rest = &instruction.rest;
+        let first_word = rest.split_whitespace().next().unwrap_or_default();
+        let pairs = if !rest.is_empty() && !first_word.contains('=') {
+            // Docker's legacy form: `ENV KEY the rest of the line`.
+            let (key, value) = rest.split_once(char::is_whitespace).ok_or_else(|| {
+                format!("ENV {first_word} has no value; write ENV {first_word}=value")
+            })?;
+            vec![(key.to_string(), self.expand(instruction, value.trim())?)]
+        } else {
+            key_values("ENV", self.words(instruction, rest)?)?
+        };
+        for (key, value) in pairs {
+            self.vars.insert(key.clone(), value.clone());
+            self.parsed.env.retain(|(k, _)| *k != key);
+            self.parsed.env.push((key, value));
+        }
+        Ok(())
+    }
+
+    fn volume(&mut self, instruction: &Instruction) -> Result<(), String> {
+        let rest = instruction.rest.trim();
+        let volumes = if rest.starts_with('[') {
+            json_array("VOLUME", rest)?
+                .iter()
+                .map(|v| self.expand(instruction, v))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.words(instruction, rest)?
+        };
+        if volumes.is_empty() {
+            return Err("VOLUME needs at least one path".into());
+        }
+        for volume in volumes {
+            if !self.parsed.volumes.contains(&volume) {
+                self.parsed.volumes.push(volume);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn is_variable_name(name: &str) -> bool {

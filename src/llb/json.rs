@@ -38,7 +38,17 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
             vertex["name"] = json!(name);
         }
         if let Some(platform) = &op.platform {
-            vertex["platform"] = json!(format!("{}/{}", platform.os, platform.architecture));
+            let mut id = format!("{}/{}", platform.os, platform.architecture);
+            if !platform.variant.is_empty() {
+                id = format!("{id}/{}", platform.variant);
+            }
+            vertex["platform"] = json!(id);
+        }
+        if let Some(meta) = definition.metadata.get(&digest) {
+            let caps: Vec<&String> = meta.caps.keys().collect();
+            if !caps.is_empty() {
+                vertex["caps"] = json!(caps);
+            }
         }
         match &op.op {
             None => vertex["terminal"] = json!(true),
@@ -69,6 +79,22 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
                         if let Some(cache) = &m.cache_opt {
                             mount["cache"] = json!({ "id": cache.id, "sharing": cache.sharing });
                         }
+                        if let Some(secret) = &m.secret_opt {
+                            mount["secret"] = json!({
+                                "id": secret.id,
+                                "owner": format!("{}:{}", secret.uid, secret.gid),
+                                "mode": format!("{:o}", secret.mode),
+                                "optional": secret.optional,
+                            });
+                        }
+                        if let Some(ssh) = &m.ssh_opt {
+                            mount["ssh"] = json!({
+                                "id": ssh.id,
+                                "owner": format!("{}:{}", ssh.uid, ssh.gid),
+                                "mode": format!("{:o}", ssh.mode),
+                                "optional": ssh.optional,
+                            });
+                        }
                         mount
                     })
                     .collect();
@@ -95,7 +121,7 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
                                 "dest": copy.dest,
                                 "dirContents": copy.dir_copy_contents,
                                 "include": copy.include_patterns,
-                                "owner": copy.owner.as_ref().map(|_| "0:0"),
+                                "owner": copy.owner.as_ref().map(owner),
                                 "mode": copy.mode,
                                 "timestamp": copy.timestamp,
                             }
@@ -106,6 +132,7 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
                                 "output": action.output,
                                 "path": mkfile.path,
                                 "mode": format!("{:o}", mkfile.mode),
+                                "owner": mkfile.owner.as_ref().map(owner),
                                 "bytes": mkfile.data.len(),
                                 "sha256": super::sha256_digest(&mkfile.data),
                             }
@@ -116,6 +143,7 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
                                 "output": action.output,
                                 "path": mkdir.path,
                                 "mode": format!("{:o}", mkdir.mode),
+                                "owner": mkdir.owner.as_ref().map(owner),
                             }
                         }),
                         other => json!({ "other": format!("{other:?}") }),
@@ -131,4 +159,50 @@ pub fn definition_to_json(definition: &pb::Definition) -> Value {
         vertices.push(vertex);
     }
     Value::Array(vertices)
+}
+
+/// `uid:gid` as a copy or file action sets them; a name where one is given by name.
+fn owner(chown: &pb::ChownOpt) -> String {
+    let part = |opt: &Option<pb::UserOpt>| match opt.as_ref().and_then(|o| o.user.as_ref()) {
+        Some(pb::user_opt::User::ById(id)) => id.to_string(),
+        Some(pb::user_opt::User::ByName(name)) => format!("{}@{}", name.name, name.input),
+        None => "-".to_string(),
+    };
+    format!("{}:{}", part(&chown.user), part(&chown.group))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llb::{self, Meta};
+
+    #[test]
+    fn renders_real_owners_and_the_platform_variant() {
+        let platform = pb::Platform {
+            os: "linux".into(),
+            architecture: "arm".into(),
+            variant: "v7".into(),
+            ..Default::default()
+        };
+        let files = llb::make_files(
+            &[llb::MakeFile::Dir {
+                path: "/d".into(),
+                mode: 0o755,
+            }],
+            &platform,
+            &Meta::default(),
+        );
+        let copy = llb::Copy {
+            src: "/d".into(),
+            dest: "/".into(),
+            dir_contents: true,
+            include_patterns: Vec::new(),
+            owner: Some((1000, 100)),
+            timestamp: None,
+        };
+        let copied = llb::copy(None, files, &[copy], &platform, &Meta::default());
+        let json = definition_to_json(&llb::definition(&copied));
+        assert_eq!(json[1]["platform"], "linux/arm/v7");
+        assert_eq!(json[1]["file"][0]["copy"]["owner"], "1000:100");
+    }
 }

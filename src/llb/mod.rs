@@ -1,5 +1,8 @@
 //! A small typed LLB builder: the ops nix-frontend needs (image and local sources, exec with
-//! mounts, file copies, merge), serialised into BuildKit's `pb::Definition`.
+//! mounts, file copies, merge), serialised into BuildKit's `pb::Definition`. An exec's mounts
+//! are typed (`MountKind`) and its outputs are redeemed by the handles its output mounts return;
+//! vertices declare the capabilities they need (cache, secret and SSH mounts, MergeOp) as
+//! BuildKit's Go client does; a merge of one input is that input.
 //!
 //! A vertex is identified by the sha256 of its marshalled `pb::Op`, exactly as BuildKit does, so
 //! equal graphs give equal digests and hit the same cache. prost encodes fields in tag order and
@@ -178,15 +181,23 @@ pub fn local(source: &Local, meta: &Meta) -> Output {
     }
 }
 
+/// LLB capabilities (solver/pb/caps.go) a vertex declares in its metadata, as BuildKit's Go
+/// client does, so that a daemon without them fails early with a clear message.
+pub mod caps {
+    pub const EXEC_MOUNT_CACHE: &str = "exec.mount.cache";
+    pub const EXEC_MOUNT_CACHE_SHARING: &str = "exec.mount.cache.sharing";
+    pub const EXEC_MOUNT_SECRET: &str = "exec.mount.secret";
+    pub const EXEC_MOUNT_SSH: &str = "exec.mount.ssh";
+    pub const MERGE_OP: &str = "mergeop";
+}
+
 /// What is mounted at a path of an exec.
 #[derive(Debug, Clone)]
-pub enum MountSource {
-    /// An input, read-only or writable; writable ones may produce an output.
-    Input {
-        input: Option<Output>,
-        readonly: bool,
-        output: bool,
-    },
+pub enum MountKind {
+    /// An input, read-only.
+    ReadOnly(Output),
+    /// A writable input (`None`: empty) whose final content is an output of the exec.
+    Output(Option<Output>),
     /// A BuildKit cache mount, optionally seeded from `from`.
     Cache {
         id: String,
@@ -203,25 +214,83 @@ pub enum MountSource {
 pub struct Mount {
     pub dest: String,
     pub selector: String,
-    pub source: MountSource,
+    pub kind: MountKind,
 }
 
-/// An exec: argv, environment and mounts; `mounts[0]` must be the root (`/`).
+/// An exec: argv, environment and mounts; the first mount must be the root (`/`).
 #[derive(Debug, Clone)]
 pub struct Exec {
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,
     pub user: String,
-    pub mounts: Vec<Mount>,
     pub network: pb::NetMode,
+    mounts: Vec<Mount>,
 }
 
-/// Builds the exec vertex and returns its outputs, one per mount that produces one, in mount
-/// order.
-pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
+/// Names the output of an `Exec`'s `MountKind::Output` mount; redeemed with `ExecOutputs::get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputHandle(i64);
+
+impl Exec {
+    pub fn new(args: Vec<String>, env: Vec<String>, cwd: &str, user: &str) -> Exec {
+        Exec {
+            args,
+            env,
+            cwd: cwd.to_string(),
+            user: user.to_string(),
+            network: pb::NetMode::Unset,
+            mounts: Vec::new(),
+        }
+    }
+
+    /// Adds a mount at `dest` (of `selector` inside its input, `""` for all of it). Use
+    /// `output` for a mount whose content is wanted afterwards.
+    pub fn mount(&mut self, dest: &str, selector: &str, kind: MountKind) {
+        self.mounts.push(Mount {
+            dest: dest.to_string(),
+            selector: selector.to_string(),
+            kind,
+        });
+    }
+
+    /// Adds a writable mount whose content is an output; the handle names that output.
+    pub fn output(&mut self, dest: &str, input: Option<Output>) -> OutputHandle {
+        let before = self
+            .mounts
+            .iter()
+            .filter(|m| matches!(m.kind, MountKind::Output(_)))
+            .count();
+        self.mounts.push(Mount {
+            dest: dest.to_string(),
+            selector: String::new(),
+            kind: MountKind::Output(input),
+        });
+        OutputHandle(before as i64)
+    }
+}
+
+/// The outputs of an exec vertex, one per `MountKind::Output` mount.
+#[derive(Debug, Clone)]
+pub struct ExecOutputs {
+    vertex: Arc<Vertex>,
+}
+
+impl ExecOutputs {
+    /// The output of the mount `handle` names.
+    pub fn get(&self, handle: OutputHandle) -> Output {
+        Output {
+            vertex: self.vertex.clone(),
+            index: handle.0,
+        }
+    }
+}
+
+/// Builds the exec vertex. Cache, secret and SSH mounts declare their capabilities in the
+/// vertex's metadata.
+pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> ExecOutputs {
     let mut inputs: Vec<Output> = Vec::new();
-    let mut index_of = |output: &Option<Output>| -> i64 {
+    let mut index_of = |output: Option<&Output>| -> i64 {
         match output {
             None => -1,
             Some(output) => {
@@ -238,6 +307,12 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
             }
         }
     };
+    let mut meta = meta.clone();
+    let mut need = |cap: &'static str| {
+        if !meta.caps.contains(&cap) {
+            meta.caps.push(cap);
+        }
+    };
     let mut next_output = 0i64;
     let mut mounts = Vec::new();
     for mount in &spec.mounts {
@@ -245,31 +320,33 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
             dest: mount.dest.clone(),
             selector: mount.selector.clone(),
             output: -1,
+            mount_type: pb::MountType::Bind as i32,
             ..Default::default()
         };
-        match &mount.source {
-            MountSource::Input {
-                input,
-                readonly,
-                output,
-            } => {
-                pb_mount.input = index_of(input);
-                pb_mount.readonly = *readonly;
-                pb_mount.mount_type = pb::MountType::Bind as i32;
-                if *output && !*readonly {
-                    pb_mount.output = next_output;
-                    next_output += 1;
-                }
+        match &mount.kind {
+            MountKind::ReadOnly(input) => {
+                pb_mount.input = index_of(Some(input));
+                pb_mount.readonly = true;
             }
-            MountSource::Cache { id, sharing, from } => {
-                pb_mount.input = index_of(from);
+            MountKind::Output(input) => {
+                pb_mount.input = index_of(input.as_ref());
+                pb_mount.output = next_output;
+                next_output += 1;
+            }
+            MountKind::Cache { id, sharing, from } => {
+                need(caps::EXEC_MOUNT_CACHE);
+                if *sharing != pb::CacheSharingOpt::Shared {
+                    need(caps::EXEC_MOUNT_CACHE_SHARING);
+                }
+                pb_mount.input = index_of(from.as_ref());
                 pb_mount.mount_type = pb::MountType::Cache as i32;
                 pb_mount.cache_opt = Some(pb::CacheOpt {
                     id: id.clone(),
                     sharing: *sharing as i32,
                 });
             }
-            MountSource::Secret { id, mode } => {
+            MountKind::Secret { id, mode } => {
+                need(caps::EXEC_MOUNT_SECRET);
                 pb_mount.input = -1;
                 pb_mount.mount_type = pb::MountType::Secret as i32;
                 pb_mount.secret_opt = Some(pb::SecretOpt {
@@ -280,7 +357,8 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
                     optional: true,
                 });
             }
-            MountSource::Ssh { id } => {
+            MountKind::Ssh { id } => {
+                need(caps::EXEC_MOUNT_SSH);
                 pb_mount.input = -1;
                 pb_mount.mount_type = pb::MountType::Ssh as i32;
                 pb_mount.ssh_opt = Some(pb::SshOpt {
@@ -306,13 +384,9 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> Vec<Output> {
         network: spec.network as i32,
         ..Default::default()
     });
-    let vertex = vertex(op, inputs, Some(platform), meta);
-    (0..next_output)
-        .map(|index| Output {
-            vertex: vertex.clone(),
-            index,
-        })
-        .collect()
+    ExecOutputs {
+        vertex: vertex(op, inputs, Some(platform), &meta),
+    }
 }
 
 /// One copy of a FileOp: `src` of `from` onto `dest`.
@@ -471,15 +545,21 @@ pub fn make_files(steps: &[MakeFile], platform: &pb::Platform, meta: &Meta) -> O
     }
 }
 
-/// MergeOp: the inputs stacked as independent layers, later ones on top.
-pub fn merge(layers: Vec<Output>, platform: &pb::Platform, meta: &Meta) -> Output {
+/// MergeOp: the inputs stacked as independent layers, later ones on top. A merge of one
+/// input is that input (BuildKit's client does the same).
+pub fn merge(mut layers: Vec<Output>, platform: &pb::Platform, meta: &Meta) -> Output {
+    if layers.len() == 1 {
+        if let Some(only) = layers.pop() {
+            return only;
+        }
+    }
     let op = pb::op::Op::Merge(pb::MergeOp {
         inputs: (0..layers.len() as i64)
             .map(|input| pb::MergeInput { input })
             .collect(),
     });
     let mut meta = meta.clone();
-    meta.caps.push("mergeop");
+    meta.caps.push(caps::MERGE_OP);
     Output {
         vertex: vertex(op, layers, Some(platform), &meta),
         index: 0,
@@ -522,4 +602,103 @@ pub fn definition(result: &Output) -> pb::Definition {
     };
     definition.def.push(terminal.encode_to_vec());
     definition
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform() -> pb::Platform {
+        pb::Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            ..Default::default()
+        }
+    }
+
+    fn file(path: &str) -> Output {
+        make_files(
+            &[MakeFile::Dir {
+                path: path.into(),
+                mode: 0o755,
+            }],
+            &platform(),
+            &Meta::default(),
+        )
+    }
+
+    #[test]
+    fn a_merge_of_one_input_is_that_input() {
+        let only = file("/a");
+        let merged = merge(vec![only.clone()], &platform(), &Meta::default());
+        assert_eq!(merged.vertex.digest, only.vertex.digest);
+        let two = merge(vec![only, file("/b")], &platform(), &Meta::default());
+        assert!(two.vertex.metadata.caps.contains_key(caps::MERGE_OP));
+    }
+
+    #[test]
+    fn exec_outputs_are_named_by_their_mount_and_caps_declared() {
+        let mut exec = Exec::new(vec!["/bin/true".into()], Vec::new(), "/", "root");
+        let root = exec.output("/", Some(file("/root")));
+        exec.mount("/src", "", MountKind::ReadOnly(file("/src")));
+        exec.mount(
+            "/cache",
+            "",
+            MountKind::Cache {
+                id: "c".into(),
+                sharing: pb::CacheSharingOpt::Locked,
+                from: None,
+            },
+        );
+        exec.mount(
+            "/run/secret",
+            "",
+            MountKind::Secret {
+                id: "s".into(),
+                mode: 0o400,
+            },
+        );
+        exec.mount(
+            "/run/ssh",
+            "",
+            MountKind::Ssh {
+                id: "default".into(),
+            },
+        );
+        let out = exec.output("/out", None);
+        let outputs = super::exec(&exec, &platform(), &Meta::default());
+        assert_eq!(outputs.get(root).index, 0);
+        assert_eq!(outputs.get(out).index, 1);
+        let vertex = &outputs.get(out).vertex;
+        let caps: Vec<&str> = vertex.metadata.caps.keys().map(String::as_str).collect();
+        assert_eq!(
+            caps,
+            [
+                caps::EXEC_MOUNT_CACHE,
+                caps::EXEC_MOUNT_CACHE_SHARING,
+                caps::EXEC_MOUNT_SECRET,
+                caps::EXEC_MOUNT_SSH
+            ]
+        );
+        let op = pb::Op::decode(vertex.bytes.as_slice()).unwrap();
+        let Some(pb::op::Op::Exec(exec_op)) = op.op else {
+            panic!("not an exec")
+        };
+        let outputs: Vec<(&str, i64, bool)> = exec_op
+            .mounts
+            .iter()
+            .map(|m| (m.dest.as_str(), m.output, m.readonly))
+            .collect();
+        assert_eq!(
+            outputs,
+            [
+                ("/", 0, false),
+                ("/src", -1, true),
+                ("/cache", -1, false),
+                ("/run/secret", -1, false),
+                ("/run/ssh", -1, false),
+                ("/out", 1, false)
+            ]
+        );
+    }
 }

@@ -11,15 +11,14 @@ use serde_json::{json, Map, Value};
 use super::BuildResult;
 use crate::spec::Spec;
 
-/// What `info.nix` reports about the built value (all optional).
+/// What `info.nix` reports about the built value (all optional). Its `derivation` and
+/// `outputName` are for `builder.sh` (which output to build) and not read here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DerivationInfo {
-    pub derivation: bool,
     pub name: Option<String>,
     pub pname: Option<String>,
     pub version: Option<String>,
-    pub output_name: Option<String>,
     pub description: Option<String>,
     pub homepage: Option<String>,
     pub license: Option<String>,
@@ -366,7 +365,6 @@ mod tests {
     #[test]
     fn labels_from_meta() {
         let info = DerivationInfo {
-            derivation: true,
             pname: Some("hello".into()),
             version: Some("2.12".into()),
             description: Some("A program that greets".into()),

@@ -13,11 +13,9 @@
 //! Mkfile (their text is in the op, so in the key) and as files beside each group's output, never
 //! inside a store path's own tree, so every path's image layer stays exactly that path.
 
-use bollard_buildkit_proto::pb;
-
-use super::{builder_env, builder_image, credential_mounts, tool_files, BuilderImage, SCRIPT_DIR};
+use super::{builder_env, builder_image, mount_credentials, tools, BuilderImage, SCRIPT_DIR};
 use crate::drvgraph::{Graph, Group};
-use crate::llb::{self, Meta, Mount, MountSource, Output};
+use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
 
 /// Where a group's manifest lies in its output (the final group only).
@@ -25,6 +23,10 @@ pub const RESULT_DIR: &str = "/nf/result";
 /// Per-group status, log and records in a group's output.
 pub const STATUS_DIR: &str = "/nf/status";
 pub const LOG_DIR: &str = "/nf/log";
+/// When each group ran, Unix seconds, to tell a cached failure from a fresh one.
+pub const RAN_AT_DIR: &str = "/nf/ran-at";
+/// Where every step's output is mounted.
+const OUT: &str = super::contract::OUT;
 
 /// The progress name of the evaluation step, e.g. `evaluate default.nix -A hello`.
 pub fn eval_step_name(spec: &Spec) -> String {
@@ -54,75 +56,20 @@ pub fn eval_stage(
 ) -> Output {
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
-    let [netrc, ssh] = credential_mounts();
-    let exec = llb::Exec {
-        args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/eval.sh")],
-        env: builder_env(spec, builder),
-        cwd: "/src".into(),
-        user: "root".into(),
-        mounts: vec![
-            writable_root(image),
-            tools_mount(&platform),
-            netrc,
-            ssh,
-            Mount {
-                dest: "/src".into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: Some(context),
-                    readonly: true,
-                    output: false,
-                },
-            },
-            out_mount(),
-        ],
-        network: pb::NetMode::Unset,
-    };
+    let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/eval.sh")];
+    let mut exec = llb::Exec::new(args, builder_env(spec, builder), "/src", "root");
+    // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
+    exec.output("/", Some(image));
+    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
+    mount_credentials(&mut exec);
+    exec.mount("/src", "", MountKind::ReadOnly(context));
+    let out = exec.output(OUT, None);
     let meta = Meta {
         name: Some(eval_step_name(spec)),
         ignore_cache: spec.no_cache,
         caps: Vec::new(),
     };
-    llb::exec(&exec, &platform, &meta)
-        .pop()
-        .expect("the /out mount has the last output")
-}
-
-fn writable_root(input: Output) -> Mount {
-    Mount {
-        dest: "/".into(),
-        selector: String::new(),
-        // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
-        source: MountSource::Input {
-            input: Some(input),
-            readonly: false,
-            output: true,
-        },
-    }
-}
-
-fn tools_mount(platform: &pb::Platform) -> Mount {
-    Mount {
-        dest: SCRIPT_DIR.into(),
-        selector: String::new(),
-        source: MountSource::Input {
-            input: Some(tool_files(platform)),
-            readonly: true,
-            output: false,
-        },
-    }
-}
-
-fn out_mount() -> Mount {
-    Mount {
-        dest: "/out".into(),
-        selector: String::new(),
-        source: MountSource::Input {
-            input: None,
-            readonly: false,
-            output: true,
-        },
-    }
+    llb::exec(&exec, &platform, &meta).get(out)
 }
 
 /// Every group's vertex, in the graph's order; `rerun[i]` runs group i again even if cached.
@@ -241,27 +188,16 @@ fn group_stage(
     if group.is_final {
         env.push("NF_FINAL=1".into());
     }
-    let [netrc, ssh] = credential_mounts();
-    let exec = llb::Exec {
-        args: vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/realise.sh")],
-        env,
-        cwd: "/".into(),
-        user: "root".into(),
-        mounts: vec![
-            writable_root(root),
-            tools_mount(&platform),
-            netrc,
-            ssh,
-            out_mount(),
-        ],
-        network: pb::NetMode::Unset,
-    };
+    let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/realise.sh")];
+    let mut exec = llb::Exec::new(args, env, "/", "root");
+    exec.output("/", Some(root));
+    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
+    mount_credentials(&mut exec);
+    let out = exec.output(OUT, None);
     let meta = Meta {
         name: Some(platform_prefixed(spec, group.step_name())),
         ignore_cache: spec.no_cache || rerun,
         caps: Vec::new(),
     };
-    llb::exec(&exec, &platform, &meta)
-        .pop()
-        .expect("the /out mount has the last output")
+    llb::exec(&exec, &platform, &meta).get(out)
 }

@@ -185,7 +185,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     pub fn store_path(i: usize, name: &str) -> StorePath {
-        let alphabet: Vec<char> = "0123456789abcdfghijklmnpqrsvwxyz".chars().collect();
+        let alphabet: Vec<char> = crate::closure::NIX_BASE32.chars().collect();
         let mut hash = String::new();
         let mut x = i + 1;
         for _ in 0..32 {

@@ -6,6 +6,7 @@
 //! path's layer is the same bytes, and the same digest, in every image that contains it.
 
 pub mod config;
+pub mod contract;
 pub mod graph;
 pub mod layers;
 
@@ -15,7 +16,7 @@ use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
 use crate::closure::{Closure, StorePath};
-use crate::llb::{self, Meta, Mount, MountSource, Output};
+use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).
@@ -35,8 +36,6 @@ const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 /// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
 /// messages and `ps`).
 pub const SCRIPT_DIR: &str = "/.nix-frontend";
-/// Where the builder leaves its manifest, in the build stage's output.
-pub const MANIFEST_DIR: &str = "/.nix-frontend";
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
 const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
 
@@ -119,6 +118,65 @@ pub fn build_stage(
     nix_stage(spec, builder, context, resolve_mode, Task::Build)
 }
 
+/// What a Nix step in the builder does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Build and lay out the closure (`builder.sh`).
+    Build,
+    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
+    Targets,
+}
+
+/// A Nix step: the builder image with the persistent store at /nix, the context at /src, our
+/// tools at /.nix-frontend, and an output at /out, which is returned.
+pub fn nix_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    resolve_mode: Option<&str>,
+    task: Task,
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let image = builder_image(spec, builder, resolve_mode);
+    let env = builder_env(spec, builder);
+    let script = tools(&platform);
+    let cache_id = nix_cache_id(spec, builder);
+    let args = vec![
+        "/bin/sh".into(),
+        match task {
+            Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
+            Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
+        },
+    ];
+    let mut exec = llb::Exec::new(args, env, "/src", "root");
+    // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
+    exec.output("/", Some(image.clone()));
+    // The persistent Nix store: what an earlier build made is not built again. Seeded from the
+    // image's own /nix on first use; Nix's locks make sharing it safe.
+    exec.mount(
+        "/nix",
+        "/nix",
+        MountKind::Cache {
+            id: cache_id,
+            sharing: pb::CacheSharingOpt::Shared,
+            from: Some(image),
+        },
+    );
+    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
+    mount_credentials(&mut exec);
+    exec.mount("/src", "", MountKind::ReadOnly(context));
+    let out = exec.output(contract::OUT, None);
+    let meta = Meta {
+        name: Some(match task {
+            Task::Build => build_step_name(spec),
+            Task::Targets => format!("list the attributes of {}", spec.nix_file),
+        }),
+        ignore_cache: spec.no_cache,
+        caps: Vec::new(),
+    };
+    llb::exec(&exec, &platform, &meta).get(out)
+}
+
 /// The builder image as a source vertex.
 pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&str>) -> Output {
     llb::image(
@@ -129,8 +187,28 @@ pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&
     )
 }
 
-/// The environment of every Nix step: the image's, PATH and HOME if it has none, and every
-/// user value as a variable of its own (the scripts use them only quoted).
+/// The secret and SSH mounts of every Nix step: private caches and fetches behind auth see the
+/// client's netrc (never in any layer), `builtins.fetchGit` over SSH the agent.
+pub fn mount_credentials(exec: &mut llb::Exec) {
+    exec.mount(
+        NETRC_SECRET,
+        "",
+        MountKind::Secret {
+            id: "netrc".into(),
+            mode: 0o400,
+        },
+    );
+    exec.mount(
+        SSH_SOCKET,
+        "",
+        MountKind::Ssh {
+            id: "default".into(),
+        },
+    );
+}
+
+/// The builder's environment: the image's own (with PATH and HOME if it lacks them), then every
+/// user value as a variable of its own for the scripts, never spliced into their text.
 pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     let mut env = builder.env.clone();
     for (name, default) in [
@@ -176,9 +254,9 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     env
 }
 
-/// Our scripts and Nix expressions, mounted read-only at /.nix-frontend in every Nix step.
-pub fn tool_files(platform: &pb::Platform) -> Output {
-    let tools: Vec<llb::MakeFile> = [
+/// Our scripts and expressions, as files on scratch (mounted at `SCRIPT_DIR`).
+pub fn tools(platform: &pb::Platform) -> Output {
+    let files: Vec<llb::MakeFile> = [
         ("/builder.sh", 0o555, BUILDER_SCRIPT),
         ("/common.sh", 0o444, COMMON_SCRIPT),
         ("/eval.sh", 0o555, EVAL_SCRIPT),
@@ -195,141 +273,18 @@ pub fn tool_files(platform: &pb::Platform) -> Output {
     })
     .collect();
     llb::make_files(
-        &tools,
+        &files,
         platform,
         &Meta::named("nix-frontend builder script"),
     )
 }
 
-/// The secret and SSH mounts every Nix step gets: private caches and fetches behind auth see
-/// the client's netrc (never in any layer), `builtins.fetchGit` over SSH the agent.
-pub fn credential_mounts() -> [Mount; 2] {
-    [
-        Mount {
-            dest: NETRC_SECRET.into(),
-            selector: String::new(),
-            source: MountSource::Secret {
-                id: "netrc".into(),
-                mode: 0o400,
-            },
-        },
-        Mount {
-            dest: SSH_SOCKET.into(),
-            selector: String::new(),
-            source: MountSource::Ssh {
-                id: "default".into(),
-            },
-        },
-    ]
-}
-
-/// What a Nix step in the builder does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// Build and lay out the closure (`builder.sh`).
-    Build,
-    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
-    Targets,
-}
-
-/// A Nix step: the builder image with the persistent store at /nix, the context at /src, our
-/// tools at /.nix-frontend, and an output at /out, which is returned.
-pub fn nix_stage(
-    spec: &Spec,
-    builder: &BuilderImage,
-    context: Output,
-    resolve_mode: Option<&str>,
-    task: Task,
-) -> Output {
-    let platform = spec.platform.to_pb();
-    let image = builder_image(spec, builder, resolve_mode);
-    let env = builder_env(spec, builder);
-    let script = tool_files(&platform);
-    let cache_id = nix_cache_id(spec, builder);
-    let [netrc, ssh] = credential_mounts();
-    let exec = llb::Exec {
-        args: vec![
-            "/bin/sh".into(),
-            match task {
-                Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
-                Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
-            },
-        ],
-        env,
-        cwd: "/src".into(),
-        user: "root".into(),
-        mounts: vec![
-            Mount {
-                dest: "/".into(),
-                selector: String::new(),
-                // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
-                source: MountSource::Input {
-                    input: Some(image.clone()),
-                    readonly: false,
-                    output: true,
-                },
-            },
-            // The persistent Nix store: what an earlier build made is not built again. Seeded
-            // from the image's own /nix on first use; Nix's locks make sharing it safe.
-            Mount {
-                dest: "/nix".into(),
-                selector: "/nix".into(),
-                source: MountSource::Cache {
-                    id: cache_id,
-                    sharing: pb::CacheSharingOpt::Shared,
-                    from: Some(image),
-                },
-            },
-            Mount {
-                dest: SCRIPT_DIR.into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: Some(script),
-                    readonly: true,
-                    output: false,
-                },
-            },
-            netrc,
-            ssh,
-            Mount {
-                dest: "/src".into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: Some(context),
-                    readonly: true,
-                    output: false,
-                },
-            },
-            Mount {
-                dest: "/out".into(),
-                selector: String::new(),
-                source: MountSource::Input {
-                    input: None,
-                    readonly: false,
-                    output: true,
-                },
-            },
-        ],
-        network: pb::NetMode::Unset,
-    };
-    let meta = Meta {
-        name: Some(match task {
-            Task::Build => build_step_name(spec),
-            Task::Targets => format!("list the attributes of {}", spec.nix_file),
-        }),
-        ignore_cache: spec.no_cache,
-        caps: Vec::new(),
-    };
-    llb::exec(&exec, &platform, &meta)
-        .pop()
-        .expect("the /out mount has the last output")
-}
-
 /// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootLink {
+    /// The entry's name, at the image root and in the main result (the link's target is
+    /// always `<main result>/<name>`, checked by `report`).
     pub name: String,
-    pub target: String,
 }
 
 /// What the image stage needs beyond the spec, all validated by the caller.
@@ -351,11 +306,11 @@ pub struct BuildResult {
 /// `/tmp`).
 #[derive(Debug, Clone)]
 pub enum Trees {
-    /// The single Nix step's output: `/layers/<base>/nix/store/<base>`, the manifest at
-    /// `MANIFEST_DIR`.
+    /// The single Nix step's output: `contract::layer_tree` per path, the manifest beside.
     LaidOut(Output),
-    /// Per path the output holding it (a group's, the evaluation's or the builder image's), and
-    /// the final group's output with the manifest at `graph::RESULT_DIR`.
+    /// Per path the output holding it (a group's or the evaluation's, laid out the same way, or
+    /// the builder image's own store), and the final group's output with the manifest at
+    /// `graph::RESULT_DIR`.
     Providers {
         /// Paths a build step or the evaluation laid out under `/layers`.
         by_path: BTreeMap<StorePath, Output>,
@@ -367,28 +322,18 @@ pub enum Trees {
 
 impl Trees {
     /// The copy that puts `path` (with /nix and /nix/store) onto scratch, owned by root and
-    /// pinned in time. Copying a tree whose top is /nix creates /nix and /nix/store in the copy
-    /// itself, so they get the pinned timestamp too (parents made by createDestPath would get
-    /// the build's time).
+    /// pinned in time. Copying a layer tree's contents creates /nix and /nix/store in the copy
+    /// itself, so they get the pinned timestamp too (parents made by createDestPath, or implied
+    /// by include patterns, get the build's time).
     pub fn copy_of(&self, path: &StorePath, timestamp: i64) -> (Output, llb::Copy) {
         let (from, src, include_patterns) = match self {
-            Trees::LaidOut(built) => (
-                built.clone(),
-                format!("/layers/{}", path.base_name()),
-                Vec::new(),
-            ),
-            // The steps lay their paths out as single mode does; the builder image's own paths
-            // are only in its store.
+            Trees::LaidOut(built) => (built.clone(), contract::layer_tree(path), Vec::new()),
             Trees::Providers {
                 by_path,
                 in_image,
                 manifest,
             } => match by_path.get(path) {
-                Some(output) => (
-                    output.clone(),
-                    format!("/layers/{}", path.base_name()),
-                    Vec::new(),
-                ),
+                Some(output) => (output.clone(), contract::layer_tree(path), Vec::new()),
                 None => (
                     in_image.clone().unwrap_or_else(|| manifest.clone()),
                     "/".to_string(),
@@ -409,7 +354,7 @@ impl Trees {
 
     fn manifest(&self) -> (Output, &'static str) {
         match self {
-            Trees::LaidOut(built) => (built.clone(), MANIFEST_DIR),
+            Trees::LaidOut(built) => (built.clone(), contract::MANIFEST_DIR),
             Trees::Providers { manifest, .. } => (manifest.clone(), graph::RESULT_DIR),
         }
     }
@@ -468,7 +413,8 @@ pub fn image_stage(
     if let Some(layer) = extras_layer(result, trees, effective, timestamp, &platform, onto) {
         layers.push(layer);
     }
-    if !use_merge || layers.len() == 1 {
+    if !use_merge {
+        // Chained: the last copy holds every layer below it.
         return layers.pop().expect("a closure has at least one path");
     }
     let name = format!(

@@ -45,10 +45,7 @@ fn hello_result() -> BuildResult {
     BuildResult {
         closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
         results,
-        root_links: vec![RootLink {
-            name: "bin".into(),
-            target: format!("{HELLO}/bin"),
-        }],
+        root_links: vec![RootLink { name: "bin".into() }],
         executables: vec!["hello".into()],
         info: config::DerivationInfo::default(),
         ca_bundle: None,
@@ -104,19 +101,70 @@ fn image_stage_without_merge_op_chains_copies() {
     let spec = spec(&[("filename", "default.nix")], "");
     let image = stage(&spec, &hello_result(), false);
     let json = llb::definition_to_json(&llb::definition(&image));
-    assert!(json
-        .as_array()
-        .unwrap()
+    let vertices = json.as_array().unwrap();
+    assert!(vertices.iter().all(|v| v.get("merge").is_none()));
+    // The copies of the image: FileOps whose copies read the Nix stage's output.
+    let layers: Vec<&serde_json::Value> = vertices
         .iter()
-        .all(|v| v.get("merge").is_none()));
+        .filter(|v| v["file"][0].get("copy").is_some())
+        .collect();
+    // busybox, hello, the root links: each copied onto the one before.
+    assert_eq!(layers.len(), 3);
+    assert_eq!(
+        layers[0]["file"][0]["copy"]["input"], -1,
+        "the first is on scratch"
+    );
+    for pair in layers.windows(2) {
+        let below = format!("#{}:0", pair[0]["vertex"]);
+        assert_eq!(pair[1]["inputs"][0], below.as_str(), "{:#}", pair[1]);
+        assert_eq!(pair[1]["file"][0]["copy"]["input"], 0);
+    }
+    // The image is the last copy.
+    let last = vertices.last().unwrap();
+    assert_eq!(last["terminal"], true);
+    assert_eq!(
+        last["inputs"][0],
+        format!("#{}:0", layers[2]["vertex"]).as_str()
+    );
+}
+
+/// The digest of the vertex that copies `path`'s tree, in `definition`.
+fn layer_digest(definition: &pb::Definition, path: &str) -> Option<String> {
+    let tree = contract::layer_tree(&StorePath::parse(path).unwrap());
+    definition.def.iter().find_map(|bytes| {
+        let op = <pb::Op as prost::Message>::decode(bytes.as_slice()).ok()?;
+        match op.op? {
+            pb::op::Op::File(file) => file.actions.iter().any(
+                |a| matches!(&a.action, Some(pb::file_action::Action::Copy(c)) if c.src == tree),
+            ),
+            _ => false,
+        }
+        .then(|| llb::sha256_digest(bytes))
+    })
 }
 
 #[test]
 fn equal_paths_give_equal_layer_vertices_in_different_images() {
+    // A leaf change: the same Nix stage reports a new hello on the same busybox.
+    const HELLO_2: &str = "/nix/store/9sdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.1";
     let spec = spec(&[("filename", "default.nix")], "");
-    let a = render(&stage(&spec, &hello_result(), true));
-    let b = render(&stage(&spec, &hello_result(), true));
-    assert_eq!(a, b);
+    let first = hello_result();
+    let manifest = format!(
+        r#"{{"{HELLO_2}":{{"narSize":1000,"references":["{BUSYBOX}"]}},"{BUSYBOX}":{{"narSize":2000000,"references":[]}}}}"#
+    );
+    let results = vec![StorePath::parse(HELLO_2).unwrap()];
+    let second = BuildResult {
+        closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
+        results,
+        ..hello_result()
+    };
+    let a = llb::definition(&stage(&spec, &first, true));
+    let b = llb::definition(&stage(&spec, &second, true));
+    assert_ne!(a.def, b.def, "two different images");
+    let busybox_a = layer_digest(&a, BUSYBOX).unwrap();
+    assert_eq!(Some(busybox_a), layer_digest(&b, BUSYBOX));
+    assert!(layer_digest(&b, HELLO).is_none());
+    assert_ne!(layer_digest(&a, HELLO), layer_digest(&b, HELLO_2));
 }
 
 #[test]
@@ -190,7 +238,6 @@ fn dialect_settings_reach_the_config_and_the_settings_layer() {
 fn package_image_config_sits_between_the_result_and_the_dockerfile() {
     let mut result = hello_result();
     result.info = config::DerivationInfo {
-        derivation: true,
         pname: Some("hello".into()),
         version: Some("1.0".into()),
         ..Default::default()

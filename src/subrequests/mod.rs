@@ -1,37 +1,20 @@
 //! Subrequests (`docker buildx build --print=…` / `--call`): answered with metadata only,
 //! `result.json` in the shapes of BuildKit's frontend/subrequests packages and `result.txt`.
 
+mod handler;
+
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
 use crate::syntax::ArgDecl;
 
+pub use handler::subrequest;
+
 pub const DESCRIBE: &str = "frontend.subrequests.describe";
 pub const OUTLINE: &str = "frontend.outline";
 pub const TARGETS: &str = "frontend.targets";
 pub const LINT: &str = "frontend.lint";
-
-/// Build args nix-frontend itself reads, for the outline.
-const OUR_ARGS: &[(&str, &str)] = &[
-    ("NIX_ATTR", "attribute to build (-A); --target wins"),
-    ("NIX_FILE", "Nix file in the build context"),
-    ("NIX_IMAGE", "Nix builder image"),
-    ("NIX_MAX_LAYERS", "most layers in the image (default 100)"),
-    (
-        "NIX_CACHE_ID",
-        "id of the persistent Nix store cache mount (NIX_PLAN=single)",
-    ),
-    (
-        "NIX_PLAN",
-        "graph (default: a build step per group of derivations) or single",
-    ),
-    (
-        "NIX_MAX_BUILD_STEPS",
-        "most build steps in graph mode (default 8)",
-    ),
-    ("SOURCE_DATE_EPOCH", "timestamp of every file in the image"),
-];
 
 pub fn metadata(json_value: &Value, text: String) -> BTreeMap<String, Vec<u8>> {
     BTreeMap::from([
@@ -76,10 +59,10 @@ pub fn outline(args: &[ArgDecl], given: &BTreeMap<String, String>) -> BTreeMap<S
             entry
         })
         .collect();
-    for (name, description) in OUR_ARGS {
-        if !args.iter().any(|a| a.name == *name) {
-            let mut entry = json!({ "name": name, "description": description });
-            if let Some(value) = given.get(*name) {
+    for arg in crate::options::args::TABLE {
+        if !args.iter().any(|a| a.name == arg.name) {
+            let mut entry = json!({ "name": arg.name, "description": arg.meaning });
+            if let Some(value) = given.get(arg.name).map(String::as_str).or(arg.default) {
                 entry["value"] = json!(value);
             }
             list.push(entry);
@@ -167,6 +150,28 @@ mod tests {
             .unwrap()
             .iter()
             .any(|a| a["name"] == "NIX_IMAGE" && a["value"] == "x"));
+        for name in [
+            "NIX_ARGS",
+            "NIXPKGS",
+            "NIX_SUBSTITUTERS",
+            "NIX_TRUSTED_PUBLIC_KEYS",
+        ] {
+            assert!(
+                json["args"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["name"] == name),
+                "{name} missing from the outline"
+            );
+        }
+        let layers = json["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "NIX_MAX_LAYERS")
+            .unwrap();
+        assert_eq!(layers["value"], "100", "defaults are shown");
     }
 
     #[test]

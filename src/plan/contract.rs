@@ -1,0 +1,242 @@
+//! The contract between the builder scripts (`builder.sh`, `targets.sh`) and Rust: where the
+//! scripts leave what they report in the Nix stage's output, the status word that says how the
+//! Nix step ended, and the one mapping from a failed status to the error the user sees.
+//!
+//! Paths are as the frontend reads them, relative to the output's root; in the builder the same
+//! output is mounted at `OUT`, so `STATUS` is `/out/.nix-frontend/status` there. Both scripts end
+//! by writing `status` (one word) and, on failure, Nix's stderr in `log`; `ran-at` tells a cached
+//! run from a fresh one.
+
+use crate::closure::StorePath;
+use crate::error::UserError;
+use crate::spec::{Mode, Spec};
+
+use super::Task;
+
+/// Where the Nix stage's output is mounted in the builder.
+pub const OUT: &str = "/out";
+/// The directory of the report (single mode and evaluation); the manifest entries below.
+pub const MANIFEST_DIR: &str = "/.nix-frontend";
+/// The status word: `ok`, `missing-file`, `eval-failed` or `build-failed`.
+pub const STATUS: &str = "/.nix-frontend/status";
+/// Nix's stderr of the failing step.
+pub const LOG: &str = "/.nix-frontend/log";
+/// When the step ran, Unix seconds.
+pub const RAN_AT: &str = "/.nix-frontend/ran-at";
+/// The build's output paths, one per line (builder.sh).
+pub const RESULTS: &str = "/.nix-frontend/results";
+/// `nix path-info --json --recursive` of the results (builder.sh).
+pub const CLOSURE: &str = "/.nix-frontend/closure.json";
+/// Name, version, meta, outputName and passthru.imageConfig of the result (`info.nix`).
+pub const INFO: &str = "/.nix-frontend/info.json";
+/// Symlinks to the main result's top-level entries, for the image root.
+pub const ROOT: &str = "/.nix-frontend/root";
+/// An empty directory with mode 1777, the image's `/tmp` when it gets one.
+pub const TMP: &str = "/.nix-frontend/tmp";
+/// The buildable attributes with their descriptions (targets.sh).
+pub const TARGETS: &str = "/.nix-frontend/targets.json";
+/// One tree per closure path: `/layers/<base>/nix/store/<base>`.
+pub const LAYERS: &str = "/layers";
+
+/// The tree of one closure path, whose contents are that path's layer.
+pub fn layer_tree(path: &StorePath) -> String {
+    format!("{LAYERS}/{}", path.base_name())
+}
+
+/// `sub` inside the store path `path` as laid out in its layer tree.
+pub fn in_layer_tree(path: &StorePath, sub: &str) -> String {
+    format!("{}{path}/{sub}", layer_tree(path))
+}
+
+/// How a Nix step ended, from the status word the scripts write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// The Nix file is not in the build context.
+    MissingFile,
+    /// Nix could not evaluate the file or attribute.
+    EvalFailed,
+    /// A derivation failed to build (or the closure could not be read).
+    BuildFailed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Ok,
+        Status::MissingFile,
+        Status::EvalFailed,
+        Status::BuildFailed,
+    ];
+
+    /// The word the scripts write.
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::MissingFile => "missing-file",
+            Status::EvalFailed => "eval-failed",
+            Status::BuildFailed => "build-failed",
+        }
+    }
+
+    /// The status a word names (surrounding whitespace ignored); an unknown word is an error.
+    pub fn parse(word: &str) -> Result<Status, UserError> {
+        let word = word.trim();
+        Status::ALL
+            .into_iter()
+            .find(|status| status.word() == word)
+            .ok_or_else(|| {
+                UserError::new(format!(
+                    "the Nix builder reported an unknown status {word:?}"
+                ))
+            })
+    }
+}
+
+/// What a Nix step reported about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub status: Status,
+    pub log: String,
+    pub ran_at: i64,
+}
+
+impl Report {
+    /// `Ok(())` for `ok`, else the error the user sees: what failed, Nix's own text, and in Nix
+    /// mode the line of the build file Nix names (`build_file_text` is the build file).
+    pub fn check(&self, spec: &Spec, task: Task, build_file_text: &str) -> Result<(), UserError> {
+        let target = match task {
+            Task::Build => spec.describe_target(),
+            Task::Targets => spec.nix_file.clone(),
+        };
+        match self.status {
+            Status::Ok => Ok(()),
+            Status::MissingFile => {
+                let hint = match spec.mode {
+                    Mode::Nix => "build from the directory that holds it (docker buildx build -f default.nix .), or name it with --build-arg NIX_FILE=path/in/context.nix",
+                    Mode::Dockerfile => "add it to the build context, or name another file with the `# nix=FILE` directive or --build-arg NIX_FILE=",
+                };
+                Err(UserError::new(format!(
+                    "{}: no such file in the build context (is it excluded by .dockerignore?); {hint}",
+                    spec.nix_file
+                )))
+            }
+            Status::EvalFailed => {
+                let error = UserError::new(format!(
+                    "evaluating {target} failed:\n{}",
+                    nix_error_text(&self.log)
+                ));
+                // In Nix mode the build file is the Nix file: point at the line Nix names.
+                Err(match nix_error_line(&self.log, &spec.nix_file) {
+                    Some(line) if spec.mode == Mode::Nix => {
+                        error.at(&spec.build_file, build_file_text, line)
+                    }
+                    _ => error,
+                })
+            }
+            Status::BuildFailed => Err(UserError::new(format!(
+                "building {target} failed:\n{}",
+                nix_error_text(&self.log)
+            ))),
+        }
+    }
+}
+
+/// The line of `file` that a Nix error names (`at /src/<file>:LINE:COL:`), if any.
+pub fn nix_error_line(log: &str, file: &str) -> Option<usize> {
+    let needle = format!("/src/{file}:");
+    log.lines().find_map(|line| {
+        let rest = &line[line.find(&needle)? + needle.len()..];
+        rest.split(':').next()?.parse().ok()
+    })
+}
+
+/// Nix's error text without the noise: progress lines and blank lines dropped, at most the last
+/// 40 lines kept (Nix puts the file:line:column and the failing code last).
+pub fn nix_error_text(log: &str) -> String {
+    let lines: Vec<String> = log
+        .lines()
+        .filter(|line| {
+            let t = line.trim();
+            !t.is_empty()
+                && !t.starts_with("evaluating ")
+                && !t.starts_with("these ")
+                && !t.starts_with("this derivation will be built")
+                && !t.starts_with("warning: you did not specify '--add-root'")
+                // Bare store path lines (lists of derivations) say nothing new.
+                && (!t.starts_with("/nix/store/") || t.contains(' '))
+        })
+        // Nix names files by their path in the builder; the user knows them by the context's.
+        .map(|line| line.replace(" /src/", " "))
+        .collect();
+    let start = lines.len().saturating_sub(40);
+    let text = lines[start..].join("\n");
+    if text.is_empty() {
+        "(Nix printed nothing; see the build log above)".into()
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_words_round_trip_and_unknown_ones_are_errors() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(&format!("{}\n", status.word())), Ok(status));
+        }
+        let err = Status::parse("exploded").unwrap_err();
+        assert!(err.message.contains("unknown status \"exploded\""), "{err}");
+    }
+
+    /// Both scripts write the report where Rust reads it, with the words Rust knows.
+    #[test]
+    fn the_scripts_keep_the_contract() {
+        let builder = super::super::BUILDER_SCRIPT;
+        let targets = super::super::TARGETS_SCRIPT;
+        let report_dir = STATUS.rsplit_once('/').unwrap().0;
+        assert!([LOG, RAN_AT, RESULTS, CLOSURE, INFO, ROOT, TMP, TARGETS]
+            .iter()
+            .all(|path| path.rsplit_once('/').unwrap().0 == report_dir));
+        let meta = format!("meta={OUT}{report_dir}");
+        assert!(builder.contains(&meta) && targets.contains(&meta));
+        for path in [STATUS, LOG, RAN_AT] {
+            let name = path.rsplit('/').next().unwrap();
+            for script in [builder, targets] {
+                assert!(script.contains(&format!("$meta/{name}")), "{name}");
+            }
+        }
+        for path in [RESULTS, CLOSURE, INFO, ROOT, TMP] {
+            let name = path.rsplit('/').next().unwrap();
+            assert!(builder.contains(&format!("$meta/{name}")), "{name}");
+        }
+        assert!(builder.contains(&format!("{OUT}{LAYERS}/")));
+        assert!(targets.contains("$meta/targets.json"));
+        for status in Status::ALL {
+            let word = status.word();
+            assert!(
+                builder.contains(&format!("finish {word}")),
+                "builder.sh never says {word}"
+            );
+        }
+        for word in ["ok", "missing-file", "eval-failed"] {
+            assert!(targets.contains(&format!("finish {word}")), "{word}");
+        }
+    }
+
+    #[test]
+    fn nix_errors_keep_file_line_and_context_without_noise() {
+        let log = "evaluating default.nix -A hello\nwarning: you did not specify '--add-root'; the result might be removed\nthese 2 derivations will be built:\n  /nix/store/702kgf9xcpdiskn0ig6d0dya1l7j8nlb-failing.drv\nerror: syntax error, unexpected ';'\n       at /src/default.nix:2:14:\n            2| { hello = 1 +; }\n";
+        let text = nix_error_text(log);
+        assert_eq!(
+            text,
+            "error: syntax error, unexpected ';'\n       at default.nix:2:14:\n            2| { hello = 1 +; }"
+        );
+        assert!(nix_error_text("").contains("printed nothing"));
+        let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(nix_error_text(&long).lines().count(), 40);
+        assert_eq!(nix_error_line(log, "default.nix"), Some(2));
+        assert_eq!(nix_error_line(log, "other.nix"), None);
+    }
+}

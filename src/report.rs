@@ -1,0 +1,247 @@
+//! The builder's report, read back and checked: the status of the Nix step, the results and
+//! their closure (validated by `closure`), the laid-out trees, the root links, the executables
+//! of the result's `bin/`, the derivation's info and a CA bundle. Nothing the builder wrote is
+//! trusted: every path is checked against what the closure allows. Where the builder writes
+//! each file is `plan::contract`.
+
+use bollard_buildkit_proto::fsutil::types::Stat;
+
+use crate::closure::{self, Limits, StorePath};
+use crate::error::UserError;
+use crate::gateway::Gateway;
+use crate::plan::config::DerivationInfo;
+use crate::plan::contract::{self, Report, Status};
+use crate::plan::{BuildResult, RootLink};
+
+/// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
+const MODE_DIR: u32 = 1 << 31;
+const MODE_SYMLINK: u32 = 1 << 27;
+
+/// The status, log and time of the Nix step whose output is `reference`.
+pub async fn read_report<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+) -> Result<Report, UserError> {
+    let read = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_string();
+    let word = gateway
+        .read_file(reference, contract::STATUS)
+        .await
+        .map(read)
+        .map_err(|_| UserError::new("the Nix builder stopped before it finished (no status was written); its output is in the build log above"))?;
+    let status = Status::parse(&word)?;
+    let log = gateway
+        .read_file(reference, contract::LOG)
+        .await
+        .map(read)
+        .unwrap_or_default();
+    let ran_at = gateway
+        .read_file(reference, contract::RAN_AT)
+        .await
+        .ok()
+        .and_then(|b| read(b).parse().ok())
+        .unwrap_or(0);
+    Ok(Report {
+        status,
+        log,
+        ran_at,
+    })
+}
+
+pub async fn read_build_result<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+) -> Result<BuildResult, UserError> {
+    let invalid = |what: String| {
+        UserError::new(format!(
+            "the Nix builder reported something invalid: {what}"
+        ))
+    };
+    let results_text = gateway
+        .read_file(reference, contract::RESULTS)
+        .await
+        .map_err(|err| invalid(format!("no list of results ({})", err.message)))?;
+    let results: Vec<StorePath> = String::from_utf8_lossy(&results_text)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if results.is_empty() {
+        return Err(invalid("the build produced no output path".into()));
+    }
+    let manifest = gateway
+        .read_file(reference, contract::CLOSURE)
+        .await
+        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
+    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+    // The layer trees must be exactly the closure: nothing missing, nothing extra.
+    let layer_dirs = gateway
+        .read_dir(reference, contract::LAYERS)
+        .await
+        .map_err(|err| invalid(format!("no layer trees ({})", err.message)))?;
+    let mut laid_out: Vec<&str> = layer_dirs.iter().map(|e| e.path.as_str()).collect();
+    laid_out.sort_unstable();
+    let expected: Vec<&str> = closure.paths.keys().map(StorePath::base_name).collect();
+    if laid_out != expected {
+        return Err(invalid(format!(
+            "the copied store paths ({}) differ from the closure ({})",
+            laid_out.len(),
+            expected.len()
+        )));
+    }
+
+    // The /tmp the image may get must arrive empty.
+    let tmp = gateway
+        .read_dir(reference, contract::TMP)
+        .await
+        .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
+    if !tmp.is_empty() {
+        return Err(invalid(format!(
+            "{} unexpected entries in its tmp directory",
+            tmp.len()
+        )));
+    }
+
+    let main = &results[0];
+    let root_entries = gateway
+        .read_dir(reference, contract::ROOT)
+        .await
+        .unwrap_or_default();
+    let root_links = validate_root_links(main, &root_entries)?;
+
+    let executables = if root_links.iter().any(|l| l.name == "bin") {
+        let entries = gateway
+            .read_dir(reference, &contract::in_layer_tree(main, "bin"))
+            .await
+            .unwrap_or_default();
+        executables(&entries)
+    } else {
+        Vec::new()
+    };
+    let info: DerivationInfo = match gateway.read_file(reference, contract::INFO).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => DerivationInfo::default(),
+    };
+    let info = DerivationInfo {
+        main_program: info.main_program.filter(|p| is_plain_name(p)),
+        ..info
+    };
+    let ca_bundle = find_ca_bundle(gateway, reference, &closure).await;
+    Ok(BuildResult {
+        closure,
+        results,
+        root_links,
+        executables,
+        info,
+        ca_bundle,
+    })
+}
+
+/// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file.
+async fn find_ca_bundle<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+    closure: &closure::Closure,
+) -> Option<String> {
+    const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
+    for path in closure
+        .paths
+        .keys()
+        .filter(|p| p.name().starts_with("nss-cacert"))
+    {
+        let dir = contract::in_layer_tree(path, "etc/ssl/certs");
+        if let Ok(entries) = gateway.read_dir(reference, &dir).await {
+            if entries.iter().any(|e| e.path == "ca-bundle.crt") {
+                return Some(format!("{path}/{BUNDLE}"));
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.chars().any(char::is_control)
+}
+
+/// Each root entry must be a symlink named `N` pointing at exactly `<main result>/N`.
+pub fn validate_root_links(main: &StorePath, entries: &[Stat]) -> Result<Vec<RootLink>, UserError> {
+    let mut links = Vec::new();
+    for entry in entries {
+        let name = entry.path.rsplit('/').next().unwrap_or_default();
+        let expected = format!("{main}/{name}");
+        if !is_plain_name(name) || entry.mode & MODE_SYMLINK == 0 || entry.linkname != expected {
+            return Err(UserError::new(format!(
+                "the Nix builder reported an unexpected root entry {:?} (link to {:?}); only links into {main} are allowed",
+                entry.path, entry.linkname
+            )));
+        }
+        links.push(RootLink {
+            name: name.to_string(),
+        });
+    }
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(links)
+}
+
+/// Names of executables (or symlinks, as Nix wrappers often are) among `entries`, sorted.
+pub fn executables(entries: &[Stat]) -> Vec<String> {
+    let mut names: Vec<String> = entries
+        .iter()
+        .filter(|e| e.mode & MODE_DIR == 0 && (e.mode & MODE_SYMLINK != 0 || e.mode & 0o111 != 0))
+        .map(|e| e.path.rsplit('/').next().unwrap_or_default().to_string())
+        .filter(|n| is_plain_name(n))
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(path: &str, mode: u32, linkname: &str) -> Stat {
+        Stat {
+            path: path.into(),
+            mode,
+            linkname: linkname.into(),
+            ..Default::default()
+        }
+    }
+
+    const MAIN: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
+
+    #[test]
+    fn root_links_must_point_into_the_result() {
+        let main = StorePath::parse(MAIN).unwrap();
+        let good = [stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin"))];
+        assert_eq!(validate_root_links(&main, &good).unwrap()[0].name, "bin");
+        for bad in [
+            stat("bin", MODE_SYMLINK | 0o777, "/etc"),
+            stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/../x")),
+            stat("etc", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin")),
+            stat("bin", 0o755, &format!("{MAIN}/bin")),
+            stat("..", MODE_SYMLINK, &format!("{MAIN}/..")),
+        ] {
+            assert!(
+                validate_root_links(&main, std::slice::from_ref(&bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn executables_are_files_with_an_x_bit_or_links() {
+        let entries = [
+            stat("hello", 0o555, ""),
+            stat("data", 0o444, ""),
+            stat("sub", MODE_DIR | 0o755, ""),
+            stat("wrapped", MODE_SYMLINK | 0o777, "/nix/store/x"),
+        ];
+        assert_eq!(executables(&entries), ["hello", "wrapped"]);
+    }
+}

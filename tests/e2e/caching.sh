@@ -1,0 +1,137 @@
+# shellcheck shell=bash
+# End-to-end tests of the persistent Nix store and BuildKit caches: concurrent and interrupted builds,
+# leaf changes, local and registry caches.
+# Sourced by tests/e2e.sh (after tests/lib/common.sh); test_NAME runs as `tests/e2e.sh NAME`.
+
+test_concurrent() {
+  echo "concurrent: four cold builds of different fixtures at once share (and seed) the Nix store"
+  docker builder prune -af >/dev/null
+  local pids=() name
+  build_raw tests/fixtures/hello -t nf-test/conc-hello >"$work/c1.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/libc -t nf-test/conc-libc >"$work/c2.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/outputs -f tests/fixtures/outputs/default.nix --target tool -t nf-test/conc-outputs >"$work/c3.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/dialect -t nf-test/conc-dialect >"$work/c4.log" 2>&1 & pids+=($!)
+  local i=1 pid
+  for pid in "${pids[@]}"; do
+    check "build $i succeeds" wait "$pid"
+    i=$((i + 1))
+  done
+  check "all four images run" bash -c '[ "$(docker run --rm nf-test/conc-hello)" = "hello from nix-frontend" ] &&
+    [ "$(docker run --rm nf-test/conc-libc)" = "hello from a dynamically linked program" ] &&
+    [ "$(docker run --rm nf-test/conc-outputs)" = "tool without its docs" ] &&
+    docker run --rm nf-test/conc-dialect | grep -q "^user=app"'
+}
+
+test_interrupt() {
+  echo "interrupt: a client killed while Nix builds; the next build succeeds on the same store"
+  local dir=$work/interrupt
+  rm -rf "$dir" && cp -r tests/fixtures/expensive "$dir"
+  echo "interrupted $$" >"$dir/dep/info.txt" # a dependency no earlier test built
+  build_raw "$dir" -t nf-test/interrupt >"$work/interrupt-1.log" 2>&1 &
+  local client=$!
+  local waited=0
+  until grep -q "compiling the expensive dependency" "$work/interrupt-1.log" 2>/dev/null || [ $waited -ge 60 ]; do
+    sleep 0.5
+    waited=$((waited + 1))
+  done
+  # Ctrl-C to the docker client itself (a background subshell ignores SIGINT).
+  pkill -INT -P "$client" 2>/dev/null
+  wait "$client" 2>/dev/null
+  check "the client was stopped while Nix was building" grep -q "compiling the expensive dependency" "$work/interrupt-1.log"
+  check "... and the build was cancelled" grep -q "CANCELED" "$work/interrupt-1.log"
+  check "the next build succeeds" build "$dir" -t nf-test/interrupt
+  check "... building the dependency to the end" grep -q "compiling the expensive dependency" "$work/build.log"
+  check "... and the image runs" bash -c "docker run --rm nf-test/interrupt | grep -q 'interrupted $$'"
+}
+
+test_leaf() {
+  echo "leaf: a change to the leaf's source rebuilds only the leaf"
+  local dir=$work/expensive
+  rm -rf "$dir" && cp -r tests/fixtures/expensive "$dir"
+  # A dependency no earlier build made, so the first build builds everything (without emptying
+  # the shared BuildKit cache: another user's builds may be using it).
+  echo "leaf $$ $RANDOM$RANDOM" >"$dir/dep/info.txt"
+  check "first build" build "$dir" -t nf-test/leaf
+  grep -q "building '/nix/store/[a-z0-9]*-expensive-dep-1.0.drv'" "$work/build.log" ||
+    fail "the first build did not build the dependency (already cached?)"
+  echo "hello from the app, version 2" >"$dir/app/message.txt"
+  check "rebuild after the leaf change" build "$dir" -t nf-test/leaf
+  check "the rebuild built the app" grep -q "building '/nix/store/[a-z0-9]*-app-1.0.drv'" "$work/build.log"
+  check "the rebuild did not build the expensive dependency" \
+    bash -c "! grep -q 'expensive-dep-1.0.drv' '$work/build.log'"
+  check "the image shows the change" bash -c '[ "$(docker run --rm nf-test/leaf | head -1)" = "hello from the app, version 2" ]'
+}
+
+test_cache_local() {
+  echo "cache-local: --cache-to type=local, prune, --cache-from: Nix does not run"
+  local dir=$work/cache-local cache=$work/cache-local-export cold warm
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
+  echo "cache test $$" >"$dir/app/message.txt"
+  docker builder prune -af >/dev/null
+  check "cold build exporting its cache" timed cold build "$dir" -t nf-test/cache-local --cache-to "type=local,dest=$cache,mode=max"
+  docker builder prune -af >/dev/null
+  docker image rm nf-test/cache-local >/dev/null
+  check "rebuild from the imported cache" timed warm build "$dir" -t nf-test/cache-local --cache-from "type=local,src=$cache"
+  check "the Nix step came from the cache (cold ${cold}s, cached ${warm}s)" nix_step_cached
+  check "the image runs" bash -c "docker run --rm nf-test/cache-local | grep -q 'cache test $$'"
+  echo "cache-local: cold ${cold}s, from cache ${warm}s" >>"$work/timings"
+}
+
+test_registry() {
+  echo "registry: push with a registry cache, prune, rebuild from it, pull back the same digest"
+  scripts/registry
+  local dir=$work/registry ref=127.0.0.1:5000/nf-test/hello:$$ cache=127.0.0.1:5000/nf-test/hello:cache-$$ cold warm
+  rm -rf "$dir" && cp -r tests/fixtures/hello "$dir"
+  docker builder prune -af >/dev/null
+  check "build and push with --cache-to type=registry" timed cold build "$dir" -f "$dir/default.nix" --target hello \
+    --output "type=image,name=$ref,push=true" --cache-to "type=registry,ref=$cache,mode=max"
+  local pushed
+  pushed=$(curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -o /dev/null -w '%header{docker-content-digest}' "http://127.0.0.1:5000/v2/nf-test/hello/manifests/$$")
+  check "the registry has the image ($pushed)" test -n "$pushed"
+  docker builder prune -af >/dev/null
+  docker image rm "$ref" >/dev/null 2>&1
+  check "rebuild from the registry cache" timed warm build "$dir" -f "$dir/default.nix" --target hello -t nf-test/registry-rebuilt \
+    --cache-from "type=registry,ref=$cache"
+  check "the Nix step came from the registry cache (cold ${cold}s, cached ${warm}s)" nix_step_cached
+  check "pull the pushed image back" docker pull -q "$ref"
+  check "same digest" bash -c "docker image inspect '$ref' --format '{{json .RepoDigests}}' | grep -q '$pushed'"
+  check "the pulled image runs" bash -c "[ \"\$(docker run --rm '$ref')\" = 'hello from nix-frontend' ]"
+  echo "registry: cold ${cold}s (with push), from registry cache ${warm}s" >>"$work/timings"
+}
+
+# A fresh CI builder: export the cache with mode=max, prune everything, change the leaf, build
+# with --cache-from: only the leaf's derivation runs. TYPE is local or registry.
+fresh_builder() { # fresh_builder TYPE
+  local type=$1 dir=$work/fresh-$1 to from
+  rm -rf "$dir" "$work/fresh-cache-$1" && cp -r tests/fixtures/expensive "$dir"
+  echo "fresh builder $type $$" >"$dir/app/message.txt"
+  echo "dependency for $type $$" >"$dir/dep/info.txt" # a dependency no earlier test built
+  case $type in
+    local) to="type=local,dest=$work/fresh-cache-local,mode=max" from="type=local,src=$work/fresh-cache-local" ;;
+    registry)
+      scripts/registry
+      to="type=registry,ref=127.0.0.1:5000/nf-test/fresh:cache-$$,mode=max"
+      from="type=registry,ref=127.0.0.1:5000/nf-test/fresh:cache-$$"
+      ;;
+  esac
+  docker builder prune -af >/dev/null
+  check "[$type] cold build exporting its cache (mode=max)" build "$dir" -t nf-test/fresh --cache-to "$to"
+  check "[$type] ... built the dependency and the app ($(nix_built))" \
+    bash -c "[ \"\$(grep -oE \"building '[^']+'\" '$work/build.log' | grep -cE 'expensive-dep|app-1.0')\" = 2 ]"
+  docker builder prune -af >/dev/null
+  docker image rm nf-test/fresh >/dev/null
+  echo "fresh builder $type $$, changed" >"$dir/app/message.txt"
+  check "[$type] leaf change on a fresh builder with --cache-from" build "$dir" -t nf-test/fresh --cache-from "$from"
+  check "[$type] ... Nix built only the app (built: $(nix_built))" \
+    bash -c "[ \"\$(grep -oE \"building '/nix/store/[^']+'\" '$work/build.log' | grep -c .)\" = 1 ] &&
+      grep -q \"building '/nix/store/[a-z0-9]*-app-1.0.drv'\" '$work/build.log'"
+  check "[$type] ... and the image shows the change" bash -c "docker run --rm nf-test/fresh | grep -q 'fresh builder $type $$, changed'"
+  check "[$type] ... with the dependency from the cache" bash -c "docker run --rm nf-test/fresh | grep -q 'dependency for $type $$'"
+}
+
+test_fresh_builder() {
+  echo "fresh-builder: a leaf change on a fresh builder with an imported cache rebuilds only the leaf"
+  fresh_builder local
+  fresh_builder registry
+}

@@ -1,0 +1,91 @@
+# shellcheck shell=bash
+# End-to-end tests of every error class with its line; hostile builds and shell-syntax inputs.
+# Sourced by tests/e2e.sh (after tests/lib/common.sh); test_NAME runs as `tests/e2e.sh NAME`.
+
+test_errors() {
+  echo "errors: one readable message naming the file and line"
+  local e=$work/errors
+  mkdir -p "$e"/{missing,syntax,eval,attr,fail,run}
+  printf '# syntax=org/nix-frontend\nCMD ["x"]\n' >"$e/missing/Dockerfile"
+  printf '# syntax=org/nix-frontend\n{\n  hello = 1 +;\n}\n' >"$e/syntax/default.nix"
+  printf '# syntax=org/nix-frontend\nlet x = 1; in\n{ hello = throw "this package is broken"; }\n' >"$e/eval/default.nix"
+  printf '# syntax=org/nix-frontend\n{ hello = 1; }\n' >"$e/attr/default.nix"
+  cat >"$e/fail/default.nix" <<'NIX'
+# syntax=org/nix-frontend
+{
+  hello = derivation {
+    name = "failing";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "echo compiling >&2; echo 'main.c:3: expected ;' >&2; exit 3" ];
+  };
+}
+NIX
+  printf '# syntax=org/nix-frontend\nENV A=b\n\nRUN make\n' >"$e/run/Dockerfile"
+  expect_error missing-default-nix "$e/missing" -- "default.nix: no such file in the build context"
+  expect_error nix-syntax "$e/syntax" -f "$e/syntax/default.nix" --target hello -- "syntax error" "default.nix:3:"
+  expect_error nix-eval "$e/eval" -f "$e/eval/default.nix" --target hello -- "this package is broken" "default.nix:3:"
+  expect_error unknown-attribute "$e/attr" -f "$e/attr/default.nix" --target nope -- "attribute 'nope'" "not found"
+  expect_error failing-build "$e/fail" -f "$e/fail/default.nix" --target hello -- "building attribute \"hello\" of default.nix failed" "main.c:3: expected ;" "failed with exit code 3"
+  expect_error run-instruction "$e/run" -- "Dockerfile:4: RUN is not supported" "default.nix"
+  check "the CLI shows the offending Dockerfile line" grep -q '^   4 | >>> RUN make' "$work/error-run-instruction.log"
+  check "the CLI shows the line of default.nix Nix names" grep -q '^   3 | >>>   hello = 1 +;' "$work/error-nix-syntax.log"
+  expect_error bad-nix-file-arg "$e/attr" -f "$e/attr/default.nix" --build-arg NIX_FILE=../x.nix -- "build arg NIX_FILE" "leaves the build context"
+}
+
+test_dialect_errors() {
+  echo "dialect errors: each bad input fails naming the line"
+  local e=$work/dialect-errors
+  mkdir -p "$e"
+  cp tests/fixtures/hello/default.nix "$e/"
+  local name text needle
+  while IFS='|' read -r name text needle; do
+    printf '# syntax=org/nix-frontend\n# attr=hello\n%b' "$text" >"$e/Dockerfile"
+    expect_error "$name" "$e" -- "$needle"
+  done <<'CASES'
+unknown-instruction|ENV A=b\nENTRYPIONT ["hello"]\n|Dockerfile:4: unknown instruction ENTRYPIONT (did you mean ENTRYPOINT?)
+bad-json-array|CMD ["a", 1]\n|Dockerfile:3: the exec form must be a JSON array of strings
+unterminated-quote|\nENTRYPOINT hello "unterminated\n|Dockerfile:4: unterminated quote
+run-step|RUN make\n|Dockerfile:3: RUN is not supported
+from-step|FROM alpine\n|Dockerfile:3: FROM is not supported
+arg-before-declared|LABEL v=$VERSION\nARG VERSION=1\n|Dockerfile:3: $VERSION is used before its ARG VERSION is declared
+label-without-value|LABEL justakey\n|Dockerfile:3: LABEL "justakey" has no value
+bad-healthcheck|HEALTHCHECK --interval=soon CMD ["x"]\n|Dockerfile:3: HEALTHCHECK --interval=soon is not a duration
+bad-expose|EXPOSE http\n|Dockerfile:3: EXPOSE "http" is not a port
+CASES
+}
+
+test_hostile() {
+  echo "hostile: builds that tamper with the frontend's output, and user strings with shell syntax"
+  local dir=tests/fixtures/hostile
+  expect_error extra-layer "$dir" -f "$dir/default.nix" --target extraLayer --build-arg NIX_PLAN=single -- "differ from the closure"
+  # In graph mode a planted tree is no closure path, so nothing copies it.
+  check "graph mode: an extra tree beside the outputs builds" build "$dir" -f "$dir/default.nix" --target extraLayer \
+    --output "type=oci,dest=$work/extra.tar"
+  check "... and never reaches the image" bash -c "! python3 tests/lib/oci_files.py '$work/extra.tar' | grep -qE -- '-evil|shadow'"
+  local plan
+  for plan in graph single; do
+    expect_error "planted-tmp-$plan" "$dir" -f "$dir/default.nix" --target plantedTmp --build-arg "NIX_PLAN=$plan" -- \
+      "unexpected entries in its tmp directory"
+    expect_error "root-link-$plan" "$dir" -f "$dir/default.nix" --target rootLink --build-arg "NIX_PLAN=$plan" -- \
+      "unexpected root entry"
+  done
+  check "symlinks leaving a store path build" build "$dir" -f "$dir/default.nix" --target links \
+    --output "type=oci,dest=$work/links.tar"
+  check "... and are copied as links, not followed" bash -c \
+    "python3 tests/lib/oci_files.py '$work/links.tar' | grep -qP -- '-links/shadow-link\tlink\t1\t0:0\t/etc/shadow$' &&
+     python3 tests/lib/oci_files.py '$work/links.tar' | grep -qP -- '-links/etc-link\tlink\t1\t0:0\t../../../../etc$' &&
+     ! python3 tests/lib/oci_files.py '$work/links.tar' | grep -qP '^/etc(/|\t)'"
+  # Each payload would print PWNED (spelled apart in the text itself) if a shell ran it in the
+  # builder, where that output would land in the build log.
+  local payload="\$(printf 'PWN%s' ED >&2);\`printf 'PWN%s' ED >&2\`'\""
+  expect_error shell-syntax-target "$dir" -f "$dir/default.nix" --target "links;$payload" -- "selection path 'links;\$(printf 'PWN%s' ED >&2)"
+  check "the attribute's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-target.log'"
+  check "a NIX_ARGS value with shell syntax is one argument" build "$dir" -f "$dir/default.nix" --target links \
+    --build-arg "NIX_ARGS=--argstr x '\$(printf PWN%s ED >&2);\`printf PWN%s ED\`'" -t nf-test/args
+  check "... that never ran" bash -c "! grep -q PWNED '$work/build.log'"
+  expect_error shell-syntax-file "$dir" -f "$dir/default.nix" --target links --build-arg "NIX_FILE=default.nix;$payload" -- "no such file in the build context"
+  check "the file name's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-file.log'"
+  expect_error newline-target "$dir" -f "$dir/default.nix" --target "links
+echo PWN''ED" -- "--target" "control character"
+}

@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# End-to-end tests of what reaches Nix and what does not: NIX_ARGS, a CA bundle, .dockerignore, secrets,
+# SSH.
+# Sourced by tests/e2e.sh (after tests/lib/common.sh); test_NAME runs as `tests/e2e.sh NAME`.
+
+test_nix_args() {
+  echo "nix-args: NIX_ARGS reaches Nix as --argstr/--arg"
+  local dir=$work/nix-args
+  mkdir -p "$dir"
+  probe_nix "$dir/default.nix" '{ greeting ? "default greeting", loud ? false }:' \
+    '  seen = if loud then "${greeting}!" else greeting;'
+  check "builds with NIX_ARGS" build "$dir" -f "$dir/default.nix" \
+    --build-arg "NIX_ARGS=--argstr greeting 'hello with spaces' --arg loud true" -t nf-test/nix-args
+  check "the arguments reached the expression" bash -c '[ "$(docker run --rm nf-test/nix-args)" = "hello with spaces!" ]'
+  expect_error bad-nix-args "$dir" -f "$dir/default.nix" --build-arg "NIX_ARGS=--option sandbox false" -- "build arg NIX_ARGS"
+}
+
+test_cacert() {
+  echo "cacert: SSL_CERT_FILE points at the closure's CA bundle"
+  local dir=tests/fixtures/cacert
+  check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/cacert
+  check "SSL_CERT_FILE set" bash -c \
+    "docker image inspect nf-test/cacert --format '{{json .Config.Env}}' | grep -qE 'SSL_CERT_FILE=/nix/store/[a-z0-9]{32}-nss-cacert-3.101/etc/ssl/certs/ca-bundle.crt'"
+  check "the program reads the bundle through it" bash -c 'docker run --rm nf-test/cacert | grep -q "test bundle"'
+}
+
+test_dockerignore() {
+  echo "dockerignore: excluded files never reach Nix"
+  local dir=$work/dockerignore
+  mkdir -p "$dir"
+  probe_nix "$dir/default.nix" "" \
+    '  seen = if builtins.pathExists ./secret.txt then "secret.txt present" else "secret.txt absent";'
+  echo "do not ship" >"$dir/secret.txt"
+  printf '# comment\nsecret.txt\n' >"$dir/.dockerignore"
+  check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check ".dockerignore kept secret.txt from Nix" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt absent" ]'
+  rm "$dir/.dockerignore"
+  check "without it the file is seen" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check "... by the same expression" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt present" ]'
+  printf '/secret.txt\n' >"$dir/.dockerignore"
+  check "builds with a root-anchored pattern" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check "/secret.txt kept secret.txt from Nix" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt absent" ]'
+  probe_nix "$dir/default.nix" "" \
+    '  seen = if builtins.pathExists ./keep.txt && !(builtins.pathExists ./secret.txt) then "keep.txt only" else "wrong files";'
+  echo "keep me" >"$dir/keep.txt"
+  printf '*.txt\n!/keep.txt\n' >"$dir/.dockerignore"
+  check "builds with an anchored exception" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
+  check "*.txt + !/keep.txt: keep.txt present, secret.txt absent" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "keep.txt only" ]'
+}
+
+test_secret() {
+  echo "secret: --secret id=netrc reaches Nix and no layer or cache blob"
+  local dir=$work/secret token="nix-frontend-secret-$$-$RANDOM$RANDOM"
+  rm -rf "$dir" && cp -r tests/fixtures/hello "$dir"
+  printf 'machine cache.example.org login ci password %s\n' "$token" >"$work/netrc"
+  check "build with the secret, exporting image and cache" build "$dir" -f "$dir/default.nix" --target hello \
+    --secret "id=netrc,src=$work/netrc" --no-cache \
+    --output "type=oci,dest=$work/secret.tar" --cache-to "type=local,dest=$work/secret-cache,mode=max"
+  check "Nix was given the netrc" grep -q "using the netrc secret for Nix" "$work/build.log"
+  check "the token is in no image blob or exported cache blob" python3 tests/lib/token_absent.py "$token" "$work/secret.tar" "$work/secret-cache"
+}
+
+test_ssh() {
+  echo "ssh: --ssh default puts the client's agent where Nix evaluates (builtins.fetchGit over SSH)"
+  local dir=$work/ssh
+  mkdir -p "$dir"
+  # Evaluated where builtins.fetchGit runs: is SSH_AUTH_SOCK set and a socket there?
+  probe_nix "$dir/default.nix" "" '  sock = builtins.getEnv "SSH_AUTH_SOCK";
+  seen = if sock != "" && builtins.pathExists sock then "agent forwarded" else "no agent";'
+  local agent
+  agent=$(ssh-agent -s) && eval "$agent" >/dev/null
+  check "builds with --ssh default" build "$dir" -f "$dir/default.nix" --ssh default -t nf-test/ssh
+  check "Nix saw the forwarded agent" bash -c '[ "$(docker run --rm nf-test/ssh)" = "agent forwarded" ]'
+  ssh-agent -k >/dev/null 2>&1
+  check "builds without --ssh" build "$dir" -f "$dir/default.nix" --no-cache -t nf-test/ssh-none
+  check "... where Nix sees no agent" bash -c '[ "$(docker run --rm nf-test/ssh-none)" = "no agent" ]'
+}

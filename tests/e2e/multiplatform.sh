@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# End-to-end tests of linux/amd64 native + linux/arm64 under qemu, under one index.
+# Sourced by tests/e2e.sh (after tests/lib/common.sh); test_NAME runs as `tests/e2e.sh NAME`.
+
+test_multiplatform() {
+  echo "multiplatform: linux/amd64 native + linux/arm64 under qemu, one index"
+  local multi=127.0.0.1:5000/nix-frontend-test/nix:multi dir=tests/fixtures/hello
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    fail "no qemu-aarch64 emulator registered (scripts/setup registers it)"
+    return
+  fi
+  scripts/nix-image-index "$multi" amd64 arm64
+  check "two-platform build" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" --output "type=oci,dest=$work/mp.tar"
+  check "progress names the platform of each Nix step" grep -q '\[linux/arm64\] nix-build default.nix -A hello' "$work/build.log"
+  check "the index holds amd64 and arm64 images, the arm64 one with an aarch64 busybox" python3 tests/lib/multiplatform_index.py "$work/mp.tar"
+  check "loaded as one multi-platform image" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" -t nf-test/multiplatform
+  check "the arm64 image runs under emulation" \
+    bash -c '[ "$(docker run --rm --platform linux/arm64 nf-test/multiplatform)" = "hello from nix-frontend" ]'
+  check "the amd64 image runs" \
+    bash -c '[ "$(docker run --rm --platform linux/amd64 nf-test/multiplatform)" = "hello from nix-frontend" ]'
+  check "rebuilding amd64 alone reuses its cache" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64 --build-arg "NIX_IMAGE=$multi" -t nf-test/amd64-only
+  check "... Nix did not run" nix_step_cached
+  check "a single foreign platform" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/arm64 --build-arg "NIX_IMAGE=$multi" -t nf-test/arm64-only
+  check "... is an arm64 image that runs" bash -c \
+    '[ "$(docker image inspect nf-test/arm64-only --format "{{.Architecture}}")" = arm64 ] &&
+     [ "$(docker run --rm --platform linux/arm64 nf-test/arm64-only)" = "hello from nix-frontend" ]'
+  expect_error unsupported-platform "$dir" -f "$dir/default.nix" --target hello --platform linux/mips64 -- "--platform: linux/mips64 has no Nix system"
+}

@@ -1,0 +1,121 @@
+# shellcheck shell=bash
+# Shared helpers of the end-to-end tests, sourced by tests/e2e.sh. They read only the globals
+# tests/e2e.sh sets up (root, work, NIX_IMAGE) and count into passed and failures.
+
+fail() { printf '  FAIL: %s\n' "$*"; failures=$((failures + 1)); }
+
+ok() { printf '  ok: %s\n' "$*"; passed=$((passed + 1)); }
+
+check() { # check DESCRIPTION COMMAND...
+  local what=$1; shift
+  if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+build_raw() { # build_raw DIR [ARGS...]: docker buildx build with the test builder image
+  local dir=$1; shift
+  # FRONTEND=<image> tries another frontend image than the fixtures' `# syntax=` line names.
+  docker buildx build --progress=plain --build-arg "NIX_IMAGE=$NIX_IMAGE" \
+    ${FRONTEND:+--build-arg "BUILDKIT_SYNTAX=$FRONTEND"} "$@" "$dir"
+}
+
+build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
+  if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
+  tail -25 "$work/build.log" | sed 's/^/    | /'
+  return 1
+}
+
+# Store paths of the closure of ATTR of FILE, as nix-store -qR lists them in the builder image.
+nix_closure() { # nix_closure DIR FILE ATTR
+  docker run --rm -v "$1:/src:ro" -w /src "$NIX_IMAGE" \
+    sh -c 'nix-store -qR $(nix-build "$1" -A "$2" --no-out-link 2>/dev/null)' sh "$2" "$3" | sort
+}
+
+# The paths of an OCI archive, one per line, without type columns.
+oci_paths() { python3 tests/lib/oci_files.py "$1" | cut -f1; }
+
+# expect_error NAME DIR [BUILD ARGS...] -- NEEDLE... : the build with those arguments fails,
+# prints every NEEDLE, no panic or raw status, and tags no image.
+expect_error() {
+  local name=$1 dir=$2; shift 2
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
+  shift # the --
+  local log="$work/error-$name.log"
+  docker image rm -f "nf-test/error-$name" >/dev/null 2>&1 # from an earlier run
+  if build_raw "$dir" -t "nf-test/error-$name" "${args[@]}" >"$log" 2>&1; then
+    fail "$name: the build succeeded"
+    return
+  fi
+  local message
+  message=$(grep -A30 '^ERROR: ' "$log")
+  local needle missing=0
+  for needle in "$@"; do
+    grep -qF -- "$needle" <<<"$message" || { fail "$name: no '$needle' in: $message"; missing=1; }
+  done
+  if grep -qiE 'panicked|rpc error|code = |InvalidArgument|stack backtrace' <<<"$message"; then
+    fail "$name: raw status or panic in: $message"; missing=1
+  fi
+  if docker image inspect "nf-test/error-$name" >/dev/null 2>&1; then
+    fail "$name: an image was tagged"; missing=1
+  fi
+  [ "$missing" = 0 ] && ok "$name fails with: $(grep '^ERROR: ' "$log" | head -1 | cut -c1-110)"
+}
+
+# The digest of the layer whose top-level paths include STORE_NAME (e.g. busybox-static).
+layer_of() { # layer_of ARCHIVE STORE_NAME
+  python3 tests/lib/oci_files.py "$1" --layers | awk -F'\t' -v n="$2" '$4 ~ ("-" n "( |$)") {print $1}'
+}
+
+inspect() { docker image inspect "$1" --format "$2"; }
+
+# The wall time of a command in seconds, written to the variable named $1.
+timed() { # timed VAR COMMAND...
+  local var=$1; shift
+  local start end
+  start=$(date +%s%N)
+  "$@"
+  local rc=$?
+  end=$(date +%s%N)
+  printf -v "$var" '%d.%02d' $(( (end - start) / 1000000000 )) $(( (end - start) / 10000000 % 100 ))
+  return $rc
+}
+
+# The log of the last build shows every Nix step (evaluation, build steps; nix-build in single
+# mode) taken from a cache (CACHED, or its layer extracted from an imported cache) with no output
+# of a process at all: Nix did not run.
+nix_step_cached() {
+  local ids id
+  ids=$(grep -oE '^#[0-9]+ (\[[^]]+\] )?(nix-build|evaluate|build|substitute) ' "$work/build.log" | cut -d' ' -f1 | sort -u)
+  [ -n "$ids" ] || return 1
+  for id in $ids; do
+    grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" || return 1
+    # Process output lines carry a timestamp in seconds after the vertex id.
+    ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log" || return 1
+  done
+}
+
+# The names of the derivations Nix built in the last build.
+nix_built() {
+  grep -oE "building '/nix/store/[a-z0-9]{32}-[^']+\.drv'" "$work/build.log" | cut -d- -f2- | tr -d "'" | sort -u | tr '\n' ' '
+}
+
+# probe_nix FILE HEADER BINDINGS: a default.nix whose program prints `seen`, a value computed
+# at evaluation time by BINDINGS (Nix let-bindings); HEADER goes before the `let` (e.g. a
+# function's arguments).
+probe_nix() {
+  cat >"$1" <<NIX
+# syntax=org/nix-frontend
+$2
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "\${busybox}/busybox";
+$3
+in
+derivation {
+  name = "probe";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin; \${sh} printf '#!\${sh} sh\\\\necho \\"\${seen}\\"\\\\n' > \$out/bin/probe; \${sh} chmod 555 \$out/bin/probe" ];
+}
+NIX
+}
