@@ -49,6 +49,11 @@ async fn build_platform<G: Gateway>(
 ) -> Result<PlatformImage, UserError> {
     let builder = resolve_builder(gateway, spec, options).await?;
     let context = context::context_local(options, env, excludes);
+    if spec.graph && !env.has_merge_op {
+        gateway
+            .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")
+            .await;
+    }
     if spec.graph && env.has_merge_op {
         return crate::graph_build::build_platform(
             gateway,

@@ -16,6 +16,8 @@ pub mod keys {
     pub const IMAGE_RESOLVE_MODE: &str = "image-resolve-mode";
     pub const CACHE_IMPORTS: &str = "cache-imports";
     pub const REQUEST_ID: &str = "requestid";
+    /// `--network host|none|default`, applied to every step that runs Nix.
+    pub const FORCE_NETWORK_MODE: &str = "force-network-mode";
     pub const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
     /// buildx, in a git checkout: the context and build-file directories, relative to its root.
     pub const VCS_CONTEXT_DIR: &str = "vcs:localdir:context";
@@ -269,6 +271,18 @@ pub struct Options {
     /// Where the build file's directory lies inside the context (`sub` for `-f sub/default.nix
     /// .`), when buildx said so through its vcs options.
     pub build_file_dir_in_context: Option<String>,
+    /// `--network`: the network of every step that runs Nix (`None`: BuildKit's sandbox).
+    pub network: Option<NetworkMode>,
+}
+
+/// `docker buildx build --network`, as the Dockerfile frontend applies it to RUN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkMode {
+    /// The build host's network (the `network.host` entitlement): a binary cache or mirror on
+    /// the host's 127.0.0.1.
+    Host,
+    /// No network at all.
+    None,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
@@ -366,6 +380,21 @@ impl Options {
                     }
                     keys::REQUEST_ID if !value.is_empty() => {
                         options.request_id = Some(value.clone())
+                    }
+                    keys::FORCE_NETWORK_MODE => {
+                        options.network = match value.as_str() {
+                            "" | "default" | "sandbox" => None,
+                            "host" => Some(NetworkMode::Host),
+                            "none" => Some(NetworkMode::None),
+                            other => {
+                                return Err(OptionError {
+                                    option: "--network".into(),
+                                    message: format!(
+                                        "{other:?} is not a network mode: use default, host or none"
+                                    ),
+                                })
+                            }
+                        }
                     }
                     keys::VCS_DOCKERFILE_DIR => {
                         options.build_file_dir_in_context = raw

@@ -77,6 +77,8 @@ pub struct Spec {
     pub nixpkgs: Option<String>,
     /// Extra Nix settings (substituters, trusted-public-keys), one `name = value` line each.
     pub nix_settings: Vec<String>,
+    /// `--network` for every step that runs Nix (`None`: BuildKit's sandbox network).
+    pub network: Option<crate::options::NetworkMode>,
 }
 
 /// Docker refuses images with more layers than this.
@@ -179,6 +181,7 @@ impl Spec {
             },
             nixpkgs: nixpkgs(options)?,
             nix_settings: nix_settings(options)?,
+            network: options.network,
         })
     }
 }

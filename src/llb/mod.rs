@@ -189,6 +189,7 @@ pub mod caps {
     pub const EXEC_MOUNT_SECRET: &str = "exec.mount.secret";
     pub const EXEC_MOUNT_SSH: &str = "exec.mount.ssh";
     pub const MERGE_OP: &str = "mergeop";
+    pub const EXEC_META_NETWORK: &str = "exec.meta.network";
 }
 
 /// What is mounted at a path of an exec.
@@ -313,6 +314,9 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> ExecOutputs {
             meta.caps.push(cap);
         }
     };
+    if spec.network != pb::NetMode::Unset {
+        need(caps::EXEC_META_NETWORK);
+    }
     let mut next_output = 0i64;
     let mut mounts = Vec::new();
     for mount in &spec.mounts {

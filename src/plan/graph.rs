@@ -13,7 +13,9 @@
 //! Mkfile (their text is in the op, so in the key) and as files beside each group's output, never
 //! inside a store path's own tree, so every path's image layer stays exactly that path.
 
-use super::{builder_env, builder_image, mount_credentials, tools, BuilderImage, SCRIPT_DIR};
+use super::{
+    builder_env, builder_image, mount_credentials, network_mode, tools, BuilderImage, SCRIPT_DIR,
+};
 use crate::drvgraph::{Graph, Group};
 use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
@@ -63,6 +65,7 @@ pub fn eval_stage(
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
     mount_credentials(&mut exec);
     exec.mount("/src", "", MountKind::ReadOnly(context));
+    exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
     let meta = Meta {
         name: Some(eval_step_name(spec)),
@@ -193,6 +196,7 @@ fn group_stage(
     exec.output("/", Some(root));
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
     mount_credentials(&mut exec);
+    exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
     let meta = Meta {
         name: Some(platform_prefixed(spec, group.step_name())),

@@ -165,6 +165,7 @@ pub fn nix_stage(
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
     mount_credentials(&mut exec);
     exec.mount("/src", "", MountKind::ReadOnly(context));
+    exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
     let meta = Meta {
         name: Some(match task {
@@ -175,6 +176,15 @@ pub fn nix_stage(
         caps: Vec::new(),
     };
     llb::exec(&exec, &platform, &meta).get(out)
+}
+
+/// The exec network of a Nix step: `--network host|none`, else BuildKit's sandbox.
+pub fn network_mode(spec: &Spec) -> pb::NetMode {
+    match spec.network {
+        None => pb::NetMode::Unset,
+        Some(crate::options::NetworkMode::Host) => pb::NetMode::Host,
+        Some(crate::options::NetworkMode::None) => pb::NetMode::None,
+    }
 }
 
 /// The builder image as a source vertex.

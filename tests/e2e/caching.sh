@@ -135,3 +135,33 @@ test_fresh_builder() {
   fresh_builder local
   fresh_builder registry
 }
+
+# A real binary cache on the host's 127.0.0.1: a dependency built and signed elsewhere (nix copy
+# to a file:// cache, served by a static HTTP server) is substituted, not built, by a build that
+# reaches the host with --network host.
+test_binary_cache() {
+  echo "binary-cache: a signed HTTP binary cache on 127.0.0.1 substitutes the dependency"
+  local dir=$work/binary-cache cache=$work/binary-cache-store port=$((20000 + $$ % 10000))
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir" && mkdir -p "$cache"
+  echo "from the binary cache $$" >"$dir/dep/info.txt"
+  # Build the dependency in the builder image, sign it with a fresh key, copy it to the cache.
+  check "the dependency is built and copied to a signed file:// cache" docker run --rm \
+    -v "$dir:/src:ro" -v "$cache:/cache" -w /src "$NIX_IMAGE" sh -c '
+      nix-store --generate-binary-cache-key test-cache /cache/key.sec /cache/key.pub &&
+      dep=$(nix-build default.nix -A dep --no-out-link 2>/dev/null) &&
+      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/key.sec" "$dep" &&
+      chmod -R a+rX /cache'
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$cache/store" >"$work/http.log" 2>&1 &
+  local server=$!
+  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  check "build with --network host and the cache as substituter" build "$dir" -t nf-test/binary-cache --network host \
+    --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" \
+    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")"
+  check "... Nix copied the dependency from the cache" \
+    grep -qE "copying path '/nix/store/[a-z0-9]{32}-expensive-dep-1.0' from 'http://127.0.0.1:$port'" "$work/build.log"
+  check "... in a substitute step" grep -qE '^#[0-9]+ substitute expensive-dep-1.0' "$work/build.log"
+  check "... and built only the app (built: $(nix_built))" bash -c \
+    "! grep -q 'compiling the expensive dependency' '$work/build.log' && grep -q \"building '/nix/store/[a-z0-9]*-app-1.0.drv'\" '$work/build.log'"
+  check "... and the image runs with it" bash -c "docker run --rm nf-test/binary-cache | grep -q 'from the binary cache $$'"
+  kill "$server" 2>/dev/null
+}
