@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::BuildResult;
 use crate::spec::Spec;
@@ -202,68 +202,117 @@ fn apply_command(e: &mut Effective, entrypoint: Option<Vec<String>>, cmd: Option
     }
 }
 
-fn set_of(keys: &[String]) -> Value {
-    Value::Object(
-        keys.iter()
-            .map(|k| (k.clone(), json!({})))
-            .collect::<Map<_, _>>(),
-    )
+/// The OCI image config with Docker's extensions (`Healthcheck`), as BuildKit's exporter takes
+/// it in `containerimage.config`. Serialised through `serde_json::Value`, so keys come out sorted
+/// and equal configs are equal bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageConfig {
+    pub architecture: String,
+    pub os: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    pub created: String,
+    pub config: ContainerConfig,
+    pub rootfs: RootFs,
 }
 
+/// The `config` section: how a container of the image runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ContainerConfig {
+    pub env: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub exposed_ports: BTreeMap<String, Empty>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub volumes: BTreeMap<String, Empty>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// `{}`: the value of each key of Docker's sets (`ExposedPorts`, `Volumes`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Empty {}
+
+/// Docker's `Healthcheck`; durations in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct HealthConfig {
+    pub test: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interval: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_interval: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RootFs {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub diff_ids: Vec<String>,
+}
+
+fn set_of(keys: &[String]) -> BTreeMap<String, Empty> {
+    keys.iter().map(|k| (k.clone(), Empty {})).collect()
+}
+
+/// The image config of `spec`'s platform with the merged settings `e`.
+pub fn image_config(spec: &Spec, e: &Effective) -> ImageConfig {
+    ImageConfig {
+        architecture: spec.platform.architecture.clone(),
+        os: spec.platform.os.clone(),
+        variant: spec.platform.variant.clone(),
+        created: super::rfc3339(spec.source_date_epoch.unwrap_or(1)),
+        config: ContainerConfig {
+            env: e.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            entrypoint: e.entrypoint.clone(),
+            cmd: e.cmd.clone(),
+            labels: e.labels.clone(),
+            exposed_ports: set_of(&e.exposed_ports),
+            volumes: set_of(&e.volumes),
+            user: e.user.clone(),
+            working_dir: e.working_dir.clone(),
+            stop_signal: e.stop_signal.clone(),
+            healthcheck: spec
+                .settings
+                .healthcheck
+                .as_ref()
+                .map(|check| HealthConfig {
+                    test: check.test.clone(),
+                    interval: check.interval,
+                    timeout: check.timeout,
+                    start_period: check.start_period,
+                    start_interval: check.start_interval,
+                    retries: check.retries,
+                }),
+        },
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids: Vec::new(),
+        },
+    }
+}
+
+/// `image_config` as JSON (keys sorted).
 pub fn to_json(spec: &Spec, e: &Effective) -> Value {
-    let mut config = json!({
-        "Env": e.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
-    });
-    if let Some(entrypoint) = &e.entrypoint {
-        config["Entrypoint"] = json!(entrypoint);
-    }
-    if let Some(cmd) = &e.cmd {
-        config["Cmd"] = json!(cmd);
-    }
-    if !e.labels.is_empty() {
-        config["Labels"] = json!(e.labels);
-    }
-    if !e.exposed_ports.is_empty() {
-        config["ExposedPorts"] = set_of(&e.exposed_ports);
-    }
-    if !e.volumes.is_empty() {
-        config["Volumes"] = set_of(&e.volumes);
-    }
-    if let Some(user) = &e.user {
-        config["User"] = json!(user);
-    }
-    if let Some(dir) = &e.working_dir {
-        config["WorkingDir"] = json!(dir);
-    }
-    if let Some(signal) = &e.stop_signal {
-        config["StopSignal"] = json!(signal);
-    }
-    if let Some(check) = &spec.settings.healthcheck {
-        let mut health = json!({ "Test": check.test });
-        for (key, value) in [
-            ("Interval", check.interval),
-            ("Timeout", check.timeout),
-            ("StartPeriod", check.start_period),
-            ("StartInterval", check.start_interval),
-            ("Retries", check.retries),
-        ] {
-            if let Some(value) = value {
-                health[key] = json!(value);
-            }
-        }
-        config["Healthcheck"] = health;
-    }
-    let mut image = json!({
-        "architecture": spec.platform.architecture,
-        "os": spec.platform.os,
-        "created": super::rfc3339(spec.source_date_epoch.unwrap_or(1)),
-        "config": config,
-        "rootfs": { "type": "layers", "diff_ids": [] },
-    });
-    if let Some(variant) = &spec.platform.variant {
-        image["variant"] = json!(variant);
-    }
-    image
+    serde_json::to_value(image_config(spec, e)).expect("an image config serialises")
 }
 
 /// A non-root USER gets these accounts; `None` for root.

@@ -255,3 +255,19 @@ fn package_image_config_sits_between_the_result_and_the_dockerfile() {
     assert_eq!(e.labels["org.opencontainers.image.title"], "hello");
     assert_eq!(e.labels["cli"], "x");
 }
+
+#[test]
+fn the_image_config_names_the_platform_variant_only_when_there_is_one() {
+    let amd64 = spec(&[("filename", "default.nix")], "");
+    let json = image_config(&amd64, &effective(&amd64, &hello_result()));
+    assert!(json.get("variant").is_none());
+    let arm = spec(
+        &[("filename", "default.nix"), ("platform", "linux/arm/v7")],
+        "",
+    );
+    let json = image_config(&arm, &effective(&arm, &hello_result()));
+    assert_eq!(
+        (&json["architecture"], &json["variant"]),
+        (&serde_json::json!("arm"), &serde_json::json!("v7"))
+    );
+}
