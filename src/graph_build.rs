@@ -145,7 +145,8 @@ pub async fn build_platform<G: Gateway>(
     let mut by_path: BTreeMap<StorePath, Output> = BTreeMap::new();
     let mut ref_of: BTreeMap<StorePath, String> = BTreeMap::new();
     let mut in_image = false;
-    for (output, reference) in &holders {
+    let mut origin: BTreeMap<StorePath, usize> = BTreeMap::new();
+    for (holder, (output, reference)) in holders.iter().enumerate() {
         let entries = gateway
             .read_dir(reference, "/nix/store")
             .await
@@ -160,6 +161,7 @@ pub async fn build_platform<G: Gateway>(
                 } else {
                     by_path.insert(path.clone(), output.clone());
                 }
+                origin.insert(path.clone(), holder);
                 ref_of.insert(path, reference.clone());
             }
         }
@@ -241,6 +243,7 @@ pub async fn build_platform<G: Gateway>(
         by_path,
         in_image: in_image.then_some(image),
         manifest: final_output,
+        origin,
     };
     let image = plan::image_stage(spec, &result, &trees, true, &effective);
     debug_dump("image stage", &image);
@@ -356,4 +359,244 @@ async fn read_results<G: Gateway>(
         return Err(invalid("the build produced no output path".into()));
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::error::UserError;
+    use crate::fake_gateway::{entry, FakeGateway, Tree};
+    use crate::frontend::build;
+    use crate::gateway::Environment;
+    use crate::options::{Options, Platform};
+    use crate::result::Built;
+
+    const MODE_DIR: u32 = 1 << 31;
+    const MODE_SYMLINK: u32 = 1 << 27;
+    const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
+    const DEP_DRV: &str = "/nix/store/niv1nxk8hbjdx1pq5kiqxhwi86vfd2dh-expensive-dep-1.0.drv";
+    const APP_DRV: &str = "/nix/store/1bl67hf2wwxc62cma5v79haljhysc17y-app-1.0.drv";
+    const DEP: &str = "/nix/store/d49g8ixfsf79ydjy0qwl3cgfhfcf53ja-expensive-dep-1.0";
+    const APP: &str = "/nix/store/dirm4ad3r1rdnvd63cmffyibp09h7kap-app-1.0";
+
+    /// Solves of a graph build: the build file, two .dockerignore probes, the evaluation, the
+    /// final step (which runs them all), each step again for its ref, the builder image, the
+    /// image.
+    const EVAL: usize = 3;
+    const DEP_STEP: usize = 5;
+    const APP_STEP: usize = 6;
+
+    fn base(path: &str) -> String {
+        path["/nix/store/".len()..].to_string()
+    }
+
+    fn record(path: &str, refs: &[&str]) -> String {
+        let mut text = format!("{path}\nsha256:00\n100\n\n{}\n", refs.len());
+        for r in refs {
+            text.push_str(r);
+            text.push('\n');
+        }
+        text
+    }
+
+    fn evaluation(tree: &mut Tree) {
+        let records = record(BUSYBOX, &[])
+            + &record(DEP_DRV, &[BUSYBOX])
+            + &record(APP_DRV, &[BUSYBOX, DEP_DRV]);
+        tree.file("/.nix-frontend/status", "ok\n")
+            .file("/.nix-frontend/roots", format!("{APP_DRV}!out\n"))
+            .file("/.nix-frontend/records", records)
+            .file(
+                "/.nix-frontend/dry-run",
+                format!("these 2 derivations will be built:\n  {DEP_DRV}\n  {APP_DRV}\n"),
+            )
+            .dir("/nix/store", vec![entry(&base(BUSYBOX), MODE_DIR, "")]);
+    }
+
+    fn step(tree: &mut Tree, id: &str, paths: &[&str]) {
+        tree.file(&format!("/nf/status/{id}"), "ok\n")
+            .file(&format!("/nf/ran-at/{id}"), "10")
+            .dir(
+                "/nix/store",
+                paths
+                    .iter()
+                    .map(|p| entry(&base(p), MODE_DIR, ""))
+                    .collect(),
+            );
+    }
+
+    fn good() -> FakeGateway {
+        let mut g = FakeGateway::default();
+        g.tree(0)
+            .file("default.nix", "# syntax=org/nix-frontend\n{ app = ...; }");
+        evaluation(g.tree(EVAL));
+        step(g.tree(DEP_STEP), &base(DEP_DRV), &[DEP]);
+        step(g.tree(APP_STEP), &base(APP_DRV), &[APP]);
+        g.tree(APP_STEP)
+            .file("/nf/result/results", format!("{APP}\n"))
+            .file(
+                "/nf/result/closure.json",
+                format!(r#"{{"{APP}":{{"narSize":100,"references":["{BUSYBOX}","{DEP}"]}},"{DEP}":{{"narSize":4000,"references":[]}},"{BUSYBOX}":{{"narSize":2000,"references":[]}}}}"#),
+            )
+            .dir("/nf/result/tmp", vec![])
+            .dir(
+                "/nf/result/root",
+                vec![entry("bin", MODE_SYMLINK | 0o777, &format!("{APP}/bin"))],
+            )
+            .dir(&format!("{APP}/bin"), vec![entry("app", 0o555, "")]);
+        g
+    }
+
+    fn run(g: &mut FakeGateway) -> Result<Built, UserError> {
+        let raw = [("filename", "default.nix"), ("target", "app")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = Environment {
+            session_id: "s".into(),
+            worker_platform: Platform::parse("linux/amd64").unwrap(),
+            has_merge_op: true,
+            started_at: 0,
+        };
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(g, &Options::parse(&raw).unwrap(), &env))
+    }
+
+    fn expect_error(g: &mut FakeGateway, needle: &str) {
+        match run(g) {
+            Ok(_) => panic!("built despite: {needle}"),
+            Err(UserError { message, .. }) => {
+                assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    /// The names of the vertices of the Nth solve's definition.
+    fn step_names(g: &FakeGateway, solve: usize) -> Vec<String> {
+        let mut names: Vec<String> = g.definitions[solve]
+            .metadata
+            .values()
+            .filter_map(|m| m.description.get("llb.customname").cloned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_graph_build_takes_each_path_from_the_step_that_made_it() {
+        let mut g = good();
+        let built = run(&mut g).unwrap();
+        assert_eq!(
+            built.images[0].config["config"]["Entrypoint"][0],
+            format!("{APP}/bin/app")
+        );
+        assert_eq!(g.solves, 9);
+        let names = step_names(&g, APP_STEP - 2);
+        for expected in [
+            "evaluate default.nix -A app",
+            "build expensive-dep-1.0",
+            "build app-1.0",
+        ] {
+            assert!(
+                names.iter().any(|n| n == expected),
+                "{expected} not in {names:?}"
+            );
+        }
+        // The image's layers copy each path's tree out of the step that holds it.
+        let image = crate::llb::definition_to_json(&g.definitions[8]).to_string();
+        for path in [BUSYBOX, DEP, APP] {
+            assert!(image.contains(&format!("/layers/{}", base(path))), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_closure_path_no_step_holds_is_refused() {
+        let mut g = good();
+        step(g.tree(DEP_STEP), &base(DEP_DRV), &[]);
+        expect_error(
+            &mut g,
+            &format!("{DEP} is in the closure but no build step holds it"),
+        );
+    }
+
+    #[test]
+    fn a_failed_step_is_reported_with_its_name_and_nix_text() {
+        let mut g = good();
+        g.tree(DEP_STEP)
+            .file(&format!("/nf/status/{}", base(DEP_DRV)), "build-failed\n")
+            .file(
+                &format!("/nf/log/{}", base(DEP_DRV)),
+                "error: builder for '/nix/store/x.drv' failed with exit code 1",
+            );
+        g.tree(APP_STEP)
+            .file(&format!("/nf/status/{}", base(APP_DRV)), "skipped\n");
+        expect_error(&mut g, "failed in step \"build expensive-dep-1.0\"");
+        expect_error(&mut good_with_failure(), "failed with exit code 1");
+    }
+
+    fn good_with_failure() -> FakeGateway {
+        let mut g = good();
+        g.tree(DEP_STEP)
+            .file(&format!("/nf/status/{}", base(DEP_DRV)), "build-failed\n")
+            .file(
+                &format!("/nf/log/{}", base(DEP_DRV)),
+                "failed with exit code 1",
+            );
+        g
+    }
+
+    #[test]
+    fn a_cached_failure_is_built_again() {
+        let mut g = good_with_failure();
+        let raw = [("filename", "default.nix"), ("target", "app")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = Environment {
+            session_id: "s".into(),
+            worker_platform: Platform::parse("linux/amd64").unwrap(),
+            has_merge_op: true,
+            started_at: 100,
+        };
+        let result = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(&mut g, &Options::parse(&raw).unwrap(), &env));
+        assert!(result.is_err());
+        assert_eq!(
+            g.warnings,
+            ["the cached step \"build expensive-dep-1.0\" had failed; building again"]
+        );
+        // The second round runs the failed step and the one after it regardless of the cache.
+        let rerun = g.definitions.last().unwrap();
+        assert!(rerun.metadata.values().any(|m| m.ignore_cache));
+    }
+
+    #[test]
+    fn hostile_evaluation_reports_are_refused_with_the_path() {
+        let cases = [
+            ("/.nix-frontend/roots", "/etc/passwd\n".to_string(), "root \"/etc/passwd\""),
+            (
+                "/.nix-frontend/records",
+                record(APP_DRV, &[APP_DRV, DEP_DRV]) + &record(DEP_DRV, &[APP_DRV]),
+                "a cycle",
+            ),
+            (
+                "/.nix-frontend/records",
+                record(APP_DRV, &["/nix/store/../etc"]),
+                "reference \"/nix/store/../etc\"",
+            ),
+            (
+                "/.nix-frontend/dry-run",
+                "these 1 derivations will be built:\n  /nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-evil.drv\n".to_string(),
+                "is to be built but is not among the evaluated paths",
+            ),
+        ];
+        for (file, content, needle) in cases {
+            let mut g = good();
+            g.tree(EVAL).file(file, content);
+            expect_error(&mut g, needle);
+        }
+    }
 }

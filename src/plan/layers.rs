@@ -9,6 +9,10 @@
 //! result reaches, is a layer too). Primaries are added while the layer count stays within the cap.
 //! A change to the app then re-sends only the small layers that hold what changed.
 //!
+//! A layer never mixes paths that different build steps produced (`origin`): a step is re-run
+//! as a whole or not at all, so a path from a step that did not change never shares a layer with
+//! one that did (in graph mode, the result's own sources beside hundreds of cached libraries).
+//!
 //! Layers are ordered dependencies first (by the lowest height in the reference graph of their
 //! members), so the layers most images share form a common prefix of the chain.
 
@@ -26,7 +30,13 @@ pub struct Layer {
 /// A set of primaries as a bit set; `cap` is at most a few hundred, so a Vec of words.
 type PrimarySet = Vec<u64>;
 
-pub fn group(closure: &Closure, results: &[StorePath], cap: usize) -> Vec<Layer> {
+/// `origin` names the build step each path came from (one value for all in single mode).
+pub fn group(
+    closure: &Closure,
+    results: &[StorePath],
+    cap: usize,
+    origin: &dyn Fn(&StorePath) -> usize,
+) -> Vec<Layer> {
     let cap = cap.max(1);
     let paths: Vec<&StorePath> = closure.paths.keys().collect();
     let index: HashMap<&StorePath, usize> =
@@ -52,7 +62,8 @@ pub fn group(closure: &Closure, results: &[StorePath], cap: usize) -> Vec<Layer>
             .iter()
             .filter_map(|r| index.get(r).copied())
             .collect();
-        assign_by_primaries(&references, &sizes, &results, cap)
+        let origins: Vec<usize> = paths.iter().map(|p| origin(p)).collect();
+        assign_by_primaries(&references, &sizes, &origins, &results, cap)
     };
 
     let mut layers: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
@@ -112,6 +123,7 @@ fn heights(references: &[Vec<usize>]) -> Vec<usize> {
 fn assign_by_primaries(
     references: &[Vec<usize>],
     sizes: &[u64],
+    origins: &[usize],
     results: &[usize],
     cap: usize,
 ) -> Vec<usize> {
@@ -129,7 +141,7 @@ fn assign_by_primaries(
             next_reach[node][primary / 64] |= 1 << (primary % 64);
         }
         is_primary[candidate] = true;
-        if layer_count(&next_reach, &is_primary) > cap {
+        if layer_count(&next_reach, &is_primary, origins) > cap {
             is_primary[candidate] = false;
             break;
         }
@@ -142,7 +154,7 @@ fn assign_by_primaries(
             let key = if is_primary[path] {
                 (true, path, Vec::new())
             } else {
-                (false, 0, reach[path].clone())
+                (false, origins[path], reach[path].clone())
             };
             let next = keys.len();
             *keys.entry(key).or_insert(next)
@@ -150,12 +162,13 @@ fn assign_by_primaries(
         .collect()
 }
 
-fn layer_count(reach: &[PrimarySet], is_primary: &[bool]) -> usize {
-    let mut sets: std::collections::HashSet<&PrimarySet> = std::collections::HashSet::new();
+fn layer_count(reach: &[PrimarySet], is_primary: &[bool], origins: &[usize]) -> usize {
+    let mut sets: std::collections::HashSet<(usize, &PrimarySet)> =
+        std::collections::HashSet::new();
     let primaries = is_primary.iter().filter(|p| **p).count();
     for (path, set) in reach.iter().enumerate() {
         if !is_primary[path] {
-            sets.insert(set);
+            sets.insert((origins[path], set));
         }
     }
     primaries + sets.len()
@@ -224,7 +237,7 @@ mod tests {
     #[test]
     fn below_the_cap_every_path_is_a_layer_dependencies_first() {
         let c = closure(&[("app", 10, &[1, 2]), ("libc", 1000, &[]), ("lib", 50, &[1])]);
-        let layers = group(&c, &[], 10);
+        let layers = group(&c, &[], 10, &|_| 0);
         assert_eq!(layers.len(), 3);
         let names: Vec<&str> = layers.iter().map(|l| l.paths[0].name()).collect();
         assert_eq!(names, ["libc", "lib", "app"]);
@@ -243,7 +256,7 @@ mod tests {
             spec.iter().map(|(n, s, r)| (n.as_str(), *s, *r)).collect();
         let c = closure(&spec_ref);
         for cap in [1, 2, 10, 99, 100] {
-            let layers = group(&c, &[store_path(0, "p0")], cap);
+            let layers = group(&c, &[store_path(0, "p0")], cap, &|_| 0);
             assert!(layers.len() <= cap, "cap {cap}: {} layers", layers.len());
             let mut all: Vec<StorePath> = layers.iter().flat_map(|l| l.paths.clone()).collect();
             all.sort();
@@ -272,12 +285,46 @@ mod tests {
             ("big2", 4000, &[3]),
             ("libc", 3000, &[]),
         ]);
-        let layers = group(&c, &[store_path(0, "app")], 3);
+        let layers = group(&c, &[store_path(0, "app")], 3, &|_| 0);
         assert!(layers.len() <= 3);
         let app_layer = layers
             .iter()
             .find(|l| l.paths.iter().any(|p| p.name() == "app"))
             .unwrap();
         assert!(app_layer.nar_size < 100, "{app_layer:?}");
+    }
+
+    #[test]
+    fn a_layer_never_mixes_build_steps() {
+        // app → 6 equal libraries (from step 1) and its own small source (step 2): over a cap
+        // of 4, the source must not share a layer with a library, or a change to it would
+        // re-send the libraries.
+        let c = closure(&[
+            ("app", 5, &[1, 2, 3, 4, 5, 6, 7]),
+            ("lib1", 1000, &[]),
+            ("lib2", 1000, &[]),
+            ("lib3", 1000, &[]),
+            ("lib4", 1000, &[]),
+            ("lib5", 1000, &[]),
+            ("lib6", 1000, &[]),
+            ("message", 10, &[]),
+        ]);
+        let origin = |p: &StorePath| match p.name() {
+            "app" => 3,
+            "message" => 2,
+            _ => 1,
+        };
+        let layers = group(&c, &[store_path(0, "app")], 4, &origin);
+        assert!(layers.len() <= 4, "{layers:?}");
+        let message = layers
+            .iter()
+            .find(|l| l.paths.iter().any(|p| p.name() == "message"))
+            .unwrap();
+        assert_eq!(message.paths.len(), 1, "{layers:?}");
+        // Without origins the source lands with libraries.
+        let mixed = group(&c, &[store_path(0, "app")], 4, &|_| 0);
+        assert!(mixed
+            .iter()
+            .any(|l| l.paths.len() > 1 && l.paths.iter().any(|p| p.name() == "message")));
     }
 }

@@ -327,6 +327,8 @@ pub enum Trees {
         /// The builder image, for paths only its store holds.
         in_image: Option<Output>,
         manifest: Output,
+        /// Which step each path came from (an index), so that a layer never mixes steps.
+        origin: BTreeMap<StorePath, usize>,
     },
 }
 
@@ -342,6 +344,7 @@ impl Trees {
                 by_path,
                 in_image,
                 manifest,
+                ..
             } => match by_path.get(path) {
                 Some(output) => (output.clone(), contract::layer_tree(path), Vec::new()),
                 None => (
@@ -360,6 +363,14 @@ impl Trees {
             timestamp: Some(timestamp),
         };
         (from, copy)
+    }
+
+    /// The build step `path` came from: 0 for all in single mode.
+    fn origin(&self, path: &StorePath) -> usize {
+        match self {
+            Trees::LaidOut(_) => 0,
+            Trees::Providers { origin, .. } => origin.get(path).copied().unwrap_or(0),
+        }
     }
 
     fn manifest(&self) -> (Output, &'static str) {
@@ -390,6 +401,7 @@ pub fn image_stage(
         &result.closure,
         &result.results,
         max_layers.saturating_sub(1).max(1),
+        &|path| trees.origin(path),
     );
     let total = groups.len();
     let mut layers: Vec<Output> = Vec::with_capacity(total + 1);
