@@ -118,23 +118,24 @@ fn group_stage(
     if !group.derivation_closure.is_empty() {
         // Copied by content: the key of this copy is the bytes of these paths, not the
         // evaluation that wrote them.
-        let include: Vec<String> = group
+        // One copy action per path: BuildKit hashes each action's source on its own, where one
+        // action with hundreds of include patterns matched every pattern against every file.
+        let copies: Vec<llb::Copy> = group
             .derivation_closure
             .iter()
-            .map(|p| format!("nix/store/{}", p.base_name()))
+            .map(|p| llb::Copy {
+                src: p.to_string(),
+                dest: p.to_string(),
+                dir_contents: false,
+                include_patterns: Vec::new(),
+                owner: None,
+                timestamp: None,
+            })
             .collect();
-        let copy = llb::Copy {
-            src: "/".into(),
-            dest: "/".into(),
-            dir_contents: true,
-            include_patterns: include,
-            owner: None,
-            timestamp: None,
-        };
         layers.push(llb::copy(
             None,
             evaluated.clone(),
-            &[copy],
+            &copies,
             &platform,
             &Meta::named(platform_prefixed(
                 spec,
