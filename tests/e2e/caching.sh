@@ -164,4 +164,23 @@ test_binary_cache() {
     "! grep -q 'compiling the expensive dependency' '$work/build.log' && grep -q \"building '/nix/store/[a-z0-9]*-app-1.0.drv'\" '$work/build.log'"
   check "... and the image runs with it" bash -c "docker run --rm nf-test/binary-cache | grep -q 'from the binary cache $$'"
   kill "$server" 2>/dev/null
+
+  # The same cache behind basic auth: refused without credentials, used with the netrc secret.
+  local auth_port=$((port + 1)) user=ci password="p$$"
+  python3 tests/lib/auth_http.py "$auth_port" "$cache/store" "$user" "$password" >"$work/auth-http.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 50); do curl -fsS -u "$user:$password" "http://127.0.0.1:$auth_port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  check "the private cache refuses anonymous requests" bash -c "! curl -fsS 'http://127.0.0.1:$auth_port/nix-cache-info' >/dev/null 2>&1"
+  printf 'machine 127.0.0.1 login %s password %s\n' "$user" "$password" >"$work/cache-netrc"
+  echo "behind basic auth $$" >"$dir/app/message.txt" # a new app, so its step runs again
+  check "build against the private cache with --secret id=netrc" build "$dir" -t nf-test/binary-cache-auth --network host \
+    --secret "id=netrc,src=$work/cache-netrc" \
+    --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$auth_port" \
+    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")"
+  check "... Nix fetched the dependency with the credentials" \
+    grep -qE "copying path '/nix/store/[a-z0-9]{32}-expensive-dep-1.0' from 'http://127.0.0.1:$auth_port'" "$work/build.log"
+  check "... and the password is in no layer of the image" bash -c \
+    "mkdir -p '$work/no-cache' && docker save -o '$work/auth.tar' nf-test/binary-cache-auth &&
+     python3 tests/lib/token_absent.py '$password' '$work/auth.tar' '$work/no-cache'"
+  kill "$server" 2>/dev/null
 }
