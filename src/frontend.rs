@@ -80,25 +80,38 @@ async fn build_platform<G: Gateway>(
             .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")
             .await;
     }
+    assemble_image(
+        gateway,
+        spec,
+        &result,
+        &plan::Trees::LaidOut(built),
+        env.has_merge_op,
+    )
+    .await
+}
+
+/// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
+/// options, the layers planned and solved.
+pub(crate) async fn assemble_image<G: Gateway>(
+    gateway: &mut G,
+    spec: &Spec,
+    result: &BuildResult,
+    trees: &plan::Trees,
+    use_merge: bool,
+) -> Result<PlatformImage, UserError> {
     let package = match &result.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
             .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
         None => PackageImageConfig::default(),
     };
-    let effective = config::effective(spec, &result, &package);
-    let image = plan::image_stage(
-        spec,
-        &result,
-        &plan::Trees::LaidOut(built),
-        env.has_merge_op,
-        &effective,
-    );
+    let effective = config::effective(spec, result, &package);
+    let image = plan::image_stage(spec, result, trees, use_merge, &effective);
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))
         .await
         .map_err(|err| UserError::gateway("assembling the image", err))?;
-    warn_without_entrypoint(gateway, spec, &result).await;
+    warn_without_entrypoint(gateway, spec, result).await;
     Ok(PlatformImage {
         platform: spec.platform.clone(),
         reference,
@@ -155,11 +168,7 @@ fn is_stale_failure(report: &Report, env: &Environment) -> bool {
     report.status == Status::BuildFailed && report.ran_at < env.started_at - 1
 }
 
-pub(crate) async fn warn_without_entrypoint<G: Gateway>(
-    gateway: &mut G,
-    spec: &Spec,
-    result: &BuildResult,
-) {
+async fn warn_without_entrypoint<G: Gateway>(gateway: &mut G, spec: &Spec, result: &BuildResult) {
     if plan::default_program(result).is_none()
         && spec.settings.entrypoint.is_none()
         && spec.settings.cmd.is_none()

@@ -11,23 +11,16 @@ use std::collections::BTreeMap;
 use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
 use crate::error::UserError;
-use crate::frontend::{debug_dump, warn_without_entrypoint};
+use crate::frontend::{assemble_image, debug_dump};
 use crate::gateway::Gateway;
 use crate::llb::{self, Output};
 use crate::options::Options;
-use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
 use crate::plan::contract::{self, nix_error_text};
 use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
-use crate::report::{self, executables, is_plain_name, validate_root_links};
+use crate::report::{self, invalid};
 use crate::result::PlatformImage;
 use crate::spec::Spec;
-
-fn invalid(what: String) -> UserError {
-    UserError::new(format!(
-        "the Nix builder reported something invalid: {what}"
-    ))
-}
 
 /// Everything after the builder image is resolved and the context planned.
 pub async fn build_platform<G: Gateway>(
@@ -172,39 +165,13 @@ pub async fn build_platform<G: Gateway>(
         )));
     }
 
-    let tmp = gateway
-        .read_dir(&final_ref, &format!("{RESULT_DIR}/tmp"))
-        .await
-        .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
-    if !tmp.is_empty() {
-        return Err(invalid(format!(
-            "{} unexpected entries in its tmp directory",
-            tmp.len()
-        )));
-    }
+    report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")).await?;
     let main = &results[0];
-    let root_entries = gateway
-        .read_dir(&final_ref, &format!("{RESULT_DIR}/root"))
-        .await
-        .unwrap_or_default();
-    let root_links = validate_root_links(main, &root_entries)?;
-    let executables = if root_links.iter().any(|l| l.name == "bin") {
-        let entries = gateway
-            .read_dir(&ref_of[main], &format!("{main}/bin"))
-            .await
-            .unwrap_or_default();
-        executables(&entries)
-    } else {
-        Vec::new()
-    };
-    let info: DerivationInfo = match gateway.read_file(&eval_ref, contract::INFO).await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(_) => DerivationInfo::default(),
-    };
-    let info = DerivationInfo {
-        main_program: info.main_program.filter(|p| is_plain_name(p)),
-        ..info
-    };
+    let root_links =
+        report::read_root_links(gateway, &final_ref, &format!("{RESULT_DIR}/root"), main).await?;
+    let executables =
+        report::read_executables(gateway, &ref_of[main], &format!("{main}/bin"), &root_links).await;
+    let info = report::read_info(gateway, &eval_ref, contract::INFO).await;
     let mut ca_bundle = None;
     for path in closure
         .paths
@@ -233,30 +200,13 @@ pub async fn build_platform<G: Gateway>(
         info,
         ca_bundle,
     };
-    let package = match &result.info.image_config {
-        Some(json) => PackageImageConfig::parse(json)
-            .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
-        None => PackageImageConfig::default(),
-    };
-    let effective = config::effective(spec, &result, &package);
     let trees = Trees::Providers {
         by_path,
         in_image: in_image.then_some(image),
         manifest: final_output,
         origin,
     };
-    let image = plan::image_stage(spec, &result, &trees, true, &effective);
-    debug_dump("image stage", &image);
-    let reference = gateway
-        .solve(llb::definition(&image))
-        .await
-        .map_err(|err| UserError::gateway("assembling the image", err))?;
-    warn_without_entrypoint(gateway, spec, &result).await;
-    Ok(PlatformImage {
-        platform: spec.platform.clone(),
-        reference,
-        config: plan::image_config(spec, &effective),
-    })
+    assemble_image(gateway, spec, &result, &trees, true).await
 }
 
 async fn read_text<G: Gateway>(
@@ -348,17 +298,7 @@ async fn read_results<G: Gateway>(
     reference: &str,
 ) -> Result<Vec<StorePath>, UserError> {
     let text = read_text(gateway, reference, &format!("{RESULT_DIR}/results")).await?;
-    let results: Vec<StorePath> = text
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|line| {
-            StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}")))
-        })
-        .collect::<Result<_, _>>()?;
-    if results.is_empty() {
-        return Err(invalid("the build produced no output path".into()));
-    }
-    Ok(results)
+    report::parse_results(&text)
 }
 
 #[cfg(test)]
@@ -446,7 +386,8 @@ mod tests {
         g
     }
 
-    fn run(g: &mut FakeGateway) -> Result<Built, UserError> {
+    /// Builds `-f default.nix --target app` in graph mode; the frontend started at `started_at`.
+    fn run_at(g: &mut FakeGateway, started_at: i64) -> Result<Built, UserError> {
         let raw = [("filename", "default.nix"), ("target", "app")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -455,12 +396,16 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
-            started_at: 0,
+            started_at,
         };
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
             .block_on(build(g, &Options::parse(&raw).unwrap(), &env))
+    }
+
+    fn run(g: &mut FakeGateway) -> Result<Built, UserError> {
+        run_at(g, 0)
     }
 
     fn expect_error(g: &mut FakeGateway, needle: &str) {
@@ -549,20 +494,7 @@ mod tests {
     #[test]
     fn a_cached_failure_is_built_again() {
         let mut g = good_with_failure();
-        let raw = [("filename", "default.nix"), ("target", "app")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let env = Environment {
-            session_id: "s".into(),
-            worker_platform: Platform::parse("linux/amd64").unwrap(),
-            has_merge_op: true,
-            started_at: 100,
-        };
-        let result = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(build(&mut g, &Options::parse(&raw).unwrap(), &env));
+        let result = run_at(&mut g, 100);
         assert!(result.is_err());
         assert_eq!(
             g.warnings,

@@ -51,25 +51,11 @@ pub async fn read_build_result<G: Gateway>(
     gateway: &mut G,
     reference: &str,
 ) -> Result<BuildResult, UserError> {
-    let invalid = |what: String| {
-        UserError::new(format!(
-            "the Nix builder reported something invalid: {what}"
-        ))
-    };
     let results_text = gateway
         .read_file(reference, contract::RESULTS)
         .await
         .map_err(|err| invalid(format!("no list of results ({})", err.message)))?;
-    let results: Vec<StorePath> = String::from_utf8_lossy(&results_text)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|line| {
-            StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}")))
-        })
-        .collect::<Result<_, _>>()?;
-    if results.is_empty() {
-        return Err(invalid("the build produced no output path".into()));
-    }
+    let results = parse_results(&String::from_utf8_lossy(&results_text))?;
     let manifest = gateway
         .read_file(reference, contract::CLOSURE)
         .await
@@ -91,42 +77,17 @@ pub async fn read_build_result<G: Gateway>(
         )));
     }
 
-    // The /tmp the image may get must arrive empty.
-    let tmp = gateway
-        .read_dir(reference, contract::TMP)
-        .await
-        .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
-    if !tmp.is_empty() {
-        return Err(invalid(format!(
-            "{} unexpected entries in its tmp directory",
-            tmp.len()
-        )));
-    }
-
+    check_empty_tmp(gateway, reference, contract::TMP).await?;
     let main = &results[0];
-    let root_entries = gateway
-        .read_dir(reference, contract::ROOT)
-        .await
-        .unwrap_or_default();
-    let root_links = validate_root_links(main, &root_entries)?;
-
-    let executables = if root_links.iter().any(|l| l.name == "bin") {
-        let entries = gateway
-            .read_dir(reference, &contract::in_layer_tree(main, "bin"))
-            .await
-            .unwrap_or_default();
-        executables(&entries)
-    } else {
-        Vec::new()
-    };
-    let info: DerivationInfo = match gateway.read_file(reference, contract::INFO).await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(_) => DerivationInfo::default(),
-    };
-    let info = DerivationInfo {
-        main_program: info.main_program.filter(|p| is_plain_name(p)),
-        ..info
-    };
+    let root_links = read_root_links(gateway, reference, contract::ROOT, main).await?;
+    let executables = read_executables(
+        gateway,
+        reference,
+        &contract::in_layer_tree(main, "bin"),
+        &root_links,
+    )
+    .await;
+    let info = read_info(gateway, reference, contract::INFO).await;
     let ca_bundle = find_ca_bundle(gateway, reference, &closure).await;
     Ok(BuildResult {
         closure,
@@ -136,6 +97,88 @@ pub async fn read_build_result<G: Gateway>(
         info,
         ca_bundle,
     })
+}
+
+/// The build's results, one store path a line; at least one.
+pub fn parse_results(text: &str) -> Result<Vec<StorePath>, UserError> {
+    let results: Vec<StorePath> = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            StorePath::parse(line).map_err(|err| invalid(format!("result {line:?}: {err}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if results.is_empty() {
+        return Err(invalid("the build produced no output path".into()));
+    }
+    Ok(results)
+}
+
+/// An untrusted report that fails validation, as the user sees it.
+pub fn invalid(what: String) -> UserError {
+    UserError::new(format!(
+        "the Nix builder reported something invalid: {what}"
+    ))
+}
+
+/// The /tmp the image may get (`dir` of `reference`) must arrive empty.
+pub async fn check_empty_tmp<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+    dir: &str,
+) -> Result<(), UserError> {
+    let tmp = gateway
+        .read_dir(reference, dir)
+        .await
+        .map_err(|err| invalid(format!("no tmp directory ({})", err.message)))?;
+    if !tmp.is_empty() {
+        return Err(invalid(format!(
+            "{} unexpected entries in its tmp directory",
+            tmp.len()
+        )));
+    }
+    Ok(())
+}
+
+/// The root links the builder left in `dir` of `reference`, each checked to point into `main`.
+pub async fn read_root_links<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+    dir: &str,
+    main: &StorePath,
+) -> Result<Vec<RootLink>, UserError> {
+    let entries = gateway.read_dir(reference, dir).await.unwrap_or_default();
+    validate_root_links(main, &entries)
+}
+
+/// The programs in the main result's `bin/` (at `bin_dir` of `reference`), when it has one.
+pub async fn read_executables<G: Gateway>(
+    gateway: &mut G,
+    reference: &str,
+    bin_dir: &str,
+    root_links: &[RootLink],
+) -> Vec<String> {
+    if !root_links.iter().any(|l| l.name == "bin") {
+        return Vec::new();
+    }
+    let entries = gateway
+        .read_dir(reference, bin_dir)
+        .await
+        .unwrap_or_default();
+    executables(&entries)
+}
+
+/// Name, version and meta of the result (`info.nix`'s answer at `path`), empty when missing;
+/// a `meta.mainProgram` that is no plain file name is dropped.
+pub async fn read_info<G: Gateway>(gateway: &mut G, reference: &str, path: &str) -> DerivationInfo {
+    let info: DerivationInfo = match gateway.read_file(reference, path).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(_) => DerivationInfo::default(),
+    };
+    DerivationInfo {
+        main_program: info.main_program.filter(|p| is_plain_name(p)),
+        ..info
+    }
 }
 
 /// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file.
@@ -160,7 +203,7 @@ async fn find_ca_bundle<G: Gateway>(
     None
 }
 
-pub(crate) fn is_plain_name(name: &str) -> bool {
+fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."

@@ -52,11 +52,11 @@ nf_derivations() {
   done <"$meta/roots"
 }
 
-# Evaluates the file (or flake) into $meta/derivations, $meta/info.json and $meta/roots: the
-# derivations to realise, each with the selected output (`-A pkg` is out, `-A pkg.dev` is dev).
-nf_evaluate() {
-  features="nix-command flakes"
-  # No file named and no default.nix: a flake.nix in the context is built instead.
+features="nix-command flakes"
+
+# The Nix file to read: NF_FILE, or with no file named and no default.nix a flake.nix in the
+# context; ends the step with missing-file when there is none.
+nf_find_file() {
   if [ ! -f "$NF_FILE" ] && [ "${NF_FILE_DEFAULTED:-}" = 1 ] && [ -f flake.nix ]; then
     NF_FILE=flake.nix
     NF_FLAKE=1
@@ -65,6 +65,12 @@ nf_evaluate() {
     printf '%s\n' "$NF_FILE" >"$meta/log"
     finish missing-file
   fi
+}
+
+# Evaluates the file (or flake) into $meta/derivations, $meta/info.json and $meta/roots: the
+# derivations to realise, each with the selected output (`-A pkg` is out, `-A pkg.dev` is dev).
+nf_evaluate() {
+  nf_find_file
   if [ "${NF_FLAKE:-}" = 1 ]; then
     # path: as the context is no git checkout; it is read-only, so the lock file is never written.
     installable="path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}"
@@ -104,4 +110,15 @@ nf_evaluate() {
 # so they get the pinned timestamp too).
 nf_layer_tree() {
   mkdir -p "/out/layers/$1/nix/store" && cp -al "/out/nix/store/$1" "/out/layers/$1/nix/store/"
+}
+
+# Links in $1 to the top-level entries of the store path $2 (bin, etc, share, ...; not
+# nix-support): the image's root links, checked by the frontend.
+nf_root_links() {
+  [ -d "$2" ] || return 0
+  for entry in "$2"/* "$2"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    [ "${entry##*/}" = nix-support ] && continue
+    ln -s "$entry" "$1/"
+  done
 }

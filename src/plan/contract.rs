@@ -193,8 +193,10 @@ mod tests {
     /// Both scripts write the report where Rust reads it, with the words Rust knows.
     #[test]
     fn the_scripts_keep_the_contract() {
-        let builder = super::super::BUILDER_SCRIPT;
-        let targets = super::super::TARGETS_SCRIPT;
+        // Both source common.sh, which writes the status and the log.
+        let common = super::super::COMMON_SCRIPT;
+        let builder = &format!("{}{common}", super::super::BUILDER_SCRIPT);
+        let targets = &format!("{}{common}", super::super::TARGETS_SCRIPT);
         let report_dir = STATUS.rsplit_once('/').unwrap().0;
         assert!([LOG, RAN_AT, RESULTS, CLOSURE, INFO, ROOT, TMP, TARGETS]
             .iter()
@@ -203,7 +205,7 @@ mod tests {
         assert!(builder.contains(&meta) && targets.contains(&meta));
         for path in [STATUS, LOG, RAN_AT] {
             let name = path.rsplit('/').next().unwrap();
-            for script in [builder, targets] {
+            for script in [builder.as_str(), targets.as_str()] {
                 assert!(script.contains(&format!("$meta/{name}")), "{name}");
             }
         }

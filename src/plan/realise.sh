@@ -81,13 +81,6 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   # shellcheck disable=SC2046
   nix path-info --extra-experimental-features nix-command --json --recursive $(cat /tmp/nf-results) \
     >"$result/closure.json" 2>"$meta/$group" || finish build-failed
-  first=$(head -n 1 /tmp/nf-results)
-  if [ -d "$first" ]; then
-    for entry in "$first"/* "$first"/.[!.]*; do
-      [ -e "$entry" ] || [ -L "$entry" ] || continue
-      [ "${entry##*/}" = nix-support ] && continue
-      ln -s "$entry" "$result/root/"
-    done
-  fi
+  nf_root_links "$result/root" "$(head -n 1 /tmp/nf-results)"
 fi
 finish ok

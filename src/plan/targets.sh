@@ -6,24 +6,14 @@
 set -u
 meta=/out/.nix-frontend
 tools=$(dirname "$0")
-features="nix-command flakes"
 mkdir -p "$meta"
 date +%s >"$meta/ran-at"
 
-finish() {
-  printf '%s\n' "$1" >"$meta/status"
-  exit 0
-}
+# shellcheck source=common.sh
+. "$tools/common.sh"
 
 cd /src || finish missing-file
-if [ ! -f "$NF_FILE" ] && [ "${NF_FILE_DEFAULTED:-}" = 1 ] && [ -f flake.nix ]; then
-  NF_FILE=flake.nix
-  NF_FLAKE=1
-fi
-if [ ! -f "$NF_FILE" ]; then
-  printf '%s\n' "$NF_FILE" >"$meta/log"
-  finish missing-file
-fi
+nf_find_file
 if [ "${NF_FLAKE:-}" = 1 ]; then
   set -- "path:$(dirname "/src/$NF_FILE")#packages.$NF_SYSTEM" --no-write-lock-file
 else

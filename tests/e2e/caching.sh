@@ -44,22 +44,29 @@ test_interrupt() {
   check "... and the image runs" bash -c "docker run --rm nf-test/interrupt | grep -q 'interrupted $$'"
 }
 
-test_leaf() {
-  echo "leaf: a change to the leaf's source rebuilds only the leaf"
-  local dir=$work/expensive
+# A change to the leaf's source rebuilds only the leaf, in PLAN (graph or single).
+leaf_change() { # leaf_change PLAN
+  local plan=$1 dir=$work/expensive-$1
   rm -rf "$dir" && cp -r tests/fixtures/expensive "$dir"
   # A dependency no earlier build made, so the first build builds everything (without emptying
   # the shared BuildKit cache: another user's builds may be using it).
   echo "leaf $$ $RANDOM$RANDOM" >"$dir/dep/info.txt"
-  check "first build" build "$dir" -t nf-test/leaf
+  check "[$plan] first build" build "$dir" -t "nf-test/leaf-$plan" --build-arg "NIX_PLAN=$plan"
   grep -q "building '/nix/store/[a-z0-9]*-expensive-dep-1.0.drv'" "$work/build.log" ||
-    fail "the first build did not build the dependency (already cached?)"
+    fail "[$plan] the first build did not build the dependency (already cached?)"
   echo "hello from the app, version 2" >"$dir/app/message.txt"
-  check "rebuild after the leaf change" build "$dir" -t nf-test/leaf
-  check "the rebuild built the app" grep -q "building '/nix/store/[a-z0-9]*-app-1.0.drv'" "$work/build.log"
-  check "the rebuild did not build the expensive dependency" \
+  check "[$plan] rebuild after the leaf change" build "$dir" -t "nf-test/leaf-$plan" --build-arg "NIX_PLAN=$plan"
+  check "[$plan] the rebuild built the app" grep -q "building '/nix/store/[a-z0-9]*-app-1.0.drv'" "$work/build.log"
+  check "[$plan] the rebuild did not build the expensive dependency" \
     bash -c "! grep -q 'expensive-dep-1.0.drv' '$work/build.log'"
-  check "the image shows the change" bash -c '[ "$(docker run --rm nf-test/leaf | head -1)" = "hello from the app, version 2" ]'
+  check "[$plan] the image shows the change" \
+    bash -c "[ \"\$(docker run --rm nf-test/leaf-$plan | head -1)\" = 'hello from the app, version 2' ]"
+}
+
+test_leaf() {
+  echo "leaf: a change to the leaf's source rebuilds only the leaf (graph and single plans)"
+  leaf_change graph
+  leaf_change single
 }
 
 test_cache_local() {
