@@ -3,14 +3,14 @@
 //! and check what the builder reported (`report`), plan and solve the image, and hand the images
 //! back (`result`). Talks to BuildKit only through the `Gateway` trait.
 
+use crate::assemble::{assemble_image, debug_dump};
 use crate::context;
 use crate::error::UserError;
 use crate::gateway::{Environment, Gateway};
 use crate::llb::{self, Output};
 use crate::options::Options;
-use crate::plan::config::{self, PackageImageConfig};
 use crate::plan::contract::{Report, Status};
-use crate::plan::{self, BuildResult, BuilderImage, Task};
+use crate::plan::{self, BuilderImage, Task};
 use crate::report;
 use crate::result::{Built, PlatformImage};
 use crate::spec::Spec;
@@ -90,35 +90,6 @@ async fn build_platform<G: Gateway>(
     .await
 }
 
-/// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
-/// options, the layers planned and solved.
-pub(crate) async fn assemble_image<G: Gateway>(
-    gateway: &mut G,
-    spec: &Spec,
-    result: &BuildResult,
-    trees: &plan::Trees,
-    use_merge: bool,
-) -> Result<PlatformImage, UserError> {
-    let package = match &result.info.image_config {
-        Some(json) => PackageImageConfig::parse(json)
-            .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
-        None => PackageImageConfig::default(),
-    };
-    let effective = config::effective(spec, result, &package);
-    let image = plan::image_stage(spec, result, trees, use_merge, &effective);
-    debug_dump("image stage", &image);
-    let reference = gateway
-        .solve(llb::definition(&image))
-        .await
-        .map_err(|err| UserError::gateway("assembling the image", err))?;
-    warn_without_entrypoint(gateway, spec, result).await;
-    Ok(PlatformImage {
-        platform: spec.platform.clone(),
-        reference,
-        config: plan::image_config(spec, &effective),
-    })
-}
-
 /// Plans and solves the Nix stage; a build failure that came from the cache is built once more.
 /// Returns the stage's output, the ref of its solve and what the builder reported.
 async fn run_nix_stage<G: Gateway>(
@@ -168,17 +139,6 @@ fn is_stale_failure(report: &Report, env: &Environment) -> bool {
     report.status == Status::BuildFailed && report.ran_at < env.started_at - 1
 }
 
-async fn warn_without_entrypoint<G: Gateway>(gateway: &mut G, spec: &Spec, result: &BuildResult) {
-    if plan::default_program(result).is_none()
-        && spec.settings.entrypoint.is_none()
-        && spec.settings.cmd.is_none()
-    {
-        gateway
-            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
-            .await;
-    }
-}
-
 pub async fn resolve_builder<G: Gateway>(
     gateway: &mut G,
     spec: &Spec,
@@ -198,15 +158,6 @@ pub async fn resolve_builder<G: Gateway>(
         Some(&digest),
         &config,
     ))
-}
-
-/// With `NIX_FRONTEND_DEBUG=1` in the frontend's environment, the planned LLB goes to stderr
-/// (dockerd's log) as readable JSON.
-pub(crate) fn debug_dump(what: &str, output: &llb::Output) {
-    if std::env::var_os("NIX_FRONTEND_DEBUG").is_some_and(|v| v == "1") {
-        let json = llb::definition_to_json(&llb::definition(output));
-        eprintln!("nix-frontend: {what}: {json:#}");
-    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::assemble::{assemble_image, debug_dump};
 use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
 use crate::error::UserError;
-use crate::frontend::{assemble_image, debug_dump};
 use crate::gateway::Gateway;
 use crate::llb::{self, Output};
 use crate::options::Options;
@@ -35,18 +35,12 @@ pub async fn build_platform<G: Gateway>(
     let resolve_mode = options.image_resolve_mode.as_deref();
     let evaluated = graph_plan::eval_stage(spec, builder, context, resolve_mode);
     debug_dump("evaluation", &evaluated);
-    let eval_ref = gateway
-        .solve(llb::definition(&evaluated))
-        .await
-        .map_err(|err| {
-            UserError::gateway(
-                &format!("running {}", graph_plan::eval_step_name(spec)),
-                err,
-            )
-        })?;
+    let eval_ref = solve(gateway, &evaluated, || {
+        format!("running {}", graph_plan::eval_step_name(spec))
+    })
+    .await?;
     let report = report::read_report(gateway, &eval_ref).await?;
     report.check(spec, Task::Build, build_file_text)?;
-
     let graph = read_graph(gateway, &eval_ref, spec).await?;
     eprintln!(
         "nix-frontend: {} build steps: {}",
@@ -58,60 +52,17 @@ pub async fn build_platform<G: Gateway>(
             .collect::<Vec<_>>()
             .join("; ")
     );
-
-    let mut rerun = vec![false; graph.groups.len()];
-    let (outputs, refs) = loop {
-        let outputs =
-            graph_plan::group_stages(spec, builder, &graph, &evaluated, resolve_mode, &rerun);
-        let last = outputs.last().expect("a graph has a final group");
-        debug_dump("build steps", last);
-        gateway.solve(llb::definition(last)).await.map_err(|err| {
-            UserError::gateway(&format!("building {}", spec.describe_target()), err)
-        })?;
-        // Every step's own result (cached by now), to read its status and list its paths.
-        let mut refs = Vec::with_capacity(outputs.len());
-        for output in &outputs {
-            refs.push(
-                gateway
-                    .solve(llb::definition(output))
-                    .await
-                    .map_err(|err| {
-                        UserError::gateway(&format!("building {}", spec.describe_target()), err)
-                    })?,
-            );
-        }
-        match first_failure(gateway, &graph, &refs).await? {
-            None => break (outputs, refs),
-            Some((index, log, ran_at)) => {
-                // A failure from the cache may have been transient (network, resources): run
-                // that step and every step after it once more rather than report it stale.
-                if ran_at < started_at - 1 && !rerun[index] {
-                    gateway
-                        .warn(&format!(
-                            "the cached step {:?} had failed; building again",
-                            graph.groups[index].step_name()
-                        ))
-                        .await;
-                    for (i, group) in graph.groups.iter().enumerate() {
-                        if i == index || group.upstream.contains(&index) {
-                            rerun[i] = true;
-                        }
-                    }
-                    continue;
-                }
-                return Err(UserError::new(format!(
-                    "building {} failed in step {:?}:\n{}",
-                    spec.describe_target(),
-                    graph.groups[index].step_name(),
-                    nix_error_text(&log)
-                )));
-            }
-        }
+    let steps = Steps {
+        spec,
+        builder,
+        graph: &graph,
+        evaluated: &evaluated,
+        resolve_mode,
     };
+    let (outputs, refs) = steps.solve(gateway, started_at).await?;
 
     let final_index = graph.final_group();
     let final_ref = refs[final_index].clone();
-    let final_output = outputs[final_index].clone();
     let results = read_results(gateway, &final_ref).await?;
     let manifest = gateway
         .read_file(&final_ref, &format!("{RESULT_DIR}/closure.json"))
@@ -119,74 +70,37 @@ pub async fn build_platform<G: Gateway>(
         .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
     let closure = closure::parse(&manifest, &results, &Limits::default())?;
 
-    // Which output holds each path: the groups (the final one first), the evaluation (sources),
+    // Which output holds each path: the steps (the final one first), the evaluation (sources),
     // the builder image (paths it already had).
-    let mut holders: Vec<(Output, String)> = Vec::new();
-    holders.push((final_output.clone(), final_ref.clone()));
-    for (i, (output, reference)) in outputs.iter().zip(&refs).enumerate() {
-        if i != final_index {
-            holders.push((output.clone(), reference.clone()));
-        }
-    }
+    let mut holders: Vec<(Output, String)> =
+        vec![(outputs[final_index].clone(), final_ref.clone())];
+    holders.extend(
+        outputs
+            .iter()
+            .cloned()
+            .zip(refs.iter().cloned())
+            .enumerate()
+            .filter(|(i, _)| *i != final_index)
+            .map(|(_, holder)| holder),
+    );
     holders.push((evaluated.clone(), eval_ref.clone()));
-    let image = plan::builder_image(spec, builder, options.image_resolve_mode.as_deref());
-    let image_ref = gateway
-        .solve(llb::definition(&image))
-        .await
-        .map_err(|err| UserError::gateway("reading the builder image", err))?;
-    holders.push((image.clone(), image_ref.clone()));
-    let mut by_path: BTreeMap<StorePath, Output> = BTreeMap::new();
-    let mut ref_of: BTreeMap<StorePath, String> = BTreeMap::new();
-    let mut in_image = false;
-    let mut origin: BTreeMap<StorePath, usize> = BTreeMap::new();
-    for (holder, (output, reference)) in holders.iter().enumerate() {
-        let entries = gateway
-            .read_dir(reference, "/nix/store")
-            .await
-            .unwrap_or_default();
-        for entry in entries {
-            let Ok(path) = StorePath::parse(&format!("/nix/store/{}", entry.path)) else {
-                continue;
-            };
-            if closure.paths.contains_key(&path) && !ref_of.contains_key(&path) {
-                if *reference == image_ref {
-                    in_image = true;
-                } else {
-                    by_path.insert(path.clone(), output.clone());
-                }
-                origin.insert(path.clone(), holder);
-                ref_of.insert(path, reference.clone());
-            }
-        }
-    }
-    if let Some(missing) = closure.paths.keys().find(|p| !ref_of.contains_key(*p)) {
-        return Err(invalid(format!(
-            "{missing} is in the closure but no build step holds it"
-        )));
-    }
+    let image = plan::builder_image(spec, builder, resolve_mode);
+    let image_ref = solve(gateway, &image, || "reading the builder image".into()).await?;
+    holders.push((image.clone(), image_ref));
+    let located = locate(gateway, &closure, &holders).await?;
 
     report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")).await?;
     let main = &results[0];
     let root_links =
         report::read_root_links(gateway, &final_ref, &format!("{RESULT_DIR}/root"), main).await?;
+    let main_ref = &holders[located.holder[main]].1;
     let executables =
-        report::read_executables(gateway, &ref_of[main], &format!("{main}/bin"), &root_links).await;
+        report::read_executables(gateway, main_ref, &format!("{main}/bin"), &root_links).await;
     let info = report::read_info(gateway, &eval_ref, contract::INFO).await;
-    let mut ca_bundle = None;
-    for path in closure
-        .paths
-        .keys()
-        .filter(|p| p.name().starts_with("nss-cacert"))
-    {
-        let entries = gateway
-            .read_dir(&ref_of[path], &format!("{path}/etc/ssl/certs"))
-            .await
-            .unwrap_or_default();
-        if entries.iter().any(|e| e.path == "ca-bundle.crt") {
-            ca_bundle = Some(format!("{path}/etc/ssl/certs/ca-bundle.crt"));
-            break;
-        }
-    }
+    let ca_bundle = report::find_ca_bundle(gateway, &closure, |path| {
+        (holders[located.holder[path]].1.clone(), path.to_string())
+    })
+    .await;
     eprintln!(
         "nix-frontend: closure of {} paths, {} bytes",
         closure.paths.len(),
@@ -200,13 +114,130 @@ pub async fn build_platform<G: Gateway>(
         info,
         ca_bundle,
     };
+    let image_holder = holders.len() - 1;
     let trees = Trees::Providers {
-        by_path,
-        in_image: in_image.then_some(image),
-        manifest: final_output,
-        origin,
+        by_path: located
+            .holder
+            .iter()
+            .filter(|(_, h)| **h != image_holder)
+            .map(|(path, h)| (path.clone(), holders[*h].0.clone()))
+            .collect(),
+        in_image: located
+            .holder
+            .values()
+            .any(|h| *h == image_holder)
+            .then_some(image),
+        manifest: outputs[final_index].clone(),
+        origin: located.holder,
     };
     assemble_image(gateway, spec, &result, &trees, true).await
+}
+
+async fn solve<G: Gateway>(
+    gateway: &mut G,
+    output: &Output,
+    what: impl Fn() -> String,
+) -> Result<String, UserError> {
+    gateway
+        .solve(llb::definition(output))
+        .await
+        .map_err(|err| UserError::gateway(&what(), err))
+}
+
+/// The build steps of one graph, as planned.
+struct Steps<'a> {
+    spec: &'a Spec,
+    builder: &'a BuilderImage,
+    graph: &'a Graph,
+    evaluated: &'a Output,
+    resolve_mode: Option<&'a str>,
+}
+
+impl Steps<'_> {
+    /// Solves every step (one solve of the last runs them all), then each for its ref; a step
+    /// that failed in an earlier build, from the cache, runs once more with every step after it.
+    async fn solve<G: Gateway>(
+        &self,
+        gateway: &mut G,
+        started_at: i64,
+    ) -> Result<(Vec<Output>, Vec<String>), UserError> {
+        let what = || format!("building {}", self.spec.describe_target());
+        let mut rerun = vec![false; self.graph.groups.len()];
+        loop {
+            let outputs = graph_plan::group_stages(
+                self.spec,
+                self.builder,
+                self.graph,
+                self.evaluated,
+                self.resolve_mode,
+                &rerun,
+            );
+            let last = outputs.last().expect("a graph has a final group");
+            debug_dump("build steps", last);
+            solve(gateway, last, what).await?;
+            let mut refs = Vec::with_capacity(outputs.len());
+            for output in &outputs {
+                refs.push(solve(gateway, output, what).await?);
+            }
+            let Some((index, log, ran_at)) = first_failure(gateway, self.graph, &refs).await?
+            else {
+                return Ok((outputs, refs));
+            };
+            let step = self.graph.groups[index].step_name();
+            if ran_at >= started_at - 1 || rerun[index] {
+                return Err(UserError::new(format!(
+                    "building {} failed in step {step:?}:\n{}",
+                    self.spec.describe_target(),
+                    nix_error_text(&log)
+                )));
+            }
+            // A failure from the cache may have been transient (network, resources).
+            gateway
+                .warn(&format!(
+                    "the cached step {step:?} had failed; building again"
+                ))
+                .await;
+            for (i, group) in self.graph.groups.iter().enumerate() {
+                if i == index || group.upstream.contains(&index) {
+                    rerun[i] = true;
+                }
+            }
+        }
+    }
+}
+
+/// Per closure path, the index of the first holder whose `/nix/store` has it.
+struct Located {
+    holder: BTreeMap<StorePath, usize>,
+}
+
+/// Finds every closure path among the holders' stores; a path none holds is refused.
+async fn locate<G: Gateway>(
+    gateway: &mut G,
+    closure: &closure::Closure,
+    holders: &[(Output, String)],
+) -> Result<Located, UserError> {
+    let mut holder: BTreeMap<StorePath, usize> = BTreeMap::new();
+    for (index, (_, reference)) in holders.iter().enumerate() {
+        let entries = gateway
+            .read_dir(reference, "/nix/store")
+            .await
+            .unwrap_or_default();
+        for entry in entries {
+            let Ok(path) = StorePath::parse(&format!("/nix/store/{}", entry.path)) else {
+                continue;
+            };
+            if closure.paths.contains_key(&path) {
+                holder.entry(path).or_insert(index);
+            }
+        }
+    }
+    if let Some(missing) = closure.paths.keys().find(|p| !holder.contains_key(*p)) {
+        return Err(invalid(format!(
+            "{missing} is in the closure but no build step holds it"
+        )));
+    }
+    Ok(Located { holder })
 }
 
 async fn read_text<G: Gateway>(

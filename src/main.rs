@@ -1,6 +1,7 @@
 //! nix-frontend: a BuildKit frontend that builds `default.nix` / a Dockerfile naming it into an
 //! image holding exactly the runtime closure of the result. This file only wires the parts.
 
+mod assemble;
 mod bench;
 mod bridge;
 mod closure;

@@ -88,7 +88,13 @@ pub async fn read_build_result<G: Gateway>(
     )
     .await;
     let info = read_info(gateway, reference, contract::INFO).await;
-    let ca_bundle = find_ca_bundle(gateway, reference, &closure).await;
+    let ca_bundle = find_ca_bundle(gateway, &closure, |path| {
+        (
+            reference.to_string(),
+            format!("{}{path}", contract::layer_tree(path)),
+        )
+    })
+    .await;
     Ok(BuildResult {
         closure,
         results,
@@ -181,11 +187,12 @@ pub async fn read_info<G: Gateway>(gateway: &mut G, reference: &str, path: &str)
     }
 }
 
-/// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file.
-async fn find_ca_bundle<G: Gateway>(
+/// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file;
+/// `locate` says which ref holds a path and where the path's own tree lies in it.
+pub async fn find_ca_bundle<G: Gateway>(
     gateway: &mut G,
-    reference: &str,
     closure: &closure::Closure,
+    locate: impl Fn(&StorePath) -> (String, String),
 ) -> Option<String> {
     const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
     for path in closure
@@ -193,8 +200,11 @@ async fn find_ca_bundle<G: Gateway>(
         .keys()
         .filter(|p| p.name().starts_with("nss-cacert"))
     {
-        let dir = contract::in_layer_tree(path, "etc/ssl/certs");
-        if let Ok(entries) = gateway.read_dir(reference, &dir).await {
+        let (reference, tree) = locate(path);
+        if let Ok(entries) = gateway
+            .read_dir(&reference, &format!("{tree}/etc/ssl/certs"))
+            .await
+        {
             if entries.iter().any(|e| e.path == "ca-bundle.crt") {
                 return Some(format!("{path}/{BUNDLE}"));
             }

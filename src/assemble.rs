@@ -1,0 +1,60 @@
+//! The image from the trees Nix left, over the gateway: the config from the derivation, the
+//! Dockerfile and the options; the layers planned (`plan::image_stage`) and solved. Shared by
+//! both plans (`frontend` for the single step, `graph_build` for the build steps).
+
+use crate::error::UserError;
+use crate::gateway::Gateway;
+use crate::llb;
+use crate::plan::config::{self, PackageImageConfig};
+use crate::plan::{self, BuildResult};
+use crate::result::PlatformImage;
+use crate::spec::Spec;
+
+/// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
+/// options, the layers planned and solved.
+pub async fn assemble_image<G: Gateway>(
+    gateway: &mut G,
+    spec: &Spec,
+    result: &BuildResult,
+    trees: &plan::Trees,
+    use_merge: bool,
+) -> Result<PlatformImage, UserError> {
+    let package = match &result.info.image_config {
+        Some(json) => PackageImageConfig::parse(json)
+            .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
+        None => PackageImageConfig::default(),
+    };
+    let effective = config::effective(spec, result, &package);
+    let image = plan::image_stage(spec, result, trees, use_merge, &effective);
+    debug_dump("image stage", &image);
+    let reference = gateway
+        .solve(llb::definition(&image))
+        .await
+        .map_err(|err| UserError::gateway("assembling the image", err))?;
+    warn_without_entrypoint(gateway, spec, result).await;
+    Ok(PlatformImage {
+        platform: spec.platform.clone(),
+        reference,
+        config: plan::image_config(spec, &effective),
+    })
+}
+
+async fn warn_without_entrypoint<G: Gateway>(gateway: &mut G, spec: &Spec, result: &BuildResult) {
+    if plan::default_program(result).is_none()
+        && spec.settings.entrypoint.is_none()
+        && spec.settings.cmd.is_none()
+    {
+        gateway
+            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .await;
+    }
+}
+
+/// With `NIX_FRONTEND_DEBUG=1` in the frontend's environment, the planned LLB goes to stderr
+/// (dockerd's log) as readable JSON.
+pub fn debug_dump(what: &str, output: &llb::Output) {
+    if std::env::var_os("NIX_FRONTEND_DEBUG").is_some_and(|v| v == "1") {
+        let json = llb::definition_to_json(&llb::definition(output));
+        eprintln!("nix-frontend: {what}: {json:#}");
+    }
+}
