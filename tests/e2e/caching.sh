@@ -20,6 +20,23 @@ test_concurrent() {
     [ "$(docker run --rm nf-test/conc-libc)" = "hello from a dynamically linked program" ] &&
     [ "$(docker run --rm nf-test/conc-outputs)" = "tool without its docs" ] &&
     docker run --rm nf-test/conc-dialect | grep -q "^user=app"'
+
+  # Two builds at once that share a derivation (the same new dependency, different apps): both
+  # images right.
+  local a=$work/conc-a b=$work/conc-b
+  rm -rf "$a" "$b" && cp -r tests/fixtures/expensive "$a" && cp -r tests/fixtures/expensive "$b"
+  echo "shared dependency $$" | tee "$a/dep/info.txt" >"$b/dep/info.txt"
+  echo "app a" >"$a/app/message.txt"
+  echo "app b" >"$b/app/message.txt"
+  build_raw "$a" -t nf-test/conc-a >"$work/c5.log" 2>&1 &
+  pids=($!)
+  build_raw "$b" -t nf-test/conc-b >"$work/c6.log" 2>&1 &
+  pids+=($!)
+  check "build a, sharing its dependency with b, succeeds" wait "${pids[0]}"
+  check "build b succeeds" wait "${pids[1]}"
+  check "... both images are right" bash -c "docker run --rm nf-test/conc-a | grep -q 'app a' &&
+    docker run --rm nf-test/conc-a | grep -q 'shared dependency $$' &&
+    docker run --rm nf-test/conc-b | grep -q 'app b' && docker run --rm nf-test/conc-b | grep -q 'shared dependency $$'"
 }
 
 test_interrupt() {
