@@ -13,6 +13,7 @@ use crate::plan::contract::{Report, Status};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
 use crate::report;
 use crate::result::{Built, PlatformImage};
+use crate::sbom;
 use crate::spec::Spec;
 
 pub async fn build<G: Gateway>(
@@ -25,6 +26,11 @@ pub async fn build<G: Gateway>(
     eprintln!("nix-frontend: {spec:?}");
     for warning in &spec.warnings {
         gateway.warn(warning).await;
+    }
+    if options.sbom && !env.has_attestations {
+        gateway
+            .warn("this BuildKit takes no attestations from a frontend (no reference.attestations): the SBOM is left to BuildKit's own scanner")
+            .await;
     }
     let excludes = context::read_dockerignore(gateway, options, env).await;
     let mut images = Vec::new();
@@ -54,8 +60,8 @@ async fn build_platform<G: Gateway>(
             .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")
             .await;
     }
-    if spec.graph && env.has_merge_op {
-        return crate::graph_build::build_platform(
+    let (image, result) = if spec.graph && env.has_merge_op {
+        crate::graph_build::build_platform(
             gateway,
             options,
             spec,
@@ -64,10 +70,72 @@ async fn build_platform<G: Gateway>(
             build_file_text,
             env.started_at,
         )
-        .await;
-    }
+        .await?
+    } else {
+        build_single(
+            gateway,
+            options,
+            env,
+            spec,
+            &builder,
+            context,
+            build_file_text,
+        )
+        .await?
+    };
+    let sbom = if options.sbom && env.has_attestations {
+        Some(sbom_document(gateway, env, spec, &result).await?)
+    } else {
+        None
+    };
+    Ok(PlatformImage { sbom, ..image })
+}
+
+/// The SBOM of one platform's image as a file in a ref of its own (an attestation's ref and
+/// path must name a file holding only the predicate).
+async fn sbom_document<G: Gateway>(
+    gateway: &mut G,
+    env: &Environment,
+    spec: &Spec,
+    result: &BuildResult,
+) -> Result<String, UserError> {
+    let document = sbom::document(&sbom::Input {
+        closure: &result.closure,
+        results: &result.results,
+        info: &result.info,
+        system: spec.platform.nix_system(),
+        created: spec.source_date_epoch.unwrap_or(env.started_at),
+    });
+    let file = llb::make_files(
+        &[llb::MakeFile::File {
+            path: sbom::DOCUMENT_PATH.into(),
+            mode: 0o444,
+            data: document,
+        }],
+        &spec.platform.to_pb(),
+        &llb::Meta::named(format!(
+            "SBOM of {} store paths",
+            result.closure.paths.len()
+        )),
+    );
+    gateway
+        .solve(llb::definition(&file))
+        .await
+        .map_err(|err| UserError::gateway("writing the SBOM", err))
+}
+
+/// The single-step mode: Nix in one step over a persistent store, then the image.
+async fn build_single<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    build_file_text: &str,
+) -> Result<(PlatformImage, BuildResult), UserError> {
     let (built, built_ref, report) =
-        run_nix_stage(gateway, options, env, spec, &builder, context).await?;
+        run_nix_stage(gateway, options, env, spec, builder, context).await?;
     report.check(spec, Task::Build, build_file_text)?;
     let result = report::read_build_result(gateway, &built_ref).await?;
     eprintln!(
@@ -99,11 +167,13 @@ async fn build_platform<G: Gateway>(
         .await
         .map_err(|err| UserError::gateway("assembling the image", err))?;
     warn_without_entrypoint(gateway, spec, &result).await;
-    Ok(PlatformImage {
+    let image = PlatformImage {
         platform: spec.platform.clone(),
         reference,
         config: plan::image_config(spec, &effective),
-    })
+        sbom: None,
+    };
+    Ok((image, result))
 }
 
 /// Plans and solves the Nix stage; a build failure that came from the cache is built once more.
@@ -230,6 +300,7 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
+            has_attestations: true,
             started_at: 0,
         }
     }

@@ -38,7 +38,7 @@ pub async fn build_platform<G: Gateway>(
     context: Output,
     build_file_text: &str,
     started_at: i64,
-) -> Result<PlatformImage, UserError> {
+) -> Result<(PlatformImage, BuildResult), UserError> {
     let resolve_mode = options.image_resolve_mode.as_deref();
     let evaluated = graph_plan::eval_stage(spec, builder, context, resolve_mode);
     debug_dump("evaluation", &evaluated);
@@ -252,11 +252,13 @@ pub async fn build_platform<G: Gateway>(
         .await
         .map_err(|err| UserError::gateway("assembling the image", err))?;
     warn_without_entrypoint(gateway, spec, &result).await;
-    Ok(PlatformImage {
+    let image = PlatformImage {
         platform: spec.platform.clone(),
         reference,
         config: plan::image_config(spec, &effective),
-    })
+        sbom: None,
+    };
+    Ok((image, result))
 }
 
 async fn read_text<G: Gateway>(
@@ -455,6 +457,7 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
+            has_attestations: true,
             started_at: 0,
         };
         tokio::runtime::Builder::new_current_thread()
@@ -557,6 +560,7 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
+            has_attestations: true,
             started_at: 100,
         };
         let result = tokio::runtime::Builder::new_current_thread()
