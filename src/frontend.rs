@@ -84,7 +84,7 @@ async fn build_platform<G: Gateway>(
         .await?
     };
     let sbom = if options.sbom && env.has_attestations {
-        Some(sbom_document(gateway, env, spec, &result).await?)
+        sbom_document(gateway, env, spec, &result).await?
     } else {
         None
     };
@@ -98,7 +98,7 @@ async fn sbom_document<G: Gateway>(
     env: &Environment,
     spec: &Spec,
     result: &BuildResult,
-) -> Result<String, UserError> {
+) -> Result<Option<String>, UserError> {
     let document = sbom::document(&sbom::Input {
         closure: &result.closure,
         results: &result.results,
@@ -106,6 +106,17 @@ async fn sbom_document<G: Gateway>(
         system: spec.platform.nix_system(),
         created: spec.source_date_epoch.unwrap_or(env.started_at),
     });
+    if document.len() > sbom::MAX_DOCUMENT_BYTES {
+        gateway
+            .warn(&format!(
+                "no SBOM: the document of {} store paths is {} bytes, over the {} that fit in a BuildKit message",
+                result.closure.paths.len(),
+                document.len(),
+                sbom::MAX_DOCUMENT_BYTES
+            ))
+            .await;
+        return Ok(None);
+    }
     let file = llb::make_files(
         &[llb::MakeFile::File {
             path: sbom::DOCUMENT_PATH.into(),
@@ -121,6 +132,7 @@ async fn sbom_document<G: Gateway>(
     gateway
         .solve(llb::definition(&file))
         .await
+        .map(Some)
         .map_err(|err| UserError::gateway("writing the SBOM", err))
 }
 
@@ -279,6 +291,7 @@ mod tests {
     use crate::fake_gateway::{entry, FakeGateway, Tree};
     use crate::options::Platform;
     use crate::result::Built;
+    use bollard_buildkit_proto::pb;
 
     const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
     const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
@@ -352,6 +365,79 @@ mod tests {
         );
         // build file, two .dockerignore reads, the Nix stage, the image.
         assert_eq!(g.solves, 5);
+    }
+
+    fn with_sbom(has_attestations: bool) -> (FakeGateway, Built) {
+        let mut raw: std::collections::BTreeMap<String, String> = [
+            ("filename", "default.nix"),
+            ("target", "hello"),
+            ("build-arg:NIX_PLAN", "single"),
+            ("attest:sbom", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        raw.insert("attest:provenance".into(), "mode=max".into());
+        let options = Options::parse(&raw).unwrap();
+        let env = Environment {
+            has_attestations,
+            ..env()
+        };
+        let mut g = good();
+        let built = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(&mut g, &options, &env))
+            .unwrap();
+        (g, built)
+    }
+
+    #[test]
+    fn an_sbom_is_a_file_in_a_ref_of_its_own() {
+        use prost::Message;
+        let (g, built) = with_sbom(true);
+        // build file, two .dockerignore reads, the Nix stage, the image, the SBOM.
+        assert_eq!(g.solves, 6);
+        assert_eq!(built.images[0].sbom.as_deref(), Some("ref-5"));
+        let data = g.definitions[5]
+            .def
+            .iter()
+            .filter_map(|bytes| pb::Op::decode(bytes.as_slice()).ok())
+            .find_map(|op| match op.op {
+                Some(pb::op::Op::File(file)) => {
+                    file.actions.into_iter().find_map(|a| match a.action {
+                        Some(pb::file_action::Action::Mkfile(f))
+                            if f.path == sbom::DOCUMENT_PATH =>
+                        {
+                            Some(f.data)
+                        }
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .expect("a Mkfile of the document");
+        let document: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(document["spdxVersion"], "SPDX-2.3");
+        let paths: Vec<&str> = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["packageFileName"].as_str())
+            .collect();
+        assert_eq!(paths, [BUSYBOX, HELLO]);
+        assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+    }
+
+    #[test]
+    fn without_the_attestation_cap_buildkit_keeps_its_scanner() {
+        let (g, built) = with_sbom(false);
+        assert_eq!(g.solves, 5);
+        assert!(built.images[0].sbom.is_none());
+        assert!(g
+            .warnings
+            .iter()
+            .any(|w| w.contains("reference.attestations")));
     }
 
     fn expect_error(g: &mut FakeGateway, needle: &str) {

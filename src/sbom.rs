@@ -22,6 +22,9 @@ use crate::plan::config::DerivationInfo;
 pub const PREDICATE_TYPE: &str = "https://spdx.dev/Document";
 /// Where the document lies in the ref returned with it.
 pub const DOCUMENT_PATH: &str = "/sbom.spdx.json";
+/// The largest document sent: it travels inside an LLB definition, and BuildKit's messages are
+/// at most 16 MiB.
+pub const MAX_DOCUMENT_BYTES: usize = 12 << 20;
 /// Free-text fields longer than this are cut (descriptions can be pages long).
 const MAX_TEXT: usize = 1024;
 /// More license ids than this in one `meta.license` are not asserted.
