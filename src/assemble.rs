@@ -36,6 +36,7 @@ pub async fn assemble_image<G: Gateway>(
         platform: spec.platform.clone(),
         reference,
         config: plan::image_config(spec, &effective),
+        sbom: None,
     })
 }
 

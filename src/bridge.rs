@@ -132,7 +132,27 @@ impl Bridge {
         &mut self,
         refs: Vec<(Option<String>, String)>,
         metadata: HashMap<String, Vec<u8>>,
+        attestations: Vec<crate::result::Attestation>,
     ) -> Result<(), GatewayError> {
+        let mut by_platform: HashMap<String, gw::Attestations> = HashMap::new();
+        for attestation in attestations {
+            by_platform
+                .entry(attestation.platform)
+                .or_default()
+                .attestation
+                .push(gw::Attestation {
+                    kind: gw::AttestationKind::InToto as i32,
+                    metadata: attestation.metadata.into_iter().collect(),
+                    r#ref: Some(gw::Ref {
+                        id: attestation.reference,
+                        def: None,
+                    }),
+                    path: attestation.path,
+                    in_toto_predicate_type: attestation.predicate_type,
+                    // No subjects: the exporter makes the image itself the subject.
+                    in_toto_subjects: Vec::new(),
+                });
+        }
         let result = match refs.as_slice() {
             [(None, id)] => gw::result::Result::Ref(gw::Ref {
                 id: id.clone(),
@@ -148,7 +168,7 @@ impl Bridge {
         let request = gw::ReturnRequest {
             result: Some(gw::Result {
                 metadata,
-                attestations: HashMap::new(),
+                attestations: by_platform,
                 result: Some(result),
             }),
             error: None,

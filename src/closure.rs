@@ -122,6 +122,8 @@ impl fmt::Display for PathError {
 pub struct PathInfo {
     pub path: StorePath,
     pub nar_size: u64,
+    /// The SHA-256 of the path's NAR serialisation, when the builder reported a well-formed one.
+    pub nar_hash: Option<[u8; 32]>,
     pub references: BTreeSet<StorePath>,
 }
 
@@ -266,9 +268,15 @@ pub fn parse(
                 )))
             }
         };
+        // Only for the SBOM: a missing or malformed hash leaves the path without a checksum.
+        let nar_hash = info
+            .get("narHash")
+            .and_then(Value::as_str)
+            .and_then(crate::sbom::parse_nar_hash);
         let info = PathInfo {
             path: path.clone(),
             nar_size,
+            nar_hash,
             references,
         };
         if paths.insert(path.clone(), info).is_some() {

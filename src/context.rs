@@ -151,6 +151,7 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
+            has_attestations: true,
             started_at: 0,
         };
         let mut g = FakeGateway::default();

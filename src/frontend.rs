@@ -10,9 +10,10 @@ use crate::gateway::{Environment, Gateway};
 use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::contract::{Report, Status};
-use crate::plan::{self, BuilderImage, Task};
+use crate::plan::{self, BuildResult, BuilderImage, Task};
 use crate::report;
 use crate::result::{Built, PlatformImage};
+use crate::sbom;
 use crate::spec::Spec;
 
 pub async fn build<G: Gateway>(
@@ -25,6 +26,11 @@ pub async fn build<G: Gateway>(
     eprintln!("nix-frontend: {spec:?}");
     for warning in &spec.warnings {
         gateway.warn(warning).await;
+    }
+    if options.sbom && !env.has_attestations {
+        gateway
+            .warn("this BuildKit takes no attestations from a frontend (no reference.attestations): the SBOM is left to BuildKit's own scanner")
+            .await;
     }
     let excludes = context::read_dockerignore(gateway, options, env).await;
     let mut images = Vec::new();
@@ -54,8 +60,8 @@ async fn build_platform<G: Gateway>(
             .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")
             .await;
     }
-    if spec.graph && env.has_merge_op {
-        return crate::graph_build::build_platform(
+    let (image, result) = if spec.graph && env.has_merge_op {
+        crate::graph_build::build_platform(
             gateway,
             options,
             spec,
@@ -64,10 +70,84 @@ async fn build_platform<G: Gateway>(
             build_file_text,
             env.started_at,
         )
-        .await;
+        .await?
+    } else {
+        build_single(
+            gateway,
+            options,
+            env,
+            spec,
+            &builder,
+            context,
+            build_file_text,
+        )
+        .await?
+    };
+    let sbom = if options.sbom && env.has_attestations {
+        sbom_document(gateway, env, spec, &result).await?
+    } else {
+        None
+    };
+    Ok(PlatformImage { sbom, ..image })
+}
+
+/// The SBOM of one platform's image as a file in a ref of its own (an attestation's ref and
+/// path must name a file holding only the predicate).
+async fn sbom_document<G: Gateway>(
+    gateway: &mut G,
+    env: &Environment,
+    spec: &Spec,
+    result: &BuildResult,
+) -> Result<Option<String>, UserError> {
+    let document = sbom::document(&sbom::Input {
+        closure: &result.closure,
+        results: &result.results,
+        info: &result.info,
+        system: spec.platform.nix_system(),
+        created: spec.source_date_epoch.unwrap_or(env.started_at),
+    });
+    if document.len() > sbom::MAX_DOCUMENT_BYTES {
+        gateway
+            .warn(&format!(
+                "no SBOM: the document of {} store paths is {} bytes, over the {} that fit in a BuildKit message",
+                result.closure.paths.len(),
+                document.len(),
+                sbom::MAX_DOCUMENT_BYTES
+            ))
+            .await;
+        return Ok(None);
     }
+    let file = llb::make_files(
+        &[llb::MakeFile::File {
+            path: sbom::DOCUMENT_PATH.into(),
+            mode: 0o444,
+            data: document,
+        }],
+        &spec.platform.to_pb(),
+        &llb::Meta::named(format!(
+            "SBOM of {} store paths",
+            result.closure.paths.len()
+        )),
+    );
+    gateway
+        .solve(llb::definition(&file))
+        .await
+        .map(Some)
+        .map_err(|err| UserError::gateway("writing the SBOM", err))
+}
+
+/// The single-step mode: Nix in one step over a persistent store, then the image.
+async fn build_single<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    spec: &Spec,
+    builder: &BuilderImage,
+    context: Output,
+    build_file_text: &str,
+) -> Result<(PlatformImage, BuildResult), UserError> {
     let (built, built_ref, report) =
-        run_nix_stage(gateway, options, env, spec, &builder, context).await?;
+        run_nix_stage(gateway, options, env, spec, builder, context).await?;
     report.check(spec, Task::Build, build_file_text)?;
     let result = report::read_build_result(gateway, &built_ref).await?;
     eprintln!(
@@ -80,14 +160,15 @@ async fn build_platform<G: Gateway>(
             .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")
             .await;
     }
-    assemble_image(
+    let image = assemble_image(
         gateway,
         spec,
         &result,
         &plan::Trees::LaidOut(built),
         env.has_merge_op,
     )
-    .await
+    .await?;
+    Ok((image, result))
 }
 
 /// Plans and solves the Nix stage; a build failure that came from the cache is built once more.
@@ -169,6 +250,7 @@ mod tests {
     use crate::fake_gateway::{entry, FakeGateway, Tree};
     use crate::options::Platform;
     use crate::result::Built;
+    use bollard_buildkit_proto::pb;
 
     const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
     const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
@@ -190,6 +272,7 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
+            has_attestations: true,
             started_at: 0,
         }
     }
@@ -241,6 +324,79 @@ mod tests {
         );
         // build file, two .dockerignore reads, the Nix stage, the image.
         assert_eq!(g.solves, 5);
+    }
+
+    fn with_sbom(has_attestations: bool) -> (FakeGateway, Built) {
+        let mut raw: std::collections::BTreeMap<String, String> = [
+            ("filename", "default.nix"),
+            ("target", "hello"),
+            ("build-arg:NIX_PLAN", "single"),
+            ("attest:sbom", ""),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        raw.insert("attest:provenance".into(), "mode=max".into());
+        let options = Options::parse(&raw).unwrap();
+        let env = Environment {
+            has_attestations,
+            ..env()
+        };
+        let mut g = good();
+        let built = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(&mut g, &options, &env))
+            .unwrap();
+        (g, built)
+    }
+
+    #[test]
+    fn an_sbom_is_a_file_in_a_ref_of_its_own() {
+        use prost::Message;
+        let (g, built) = with_sbom(true);
+        // build file, two .dockerignore reads, the Nix stage, the image, the SBOM.
+        assert_eq!(g.solves, 6);
+        assert_eq!(built.images[0].sbom.as_deref(), Some("ref-5"));
+        let data = g.definitions[5]
+            .def
+            .iter()
+            .filter_map(|bytes| pb::Op::decode(bytes.as_slice()).ok())
+            .find_map(|op| match op.op {
+                Some(pb::op::Op::File(file)) => {
+                    file.actions.into_iter().find_map(|a| match a.action {
+                        Some(pb::file_action::Action::Mkfile(f))
+                            if f.path == sbom::DOCUMENT_PATH =>
+                        {
+                            Some(f.data)
+                        }
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .expect("a Mkfile of the document");
+        let document: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(document["spdxVersion"], "SPDX-2.3");
+        let paths: Vec<&str> = document["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["packageFileName"].as_str())
+            .collect();
+        assert_eq!(paths, [BUSYBOX, HELLO]);
+        assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+    }
+
+    #[test]
+    fn without_the_attestation_cap_buildkit_keeps_its_scanner() {
+        let (g, built) = with_sbom(false);
+        assert_eq!(g.solves, 5);
+        assert!(built.images[0].sbom.is_none());
+        assert!(g
+            .warnings
+            .iter()
+            .any(|w| w.contains("reference.attestations")));
     }
 
     fn expect_error(g: &mut FakeGateway, needle: &str) {

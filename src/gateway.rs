@@ -48,6 +48,8 @@ pub struct Environment {
     pub session_id: String,
     pub worker_platform: Platform,
     pub has_merge_op: bool,
+    /// The gateway takes attestations in a Result (cap `reference.attestations`).
+    pub has_attestations: bool,
     /// Unix seconds when this frontend started; older builder runs came from the cache.
     pub started_at: i64,
 }

@@ -31,7 +31,7 @@ pub async fn build_platform<G: Gateway>(
     context: Output,
     build_file_text: &str,
     started_at: i64,
-) -> Result<PlatformImage, UserError> {
+) -> Result<(PlatformImage, BuildResult), UserError> {
     let resolve_mode = options.image_resolve_mode.as_deref();
     let evaluated = graph_plan::eval_stage(spec, builder, context, resolve_mode);
     debug_dump("evaluation", &evaluated);
@@ -130,7 +130,8 @@ pub async fn build_platform<G: Gateway>(
         manifest: outputs[final_index].clone(),
         origin: located.holder,
     };
-    assemble_image(gateway, spec, &result, &trees, true).await
+    let image = assemble_image(gateway, spec, &result, &trees, true).await?;
+    Ok((image, result))
 }
 
 async fn solve<G: Gateway>(
@@ -427,6 +428,7 @@ mod tests {
             session_id: "s".into(),
             worker_platform: Platform::parse("linux/amd64").unwrap(),
             has_merge_op: true,
+            has_attestations: true,
             started_at,
         };
         tokio::runtime::Builder::new_current_thread()

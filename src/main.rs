@@ -19,6 +19,7 @@ mod options;
 mod plan;
 mod report;
 mod result;
+mod sbom;
 mod spec;
 mod subrequests;
 mod syntax;
@@ -76,6 +77,10 @@ async fn run() -> i32 {
             error::UserError::new(format!("BuildKit did not answer: {}", err.message))
         })?;
         let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
+        let has_attestations = pong
+            .frontend_api_caps
+            .iter()
+            .any(|c| c.id == "reference.attestations" && c.enabled);
         let worker_platform = pong
             .workers
             .iter()
@@ -91,6 +96,7 @@ async fn run() -> i32 {
             session_id: std::env::var("BUILDKIT_SESSION_ID").unwrap_or_default(),
             worker_platform,
             has_merge_op,
+            has_attestations,
             started_at,
         };
         match &options.request_id {
@@ -111,7 +117,11 @@ async fn run() -> i32 {
             let metadata: HashMap<String, Vec<u8>> =
                 result::result_metadata(&built).into_iter().collect();
             bridge
-                .return_result(result::result_refs(&built), metadata)
+                .return_result(
+                    result::result_refs(&built),
+                    metadata,
+                    result::result_attestations(&built),
+                )
                 .await
         }
         Err(err) => {

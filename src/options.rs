@@ -22,6 +22,9 @@ pub mod keys {
     /// buildx, in a git checkout: the context and build-file directories, relative to its root.
     pub const VCS_CONTEXT_DIR: &str = "vcs:localdir:context";
     pub const VCS_DOCKERFILE_DIR: &str = "vcs:localdir:dockerfile";
+    /// `--sbom=true` (`--attest type=sbom`); the build arg is BuildKit's other spelling.
+    pub const ATTEST_SBOM: &str = "attest:sbom";
+    pub const ATTEST_SBOM_ARG: &str = "build-arg:BUILDKIT_ATTEST_SBOM";
 }
 
 /// Build args with a meaning to nix-frontend: their names, and one table of what each means and
@@ -273,6 +276,8 @@ pub struct Options {
     pub build_file_dir_in_context: Option<String>,
     /// `--network`: the network of every step that runs Nix (`None`: BuildKit's sandbox).
     pub network: Option<NetworkMode>,
+    /// An SBOM attestation was asked for (`attest:sbom` present and not `disabled=true`).
+    pub sbom: bool,
 }
 
 /// `docker buildx build --network`, as the Dockerfile frontend applies it to RUN.
@@ -316,6 +321,14 @@ pub fn from_env_pairs(env: impl Iterator<Item = (String, String)>) -> BTreeMap<S
             Some((key.to_string(), value.to_string()))
         })
         .collect()
+}
+
+/// BuildKit's attestation attributes are `k=v` pairs separated by commas
+/// (frontend/attestations/parse.go); `disabled=true` turns the attestation off.
+fn sbom_enabled(value: &str) -> bool {
+    !value
+        .split(',')
+        .any(|field| field.trim().eq_ignore_ascii_case("disabled=true"))
 }
 
 /// `dir` relative to `base` when it lies inside it (both relative to one root, `.` for the root).
@@ -405,6 +418,10 @@ impl Options {
                 }
             }
         }
+        options.sbom = [keys::ATTEST_SBOM, keys::ATTEST_SBOM_ARG]
+            .iter()
+            .filter_map(|key| raw.get(*key))
+            .any(|value| sbom_enabled(value));
         Ok(options)
     }
 
@@ -518,6 +535,28 @@ mod tests {
     fn bad_cache_imports_name_the_option() {
         let err = Options::parse(&raw(&[("cache-imports", "{")])).unwrap_err();
         assert_eq!(err.option, "--cache-from");
+    }
+
+    #[test]
+    fn sbom_is_asked_for_by_attest_sbom_unless_disabled() {
+        assert!(!Options::parse(&BTreeMap::new()).unwrap().sbom);
+        for (key, value, expect) in [
+            ("attest:sbom", "", true),
+            (
+                "attest:sbom",
+                "generator=docker/buildkit-syft-scanner",
+                true,
+            ),
+            ("attest:sbom", "disabled=true", false),
+            ("build-arg:BUILDKIT_ATTEST_SBOM", "true", true),
+            ("attest:provenance", "mode=max", false),
+        ] {
+            assert_eq!(
+                Options::parse(&raw(&[(key, value)])).unwrap().sbom,
+                expect,
+                "{key}={value}"
+            );
+        }
     }
 
     proptest::proptest! {

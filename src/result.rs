@@ -21,6 +21,20 @@ pub struct PlatformImage {
     pub platform: Platform,
     pub reference: String,
     pub config: Value,
+    /// The ref holding this image's SPDX document at `sbom::DOCUMENT_PATH`, when asked for.
+    pub sbom: Option<String>,
+}
+
+/// An in-toto attestation of one platform's image: a file in a ref holding only the predicate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attestation {
+    /// The platform id the Return's attestations are keyed by.
+    pub platform: String,
+    pub reference: String,
+    pub path: String,
+    pub predicate_type: String,
+    /// BuildKit's attestation metadata (`reason` = `sbom`).
+    pub metadata: BTreeMap<String, Vec<u8>>,
 }
 
 /// Metadata for the Return of the built images: `containerimage.config` for one platform; per
@@ -28,17 +42,25 @@ pub struct PlatformImage {
 pub fn result_metadata(built: &Built) -> BTreeMap<String, Vec<u8>> {
     let config =
         |image: &PlatformImage| serde_json::to_vec(&image.config).expect("JSON values serialise");
-    if !built.multi_platform {
+    let attested = built.images.iter().any(|image| image.sbom.is_some());
+    if !built.multi_platform && !attested {
         return BTreeMap::from([(
             "containerimage.config".to_string(),
             config(&built.images[0]),
         )]);
     }
+    // With attestations, `refs.platforms` names the platform id they are keyed by even for one
+    // platform (as the Dockerfile frontend always does), rather than leaving BuildKit to derive
+    // it from the config.
     let mut metadata = BTreeMap::new();
     let mut platforms = Vec::new();
     for image in &built.images {
         let id = image.platform.to_string();
-        metadata.insert(format!("containerimage.config/{id}"), config(image));
+        if built.multi_platform {
+            metadata.insert(format!("containerimage.config/{id}"), config(image));
+        } else {
+            metadata.insert("containerimage.config".to_string(), config(image));
+        }
         let mut platform = serde_json::json!({ "architecture": image.platform.architecture, "os": image.platform.os });
         if let Some(variant) = &image.platform.variant {
             platform["variant"] = serde_json::json!(variant);
@@ -51,6 +73,23 @@ pub fn result_metadata(built: &Built) -> BTreeMap<String, Vec<u8>> {
             .expect("JSON values serialise"),
     );
     metadata
+}
+
+/// The attestations to return: the SBOM of each platform's image that has one.
+pub fn result_attestations(built: &Built) -> Vec<Attestation> {
+    built
+        .images
+        .iter()
+        .filter_map(|image| {
+            Some(Attestation {
+                platform: image.platform.to_string(),
+                reference: image.sbom.clone()?,
+                path: crate::sbom::DOCUMENT_PATH.to_string(),
+                predicate_type: crate::sbom::PREDICATE_TYPE.to_string(),
+                metadata: BTreeMap::from([("reason".to_string(), b"sbom".to_vec())]),
+            })
+        })
+        .collect()
 }
 
 /// The refs to return: one unnamed ref, or one per platform id.
@@ -74,6 +113,7 @@ mod tests {
             platform: Platform::parse(platform).unwrap(),
             reference: reference.into(),
             config: serde_json::json!({ "architecture": "x" }),
+            sbom: None,
         }
     }
 
@@ -114,5 +154,32 @@ mod tests {
                 "Platform": { "architecture": "arm", "os": "linux", "variant": "v7" }
             })
         );
+    }
+
+    #[test]
+    fn an_sbom_is_an_attestation_keyed_by_the_platform_named_in_the_metadata() {
+        let mut one = image("linux/arm64", "r0");
+        one.sbom = Some("s0".into());
+        let built = Built {
+            images: vec![one],
+            multi_platform: false,
+        };
+        let attestations = result_attestations(&built);
+        assert_eq!(attestations.len(), 1);
+        assert_eq!(attestations[0].platform, "linux/arm64");
+        assert_eq!(attestations[0].reference, "s0");
+        assert_eq!(attestations[0].predicate_type, "https://spdx.dev/Document");
+        assert_eq!(result_refs(&built), [(None, "r0".to_string())]);
+        let metadata = result_metadata(&built);
+        assert!(metadata.contains_key("containerimage.config"));
+        let platforms: Value = serde_json::from_slice(&metadata["refs.platforms"]).unwrap();
+        assert_eq!(platforms["Platforms"][0]["ID"], "linux/arm64");
+        // Without an SBOM nothing changes.
+        let plain = Built {
+            images: vec![image("linux/arm64", "r0")],
+            multi_platform: false,
+        };
+        assert!(result_attestations(&plain).is_empty());
+        assert_eq!(result_metadata(&plain).len(), 1);
     }
 }

@@ -223,6 +223,7 @@ mod tests {
                     let info = PathInfo {
                         path: paths[i].clone(),
                         nar_size: *size,
+                        nar_hash: None,
                         references: refs
                             .iter()
                             .map(|r| paths[*r].clone())

@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# End-to-end test of --sbom=true: the frontend's own SPDX document of the closure, as BuildKit's
+# attestation manifest, checked against Nix's path-info and by a maintained SPDX validator.
+# Sourced by tests/e2e.sh (after tests/lib/common.sh); test_NAME runs as `tests/e2e.sh NAME`.
+
+# `nix path-info --json --recursive` of ATTR of FILE, as the builder image reports it.
+nix_path_info() { # nix_path_info DIR FILE ATTR
+  docker run --rm -v "$1:/src:ro" -w /src "$NIX_IMAGE" sh -c \
+    'nix path-info --extra-experimental-features nix-command --json --recursive $(nix-build "$1" -A "$2" --no-out-link 2>/dev/null)' sh "$2" "$3"
+}
+
+# pyspdxtools from the spdx-tools package, installed once into a venv under ~/.cache.
+spdx_validator() {
+  local venv=${XDG_CACHE_HOME:-$HOME/.cache}/nf-spdx-tools
+  if [ ! -x "$venv/bin/pyspdxtools" ]; then
+    python3 -m venv "$venv" && "$venv/bin/pip" install --quiet 'spdx-tools>=0.8,<0.9' >&2 || return 1
+  fi
+  echo "$venv/bin/pyspdxtools"
+}
+
+test_sbom() {
+  echo "sbom: --sbom=true gives an exact SPDX document of the closure"
+  local validator
+  validator=$(spdx_validator) || { fail "cannot install spdx-tools"; return; }
+  local dir=tests/fixtures/chain
+  check "chain builds with --sbom=true" build "$dir" -f "$dir/default.nix" --target top --sbom=true \
+    --output "type=oci,dest=$work/sbom-chain.tar"
+  check "BuildKit ran no scanner" bash -c "! grep -qi 'syft\|generating sbom' '$work/build.log'"
+  nix_path_info "$root/$dir" default.nix top >"$work/chain-info.json"
+  check "the SPDX predicate lists every store path with its NAR hash, references and result" \
+    python3 tests/lib/sbom_check.py "$work/sbom-chain.tar" "$work/chain-info.json" "$work/chain.spdx.json"
+  check "the document has $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$work/chain-info.json") packages" \
+    test "$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["packages"]))' "$work/chain.spdx.json")" -gt 100
+  check "pyspdxtools validates the chain's document" "$validator" -i "$work/chain.spdx.json"
+
+  dir=tests/fixtures/sbom
+  check "a licensed program builds with --sbom=true" build "$dir" -f "$dir/default.nix" --target licensed \
+    --sbom=true --output "type=oci,dest=$work/sbom-licensed.tar"
+  nix_path_info "$root/$dir" default.nix licensed >"$work/licensed-info.json"
+  check "meta.license appears as SPDX ids" python3 tests/lib/sbom_check.py "$work/sbom-licensed.tar" \
+    "$work/licensed-info.json" "$work/licensed.spdx.json" --license "MIT AND Apache-2.0"
+  check "pyspdxtools validates the licensed document" "$validator" -i "$work/licensed.spdx.json"
+
+  check "odd metadata (non-SPDX license, huge description, list homepage) still builds" \
+    build "$dir" -f "$dir/default.nix" --target odd --sbom=true --output "type=oci,dest=$work/sbom-odd.tar"
+  nix_path_info "$root/$dir" default.nix odd >"$work/odd-info.json"
+  check "... with a LicenseRef for the unknown license" python3 tests/lib/sbom_check.py "$work/sbom-odd.tar" \
+    "$work/odd-info.json" "$work/odd.spdx.json" --license "MIT AND LicenseRef-my-own-license--$(printf %s 'my own license!' | sha256sum | cut -c1-12)"
+  check "pyspdxtools validates the odd document" "$validator" -i "$work/odd.spdx.json"
+
+  check "--provenance=mode=max with --sbom=true builds" build "$dir" -f "$dir/default.nix" --target licensed \
+    --sbom=true --provenance=mode=max --output "type=oci,dest=$work/sbom-prov.tar"
+  check "... and holds both attestations" python3 -c '
+import json, sys, tarfile
+sys.path.insert(0, "tests/lib")
+from sbom_check import statements
+with tarfile.open(sys.argv[1]) as archive:
+    kinds = sorted(kind for kind, _, _ in statements(archive))
+assert any("slsa.dev/provenance" in k for k in kinds) and "https://spdx.dev/Document" in kinds, kinds
+' "$work/sbom-prov.tar"
+  build "$dir" -f "$dir/default.nix" --target licensed --output "type=oci,dest=$work/sbom-none.tar"
+  check "without --sbom no SPDX attestation" bash -c \
+    "! python3 tests/lib/sbom_check.py '$work/sbom-none.tar' '$work/licensed-info.json' /dev/null 2>/dev/null"
+
+  if scripts/registry >/dev/null 2>&1; then
+    check "pushed to the local registry" build "$dir" -f "$dir/default.nix" --target licensed --sbom=true \
+      -t 127.0.0.1:5000/nf-test/sbom:latest --push
+    check "imagetools inspect shows the SBOM's packages" bash -c \
+      "docker buildx imagetools inspect 127.0.0.1:5000/nf-test/sbom:latest --format '{{json .SBOM}}' | grep -q 'licensed'"
+  fi
+}
