@@ -41,7 +41,7 @@ for file in tests/e2e/*.sh; do
 done
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print check chain shared repro concurrent interrupt leaf
   cache_local registry fresh_builder binary_cache secret ssh multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
