@@ -25,8 +25,7 @@ pub async fn subrequest<G: Gateway>(
 ) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
     match request {
         super::DESCRIBE => return Ok(super::describe()),
-        super::LINT => return Ok(super::lint()),
-        super::OUTLINE | super::TARGETS => {}
+        super::LINT | super::OUTLINE | super::TARGETS => {}
         other => {
             return Err(UserError::new(format!(
                 "unsupported request {other}: nix-frontend answers {}, {}, {} and {}",
@@ -38,7 +37,12 @@ pub async fn subrequest<G: Gateway>(
         }
     }
     let text = context::read_build_file(gateway, options, env).await?;
+    // `--check`: a build file the build would refuse fails the check with the same message and
+    // line; there are no lint rules beyond that yet.
     let spec = Spec::new(options, &text, &env.worker_platform)?;
+    if request == super::LINT {
+        return Ok(super::lint());
+    }
     if request == super::OUTLINE {
         return Ok(super::outline(&spec.args, &options.build_args));
     }

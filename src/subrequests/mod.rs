@@ -31,7 +31,10 @@ pub fn describe() -> BTreeMap<String, Vec<u8>> {
     let requests = [
         (OUTLINE, "List the build args the build takes"),
         (TARGETS, "List the attributes that can be built (--target)"),
-        (LINT, "Check the build file (no rules yet: always clean)"),
+        (
+            LINT,
+            "Check the build file as a build would (no lint rules)",
+        ),
         (DESCRIBE, "List the subrequests this frontend answers"),
     ];
     let list: Vec<Value> = requests

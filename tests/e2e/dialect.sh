@@ -76,15 +76,18 @@ test_flake() {
 }
 
 test_print() {
-  echo "print: --print=targets and --print=outline"
+  # buildx 0.13 has --print (experimental); buildx 0.14+ calls it --call (--print is gone in 0.29).
+  local flag=--call
+  docker buildx build --help 2>&1 | grep -q -- '--call' || flag=--print
+  echo "print: $flag=targets and $flag=outline"
   local out
-  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/hello -f tests/fixtures/hello/default.nix --print=targets 2>&1)
+  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/hello -f tests/fixtures/hello/default.nix "$flag=targets" 2>&1)
   check "targets of hello/default.nix" grep -qE '^hello +' <<<"$out"
-  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/dialect --print=targets 2>&1)
+  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/dialect "$flag=targets" 2>&1)
   check "targets with descriptions and the default" grep -qE '^whoami \(default\) +Says who it runs as' <<<"$out"
-  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/chain -f tests/fixtures/chain/default.nix --print=targets 2>&1)
+  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/chain -f tests/fixtures/chain/default.nix "$flag=targets" 2>&1)
   check "targets of a file that is a function" grep -qE '^top ' <<<"$out"
-  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/dialect --print=outline 2>&1)
+  out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/dialect "$flag=outline" 2>&1)
   check "outline lists ARG PORT with its default and comment" grep -qE '^PORT +8080 +The port the service listens on.' <<<"$out"
   check "outline lists NIX_IMAGE with its value" grep -qE "^NIX_IMAGE +$NIX_IMAGE" <<<"$out"
 }

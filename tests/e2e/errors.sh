@@ -89,3 +89,20 @@ test_hostile() {
   expect_error newline-target "$dir" -f "$dir/default.nix" --target "links
 echo PWN''ED" -- "--target" "control character"
 }
+
+test_check() {
+  echo "check: --check (buildx 0.15+) passes a good build file and fails a bad one with its line"
+  if ! docker buildx build --help 2>&1 | grep -q -- '--check'; then
+    echo "  (skipped: $(docker buildx version | cut -d' ' -f1-2) has no --check)"
+    return
+  fi
+  local e=$work/check out
+  mkdir -p "$e/run"
+  printf '# syntax=org/nix-frontend\nENV A=b\n\nRUN make\n' >"$e/run/Dockerfile"
+  out=$(build_raw tests/fixtures/hello --check 2>&1)
+  check "a good build file checks clean" grep -q 'Check complete, no warnings found' <<<"$out"
+  out=$(build_raw "$e/run" --check 2>&1)
+  check "--check fails on a RUN instruction" test $? != 0
+  check "... naming Dockerfile:4" grep -qF 'Dockerfile:4: RUN is not supported' <<<"$out"
+  check "... and showing the line" grep -q '^   4 | >>> RUN make' <<<"$out"
+}
