@@ -100,6 +100,7 @@ mod tests {
     #[test]
     fn spec_errors_keep_their_line() {
         let err = SpecError::Syntax(SyntaxError {
+            rule: "UnsupportedInstruction",
             file: "Dockerfile".into(),
             text: "# syntax=x\nRUN true\n".into(),
             line: 2,

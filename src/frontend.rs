@@ -24,7 +24,7 @@ pub async fn build<G: Gateway>(
     let spec = Spec::new(options, &text, &env.worker_platform)?;
     eprintln!("nix-frontend: {spec:?}");
     for warning in &spec.warnings {
-        gateway.warn(warning).await;
+        gateway.warn(&warning.to_string()).await;
     }
     let excludes = context::read_dockerignore(gateway, options, env).await;
     let mut images = Vec::new();

@@ -25,7 +25,24 @@ pub async fn subrequest<G: Gateway>(
 ) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
     match request {
         super::DESCRIBE => return Ok(super::describe()),
-        super::LINT => return Ok(super::lint()),
+        super::LINT => {
+            let text = context::read_build_file(gateway, options, env).await?;
+            let check = crate::spec::check(options, &text, &env.worker_platform);
+            let meta = super::lint(&check, &options.filename, &text);
+            // A client that ignores `result.statuscode` (buildx before 0.15, `--print=lint`)
+            // would exit 0 on a file the build refuses: give it the report as the error.
+            return match check.errors.first() {
+                Some(first) if !options.client_reads_status => {
+                    let report = String::from_utf8_lossy(&meta["result.txt"]).into_owned();
+                    let location = UserError::from(first.clone()).location;
+                    Err(UserError {
+                        message: report.trim_end().to_string(),
+                        location,
+                    })
+                }
+                _ => Ok(meta),
+            };
+        }
         super::OUTLINE | super::TARGETS => {}
         other => {
             return Err(UserError::new(format!(
