@@ -34,6 +34,43 @@ pub fn context_local(options: &Options, env: &Environment, excludes: &[String]) 
     llb::local(&source, &Meta::named("load build context"))
 }
 
+/// The build context and each named context of the spec (`--build-context NAME=…`), in the
+/// spec's order: a client directory as its local source, an image as its filesystem.
+pub fn sources(
+    options: &Options,
+    env: &Environment,
+    excludes: &[String],
+    spec: &crate::spec::Spec,
+) -> crate::plan::Sources {
+    use crate::options::ContextSource;
+    let named = spec
+        .named_contexts
+        .iter()
+        .map(|(name, source)| match source {
+            ContextSource::Local(local) => {
+                let source = llb::Local {
+                    shared_key_hint: format!("context:{name}"),
+                    ..local_dir(options, env, local)
+                };
+                llb::local(
+                    &source,
+                    &Meta::named(format!("[context {name}] load {local}")),
+                )
+            }
+            ContextSource::Image(reference) => llb::image(
+                reference,
+                options.image_resolve_mode.as_deref(),
+                &spec.platform.to_pb(),
+                &Meta::named(format!("[context {name}] {reference}")),
+            ),
+        })
+        .collect();
+    crate::plan::Sources {
+        context: context_local(options, env, excludes),
+        named,
+    }
+}
+
 /// Which single file of a client directory is solved.
 enum SingleFile {
     /// The build file: shares its snapshot with every read of the `dockerfile` directory.

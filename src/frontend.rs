@@ -48,7 +48,7 @@ async fn build_platform<G: Gateway>(
     build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
     let builder = resolve_builder(gateway, spec, options).await?;
-    let context = context::context_local(options, env, excludes);
+    let context = context::sources(options, env, excludes, spec);
     if spec.graph && !env.has_merge_op {
         gateway
             .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")
@@ -114,7 +114,7 @@ async fn run_nix_stage<G: Gateway>(
     env: &Environment,
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    context: plan::Sources,
 ) -> Result<(Output, String, Report), UserError> {
     let resolve_mode = options.image_resolve_mode.as_deref();
     let built = plan::build_stage(spec, builder, context.clone(), resolve_mode);

@@ -79,6 +79,9 @@ pub struct Spec {
     pub nix_settings: Vec<String>,
     /// `--network` for every step that runs Nix (`None`: BuildKit's sandbox network).
     pub network: Option<crate::options::NetworkMode>,
+    /// `--build-context NAME=…`, sorted by name: mounted at `/nf-contexts/<index>` in every
+    /// step that evaluates.
+    pub named_contexts: Vec<(String, crate::options::ContextSource)>,
 }
 
 /// A warning about the build file or the options: shown in the build summary and by `--check`.
@@ -245,6 +248,11 @@ impl Spec {
             nixpkgs: nixpkgs(options)?,
             nix_settings: nix_settings(options)?,
             network: options.network,
+            named_contexts: options
+                .named_contexts
+                .iter()
+                .map(|(name, source)| (name.clone(), source.clone()))
+                .collect(),
         })
     }
 }

@@ -61,7 +61,7 @@ pub async fn subrequest<G: Gateway>(
     }
     let builder = resolve_builder(gateway, &spec, options).await?;
     let excludes = context::read_dockerignore(gateway, options, env).await;
-    let context = context::context_local(options, env, &excludes);
+    let context = context::sources(options, env, &excludes, &spec);
     let stage = plan::nix_stage(
         &spec,
         &builder,
