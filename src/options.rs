@@ -16,9 +16,6 @@ pub mod keys {
     pub const IMAGE_RESOLVE_MODE: &str = "image-resolve-mode";
     pub const CACHE_IMPORTS: &str = "cache-imports";
     pub const REQUEST_ID: &str = "requestid";
-    /// What the client can take; buildx 0.15 and later list `subrequests+forward` here and read
-    /// a subrequest's `result.statuscode` (older ones ignore it).
-    pub const FRONTEND_CAPS: &str = "frontend.caps";
     /// `--network host|none|default`, applied to every step that runs Nix.
     pub const FORCE_NETWORK_MODE: &str = "force-network-mode";
     pub const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
@@ -271,9 +268,6 @@ pub struct Options {
     /// The `cache-imports` JSON, to hand to every Solve.
     pub cache_imports: Vec<CacheImport>,
     pub request_id: Option<String>,
-    /// The client reads `result.statuscode` of a subrequest (`frontend.caps` lists
-    /// `moby.buildkit.frontend.subrequests+forward`, as buildx 0.15 and later send).
-    pub client_reads_status: bool,
     /// Session ids per local name (`local-sessionid:NAME`).
     pub local_sessions: BTreeMap<String, String>,
     /// Where the build file's directory lies inside the context (`sub` for `-f sub/default.nix
@@ -435,11 +429,6 @@ impl Options {
                                 option: "--cache-from".into(),
                                 message: format!("cannot read the cache imports: {err}"),
                             })?;
-                    }
-                    keys::FRONTEND_CAPS => {
-                        options.client_reads_status = value
-                            .split(',')
-                            .any(|cap| cap.trim() == "moby.buildkit.frontend.subrequests+forward")
                     }
                     keys::REQUEST_ID if !value.is_empty() => {
                         options.request_id = Some(value.clone())

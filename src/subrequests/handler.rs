@@ -29,18 +29,22 @@ pub async fn subrequest<G: Gateway>(
             let text = context::read_build_file(gateway, options, env).await?;
             let check = crate::spec::check(options, &text, &env.worker_platform);
             let meta = super::lint(&check, &options.filename, &text);
-            // A client that ignores `result.statuscode` (buildx before 0.15, `--print=lint`)
-            // would exit 0 on a file the build refuses: give it the report as the error.
+            // An error is the request's error, the other findings after it: every buildx then
+            // exits non-zero and shows the line (buildx before 0.14 ignores result.statuscode).
             return match check.errors.first() {
-                Some(first) if !options.client_reads_status => {
-                    let report = String::from_utf8_lossy(&meta["result.txt"]).into_owned();
-                    let location = UserError::from(first.clone()).location;
+                Some(first) => {
+                    let error = UserError::from(first.clone());
+                    let others: String = String::from_utf8_lossy(&meta["result.txt"])
+                        .lines()
+                        .filter(|line| !line.starts_with("ERROR: "))
+                        .map(|line| format!("{line}\n"))
+                        .collect();
                     Err(UserError {
-                        message: report.trim_end().to_string(),
-                        location,
+                        message: format!("{}\n\n{}", error.message, others.trim_end()),
+                        location: error.location,
                     })
                 }
-                _ => Ok(meta),
+                None => Ok(meta),
             };
         }
         super::OUTLINE | super::TARGETS => {}
