@@ -71,6 +71,43 @@ pub fn sources(
     }
 }
 
+/// An error pointing at a file of the build context whose text is not read yet (a Nix file
+/// other than the build file, e.g. an imported one): reads that file, so the CLI shows its own
+/// lines; when it cannot be read, or the line is not in it, the error points nowhere.
+pub async fn attach_source<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    mut error: UserError,
+) -> UserError {
+    let Some(location) = error.location.take() else {
+        return error;
+    };
+    if !location.needs_text() {
+        error.location = Some(location);
+        return error;
+    }
+    let file = location.file.as_str();
+    let progress_name = format!("load {file} for the error");
+    let text = match solve_local_file(
+        gateway,
+        options,
+        env,
+        ("context", file),
+        SingleFile::Probe,
+        progress_name,
+    )
+    .await
+    {
+        Ok(reference) => gateway.read_file(&reference, file).await.ok(),
+        Err(_) => None,
+    };
+    match text.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()) {
+        Some(text) if !text.is_empty() => error.at(file, &text, location.line),
+        _ => error,
+    }
+}
+
 /// Which single file of a client directory is solved.
 enum SingleFile {
     /// The build file: shares its snapshot with every read of the `dockerfile` directory.

@@ -43,6 +43,9 @@ pub struct Spec {
     pub build_file: String,
     /// The Nix file, relative to the build context.
     pub nix_file: String,
+    /// Where the build file lies in the build context, when it is the Nix file (`-f x.nix`
+    /// without NIX_FILE): a Nix error in it is shown on the build file's text.
+    pub build_file_in_context: Option<String>,
     /// `nix_file` is a flake (`flake.nix`): built with `nix build path:<dir>#<attr>`.
     pub flake: bool,
     /// No file was named: `default.nix`, or `flake.nix` when the context has no default.nix.
@@ -224,6 +227,7 @@ impl Spec {
         Ok(Spec {
             mode,
             build_file,
+            build_file_in_context: (target.source == "--file").then(|| target.nix_file.clone()),
             nix_file: target.nix_file,
             flake: target.flake,
             nix_file_defaulted: target.defaulted,
@@ -314,6 +318,8 @@ fn read_build_file(options: &Options, text: &str) -> (BuildFile, Vec<SyntaxError
 /// Which Nix file and attribute to build.
 struct NixTarget {
     nix_file: String,
+    /// Which option named the file.
+    source: &'static str,
     flake: bool,
     defaulted: bool,
     attr: Option<String>,
@@ -368,6 +374,7 @@ fn nix_target(
     Ok(NixTarget {
         flake: nix_file == "flake.nix" || nix_file.ends_with("/flake.nix"),
         defaulted: source == "the default",
+        source,
         nix_file,
         attr: attr.map(|(attr, _)| attr),
     })

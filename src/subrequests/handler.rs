@@ -77,9 +77,13 @@ pub async fn subrequest<G: Gateway>(
         .solve(llb::definition(&stage))
         .await
         .map_err(|err| UserError::gateway("listing the attributes", err))?;
-    report::read_report(gateway, &reference)
-        .await?
-        .check(&spec, plan::Task::Targets, &text)?;
+    let checked =
+        report::read_report(gateway, &reference)
+            .await?
+            .check(&spec, plan::Task::Targets, &text);
+    if let Err(error) = checked {
+        return Err(context::attach_source(gateway, options, env, error).await);
+    }
     let reported = match gateway.read_file(&reference, contract::TARGETS).await {
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
         Err(_) => Value::Null,
