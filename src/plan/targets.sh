@@ -1,6 +1,6 @@
 # nix-frontend's answer to `--print=targets`: the attributes of the Nix file (or the flake's
 # packages for this system) with their descriptions. Constant text; user values arrive in
-# NF_FILE, NF_FLAKE and NF_SYSTEM. It reports as builder.sh does (see contract.rs): in
+# NF_FILE, NF_FLAKE, NF_SYSTEM and NF_CONTEXT_<i>. It reports as builder.sh does (see contract.rs): in
 # /out/.nix-frontend, `status` (ok | missing-file | eval-failed), `log` (Nix's stderr), `ran-at`,
 # and on success `targets.json`.
 set -u
@@ -29,6 +29,18 @@ if [ "${NF_FLAKE:-}" = 1 ]; then
 else
   set -- --file "$NF_FILE" ""
 fi
+# Each named context (`--build-context NAME=…`, at /nf-contexts/<i>, its name in NF_CONTEXT_<i>):
+# `-I NAME=…`, or for a flake `--override-input NAME path:…`; the eval sees only a number.
+i=0
+while [ "$i" -lt "${NF_CONTEXT_COUNT:-0}" ]; do
+  eval "nf_context_name=\"\${NF_CONTEXT_$i}\""
+  if [ "${NF_FLAKE:-}" = 1 ]; then
+    set -- "$@" --override-input "$nf_context_name" "path:/nf-contexts/$i"
+  else
+    set -- "$@" -I "$nf_context_name=/nf-contexts/$i"
+  fi
+  i=$((i + 1))
+done
 nix --extra-experimental-features "$features" eval --json "$@" --apply "import $tools/targets.nix" \
   >"$meta/targets.json" 2>"$meta/log" || { rm -f "$meta/targets.json"; finish eval-failed; }
 finish ok
