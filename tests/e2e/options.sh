@@ -49,6 +49,13 @@ test_build_context() {
     check "... the expression saw that directory ($plan)" bash -c \
       "[ \"\$(docker run --rm nf-test/bc-$plan)\" = 'from the named context' ]"
   done
+  local image=$work/bc-image
+  mkdir -p "$image" && cp "$nixpkgs/default.nix" "$image/" && printf 'FROM scratch\nCOPY default.nix /\n' >"$image/Dockerfile"
+  docker buildx build -q -t nf-test/bc-nixpkgs-image "$image" >/dev/null 2>&1
+  check "import <nixpkgs> from --build-context nixpkgs=docker-image://REF" build "$dir" -f "$dir/default.nix" \
+    --build-context "nixpkgs=docker-image://nf-test/bc-nixpkgs-image" -t nf-test/bc-image
+  check "... the expression saw that image's files" bash -c \
+    "[ \"\$(docker run --rm nf-test/bc-image)\" = 'from the named context' ]"
   local flake=$work/bc-flake tools=$work/bc-tools
   rm -rf "$flake" "$tools" && cp -r tests/fixtures/flake "$flake" && mkdir -p "$tools"
   docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$tools/busybox" && chmod +x "$tools/busybox"
