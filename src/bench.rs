@@ -82,7 +82,7 @@ pub fn run(n: usize) {
         },
         &Meta::default(),
     );
-    let built = plan::build_stage(&spec, &builder, context, None);
+    let built = plan::build_stage(&spec, &builder, context.into(), None);
     let result = BuildResult {
         closure,
         results: results.clone(),

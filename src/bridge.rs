@@ -209,6 +209,8 @@ impl Bridge {
         let details = error
             .location
             .iter()
+            // A file whose text could not be read shows no lines rather than empty ones.
+            .filter(|location| !location.needs_text())
             .map(|location| bollard_buildkit_proto::google::protobuf::Any {
                 type_url: "github.com/moby/buildkit/errdefs.Source+json".into(),
                 value: source_detail(location),
@@ -236,7 +238,7 @@ fn source_detail(location: &SourceLocation) -> Vec<u8> {
     let width = location
         .text
         .lines()
-        .nth(location.line - 1)
+        .nth(location.line.saturating_sub(1))
         .map(|l| l.chars().count())
         .unwrap_or(0);
     let detail = serde_json::json!({

@@ -34,6 +34,80 @@ pub fn context_local(options: &Options, env: &Environment, excludes: &[String]) 
     llb::local(&source, &Meta::named("load build context"))
 }
 
+/// The build context and each named context of the spec (`--build-context NAME=…`), in the
+/// spec's order: a client directory as its local source, an image as its filesystem.
+pub fn sources(
+    options: &Options,
+    env: &Environment,
+    excludes: &[String],
+    spec: &crate::spec::Spec,
+) -> crate::plan::Sources {
+    use crate::options::ContextSource;
+    let named = spec
+        .named_contexts
+        .iter()
+        .map(|(name, source)| match source {
+            ContextSource::Local(local) => {
+                let source = llb::Local {
+                    shared_key_hint: format!("context:{name}"),
+                    ..local_dir(options, env, local)
+                };
+                llb::local(
+                    &source,
+                    &Meta::named(format!("[context {name}] load {local}")),
+                )
+            }
+            ContextSource::Image(reference) => llb::image(
+                reference,
+                options.image_resolve_mode.as_deref(),
+                &spec.platform.to_pb(),
+                &Meta::named(format!("[context {name}] {reference}")),
+            ),
+        })
+        .collect();
+    crate::plan::Sources {
+        context: context_local(options, env, excludes),
+        named,
+    }
+}
+
+/// An error pointing at a file of the build context whose text is not read yet (a Nix file
+/// other than the build file, e.g. an imported one): reads that file, so the CLI shows its own
+/// lines; when it cannot be read, or the line is not in it, the error points nowhere.
+pub async fn attach_source<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    mut error: UserError,
+) -> UserError {
+    let Some(location) = error.location.take() else {
+        return error;
+    };
+    if !location.needs_text() {
+        error.location = Some(location);
+        return error;
+    }
+    let file = location.file.as_str();
+    let progress_name = format!("load {file} for the error");
+    let text = match solve_local_file(
+        gateway,
+        options,
+        env,
+        ("context", file),
+        SingleFile::Probe,
+        progress_name,
+    )
+    .await
+    {
+        Ok(reference) => gateway.read_file(&reference, file).await.ok(),
+        Err(_) => None,
+    };
+    match text.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()) {
+        Some(text) if !text.is_empty() => error.at(file, &text, location.line),
+        _ => error,
+    }
+}
+
 /// Which single file of a client directory is solved.
 enum SingleFile {
     /// The build file: shares its snapshot with every read of the `dockerfile` directory.

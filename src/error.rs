@@ -26,6 +26,11 @@ pub struct SourceLocation {
 }
 
 impl SourceLocation {
+    /// Whether the file's text is still to be read from the build context.
+    pub fn needs_text(&self) -> bool {
+        self.text.is_empty()
+    }
+
     /// The language BuildKit labels the source with: Nix for `*.nix`, else the Dockerfile
     /// dialect.
     pub fn language(&self) -> &'static str {
@@ -52,6 +57,19 @@ impl UserError {
             self.location = Some(SourceLocation {
                 file: file.to_string(),
                 text: text.to_string(),
+                line,
+            });
+        }
+        self
+    }
+
+    /// The same error pointing at `line` of `file`, a file of the build context whose text is
+    /// not read yet (`context::attach_source` reads it; until then it shows no lines).
+    pub fn in_context_file(mut self, file: &str, line: usize) -> Self {
+        if line > 0 {
+            self.location = Some(SourceLocation {
+                file: file.to_string(),
+                text: String::new(),
                 line,
             });
         }
@@ -100,6 +118,7 @@ mod tests {
     #[test]
     fn spec_errors_keep_their_line() {
         let err = SpecError::Syntax(SyntaxError {
+            rule: "UnsupportedInstruction",
             file: "Dockerfile".into(),
             text: "# syntax=x\nRUN true\n".into(),
             line: 2,

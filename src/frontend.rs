@@ -25,7 +25,7 @@ pub async fn build<G: Gateway>(
     let spec = Spec::new(options, &text, &env.worker_platform)?;
     eprintln!("nix-frontend: {spec:?}");
     for warning in &spec.warnings {
-        gateway.warn(warning).await;
+        gateway.warn(&warning.to_string()).await;
     }
     if options.sbom && !env.has_attestations {
         gateway
@@ -44,7 +44,7 @@ pub async fn build<G: Gateway>(
     })
 }
 
-/// One platform's image: Nix in that platform's builder image, its closure, its layers.
+/// One platform's image; an error in a Nix file of the context shows that file's lines.
 async fn build_platform<G: Gateway>(
     gateway: &mut G,
     options: &Options,
@@ -53,8 +53,23 @@ async fn build_platform<G: Gateway>(
     excludes: &[String],
     build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
+    match build_platform_image(gateway, options, env, spec, excludes, build_file_text).await {
+        Ok(image) => Ok(image),
+        Err(error) => Err(context::attach_source(gateway, options, env, error).await),
+    }
+}
+
+/// One platform's image: Nix in that platform's builder image, its closure, its layers.
+async fn build_platform_image<G: Gateway>(
+    gateway: &mut G,
+    options: &Options,
+    env: &Environment,
+    spec: &Spec,
+    excludes: &[String],
+    build_file_text: &str,
+) -> Result<PlatformImage, UserError> {
     let builder = resolve_builder(gateway, spec, options).await?;
-    let context = context::context_local(options, env, excludes);
+    let context = context::sources(options, env, excludes, spec);
     if spec.graph && !env.has_merge_op {
         gateway
             .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")
@@ -143,7 +158,7 @@ async fn build_single<G: Gateway>(
     env: &Environment,
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    context: plan::Sources,
     build_file_text: &str,
 ) -> Result<(PlatformImage, BuildResult), UserError> {
     let (built, built_ref, report) =
@@ -179,7 +194,7 @@ async fn run_nix_stage<G: Gateway>(
     env: &Environment,
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    context: plan::Sources,
 ) -> Result<(Output, String, Report), UserError> {
     let resolve_mode = options.image_resolve_mode.as_deref();
     let built = plan::build_stage(spec, builder, context.clone(), resolve_mode);
@@ -518,6 +533,38 @@ mod tests {
         let mut g = good();
         g.fail_solve = Some((4, "no space left on device".into()));
         expect_error(&mut g, "assembling the image: no space left on device");
+    }
+
+    #[test]
+    fn a_nix_error_in_another_file_shows_that_files_lines() {
+        let failed = |log: &str| {
+            let mut g = good();
+            g.tree(NIX_STAGE)
+                .file("/.nix-frontend/status", "eval-failed\n")
+                .file("/.nix-frontend/log", log.to_string());
+            g
+        };
+        // An imported file: read from the context (the solve after the Nix stage).
+        let mut g = failed("error: broken\n       at /src/lib/broken.nix:2:5:\n");
+        g.tree(NIX_STAGE + 1)
+            .file("lib/broken.nix", "{\n  x = throw \"broken\";\n}\n");
+        let location = run(&mut g).unwrap_err().location.unwrap();
+        assert_eq!(
+            (location.file.as_str(), location.line),
+            ("lib/broken.nix", 2)
+        );
+        assert!(location.text.contains("throw \"broken\""));
+        // The build file itself: its own text, nothing more is read.
+        let mut g = failed("error: syntax error\n       at /src/default.nix:2:3:\n");
+        let location = run(&mut g).unwrap_err().location.unwrap();
+        assert_eq!((location.file.as_str(), location.line), ("default.nix", 2));
+        assert!(location.text.contains("hello = ..."));
+        assert_eq!(g.solves, NIX_STAGE + 1);
+        // A file that cannot be read: the message alone, never the build file's lines.
+        let mut g = failed("error: x\n       at /src/gone.nix:7:1:\n");
+        let error = run(&mut g).unwrap_err();
+        assert!(error.location.is_none(), "{error:?}");
+        assert!(error.message.contains("gone.nix:7:1"), "{}", error.message);
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub async fn build_platform<G: Gateway>(
     options: &Options,
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    context: crate::plan::Sources,
     build_file_text: &str,
     started_at: i64,
 ) -> Result<(PlatformImage, BuildResult), UserError> {

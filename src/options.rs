@@ -19,6 +19,8 @@ pub mod keys {
     /// `--network host|none|default`, applied to every step that runs Nix.
     pub const FORCE_NETWORK_MODE: &str = "force-network-mode";
     pub const LOCAL_SESSION_PREFIX: &str = "local-sessionid:";
+    /// `--build-context NAME=…`: `context:NAME` = `local:DIR`, `docker-image://REF`, ...
+    pub const CONTEXT_PREFIX: &str = "context:";
     /// buildx, in a git checkout: the context and build-file directories, relative to its root.
     pub const VCS_CONTEXT_DIR: &str = "vcs:localdir:context";
     pub const VCS_DOCKERFILE_DIR: &str = "vcs:localdir:dockerfile";
@@ -278,6 +280,53 @@ pub struct Options {
     pub network: Option<NetworkMode>,
     /// An SBOM attestation was asked for (`attest:sbom` present and not `disabled=true`).
     pub sbom: bool,
+    /// `--build-context NAME=…`, by name: a Nix search-path entry (`<NAME>`), or for a flake
+    /// the override of its input NAME.
+    pub named_contexts: BTreeMap<String, ContextSource>,
+}
+
+/// Where a named context comes from, as BuildKit's dockerui names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContextSource {
+    /// `local:NAME`: a directory the client sends under that local name.
+    Local(String),
+    /// `docker-image://REF`: an image's filesystem (REF fully qualified).
+    Image(String),
+}
+
+/// A named context's name: it becomes `-I NAME=…` and a flake input name, so only letters,
+/// digits, `_`, `-` and `.` (not first), never shell or path syntax.
+fn parse_named_context(name: &str, value: &str) -> Result<(String, ContextSource), OptionError> {
+    let error = |message: String| OptionError {
+        option: "--build-context".into(),
+        message,
+    };
+    let valid_name = name.len() <= 100
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !valid_name {
+        return Err(error(format!(
+            "{name:?} is not a context name: use letters, digits, _, - and . (it becomes the Nix search path entry <NAME> or the flake input NAME)"
+        )));
+    }
+    let source = if let Some(local) = value.strip_prefix("local:") {
+        ContextSource::Local(local.to_string())
+    } else if let Some(reference) = value.strip_prefix("docker-image://") {
+        ContextSource::Image(
+            crate::spec::normalize_image_reference(reference)
+                .map_err(|m| error(format!("{name}: {m}")))?,
+        )
+    } else {
+        return Err(error(format!(
+            "{name}={value}: nix-frontend takes a directory (NAME=DIR) or an image (NAME=docker-image://REF) as a named context"
+        )));
+    };
+    Ok((name.to_string(), source))
 }
 
 /// `docker buildx build --network`, as the Dockerfile frontend applies it to RUN.
@@ -360,6 +409,9 @@ impl Options {
                 options.build_args.insert(name.to_string(), value.clone());
             } else if let Some(name) = key.strip_prefix(keys::LABEL_PREFIX) {
                 options.labels.insert(name.to_string(), value.clone());
+            } else if let Some(name) = key.strip_prefix(keys::CONTEXT_PREFIX) {
+                let (name, source) = parse_named_context(name, value)?;
+                options.named_contexts.insert(name, source);
             } else if let Some(name) = key.strip_prefix(keys::LOCAL_SESSION_PREFIX) {
                 options
                     .local_sessions
@@ -430,6 +482,44 @@ impl Options {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod named_context_tests {
+    use super::*;
+
+    #[test]
+    fn named_contexts_are_read_and_bad_names_refused() {
+        let raw = BTreeMap::from([
+            ("context:nixpkgs".to_string(), "local:nixpkgs".to_string()),
+            (
+                "context:base".to_string(),
+                "docker-image://alpine".to_string(),
+            ),
+        ]);
+        let options = Options::parse(&raw).unwrap();
+        assert_eq!(
+            options.named_contexts["nixpkgs"],
+            ContextSource::Local("nixpkgs".into())
+        );
+        assert_eq!(
+            options.named_contexts["base"],
+            ContextSource::Image("docker.io/library/alpine:latest".into())
+        );
+        for (name, value) in [
+            ("a;b", "local:x"),
+            ("../x", "local:x"),
+            ("a/b", "local:x"),
+            ("-I", "local:x"),
+            ("$(x)", "local:x"),
+            ("", "local:x"),
+            ("ok", "https://example.org/x.git"),
+        ] {
+            let raw = BTreeMap::from([(format!("context:{name}"), value.to_string())]);
+            let err = Options::parse(&raw).unwrap_err();
+            assert_eq!(err.option, "--build-context", "{name}");
+        }
     }
 }
 

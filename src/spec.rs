@@ -43,6 +43,9 @@ pub struct Spec {
     pub build_file: String,
     /// The Nix file, relative to the build context.
     pub nix_file: String,
+    /// Where the build file lies in the build context, when it is the Nix file (`-f x.nix`
+    /// without NIX_FILE): a Nix error in it is shown on the build file's text.
+    pub build_file_in_context: Option<String>,
     /// `nix_file` is a flake (`flake.nix`): built with `nix build path:<dir>#<attr>`.
     pub flake: bool,
     /// No file was named: `default.nix`, or `flake.nix` when the context has no default.nix.
@@ -56,7 +59,7 @@ pub struct Spec {
     pub platforms: Vec<Platform>,
     pub settings: ImageSettings,
     /// Warnings for the build summary: deprecated instructions, build args nothing used.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// The build file's ARG declarations (Dockerfile mode), for `--print=outline`.
     pub args: Vec<syntax::ArgDecl>,
     pub no_cache: bool,
@@ -79,6 +82,48 @@ pub struct Spec {
     pub nix_settings: Vec<String>,
     /// `--network` for every step that runs Nix (`None`: BuildKit's sandbox network).
     pub network: Option<crate::options::NetworkMode>,
+    /// `--build-context NAME=…`, sorted by name: mounted at `/nf-contexts/<index>` in every
+    /// step that evaluates.
+    pub named_contexts: Vec<(String, crate::options::ContextSource)>,
+}
+
+/// A warning about the build file or the options: shown in the build summary and by `--check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The rule name `--check` reports (`MaintainerDeprecated`, `UnusedBuildArgs`, ...).
+    pub rule: &'static str,
+    /// The file and line it points at, when it points at one.
+    pub location: Option<(String, usize)>,
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some((file, line)) => write!(f, "{file}:{line}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Everything the build would refuse or warn about, from the options and the build file alone
+/// (`--check`): the same decisions `Spec::new` makes, without stopping at the first error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// The build file's errors in file order, then an option's error.
+    pub errors: Vec<SpecError>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Checks the build: what `Spec::new` would refuse (every error of the build file, then the
+/// first option error) and warn about.
+pub fn check(options: &Options, text: &str, default_platform: &Platform) -> Check {
+    let (spec, syntax_errors, warnings) = Spec::checked(options, text, default_platform);
+    let mut errors: Vec<SpecError> = syntax_errors.into_iter().map(SpecError::Syntax).collect();
+    if let Err(err) = spec {
+        errors.push(err);
+    }
+    Check { errors, warnings }
 }
 
 /// Docker refuses images with more layers than this.
@@ -126,9 +171,40 @@ impl Spec {
     }
 
     /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
+    /// The build file's first error, else the first option error, is the error.
     pub fn new(
         options: &Options,
         text: &str,
+        default_platform: &Platform,
+    ) -> Result<Spec, SpecError> {
+        let (spec, syntax_errors, _) = Spec::checked(options, text, default_platform);
+        match syntax_errors.into_iter().next() {
+            Some(err) => Err(SpecError::Syntax(err)),
+            None => spec,
+        }
+    }
+
+    /// The spec as if the build file's instructions in error were absent, those errors, and the
+    /// warnings: the one place both the build and `--check` decide them.
+    fn checked(
+        options: &Options,
+        text: &str,
+        default_platform: &Platform,
+    ) -> (Result<Spec, SpecError>, Vec<SyntaxError>, Vec<Warning>) {
+        let (mut file, syntax_errors) = read_build_file(options, text);
+        file.warnings
+            .extend(unused_build_args_warning(options, &file.args));
+        let warnings = file.warnings.clone();
+        (
+            Spec::from_file(options, file, default_platform),
+            syntax_errors,
+            warnings,
+        )
+    }
+
+    fn from_file(
+        options: &Options,
+        mut file: BuildFile,
         default_platform: &Platform,
     ) -> Result<Spec, SpecError> {
         let build_file = options.filename.clone();
@@ -137,12 +213,7 @@ impl Spec {
             .next()
             .unwrap_or(&build_file)
             .to_string();
-        let mode = if base_name.ends_with(".nix") {
-            Mode::Nix
-        } else {
-            Mode::Dockerfile
-        };
-        let mut file = read_build_file(mode, &build_file, text, options)?;
+        let mode = file.mode;
         file.settings
             .labels
             .extend(options.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -153,11 +224,10 @@ impl Spec {
             None => DEFAULT_NIX_IMAGE.to_string(),
         };
         let platforms = platforms(options, default_platform)?;
-        file.warnings
-            .extend(unused_build_args_warning(options, &file.args));
         Ok(Spec {
             mode,
             build_file,
+            build_file_in_context: (target.source == "--file").then(|| target.nix_file.clone()),
             nix_file: target.nix_file,
             flake: target.flake,
             nix_file_defaulted: target.defaulted,
@@ -182,6 +252,11 @@ impl Spec {
             nixpkgs: nixpkgs(options)?,
             nix_settings: nix_settings(options)?,
             network: options.network,
+            named_contexts: options
+                .named_contexts
+                .iter()
+                .map(|(name, source)| (name.clone(), source.clone()))
+                .collect(),
         })
     }
 }
@@ -189,32 +264,38 @@ impl Spec {
 /// What the build file says: its directives, and in Dockerfile mode the image settings, the
 /// ARGs and the warnings of its instructions.
 struct BuildFile {
+    mode: Mode,
     directives: syntax::Directives,
     settings: ImageSettings,
     args: Vec<syntax::ArgDecl>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
 }
 
-fn read_build_file(
-    mode: Mode,
-    build_file: &str,
-    text: &str,
-    options: &Options,
-) -> Result<BuildFile, SpecError> {
-    if mode == Mode::Nix {
-        return Ok(BuildFile {
+/// The build file read in its mode (a `.nix` name is Nix mode), with every error it has.
+fn read_build_file(options: &Options, text: &str) -> (BuildFile, Vec<SyntaxError>) {
+    let build_file = options.filename.as_str();
+    let base_name = build_file.rsplit('/').next().unwrap_or(build_file);
+    if base_name.ends_with(".nix") {
+        let file = BuildFile {
+            mode: Mode::Nix,
             directives: syntax::parse_directives(text),
             settings: ImageSettings::default(),
             args: Vec::new(),
             warnings: Vec::new(),
-        });
+        };
+        return (file, Vec::new());
     }
-    let parsed = syntax::parse(build_file, text, &options.build_args).map_err(SpecError::Syntax)?;
-    Ok(BuildFile {
+    let (parsed, errors) = syntax::check(build_file, text, &options.build_args);
+    let file = BuildFile {
+        mode: Mode::Dockerfile,
         warnings: parsed
             .warnings
-            .iter()
-            .map(|(line, message)| format!("{build_file}:{line}: {message}"))
+            .into_iter()
+            .map(|(line, rule, message)| Warning {
+                rule,
+                location: Some((build_file.to_string(), line)),
+                message,
+            })
             .collect(),
         args: parsed.args,
         settings: ImageSettings {
@@ -230,12 +311,15 @@ fn read_build_file(
             healthcheck: parsed.healthcheck,
         },
         directives: parsed.directives,
-    })
+    };
+    (file, errors)
 }
 
 /// Which Nix file and attribute to build.
 struct NixTarget {
     nix_file: String,
+    /// Which option named the file.
+    source: &'static str,
     flake: bool,
     defaulted: bool,
     attr: Option<String>,
@@ -290,6 +374,7 @@ fn nix_target(
     Ok(NixTarget {
         flake: nix_file == "flake.nix" || nix_file.ends_with("/flake.nix"),
         defaulted: source == "the default",
+        source,
         nix_file,
         attr: attr.map(|(attr, _)| attr),
     })
@@ -427,18 +512,20 @@ fn nix_settings(options: &Options) -> Result<Vec<String>, SpecError> {
 }
 
 /// A warning naming the build args given that nothing reads: not ours, Docker's or declared.
-fn unused_build_args_warning(options: &Options, declared: &[syntax::ArgDecl]) -> Option<String> {
+fn unused_build_args_warning(options: &Options, declared: &[syntax::ArgDecl]) -> Option<Warning> {
     let unused: Vec<&str> = options
         .build_args
         .keys()
         .map(String::as_str)
         .filter(|name| !args::is_known(name) && !declared.iter().any(|arg| arg.name == *name))
         .collect();
-    (!unused.is_empty()).then(|| {
-        format!(
+    (!unused.is_empty()).then(|| Warning {
+        rule: "UnusedBuildArgs",
+        location: None,
+        message: format!(
             "build args not consumed: {} (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
             unused.join(", ")
-        )
+        ),
     })
 }
 
@@ -671,7 +758,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            spec.warnings,
+            spec.warnings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             [
                 "Dockerfile:2: MAINTAINER is deprecated (as in Docker); use LABEL maintainer=\"...\"",
                 "build args not consumed: TYPO (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",

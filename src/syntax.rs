@@ -84,12 +84,15 @@ pub struct SyntaxFile {
     pub stop_signal: Option<String>,
     pub healthcheck: Option<Healthcheck>,
     pub shell: Option<Command>,
-    /// Things that work but deserve a word, with their line.
-    pub warnings: Vec<(usize, String)>,
+    /// Things that work but deserve a word: line, rule name (as `--check` reports it), message.
+    pub warnings: Vec<(usize, &'static str, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// The rule `--check` reports it under: `UnsupportedInstruction`, `UnknownInstruction` or
+    /// `InvalidInstruction`.
+    pub rule: &'static str,
     pub file: String,
     /// The file's text, so that the error can show the line.
     pub text: String,
@@ -196,12 +199,27 @@ fn push_instruction(instructions: &mut Vec<Instruction>, line: usize, body: &str
 }
 
 /// Parses a Dockerfile-mode syntax file named `file` (for messages); `build_args` are the
-/// `--build-arg` values, which set declared ARGs.
+/// `--build-arg` values, which set declared ARGs. The first error ends the parse.
+#[cfg(test)]
 pub fn parse(
     file: &str,
     text: &str,
     build_args: &BTreeMap<String, String>,
 ) -> Result<SyntaxFile, SyntaxError> {
+    let (parsed, errors) = check(file, text, build_args);
+    match errors.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(parsed),
+    }
+}
+
+/// Parses the whole file, collecting every instruction's error in file order (an instruction in
+/// error changes nothing): what the build refuses (`parse`) and what `--check` reports.
+pub fn check(
+    file: &str,
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+) -> (SyntaxFile, Vec<SyntaxError>) {
     let directives = parse_directives(text);
     let escape = directives.escape.unwrap_or('\\');
     let instructions = logical_lines(text, escape);
@@ -221,18 +239,39 @@ pub fn parse(
             directives,
             ..SyntaxFile::default()
         },
+        entrypoint_line: 0,
     };
+    let mut errors = Vec::new();
     for instruction in &instructions {
-        parser
-            .instruction(instruction)
-            .map_err(|message| SyntaxError {
+        if let Err(message) = parser.instruction(instruction) {
+            errors.push(SyntaxError {
+                rule: rule_of(&instruction.keyword),
                 file: file.to_string(),
                 text: text.to_string(),
                 line: instruction.line,
                 message,
-            })?;
+            });
+        }
     }
-    Ok(parser.parsed)
+    if let Some(line) = parser.empty_command_line() {
+        parser.parsed.warnings.push((
+            line,
+            "NoEntrypoint",
+            "ENTRYPOINT [] with no CMD: the image has no command to run; name a program (ENTRYPOINT [\"prog\"]) or drop the empty ENTRYPOINT".into(),
+        ));
+    }
+    (parser.parsed, errors)
+}
+
+/// The rule an instruction's error is reported under.
+fn rule_of(keyword: &str) -> &'static str {
+    if BUILD_STEP_INSTRUCTIONS.contains(&keyword) {
+        "UnsupportedInstruction"
+    } else if CONFIG_INSTRUCTIONS.contains(&keyword) {
+        "InvalidInstruction"
+    } else {
+        "UnknownInstruction"
+    }
 }
 
 /// The state of a parse: what the file said so far and what `$NAME` means at this point.
@@ -243,9 +282,19 @@ struct Parser<'a> {
     declared_anywhere: Vec<String>,
     vars: BTreeMap<String, String>,
     parsed: SyntaxFile,
+    /// The line of the last ENTRYPOINT.
+    entrypoint_line: usize,
 }
 
 impl Parser<'_> {
+    /// The line of an `ENTRYPOINT []` when no CMD gives a command either: an image that is
+    /// known from the file alone to have nothing to run.
+    fn empty_command_line(&self) -> Option<usize> {
+        let empty_entrypoint = self.parsed.entrypoint.as_ref().is_some_and(Vec::is_empty);
+        let no_cmd = self.parsed.cmd.as_ref().is_none_or(Vec::is_empty);
+        (empty_entrypoint && no_cmd).then_some(self.entrypoint_line)
+    }
+
     /// One instruction; the error is its message, the caller adds the line.
     fn instruction(&mut self, instruction: &Instruction) -> Result<(), String> {
         let rest = instruction.rest.as_str();
@@ -253,6 +302,7 @@ impl Parser<'_> {
             "ARG" => self.arg(instruction),
             "ENTRYPOINT" => {
                 self.parsed.entrypoint = Some(command(rest, self.parsed.shell.as_ref())?);
+                self.entrypoint_line = instruction.line;
                 Ok(())
             }
             "CMD" => {
@@ -276,6 +326,7 @@ impl Parser<'_> {
                 self.parsed.labels.insert("maintainer".into(), name);
                 self.parsed.warnings.push((
                     instruction.line,
+                    "MaintainerDeprecated",
                     "MAINTAINER is deprecated (as in Docker); use LABEL maintainer=\"...\"".into(),
                 ));
                 Ok(())
@@ -914,6 +965,37 @@ mod tests {
         assert_eq!(
             err.to_string().split(':').take(2).collect::<Vec<_>>(),
             ["Dockerfile", "3"]
+        );
+    }
+
+    #[test]
+    fn check_collects_every_error_and_warning_in_order() {
+        let text = "# syntax=org/nix-frontend\nRUN make\nENV A=b\nCOPY . /\nEXPOSE 99999\nMAINTAINER me\nENTRYPIONT [\"x\"]\nHEALTHCHECK --interval=3x CMD [\"a\"]\nCMD [\"a\"\nLABEL l=$NOPE\nENTRYPOINT []\n";
+        let (parsed, errors) = check("Dockerfile", text, &BTreeMap::new());
+        let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.rule)).collect();
+        assert_eq!(
+            found,
+            [
+                (2, "UnsupportedInstruction"),
+                (4, "UnsupportedInstruction"),
+                (5, "InvalidInstruction"),
+                (7, "UnknownInstruction"),
+                (8, "InvalidInstruction"),
+                (9, "InvalidInstruction"),
+                (10, "InvalidInstruction"),
+            ]
+        );
+        assert_eq!(parsed.env, [("A".to_string(), "b".to_string())]);
+        let warnings: Vec<(usize, &str)> =
+            parsed.warnings.iter().map(|(l, r, _)| (*l, *r)).collect();
+        assert_eq!(
+            warnings,
+            [(6, "MaintainerDeprecated"), (11, "NoEntrypoint")]
+        );
+        assert_eq!(
+            parse_plain("Dockerfile", text).unwrap_err(),
+            errors[0],
+            "the build stops at the check's first error"
         );
     }
 

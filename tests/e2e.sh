@@ -41,8 +41,9 @@ for file in tests/e2e/*.sh; do
 done
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print check chain sbom shared repro concurrent interrupt leaf
-  cache_local registry fresh_builder binary_cache secret ssh multiplatform)
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors error_file subdir dockerignore build_context hostile nix_args cacert dialect dialect_errors lint
+  outputs flake print check chain sbom shared repro concurrent interrupt leaf cache_local registry fresh_builder binary_cache secret ssh
+  multiplatform)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"

@@ -42,6 +42,23 @@ with_nix_args() {
   if [ -n "${NF_NIXPKGS:-}" ]; then
     set -- "$@" -I "nixpkgs=$NF_NIXPKGS"
   fi
+  with_contexts "$@"
+}
+
+# Runs "$@" followed by each named context (`--build-context NAME=…`, mounted read-only at
+# /nf-contexts/<i>, its name in NF_CONTEXT_<i>): `-I NAME=/nf-contexts/<i>`, or for a flake
+# `--override-input NAME path:/nf-contexts/<i>`. The eval only ever sees the constant text.
+with_contexts() {
+  i=0
+  while [ "$i" -lt "${NF_CONTEXT_COUNT:-0}" ]; do
+    eval "nf_context_name=\"\${NF_CONTEXT_$i}\""
+    if [ "${NF_FLAKE:-}" = 1 ]; then
+      set -- "$@" --override-input "$nf_context_name" "path:/nf-contexts/$i"
+    else
+      set -- "$@" -I "$nf_context_name=/nf-contexts/$i"
+    fi
+    i=$((i + 1))
+  done
   "$@"
 }
 
@@ -75,9 +92,9 @@ nf_evaluate() {
     # path: as the context is no git checkout; it is read-only, so the lock file is never written.
     installable="path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}"
     echo "evaluating $installable" >&2
-    logged "$meta/derivations" nix --extra-experimental-features "$features" path-info \
+    logged "$meta/derivations" with_contexts nix --extra-experimental-features "$features" path-info \
       --no-write-lock-file --derivation "$installable" || finish eval-failed
-    nix --extra-experimental-features "$features" eval --no-write-lock-file --json "$installable" \
+    with_contexts nix --extra-experimental-features "$features" eval --no-write-lock-file --json "$installable" \
       --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
   else
     set -- "$NF_FILE"

@@ -125,12 +125,14 @@ impl Report {
                     "evaluating {target} failed:\n{}",
                     nix_error_text(&self.log)
                 ));
-                // In Nix mode the build file is the Nix file: point at the line Nix names.
-                Err(match nix_error_line(&self.log, &spec.nix_file) {
-                    Some(line) if spec.mode == Mode::Nix => {
+                // Point at the line Nix names, in the file it names: the build file's own text
+                // when that is the file, else that file of the context (read by the caller).
+                Err(match nix_error_location(&self.log) {
+                    Some((file, line)) if spec.build_file_in_context.as_deref() == Some(&file) => {
                         error.at(&spec.build_file, build_file_text, line)
                     }
-                    _ => error,
+                    Some((file, line)) => error.in_context_file(&file, line),
+                    None => error,
                 })
             }
             Status::BuildFailed => Err(UserError::new(format!(
@@ -141,12 +143,22 @@ impl Report {
     }
 }
 
-/// The line of `file` that a Nix error names (`at /src/<file>:LINE:COL:`), if any.
-pub fn nix_error_line(log: &str, file: &str) -> Option<usize> {
-    let needle = format!("/src/{file}:");
-    log.lines().find_map(|line| {
-        let rest = &line[line.find(&needle)? + needle.len()..];
-        rest.split(':').next()?.parse().ok()
+/// The file (its path in the build context) and line of the innermost position a Nix error
+/// names (`at /src/<file>:LINE:COL:`; the last one, as Nix prints its trace outermost first).
+pub fn nix_error_location(log: &str) -> Option<(String, usize)> {
+    log.lines().rev().find_map(|line| {
+        let start = if line.trim_start().starts_with("/src/") {
+            line.find("/src/")?
+        } else {
+            line.find(" /src/")? + 1
+        };
+        let mut parts = line[start + "/src/".len()..].splitn(3, ':');
+        let file = parts.next()?;
+        let number: usize = parts.next()?.parse().ok()?;
+        let valid = !file.is_empty()
+            && !file.chars().any(|c| c.is_whitespace() || c.is_control())
+            && !file.split('/').any(|p| p == ".." || p.is_empty());
+        valid.then(|| (file.to_string(), number))
     })
 }
 
@@ -238,7 +250,19 @@ mod tests {
         assert!(nix_error_text("").contains("printed nothing"));
         let long: String = (0..100).map(|i| format!("line {i}\n")).collect();
         assert_eq!(nix_error_text(&long).lines().count(), 40);
-        assert_eq!(nix_error_line(log, "default.nix"), Some(2));
-        assert_eq!(nix_error_line(log, "other.nix"), None);
+        assert_eq!(
+            nix_error_location(log),
+            Some(("default.nix".to_string(), 2))
+        );
+        let imported = "error:\n       … while evaluating the attribute 'hello'\n         at /src/default.nix:3:3:\n       error: broken\n       at /src/lib/broken.nix:2:5:\n";
+        assert_eq!(
+            nix_error_location(imported),
+            Some(("lib/broken.nix".to_string(), 2))
+        );
+        assert_eq!(
+            nix_error_location("at /nix/store/x-src/src/a.nix:1:1"),
+            None
+        );
+        assert_eq!(nix_error_location("at /src/../etc/passwd:1:1"), None);
     }
 }

@@ -53,7 +53,7 @@ fn platform_prefixed(spec: &Spec, step: String) -> String {
 pub fn eval_stage(
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    sources: super::Sources,
     resolve_mode: Option<&str>,
 ) -> Output {
     let platform = spec.platform.to_pb();
@@ -64,7 +64,7 @@ pub fn eval_stage(
     exec.output("/", Some(image));
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
     mount_credentials(&mut exec);
-    exec.mount("/src", "", MountKind::ReadOnly(context));
+    super::mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
     let meta = Meta {

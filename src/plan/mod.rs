@@ -112,10 +112,10 @@ pub fn build_step_name(spec: &Spec) -> String {
 pub fn build_stage(
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    sources: Sources,
     resolve_mode: Option<&str>,
 ) -> Output {
-    nix_stage(spec, builder, context, resolve_mode, Task::Build)
+    nix_stage(spec, builder, sources, resolve_mode, Task::Build)
 }
 
 /// What a Nix step in the builder does.
@@ -132,7 +132,7 @@ pub enum Task {
 pub fn nix_stage(
     spec: &Spec,
     builder: &BuilderImage,
-    context: Output,
+    sources: Sources,
     resolve_mode: Option<&str>,
     task: Task,
 ) -> Output {
@@ -164,7 +164,7 @@ pub fn nix_stage(
     );
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
     mount_credentials(&mut exec);
-    exec.mount("/src", "", MountKind::ReadOnly(context));
+    mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
     let meta = Meta {
@@ -260,8 +260,45 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     if !spec.nix_settings.is_empty() {
         env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
     }
+    // Each named context's name is a variable of its own; its path is /nf-contexts/<index>.
+    if !spec.named_contexts.is_empty() {
+        env.push(format!("NF_CONTEXT_COUNT={}", spec.named_contexts.len()));
+    }
+    for (i, (name, _)) in spec.named_contexts.iter().enumerate() {
+        env.push(format!("NF_CONTEXT_{i}={name}"));
+    }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
     env
+}
+
+/// Where named context `index` is mounted in a step that evaluates.
+pub fn named_context_dir(index: usize) -> String {
+    format!("/nf-contexts/{index}")
+}
+
+/// What a step that evaluates reads: the build context and the named contexts (in the spec's
+/// order).
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub context: Output,
+    pub named: Vec<Output>,
+}
+
+impl From<Output> for Sources {
+    fn from(context: Output) -> Sources {
+        Sources {
+            context,
+            named: Vec::new(),
+        }
+    }
+}
+
+/// Mounts the build context at /src and each named context read-only at its directory.
+pub fn mount_sources(exec: &mut llb::Exec, sources: Sources) {
+    exec.mount("/src", "", MountKind::ReadOnly(sources.context));
+    for (i, named) in sources.named.into_iter().enumerate() {
+        exec.mount(&named_context_dir(i), "", MountKind::ReadOnly(named));
+    }
 }
 
 /// Our scripts and expressions, as files on scratch (mounted at `SCRIPT_DIR`).

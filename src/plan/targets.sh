@@ -1,6 +1,6 @@
 # nix-frontend's answer to `--print=targets`: the attributes of the Nix file (or the flake's
 # packages for this system) with their descriptions. Constant text; user values arrive in
-# NF_FILE, NF_FLAKE and NF_SYSTEM. It reports as builder.sh does (see contract.rs): in
+# NF_FILE, NF_FLAKE, NF_SYSTEM and NF_CONTEXT_<i>. It reports as builder.sh does (see contract.rs): in
 # /out/.nix-frontend, `status` (ok | missing-file | eval-failed), `log` (Nix's stderr), `ran-at`,
 # and on success `targets.json`.
 set -u
@@ -19,6 +19,6 @@ if [ "${NF_FLAKE:-}" = 1 ]; then
 else
   set -- --file "$NF_FILE" ""
 fi
-nix --extra-experimental-features "$features" eval --json "$@" --apply "import $tools/targets.nix" \
+with_contexts nix --extra-experimental-features "$features" eval --json "$@" --apply "import $tools/targets.nix" \
   >"$meta/targets.json" 2>"$meta/log" || { rm -f "$meta/targets.json"; finish eval-failed; }
 finish ok

@@ -57,7 +57,7 @@ fn effective(spec: &Spec, result: &BuildResult) -> config::Effective {
 }
 
 fn stage(spec: &Spec, result: &BuildResult, use_merge: bool) -> Output {
-    let built = build_stage(spec, &builder(), context(), None);
+    let built = build_stage(spec, &builder(), context().into(), None);
     image_stage(
         spec,
         result,
@@ -81,7 +81,7 @@ fn build_stage_passes_user_values_as_environment_only() {
         &[("filename", "default.nix"), ("target", "hello; rm -rf /")],
         "",
     );
-    let out = build_stage(&spec, &builder(), context(), None);
+    let out = build_stage(&spec, &builder(), context().into(), None);
     let rendered = render(&out);
     // The attribute is one environment entry, never part of the script or argv.
     assert!(rendered.contains("\"NF_ATTR=hello; rm -rf /\""));
@@ -269,5 +269,52 @@ fn the_image_config_names_the_platform_variant_only_when_there_is_one() {
     assert_eq!(
         (&json["architecture"], &json["variant"]),
         (&serde_json::json!("arm"), &serde_json::json!("v7"))
+    );
+}
+
+#[test]
+fn named_contexts_are_mounted_read_only_and_named_in_the_environment_only() {
+    let spec = spec(
+        &[
+            ("filename", "default.nix"),
+            ("context:nixpkgs", "local:nixpkgs"),
+            ("context:base", "docker-image://alpine"),
+        ],
+        "",
+    );
+    let named: Vec<&str> = spec
+        .named_contexts
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(named, ["base", "nixpkgs"]);
+    let sources = Sources {
+        context: context(),
+        named: vec![context(), context()],
+    };
+    for out in [
+        build_stage(&spec, &builder(), sources.clone(), None),
+        graph::eval_stage(&spec, &builder(), sources.clone(), None),
+    ] {
+        let rendered = render(&out);
+        for needle in [
+            "\"NF_CONTEXT_COUNT=2\"",
+            "\"NF_CONTEXT_0=base\"",
+            "\"NF_CONTEXT_1=nixpkgs\"",
+            "\"/nf-contexts/0\"",
+            "\"/nf-contexts/1\"",
+        ] {
+            assert!(rendered.contains(needle), "{needle} missing");
+        }
+    }
+    let plain = render(&build_stage(
+        &self::spec(&[("filename", "default.nix")], ""),
+        &builder(),
+        context().into(),
+        None,
+    ));
+    assert!(
+        !plain.contains("NF_CONTEXT"),
+        "no change to other builds' keys"
     );
 }

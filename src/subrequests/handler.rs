@@ -25,7 +25,29 @@ pub async fn subrequest<G: Gateway>(
 ) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
     match request {
         super::DESCRIBE => return Ok(super::describe()),
-        super::LINT | super::OUTLINE | super::TARGETS => {}
+        super::LINT => {
+            let text = context::read_build_file(gateway, options, env).await?;
+            let check = crate::spec::check(options, &text, &env.worker_platform);
+            let meta = super::lint(&check, &options.filename, &text);
+            // An error is the request's error, the other findings after it: every buildx then
+            // exits non-zero and shows the line (buildx before 0.14 ignores result.statuscode).
+            return match check.errors.first() {
+                Some(first) => {
+                    let error = UserError::from(first.clone());
+                    let others: String = String::from_utf8_lossy(&meta["result.txt"])
+                        .lines()
+                        .filter(|line| !line.starts_with("ERROR: "))
+                        .map(|line| format!("{line}\n"))
+                        .collect();
+                    Err(UserError {
+                        message: format!("{}\n\n{}", error.message, others.trim_end()),
+                        location: error.location,
+                    })
+                }
+                None => Ok(meta),
+            };
+        }
+        super::OUTLINE | super::TARGETS => {}
         other => {
             return Err(UserError::new(format!(
                 "unsupported request {other}: nix-frontend answers {}, {}, {} and {}",
@@ -37,18 +59,13 @@ pub async fn subrequest<G: Gateway>(
         }
     }
     let text = context::read_build_file(gateway, options, env).await?;
-    // `--check`: a build file the build would refuse fails the check with the same message and
-    // line; there are no lint rules beyond that yet.
     let spec = Spec::new(options, &text, &env.worker_platform)?;
-    if request == super::LINT {
-        return Ok(super::lint());
-    }
     if request == super::OUTLINE {
         return Ok(super::outline(&spec.args, &options.build_args));
     }
     let builder = resolve_builder(gateway, &spec, options).await?;
     let excludes = context::read_dockerignore(gateway, options, env).await;
-    let context = context::context_local(options, env, &excludes);
+    let context = context::sources(options, env, &excludes, &spec);
     let stage = plan::nix_stage(
         &spec,
         &builder,
@@ -60,9 +77,13 @@ pub async fn subrequest<G: Gateway>(
         .solve(llb::definition(&stage))
         .await
         .map_err(|err| UserError::gateway("listing the attributes", err))?;
-    report::read_report(gateway, &reference)
-        .await?
-        .check(&spec, plan::Task::Targets, &text)?;
+    let checked =
+        report::read_report(gateway, &reference)
+            .await?
+            .check(&spec, plan::Task::Targets, &text);
+    if let Err(error) = checked {
+        return Err(context::attach_source(gateway, options, env, error).await);
+    }
     let reported = match gateway.read_file(&reference, contract::TARGETS).await {
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
         Err(_) => Value::Null,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::spec::{Check, SpecError};
 use crate::syntax::ArgDecl;
 
 pub use handler::subrequest;
@@ -31,10 +32,7 @@ pub fn describe() -> BTreeMap<String, Vec<u8>> {
     let requests = [
         (OUTLINE, "List the build args the build takes"),
         (TARGETS, "List the attributes that can be built (--target)"),
-        (
-            LINT,
-            "Check the build file as a build would (no lint rules)",
-        ),
+        (LINT, "Check the build file: every error the build would raise and every warning, with its line"),
         (DESCRIBE, "List the subrequests this frontend answers"),
     ];
     let list: Vec<Value> = requests
@@ -120,12 +118,118 @@ pub fn targets(reported: &Value, default: Option<&str>) -> BTreeMap<String, Vec<
     metadata(&json!({ "targets": list }), text)
 }
 
-pub fn lint() -> BTreeMap<String, Vec<u8>> {
-    let mut meta = metadata(
-        &json!({ "warnings": [] }),
-        "Check complete, no warnings found.\n".into(),
-    );
-    meta.insert("result.statuscode".into(), b"0".to_vec());
+/// Where a lint entry points, in BuildKit's `pb.Location` JSON: the source's index (-1: none)
+/// and the line as a range.
+fn location(line: Option<usize>) -> Value {
+    match line {
+        Some(line) => json!({
+            "sourceIndex": 0,
+            "ranges": [{ "start": { "line": line, "character": 0 }, "end": { "line": line, "character": 0 } }],
+        }),
+        None => json!({ "sourceIndex": -1 }),
+    }
+}
+
+/// Documentation of each rule, as BuildKit's lint results carry it.
+fn rule_description(rule: &str) -> &'static str {
+    match rule {
+        "UnsupportedInstruction" => {
+            "Build steps belong in the Nix file; the build file holds image settings only"
+        }
+        "UnknownInstruction" => "The instruction is not part of the nix-frontend dialect",
+        "InvalidInstruction" => "The instruction's value cannot be read",
+        "MaintainerDeprecated" => "The MAINTAINER instruction is deprecated, use a label instead",
+        "UnusedBuildArgs" => "Build args were given that nothing reads",
+        "NoEntrypoint" => "The image is known from the build file alone to have no command to run",
+        _ => "nix-frontend check",
+    }
+}
+
+/// The lint result (`--check`, `--call=check`, `--print=lint`) in BuildKit's shape
+/// (frontend/subrequests/lint): `result.json` `{warnings, sources, buildError}`, `result.txt`,
+/// and `result.statuscode` 1 when anything was found. The build file's first error is the
+/// `buildError`, as BuildKit's is; the others are entries under their rule, like the warnings,
+/// each at its line. `file`/`text` are the build file.
+pub fn lint(check: &Check, file: &str, text: &str) -> BTreeMap<String, Vec<u8>> {
+    use base64::Engine as _;
+    let language = if file.ends_with(".nix") {
+        "Nix"
+    } else {
+        "Dockerfile"
+    };
+    let mut entries: Vec<(&str, Option<usize>, String)> = Vec::new();
+    let mut build_error = None;
+    for (index, error) in check.errors.iter().enumerate() {
+        let (rule, line, message) = match error {
+            SpecError::Syntax(syntax) => (syntax.rule, Some(syntax.line), error.to_string()),
+            SpecError::Option { .. } => ("InvalidOption", None, error.to_string()),
+        };
+        if index == 0 {
+            build_error = Some(json!({
+                "message": message,
+                // BuildKit's CLI indexes the sources with it: never -1.
+                "location": if line.is_some() { location(line) } else { json!({ "sourceIndex": 0 }) },
+            }));
+        } else {
+            entries.push((rule, line, message));
+        }
+    }
+    for warning in &check.warnings {
+        let line = warning.location.as_ref().map(|(_, line)| *line);
+        entries.push((warning.rule, line, warning.message.clone()));
+    }
+    let warnings: Vec<Value> = entries
+        .iter()
+        .map(|(rule, line, detail)| {
+            json!({
+                "ruleName": rule,
+                "description": rule_description(rule),
+                "detail": detail,
+                "location": location(*line),
+            })
+        })
+        .collect();
+    let mut result = json!({
+        "warnings": warnings,
+        "sources": [{
+            "filename": file,
+            "language": language,
+            "data": base64::engine::general_purpose::STANDARD.encode(text),
+        }],
+    });
+    if let Some(error) = &build_error {
+        result["buildError"] = error.clone();
+    }
+    let mut report = String::new();
+    for (rule, line, detail) in &entries {
+        match line {
+            Some(line) => report.push_str(&format!("WARNING: {rule} - {file}:{line}\n{detail}\n")),
+            None => report.push_str(&format!("WARNING: {rule}\n{detail}\n")),
+        }
+        if let Some(source) = line.and_then(|line| text.lines().nth(line.wrapping_sub(1))) {
+            report.push_str(&format!(" {:>4} | {source}\n", line.unwrap_or_default()));
+        }
+        report.push('\n');
+    }
+    if let Some(error) = &build_error {
+        report.push_str(&format!(
+            "ERROR: {}\n",
+            error["message"].as_str().unwrap_or_default()
+        ));
+    }
+    report.push_str(&match entries.len() {
+        0 if build_error.is_none() => "Check complete, no warnings found.\n".to_string(),
+        0 => "Check complete, an error was found.\n".to_string(),
+        1 => "Check complete, 1 warning has been found!\n".to_string(),
+        n => format!("Check complete, {n} warnings have been found!\n"),
+    });
+    let status = if entries.is_empty() && build_error.is_none() {
+        "0"
+    } else {
+        "1"
+    };
+    let mut meta = metadata(&result, report);
+    meta.insert("result.statuscode".into(), status.as_bytes().to_vec());
     meta
 }
 
@@ -175,6 +279,59 @@ mod tests {
             .find(|a| a["name"] == "NIX_MAX_LAYERS")
             .unwrap();
         assert_eq!(layers["value"], "100", "defaults are shown");
+    }
+
+    #[test]
+    fn lint_reports_errors_and_warnings_in_buildkits_shape() {
+        let options = crate::options::Options {
+            filename: "Dockerfile".into(),
+            build_args: BTreeMap::from([("UNUSED".to_string(), "1".to_string())]),
+            ..Default::default()
+        };
+        let text = "# syntax=x\nRUN make\nMAINTAINER me\nADD . /\n";
+        let platform = crate::options::Platform::parse("linux/amd64").unwrap();
+        let check = crate::spec::check(&options, text, &platform);
+        let meta = lint(&check, "Dockerfile", text);
+        let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
+        assert_eq!(
+            json["buildError"]["location"]["ranges"][0]["start"]["line"],
+            2
+        );
+        assert!(json["buildError"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dockerfile:2: RUN is not supported"));
+        let rules: Vec<(&str, &Value)> = json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["ruleName"].as_str().unwrap(),
+                    &w["location"]["ranges"][0]["start"]["line"],
+                )
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("UnsupportedInstruction", &json!(4)),
+                ("MaintainerDeprecated", &json!(3)),
+                ("UnusedBuildArgs", &Value::Null)
+            ]
+        );
+        assert_eq!(json["sources"][0]["filename"], "Dockerfile");
+        assert_eq!(meta["result.statuscode"], b"1");
+        let txt = String::from_utf8_lossy(&meta["result.txt"]);
+        assert!(txt.contains("ERROR: Dockerfile:2: RUN"), "{txt}");
+        assert!(txt.contains("   4 | ADD . /"), "{txt}");
+
+        let clean = crate::spec::check(&Default::default(), "ENV A=b\n", &platform);
+        let meta = lint(&clean, "Dockerfile", "ENV A=b\n");
+        assert_eq!(meta["result.statuscode"], b"0");
+        let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
+        assert_eq!(json["warnings"], json!([]));
+        assert!(json.get("buildError").is_none());
     }
 
     #[test]

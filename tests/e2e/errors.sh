@@ -106,3 +106,19 @@ test_check() {
   check "... naming Dockerfile:4" grep -qF 'Dockerfile:4: RUN is not supported' <<<"$out"
   check "... and showing the line" grep -q '^   4 | >>> RUN make' <<<"$out"
 }
+
+test_error_file() {
+  echo "error-file: a Nix error in another file is shown on that file's lines"
+  local e=$work/error-file
+  mkdir -p "$e/imported/lib" "$e/other"
+  printf '# syntax=org/nix-frontend\n{\n  hello = import ./lib/broken.nix;\n}\n' >"$e/imported/default.nix"
+  printf '# a helper\nlet x = 1; in\nthrow "broken in lib"\n' >"$e/imported/lib/broken.nix"
+  expect_error imported-file "$e/imported" -f "$e/imported/default.nix" --target hello -- "broken in lib" "lib/broken.nix:3:"
+  check "the CLI shows the imported file's line" grep -q '^   3 | >>> throw "broken in lib"' "$work/error-imported-file.log"
+  check "... under that file's name" grep -q '^lib/broken.nix:3$' "$work/error-imported-file.log"
+  printf '# syntax=org/nix-frontend\n{ hello = 1; }\n' >"$e/other/default.nix"
+  printf '# other\n{ hello = 1 +; }\n' >"$e/other/other.nix"
+  expect_error nix-file-arg "$e/other" -f "$e/other/default.nix" --build-arg NIX_FILE=other.nix --target hello -- "syntax error" "other.nix:2:"
+  check "the CLI shows other.nix's line" grep -q '^   2 | >>> { hello = 1 +; }' "$work/error-nix-file-arg.log"
+  check "... never default.nix's" bash -c "! grep -q '>>> { hello = 1; }' '$work/error-nix-file-arg.log'"
+}
