@@ -20,7 +20,7 @@ done
 
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(hello libc errors subdir dockerignore hostile nix_args cacert dialect dialect_errors outputs flake print chain shared repro concurrent interrupt leaf
-  cache_local registry fresh_builder binary_cache secret ssh multiplatform setup)
+  cache_local registry fresh_builder binary_cache secret ssh multiplatform setup without_store)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"
