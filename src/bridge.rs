@@ -280,6 +280,33 @@ impl Gateway for Bridge {
             .map_err(|s| status_error("read file", s))
     }
 
+    async fn read_file_range(
+        &mut self,
+        reference: &str,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let out_of_range = || GatewayError {
+            call: "read file",
+            message: format!("{path}: range {offset}+{length} is out of range"),
+        };
+        let request = gw::ReadFileRequest {
+            r#ref: reference.to_string(),
+            file_path: path.to_string(),
+            range: Some(gw::FileRange {
+                offset: i64::try_from(offset).map_err(|_| out_of_range())?,
+                length: i64::try_from(length).map_err(|_| out_of_range())?,
+            }),
+            mount_index: 0,
+        };
+        self.client
+            .read_file(request)
+            .await
+            .map(|r| r.into_inner().data)
+            .map_err(|s| status_error("read file", s))
+    }
+
     async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
         let request = gw::ReadDirRequest {
             r#ref: reference.to_string(),

@@ -38,12 +38,21 @@ pub struct FakeGateway {
     pub solves: usize,
     pub warnings: Vec<String>,
     pub definitions: Vec<pb::Definition>,
+    /// ReadFile calls made (whole or ranged).
+    pub file_reads: usize,
 }
 
 impl FakeGateway {
     /// The ref id the Nth solve (0-based) returns.
     pub fn ref_of(solve: usize) -> String {
         format!("ref-{solve}")
+    }
+
+    fn file(&self, reference: &str, path: &str) -> Result<&Vec<u8>, GatewayError> {
+        self.trees
+            .get(reference)
+            .and_then(|tree| tree.files.get(path))
+            .ok_or_else(|| not_found("read file", path))
     }
 
     /// What the Nth solve's ref holds.
@@ -59,6 +68,23 @@ pub fn entry(name: &str, mode: u32, linkname: &str) -> Stat {
         linkname: linkname.to_string(),
         ..Default::default()
     }
+}
+
+/// BuildKit's gateway messages are at most 16 MiB: a bigger ReadFile answer fails as the real
+/// one does (gRPC's message-size error), not silently.
+pub const MAX_MESSAGE: usize = 16 << 20;
+
+fn refuse_over_limit(data: &[u8]) -> Result<(), GatewayError> {
+    if data.len() > MAX_MESSAGE {
+        return Err(GatewayError {
+            call: "read file",
+            message: format!(
+                "grpc: received message larger than max ({} vs. {MAX_MESSAGE})",
+                data.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn not_found(call: &'static str, path: &str) -> GatewayError {
@@ -83,11 +109,31 @@ impl Gateway for FakeGateway {
     }
 
     async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
-        self.trees
-            .get(reference)
-            .and_then(|tree| tree.files.get(path))
-            .cloned()
-            .ok_or_else(|| not_found("read file", path))
+        self.file_reads += 1;
+        let data = self.file(reference, path)?;
+        refuse_over_limit(data)?;
+        Ok(data.clone())
+    }
+
+    async fn read_file_range(
+        &mut self,
+        reference: &str,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, GatewayError> {
+        self.file_reads += 1;
+        let data = self.file(reference, path)?;
+        // As BuildKit's io.NewSectionReader: a range past the end reads nothing.
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = start
+            .saturating_add(usize::try_from(length).unwrap_or(usize::MAX))
+            .min(data.len());
+        let chunk = &data[start..end];
+        refuse_over_limit(chunk)?;
+        Ok(chunk.to_vec())
     }
 
     async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {

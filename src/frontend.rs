@@ -333,6 +333,27 @@ mod tests {
     }
 
     #[test]
+    fn a_closure_manifest_over_one_grpc_message_is_read_in_ranges() {
+        let mut g = good();
+        let key = "/.nix-frontend/closure.json";
+        let mut manifest = g.tree(NIX_STAGE).files[key].clone();
+        // JSON allows trailing whitespace: the same closure in a 20 MiB file.
+        manifest.resize(20 << 20, b' ');
+        g.tree(NIX_STAGE).file(key, manifest);
+        run(&mut g).unwrap();
+    }
+
+    #[test]
+    fn a_closure_manifest_over_the_limit_is_refused_with_it() {
+        let mut g = good();
+        let key = "/.nix-frontend/closure.json";
+        let mut manifest = g.tree(NIX_STAGE).files[key].clone();
+        manifest.resize((64 << 20) + 1, b' ');
+        g.tree(NIX_STAGE).file(key, manifest);
+        expect_error(&mut g, "over the limit of 67108864 bytes");
+    }
+
+    #[test]
     fn too_many_paths_are_refused_with_the_numbers() {
         let mut g = good();
         let mut manifest = String::from("{");

@@ -12,7 +12,7 @@ use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
 use crate::error::UserError;
 use crate::frontend::{debug_dump, warn_without_entrypoint};
-use crate::gateway::Gateway;
+use crate::gateway::{read_whole_file, Gateway};
 use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::config::{self, DerivationInfo, PackageImageConfig};
@@ -120,11 +120,16 @@ pub async fn build_platform<G: Gateway>(
     let final_ref = refs[final_index].clone();
     let final_output = outputs[final_index].clone();
     let results = read_results(gateway, &final_ref).await?;
-    let manifest = gateway
-        .read_file(&final_ref, &format!("{RESULT_DIR}/closure.json"))
-        .await
-        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
-    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+    let limits = Limits::default();
+    let manifest = read_whole_file(
+        gateway,
+        &final_ref,
+        &format!("{RESULT_DIR}/closure.json"),
+        limits.max_manifest_bytes,
+    )
+    .await
+    .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
+    let closure = closure::parse(&manifest, &results, &limits)?;
 
     // Which output holds each path: the groups (the final one first), the evaluation (sources),
     // the builder image (paths it already had).
@@ -259,15 +264,18 @@ pub async fn build_platform<G: Gateway>(
     })
 }
 
+/// The most a builder report read as text may hold: the closure manifest's limit.
+const REPORT_LIMIT: usize = Limits::DEFAULT_MAX_MANIFEST_BYTES;
+
 async fn read_text<G: Gateway>(
     gateway: &mut G,
     reference: &str,
     file: &str,
 ) -> Result<String, UserError> {
-    let bytes = gateway
-        .read_file(reference, file)
+    // Reports (the evaluation's records above all) can be larger than one gRPC message.
+    let bytes = read_whole_file(gateway, reference, file, REPORT_LIMIT)
         .await
-        .map_err(|err| invalid(format!("no {file} ({})", err.message)))?;
+        .map_err(|err| invalid(format!("no {file} ({err})")))?;
     String::from_utf8(bytes).map_err(|_| invalid(format!("{file} is not UTF-8 text")))
 }
 
@@ -508,6 +516,31 @@ mod tests {
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("/layers/{}", base(path))), "{path}");
         }
+    }
+
+    #[test]
+    fn reports_over_one_grpc_message_are_read_in_ranges() {
+        let mut g = good();
+        // The evaluation's records: the same graph after 17 MiB of unrelated source records.
+        let mut records = String::new();
+        let mut i = 0u32;
+        while records.len() < 17 << 20 {
+            records.push_str(&record(
+                &format!("/nix/store/{i:0>32}-source-{}", "x".repeat(100)),
+                &[],
+            ));
+            i += 1;
+        }
+        let key = "/.nix-frontend/records";
+        let mut tail = String::from_utf8(g.tree(EVAL).files[key].clone()).unwrap();
+        records.push_str(&std::mem::take(&mut tail));
+        g.tree(EVAL).file(key, records);
+        // The final step's closure manifest, padded with JSON whitespace past 16 MiB.
+        let key = "/nf/result/closure.json";
+        let mut manifest = g.tree(APP_STEP).files[key].clone();
+        manifest.resize(20 << 20, b'\n');
+        g.tree(APP_STEP).file(key, manifest);
+        run(&mut g).unwrap();
     }
 
     #[test]

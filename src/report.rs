@@ -8,7 +8,7 @@ use bollard_buildkit_proto::fsutil::types::Stat;
 
 use crate::closure::{self, Limits, StorePath};
 use crate::error::UserError;
-use crate::gateway::Gateway;
+use crate::gateway::{read_whole_file, Gateway};
 use crate::plan::config::DerivationInfo;
 use crate::plan::contract::{self, Report, Status};
 use crate::plan::{BuildResult, RootLink};
@@ -70,11 +70,16 @@ pub async fn read_build_result<G: Gateway>(
     if results.is_empty() {
         return Err(invalid("the build produced no output path".into()));
     }
-    let manifest = gateway
-        .read_file(reference, contract::CLOSURE)
-        .await
-        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
-    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+    let limits = Limits::default();
+    let manifest = read_whole_file(
+        gateway,
+        reference,
+        contract::CLOSURE,
+        limits.max_manifest_bytes,
+    )
+    .await
+    .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
+    let closure = closure::parse(&manifest, &results, &limits)?;
     // The layer trees must be exactly the closure: nothing missing, nothing extra.
     let layer_dirs = gateway
         .read_dir(reference, contract::LAYERS)
