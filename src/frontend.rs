@@ -3,6 +3,10 @@
 //! and check what the builder reported (`report`), plan and solve the image, and hand the images
 //! back (`result`). Talks to BuildKit only through the `Gateway` trait.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use crate::context;
 use crate::error::UserError;
 use crate::gateway::{Environment, Gateway};
@@ -16,7 +20,7 @@ use crate::result::{Built, PlatformImage};
 use crate::spec::Spec;
 
 pub async fn build<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
 ) -> Result<Built, UserError> {
@@ -27,20 +31,58 @@ pub async fn build<G: Gateway>(
         gateway.warn(warning).await;
     }
     let excludes = context::read_dockerignore(gateway, options, env).await;
-    let mut images = Vec::new();
-    for platform in &spec.platforms {
-        let spec = spec.for_platform(platform);
-        images.push(build_platform(gateway, options, env, &spec, &excludes, &text).await?);
-    }
+    // The platforms build concurrently (an emulated one no longer adds its whole time to the
+    // native one's); each step's progress name carries its platform.
+    let builds: Vec<_> = spec
+        .platforms
+        .iter()
+        .map(|platform| {
+            let spec = spec.for_platform(platform);
+            let (excludes, text) = (&excludes, &text);
+            async move { build_platform(gateway, options, env, &spec, excludes, text).await }
+        })
+        .collect();
+    let images = try_join_all(builds).await?;
     Ok(Built {
         multi_platform: spec.platforms.len() > 1,
         images,
     })
 }
 
+/// Runs the futures concurrently on this task: their results in order, or the first error to
+/// arrive (the others are dropped, which cancels their calls to BuildKit).
+async fn try_join_all<T, E, F>(futures: Vec<F>) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    let mut done = vec![false; futures.len()];
+    std::future::poll_fn(|cx| {
+        for (i, future) in futures.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            if let Poll::Ready(result) = future.as_mut().poll(cx) {
+                done[i] = true;
+                match result {
+                    Ok(value) => results[i] = Some(value),
+                    Err(err) => return Poll::Ready(Err(err)),
+                }
+            }
+        }
+        if done.iter().all(|d| *d) {
+            Poll::Ready(Ok(results.iter_mut().filter_map(Option::take).collect()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// One platform's image: Nix in that platform's builder image, its closure, its layers.
 async fn build_platform<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     spec: &Spec,
@@ -109,7 +151,7 @@ async fn build_platform<G: Gateway>(
 /// Plans and solves the Nix stage; a build failure that came from the cache is built once more.
 /// Returns the stage's output, the ref of its solve and what the builder reported.
 async fn run_nix_stage<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     spec: &Spec,
@@ -140,7 +182,7 @@ async fn run_nix_stage<G: Gateway>(
 }
 
 async fn solve_nix_stage<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     spec: &Spec,
     stage: &Output,
 ) -> Result<String, UserError> {
@@ -156,7 +198,7 @@ fn is_stale_failure(report: &Report, env: &Environment) -> bool {
 }
 
 pub(crate) async fn warn_without_entrypoint<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     spec: &Spec,
     result: &BuildResult,
 ) {
@@ -171,7 +213,7 @@ pub(crate) async fn warn_without_entrypoint<G: Gateway>(
 }
 
 pub async fn resolve_builder<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     spec: &Spec,
     options: &Options,
 ) -> Result<BuilderImage, UserError> {
@@ -280,7 +322,7 @@ mod tests {
             format!("{HELLO}/bin/hello")
         );
         // build file, two .dockerignore reads, the Nix stage, the image.
-        assert_eq!(g.solves, 5);
+        assert_eq!(g.solves(), 5);
     }
 
     fn expect_error(g: &mut FakeGateway, needle: &str) {
@@ -330,6 +372,57 @@ mod tests {
                 .file(&format!("/.nix-frontend/{file}"), content);
             expect_error(&mut g, needle);
         }
+    }
+
+    #[test]
+    fn platforms_build_concurrently_each_step_named_by_its_platform() {
+        let raw = [
+            ("filename", "default.nix"),
+            ("target", "hello"),
+            ("build-arg:NIX_PLAN", "single"),
+            ("platform", "linux/amd64,linux/arm64"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let options = Options::parse(&raw).unwrap();
+        let mut g = good();
+        // Both platforms' Nix stages are solved before either image: refs 3 and 4.
+        good_report(g.tree(NIX_STAGE + 1));
+        let built = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(&g, &options, &env()))
+            .unwrap();
+        let platforms: Vec<String> = built
+            .images
+            .iter()
+            .map(|i| i.platform.to_string())
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        let names: Vec<String> = g.definitions()[NIX_STAGE..]
+            .iter()
+            .map(|d| {
+                // The name of the definition's result: the terminal op's input.
+                use prost::Message;
+                let terminal = bollard_buildkit_proto::pb::Op::decode(&d.def.last().unwrap()[..]);
+                let digest = terminal.unwrap().inputs[0].digest.clone();
+                let name = d.metadata[&digest].description["llb.customname"].clone();
+                match name.find(" nix-build") {
+                    Some(end) => name[..end + " nix-build".len()].to_string(),
+                    None => "image".to_string(),
+                }
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "[linux/amd64] nix-build",
+                "[linux/arm64] nix-build",
+                "image",
+                "image"
+            ]
+        );
     }
 
     #[test]
@@ -433,7 +526,7 @@ mod tests {
             "\u{feff}# c\n/secret.txt\n*.txt\n!/keep.txt\n",
         );
         run(&mut g).unwrap();
-        let nix_stage = llb::definition_to_json(&g.definitions[NIX_STAGE]);
+        let nix_stage = llb::definition_to_json(&g.definitions()[NIX_STAGE]);
         let context = nix_stage
             .as_array()
             .unwrap()
@@ -459,15 +552,15 @@ mod tests {
         let result = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(build(&mut g, &options(), &env));
+            .block_on(build(&g, &options(), &env));
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(
-            g.warnings,
+            g.warnings(),
             ["the cached Nix build had failed; building again"]
         );
         // The Nix stage again (ignoring the cache), then the image.
-        assert_eq!(g.solves, NIX_STAGE + 3);
-        let rerun = &g.definitions[NIX_STAGE + 1];
+        assert_eq!(g.solves(), NIX_STAGE + 3);
+        let rerun = &g.definitions()[NIX_STAGE + 1];
         assert!(rerun.metadata.values().any(|m| m.ignore_cache));
     }
 
@@ -484,6 +577,6 @@ mod tests {
             &mut g,
             "building attribute \"hello\" of default.nix failed:\nerror: builder failed",
         );
-        assert!(g.warnings.is_empty());
+        assert!(g.warnings().is_empty());
     }
 }

@@ -24,30 +24,31 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
-/// The calls the frontend makes; the real bridge and the test fake implement it.
+/// The calls the frontend makes; the real bridge and the test fake implement it. Every call
+/// takes `&self`, so one build's platforms call it concurrently.
 #[allow(async_fn_in_trait)]
 pub trait Gateway {
     /// Solves `definition` and returns the result's ref id.
-    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError>;
-    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
+    async fn solve(&self, definition: pb::Definition) -> Result<String, GatewayError>;
+    async fn read_file(&self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
     /// At most `length` bytes of the file from `offset` (fewer at its end, none past it).
     async fn read_file_range(
-        &mut self,
+        &self,
         reference: &str,
         path: &str,
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, GatewayError>;
-    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
+    async fn read_dir(&self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
     /// The image's manifest digest and config JSON.
     async fn resolve_image_config(
-        &mut self,
+        &self,
         reference: &str,
         platform: &pb::Platform,
         resolve_mode: Option<&str>,
     ) -> Result<(String, Vec<u8>), GatewayError>;
     /// A warning for the build summary; failures to warn are not errors.
-    async fn warn(&mut self, message: &str);
+    async fn warn(&self, message: &str);
 }
 
 /// What the frontend learnt about its environment.
@@ -86,7 +87,7 @@ impl fmt::Display for ReadError {
 /// The whole of the file at `path` in `reference`, read `READ_CHUNK` bytes per call; a file of
 /// more than `limit` bytes is refused once that much is read, never held whole.
 pub async fn read_whole_file<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     path: &str,
     limit: usize,
@@ -144,9 +145,9 @@ mod tests {
             .unwrap()
             .block_on(g.read_file("ref-0", "/big"));
         assert!(whole.unwrap_err().message.contains("larger than max"));
-        g.file_reads = 0;
+        g.reset_file_reads();
         assert_eq!(read(&mut g, 64 << 20).unwrap(), data);
-        assert_eq!(g.file_reads, 3);
+        assert_eq!(g.file_reads(), 3);
     }
 
     #[test]
@@ -161,7 +162,7 @@ mod tests {
             let data = vec![7u8; size];
             let mut g = gateway_with(data.clone());
             assert_eq!(read(&mut g, 64 << 20).unwrap(), data, "{size}");
-            assert_eq!(g.file_reads, size / READ_CHUNK as usize + 1, "{size}");
+            assert_eq!(g.file_reads(), size / READ_CHUNK as usize + 1, "{size}");
         }
     }
 
@@ -172,7 +173,7 @@ mod tests {
             Err(ReadError::TooLarge { limit }) => assert_eq!(limit, READ_CHUNK as usize + 10),
             other => panic!("{other:?}"),
         }
-        assert_eq!(g.file_reads, 2);
+        assert_eq!(g.file_reads(), 2);
     }
 
     #[test]

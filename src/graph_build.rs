@@ -31,7 +31,7 @@ fn invalid(what: String) -> UserError {
 
 /// Everything after the builder image is resolved and the context planned.
 pub async fn build_platform<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     spec: &Spec,
     builder: &BuilderImage,
@@ -268,7 +268,7 @@ pub async fn build_platform<G: Gateway>(
 const REPORT_LIMIT: usize = Limits::DEFAULT_MAX_MANIFEST_BYTES;
 
 async fn read_text<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     file: &str,
 ) -> Result<String, UserError> {
@@ -281,7 +281,7 @@ async fn read_text<G: Gateway>(
 
 /// The evaluation's roots, records and dry run, planned into groups.
 async fn read_graph<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
@@ -312,7 +312,7 @@ async fn read_graph<G: Gateway>(
 
 /// The first step (in build order) that did not build: its index, log and when it ran.
 async fn first_failure<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     graph: &Graph,
     refs: &[String],
 ) -> Result<Option<(usize, String, i64)>, UserError> {
@@ -352,7 +352,7 @@ async fn first_failure<G: Gateway>(
 
 /// The final step's results, each a store path.
 async fn read_results<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
 ) -> Result<Vec<StorePath>, UserError> {
     let text = read_text(gateway, reference, &format!("{RESULT_DIR}/results")).await?;
@@ -482,7 +482,7 @@ mod tests {
 
     /// The names of the vertices of the Nth solve's definition.
     fn step_names(g: &FakeGateway, solve: usize) -> Vec<String> {
-        let mut names: Vec<String> = g.definitions[solve]
+        let mut names: Vec<String> = g.definitions()[solve]
             .metadata
             .values()
             .filter_map(|m| m.description.get("llb.customname").cloned())
@@ -499,7 +499,7 @@ mod tests {
             built.images[0].config["config"]["Entrypoint"][0],
             format!("{APP}/bin/app")
         );
-        assert_eq!(g.solves, 9);
+        assert_eq!(g.solves(), 9);
         let names = step_names(&g, APP_STEP - 2);
         for expected in [
             "evaluate default.nix -A app",
@@ -512,7 +512,7 @@ mod tests {
             );
         }
         // The image's layers copy each path's tree out of the step that holds it.
-        let image = crate::llb::definition_to_json(&g.definitions[8]).to_string();
+        let image = crate::llb::definition_to_json(&g.definitions()[8]).to_string();
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("/layers/{}", base(path))), "{path}");
         }
@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn a_cached_failure_is_built_again() {
-        let mut g = good_with_failure();
+        let g = good_with_failure();
         let raw = [("filename", "default.nix"), ("target", "app")]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -595,14 +595,15 @@ mod tests {
         let result = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(build(&mut g, &Options::parse(&raw).unwrap(), &env));
+            .block_on(build(&g, &Options::parse(&raw).unwrap(), &env));
         assert!(result.is_err());
         assert_eq!(
-            g.warnings,
+            g.warnings(),
             ["the cached step \"build expensive-dep-1.0\" had failed; building again"]
         );
         // The second round runs the failed step and the one after it regardless of the cache.
-        let rerun = g.definitions.last().unwrap();
+        let definitions = g.definitions();
+        let rerun = definitions.last().unwrap();
         assert!(rerun.metadata.values().any(|m| m.ignore_cache));
     }
 

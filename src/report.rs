@@ -18,10 +18,7 @@ const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
 
 /// The status, log and time of the Nix step whose output is `reference`.
-pub async fn read_report<G: Gateway>(
-    gateway: &mut G,
-    reference: &str,
-) -> Result<Report, UserError> {
+pub async fn read_report<G: Gateway>(gateway: &G, reference: &str) -> Result<Report, UserError> {
     let read = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_string();
     let word = gateway
         .read_file(reference, contract::STATUS)
@@ -48,7 +45,7 @@ pub async fn read_report<G: Gateway>(
 }
 
 pub async fn read_build_result<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
 ) -> Result<BuildResult, UserError> {
     let invalid = |what: String| {
@@ -145,7 +142,7 @@ pub async fn read_build_result<G: Gateway>(
 
 /// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file.
 async fn find_ca_bundle<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     closure: &closure::Closure,
 ) -> Option<String> {
