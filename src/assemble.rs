@@ -13,7 +13,7 @@ use crate::spec::Spec;
 /// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
 /// options, the layers planned and solved.
 pub async fn assemble_image<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     spec: &Spec,
     result: &BuildResult,
     trees: &plan::Trees,
@@ -40,7 +40,7 @@ pub async fn assemble_image<G: Gateway>(
     })
 }
 
-async fn warn_without_entrypoint<G: Gateway>(gateway: &mut G, spec: &Spec, result: &BuildResult) {
+async fn warn_without_entrypoint<G: Gateway>(gateway: &G, spec: &Spec, result: &BuildResult) {
     if plan::default_program(result).is_none()
         && spec.settings.entrypoint.is_none()
         && spec.settings.cmd.is_none()

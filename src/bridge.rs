@@ -68,8 +68,9 @@ impl AsyncWrite for Stdio {
 pub struct Bridge {
     client: LlbBridgeClient<Channel>,
     cache_imports: Vec<gw::CacheOptionsEntry>,
-    /// Digest used for warnings; any vertex of ours will do.
-    warn_digest: String,
+    /// Digest used for warnings; any vertex of ours will do. Set by the first solve; a lock
+    /// because platforms solve concurrently (never held across an await).
+    warn_digest: Mutex<String>,
 }
 
 impl Bridge {
@@ -104,7 +105,7 @@ impl Bridge {
         Bridge {
             client,
             cache_imports: Vec::new(),
-            warn_digest: String::new(),
+            warn_digest: Mutex::new(String::new()),
         }
     }
 
@@ -256,10 +257,12 @@ fn source_detail(location: &SourceLocation) -> Vec<u8> {
 }
 
 impl Gateway for Bridge {
-    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError> {
-        if self.warn_digest.is_empty() {
-            if let Some(first) = definition.def.first() {
-                self.warn_digest = crate::llb::sha256_digest(first);
+    async fn solve(&self, definition: pb::Definition) -> Result<String, GatewayError> {
+        if let Some(first) = definition.def.first() {
+            if let Ok(mut digest) = self.warn_digest.lock() {
+                if digest.is_empty() {
+                    *digest = crate::llb::sha256_digest(first);
+                }
             }
         }
         let request = gw::SolveRequest {
@@ -273,6 +276,7 @@ impl Gateway for Bridge {
         };
         let response = self
             .client
+            .clone()
             .solve(request)
             .await
             .map_err(|s| status_error("solve", s))?
@@ -288,7 +292,7 @@ impl Gateway for Bridge {
         }
     }
 
-    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
+    async fn read_file(&self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
         let request = gw::ReadFileRequest {
             r#ref: reference.to_string(),
             file_path: path.to_string(),
@@ -296,13 +300,42 @@ impl Gateway for Bridge {
             mount_index: 0,
         };
         self.client
+            .clone()
             .read_file(request)
             .await
             .map(|r| r.into_inner().data)
             .map_err(|s| status_error("read file", s))
     }
 
-    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
+    async fn read_file_range(
+        &self,
+        reference: &str,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let out_of_range = || GatewayError {
+            call: "read file",
+            message: format!("{path}: range {offset}+{length} is out of range"),
+        };
+        let request = gw::ReadFileRequest {
+            r#ref: reference.to_string(),
+            file_path: path.to_string(),
+            range: Some(gw::FileRange {
+                offset: i64::try_from(offset).map_err(|_| out_of_range())?,
+                length: i64::try_from(length).map_err(|_| out_of_range())?,
+            }),
+            mount_index: 0,
+        };
+        self.client
+            .clone()
+            .read_file(request)
+            .await
+            .map(|r| r.into_inner().data)
+            .map_err(|s| status_error("read file", s))
+    }
+
+    async fn read_dir(&self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
         let request = gw::ReadDirRequest {
             r#ref: reference.to_string(),
             dir_path: path.to_string(),
@@ -310,6 +343,7 @@ impl Gateway for Bridge {
             mount_index: 0,
         };
         self.client
+            .clone()
             .read_dir(request)
             .await
             .map(|r| r.into_inner().entries)
@@ -317,7 +351,7 @@ impl Gateway for Bridge {
     }
 
     async fn resolve_image_config(
-        &mut self,
+        &self,
         reference: &str,
         platform: &pb::Platform,
         resolve_mode: Option<&str>,
@@ -330,6 +364,7 @@ impl Gateway for Bridge {
             ..Default::default()
         };
         self.client
+            .clone()
             .resolve_image_config(request)
             .await
             .map(|r| {
@@ -339,14 +374,18 @@ impl Gateway for Bridge {
             .map_err(|s| status_error("resolve image", s))
     }
 
-    async fn warn(&mut self, message: &str) {
+    async fn warn(&self, message: &str) {
         let request = gw::WarnRequest {
-            digest: self.warn_digest.clone(),
+            digest: self
+                .warn_digest
+                .lock()
+                .map(|d| d.clone())
+                .unwrap_or_default(),
             level: 1,
             short: message.as_bytes().to_vec(),
             ..Default::default()
         };
-        if let Err(status) = self.client.warn(request).await {
+        if let Err(status) = self.client.clone().warn(request).await {
             eprintln!(
                 "nix-frontend: warning not delivered ({}): {message}",
                 status.message()

@@ -32,9 +32,14 @@ impl Default for Limits {
         Limits {
             max_paths: 100_000,
             max_total_nar_bytes: 1 << 40,
-            max_manifest_bytes: 64 << 20,
+            max_manifest_bytes: Self::DEFAULT_MAX_MANIFEST_BYTES,
         }
     }
+}
+
+impl Limits {
+    /// 64 MiB: past BuildKit's 16 MiB message limit, so such files are read in ranges.
+    pub const DEFAULT_MAX_MANIFEST_BYTES: usize = 64 << 20;
 }
 
 /// A validated store path such as `/nix/store/0c8…-hello-2.12`.

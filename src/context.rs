@@ -75,7 +75,7 @@ pub fn sources(
 /// other than the build file, e.g. an imported one): reads that file, so the CLI shows its own
 /// lines; when it cannot be read, or the line is not in it, the error points nowhere.
 pub async fn attach_source<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     mut error: UserError,
@@ -118,7 +118,7 @@ enum SingleFile {
 
 /// Solves just `file` of the client directory `local_name` and returns the ref to read it from.
 async fn solve_local_file<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     (local_name, file): (&str, &str),
@@ -142,7 +142,7 @@ async fn solve_local_file<G: Gateway>(
 }
 
 pub async fn read_build_file<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
 ) -> Result<String, UserError> {
@@ -173,7 +173,7 @@ pub async fn read_build_file<G: Gateway>(
 
 /// `.dockerignore` patterns: `<file>.dockerignore` next to the build file, else the context's.
 pub async fn read_dockerignore<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
 ) -> Vec<String> {
@@ -237,15 +237,15 @@ mod tests {
             .build()
             .unwrap();
         runtime
-            .block_on(read_build_file(&mut g, &options, &env))
+            .block_on(read_build_file(&g, &options, &env))
             .unwrap();
-        let excludes = runtime.block_on(read_dockerignore(&mut g, &options, &env));
+        let excludes = runtime.block_on(read_dockerignore(&g, &options, &env));
         assert_eq!(excludes, ["x"]);
-        let build_file = source_attrs(&g.definitions[0]);
+        let build_file = source_attrs(&g.definitions()[0]);
         assert_eq!(build_file["local.followpaths"], r#"["default.nix"]"#);
         assert_eq!(build_file["local.includepattern"], r#"["default.nix"]"#);
         assert_eq!(build_file["local.sharedkeyhint"], "dockerfile");
-        let probes: Vec<Value> = g.definitions[1..].iter().map(source_attrs).collect();
+        let probes: Vec<Value> = g.definitions()[1..].iter().map(source_attrs).collect();
         assert_eq!(
             probes[0]["local.sharedkeyhint"],
             "dockerfile-default.nix.dockerignore"

@@ -3,6 +3,10 @@
 //! and check what the builder reported (`report`), plan and solve the image, and hand the images
 //! back (`result`). Talks to BuildKit only through the `Gateway` trait.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use crate::assemble::{assemble_image, debug_dump};
 use crate::context;
 use crate::error::UserError;
@@ -17,7 +21,7 @@ use crate::sbom;
 use crate::spec::Spec;
 
 pub async fn build<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
 ) -> Result<Built, UserError> {
@@ -33,20 +37,58 @@ pub async fn build<G: Gateway>(
             .await;
     }
     let excludes = context::read_dockerignore(gateway, options, env).await;
-    let mut images = Vec::new();
-    for platform in &spec.platforms {
-        let spec = spec.for_platform(platform);
-        images.push(build_platform(gateway, options, env, &spec, &excludes, &text).await?);
-    }
+    // The platforms build concurrently (an emulated one no longer adds its whole time to the
+    // native one's); each step's progress name carries its platform.
+    let builds: Vec<_> = spec
+        .platforms
+        .iter()
+        .map(|platform| {
+            let spec = spec.for_platform(platform);
+            let (excludes, text) = (&excludes, &text);
+            async move { build_platform(gateway, options, env, &spec, excludes, text).await }
+        })
+        .collect();
+    let images = try_join_all(builds).await?;
     Ok(Built {
         multi_platform: spec.platforms.len() > 1,
         images,
     })
 }
 
+/// Runs the futures concurrently on this task: their results in order, or the first error to
+/// arrive (the others are dropped, which cancels their calls to BuildKit).
+async fn try_join_all<T, E, F>(futures: Vec<F>) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    let mut done = vec![false; futures.len()];
+    std::future::poll_fn(|cx| {
+        for (i, future) in futures.iter_mut().enumerate() {
+            if done[i] {
+                continue;
+            }
+            if let Poll::Ready(result) = future.as_mut().poll(cx) {
+                done[i] = true;
+                match result {
+                    Ok(value) => results[i] = Some(value),
+                    Err(err) => return Poll::Ready(Err(err)),
+                }
+            }
+        }
+        if done.iter().all(|d| *d) {
+            Poll::Ready(Ok(results.iter_mut().filter_map(Option::take).collect()))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
 /// One platform's image; an error in a Nix file of the context shows that file's lines.
 async fn build_platform<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     spec: &Spec,
@@ -61,7 +103,7 @@ async fn build_platform<G: Gateway>(
 
 /// One platform's image: Nix in that platform's builder image, its closure, its layers.
 async fn build_platform_image<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     spec: &Spec,
@@ -109,7 +151,7 @@ async fn build_platform_image<G: Gateway>(
 /// The SBOM of one platform's image as a file in a ref of its own (an attestation's ref and
 /// path must name a file holding only the predicate).
 async fn sbom_document<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     env: &Environment,
     spec: &Spec,
     result: &BuildResult,
@@ -153,7 +195,7 @@ async fn sbom_document<G: Gateway>(
 
 /// The single-step mode: Nix in one step over a persistent store, then the image.
 async fn build_single<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     spec: &Spec,
@@ -189,7 +231,7 @@ async fn build_single<G: Gateway>(
 /// Plans and solves the Nix stage; a build failure that came from the cache is built once more.
 /// Returns the stage's output, the ref of its solve and what the builder reported.
 async fn run_nix_stage<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     spec: &Spec,
@@ -220,7 +262,7 @@ async fn run_nix_stage<G: Gateway>(
 }
 
 async fn solve_nix_stage<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     spec: &Spec,
     stage: &Output,
 ) -> Result<String, UserError> {
@@ -236,7 +278,7 @@ fn is_stale_failure(report: &Report, env: &Environment) -> bool {
 }
 
 pub async fn resolve_builder<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     spec: &Spec,
     options: &Options,
 ) -> Result<BuilderImage, UserError> {
@@ -338,7 +380,7 @@ mod tests {
             format!("{HELLO}/bin/hello")
         );
         // build file, two .dockerignore reads, the Nix stage, the image.
-        assert_eq!(g.solves, 5);
+        assert_eq!(g.solves(), 5);
     }
 
     fn with_sbom(has_attestations: bool) -> (FakeGateway, Built) {
@@ -357,11 +399,11 @@ mod tests {
             has_attestations,
             ..env()
         };
-        let mut g = good();
+        let g = good();
         let built = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(build(&mut g, &options, &env))
+            .block_on(build(&g, &options, &env))
             .unwrap();
         (g, built)
     }
@@ -371,9 +413,9 @@ mod tests {
         use prost::Message;
         let (g, built) = with_sbom(true);
         // build file, two .dockerignore reads, the Nix stage, the image, the SBOM.
-        assert_eq!(g.solves, 6);
+        assert_eq!(g.solves(), 6);
         assert_eq!(built.images[0].sbom.as_deref(), Some("ref-5"));
-        let data = g.definitions[5]
+        let data = g.definitions()[5]
             .def
             .iter()
             .filter_map(|bytes| pb::Op::decode(bytes.as_slice()).ok())
@@ -400,16 +442,16 @@ mod tests {
             .filter_map(|p| p["packageFileName"].as_str())
             .collect();
         assert_eq!(paths, [BUSYBOX, HELLO]);
-        assert!(g.warnings.is_empty(), "{:?}", g.warnings);
+        assert!(g.warnings().is_empty(), "{:?}", g.warnings());
     }
 
     #[test]
     fn without_the_attestation_cap_buildkit_keeps_its_scanner() {
         let (g, built) = with_sbom(false);
-        assert_eq!(g.solves, 5);
+        assert_eq!(g.solves(), 5);
         assert!(built.images[0].sbom.is_none());
         assert!(g
-            .warnings
+            .warnings()
             .iter()
             .any(|w| w.contains("reference.attestations")));
     }
@@ -461,6 +503,78 @@ mod tests {
                 .file(&format!("/.nix-frontend/{file}"), content);
             expect_error(&mut g, needle);
         }
+    }
+
+    #[test]
+    fn platforms_build_concurrently_each_step_named_by_its_platform() {
+        let raw = [
+            ("filename", "default.nix"),
+            ("target", "hello"),
+            ("build-arg:NIX_PLAN", "single"),
+            ("platform", "linux/amd64,linux/arm64"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let options = Options::parse(&raw).unwrap();
+        let mut g = good();
+        // Both platforms' Nix stages are solved before either image: refs 3 and 4.
+        good_report(g.tree(NIX_STAGE + 1));
+        let built = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(&g, &options, &env()))
+            .unwrap();
+        let platforms: Vec<String> = built
+            .images
+            .iter()
+            .map(|i| i.platform.to_string())
+            .collect();
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+        let names: Vec<String> = g.definitions()[NIX_STAGE..]
+            .iter()
+            .map(|d| {
+                // The name of the definition's result: the terminal op's input.
+                use prost::Message;
+                let terminal = bollard_buildkit_proto::pb::Op::decode(&d.def.last().unwrap()[..]);
+                let digest = terminal.unwrap().inputs[0].digest.clone();
+                let name = d.metadata[&digest].description["llb.customname"].clone();
+                match name.find(" nix-build") {
+                    Some(end) => name[..end + " nix-build".len()].to_string(),
+                    None => "image".to_string(),
+                }
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "[linux/amd64] nix-build",
+                "[linux/arm64] nix-build",
+                "image",
+                "image"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_closure_manifest_over_one_grpc_message_is_read_in_ranges() {
+        let mut g = good();
+        let key = "/.nix-frontend/closure.json";
+        let mut manifest = g.tree(NIX_STAGE).files[key].clone();
+        // JSON allows trailing whitespace: the same closure in a 20 MiB file.
+        manifest.resize(20 << 20, b' ');
+        g.tree(NIX_STAGE).file(key, manifest);
+        run(&mut g).unwrap();
+    }
+
+    #[test]
+    fn a_closure_manifest_over_the_limit_is_refused_with_it() {
+        let mut g = good();
+        let key = "/.nix-frontend/closure.json";
+        let mut manifest = g.tree(NIX_STAGE).files[key].clone();
+        manifest.resize((64 << 20) + 1, b' ');
+        g.tree(NIX_STAGE).file(key, manifest);
+        expect_error(&mut g, "over the limit of 67108864 bytes");
     }
 
     #[test]
@@ -559,7 +673,7 @@ mod tests {
         let location = run(&mut g).unwrap_err().location.unwrap();
         assert_eq!((location.file.as_str(), location.line), ("default.nix", 2));
         assert!(location.text.contains("hello = ..."));
-        assert_eq!(g.solves, NIX_STAGE + 1);
+        assert_eq!(g.solves(), NIX_STAGE + 1);
         // A file that cannot be read: the message alone, never the build file's lines.
         let mut g = failed("error: x\n       at /src/gone.nix:7:1:\n");
         let error = run(&mut g).unwrap_err();
@@ -575,7 +689,7 @@ mod tests {
             "\u{feff}# c\n/secret.txt\n*.txt\n!/keep.txt\n",
         );
         run(&mut g).unwrap();
-        let nix_stage = llb::definition_to_json(&g.definitions[NIX_STAGE]);
+        let nix_stage = llb::definition_to_json(&g.definitions()[NIX_STAGE]);
         let context = nix_stage
             .as_array()
             .unwrap()
@@ -601,15 +715,15 @@ mod tests {
         let result = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(build(&mut g, &options(), &env));
+            .block_on(build(&g, &options(), &env));
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(
-            g.warnings,
+            g.warnings(),
             ["the cached Nix build had failed; building again"]
         );
         // The Nix stage again (ignoring the cache), then the image.
-        assert_eq!(g.solves, NIX_STAGE + 3);
-        let rerun = &g.definitions[NIX_STAGE + 1];
+        assert_eq!(g.solves(), NIX_STAGE + 3);
+        let rerun = &g.definitions()[NIX_STAGE + 1];
         assert!(rerun.metadata.values().any(|m| m.ignore_cache));
     }
 
@@ -626,6 +740,6 @@ mod tests {
             &mut g,
             "building attribute \"hello\" of default.nix failed:\nerror: builder failed",
         );
-        assert!(g.warnings.is_empty());
+        assert!(g.warnings().is_empty());
     }
 }

@@ -24,22 +24,31 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
-/// The calls the frontend makes; the real bridge and the test fake implement it.
+/// The calls the frontend makes; the real bridge and the test fake implement it. Every call
+/// takes `&self`, so one build's platforms call it concurrently.
 #[allow(async_fn_in_trait)]
 pub trait Gateway {
     /// Solves `definition` and returns the result's ref id.
-    async fn solve(&mut self, definition: pb::Definition) -> Result<String, GatewayError>;
-    async fn read_file(&mut self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
-    async fn read_dir(&mut self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
+    async fn solve(&self, definition: pb::Definition) -> Result<String, GatewayError>;
+    async fn read_file(&self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError>;
+    /// At most `length` bytes of the file from `offset` (fewer at its end, none past it).
+    async fn read_file_range(
+        &self,
+        reference: &str,
+        path: &str,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, GatewayError>;
+    async fn read_dir(&self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError>;
     /// The image's manifest digest and config JSON.
     async fn resolve_image_config(
-        &mut self,
+        &self,
         reference: &str,
         platform: &pb::Platform,
         resolve_mode: Option<&str>,
     ) -> Result<(String, Vec<u8>), GatewayError>;
     /// A warning for the build summary; failures to warn are not errors.
-    async fn warn(&mut self, message: &str);
+    async fn warn(&self, message: &str);
 }
 
 /// What the frontend learnt about its environment.
@@ -52,4 +61,129 @@ pub struct Environment {
     pub has_attestations: bool,
     /// Unix seconds when this frontend started; older builder runs came from the cache.
     pub started_at: i64,
+}
+
+/// BuildKit's gateway messages are at most 16 MiB (containerd's default), so a ReadFile of a
+/// bigger file fails; files that can be large are read in ranges of this size.
+pub const READ_CHUNK: u64 = 8 << 20;
+
+/// Why a file read in chunks could not be read.
+#[derive(Debug, Clone)]
+pub enum ReadError {
+    Gateway(GatewayError),
+    /// The file holds more than `limit` bytes.
+    TooLarge {
+        limit: usize,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Gateway(err) => write!(f, "{}", err.message),
+            ReadError::TooLarge { limit } => write!(f, "it is over the limit of {limit} bytes"),
+        }
+    }
+}
+
+/// The whole of the file at `path` in `reference`, read `READ_CHUNK` bytes per call; a file of
+/// more than `limit` bytes is refused once that much is read, never held whole.
+pub async fn read_whole_file<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    path: &str,
+    limit: usize,
+) -> Result<Vec<u8>, ReadError> {
+    let mut data: Vec<u8> = Vec::new();
+    loop {
+        let chunk = gateway
+            .read_file_range(reference, path, data.len() as u64, READ_CHUNK)
+            .await
+            .map_err(ReadError::Gateway)?;
+        let short = (chunk.len() as u64) < READ_CHUNK;
+        if chunk.len() as u64 > READ_CHUNK {
+            return Err(ReadError::Gateway(GatewayError {
+                call: "read file",
+                message: format!("{path}: more bytes than the range asked for"),
+            }));
+        }
+        data.extend_from_slice(&chunk);
+        if data.len() > limit {
+            return Err(ReadError::TooLarge { limit });
+        }
+        if short {
+            return Ok(data);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_gateway::{FakeGateway, MAX_MESSAGE};
+
+    fn read(g: &mut FakeGateway, limit: usize) -> Result<Vec<u8>, ReadError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(read_whole_file(g, "ref-0", "/big", limit))
+    }
+
+    fn gateway_with(data: Vec<u8>) -> FakeGateway {
+        let mut g = FakeGateway::default();
+        g.tree(0).file("/big", data);
+        g
+    }
+
+    #[test]
+    fn a_file_over_the_message_limit_is_read_in_ranges() {
+        let data: Vec<u8> = (0..MAX_MESSAGE + 5_000_000)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let mut g = gateway_with(data.clone());
+        // One ReadFile of it fails as BuildKit's does.
+        let whole = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(g.read_file("ref-0", "/big"));
+        assert!(whole.unwrap_err().message.contains("larger than max"));
+        g.reset_file_reads();
+        assert_eq!(read(&mut g, 64 << 20).unwrap(), data);
+        assert_eq!(g.file_reads(), 3);
+    }
+
+    #[test]
+    fn sizes_at_chunk_boundaries_read_exactly() {
+        for size in [
+            0,
+            1,
+            READ_CHUNK as usize - 1,
+            READ_CHUNK as usize,
+            2 * READ_CHUNK as usize,
+        ] {
+            let data = vec![7u8; size];
+            let mut g = gateway_with(data.clone());
+            assert_eq!(read(&mut g, 64 << 20).unwrap(), data, "{size}");
+            assert_eq!(g.file_reads(), size / READ_CHUNK as usize + 1, "{size}");
+        }
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_without_reading_it_all() {
+        let mut g = gateway_with(vec![0u8; 5 * READ_CHUNK as usize]);
+        match read(&mut g, READ_CHUNK as usize + 10) {
+            Err(ReadError::TooLarge { limit }) => assert_eq!(limit, READ_CHUNK as usize + 10),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(g.file_reads(), 2);
+    }
+
+    #[test]
+    fn a_missing_file_is_the_gateway_error() {
+        let mut g = FakeGateway::default();
+        match read(&mut g, 10) {
+            Err(ReadError::Gateway(err)) => assert!(err.message.contains("no such file")),
+            other => panic!("{other:?}"),
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::assemble::{assemble_image, debug_dump};
 use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
 use crate::error::UserError;
-use crate::gateway::Gateway;
+use crate::gateway::{read_whole_file, Gateway};
 use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::contract::{self, nix_error_text};
@@ -24,7 +24,7 @@ use crate::spec::Spec;
 
 /// Everything after the builder image is resolved and the context planned.
 pub async fn build_platform<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     spec: &Spec,
     builder: &BuilderImage,
@@ -64,11 +64,16 @@ pub async fn build_platform<G: Gateway>(
     let final_index = graph.final_group();
     let final_ref = refs[final_index].clone();
     let results = read_results(gateway, &final_ref).await?;
-    let manifest = gateway
-        .read_file(&final_ref, &format!("{RESULT_DIR}/closure.json"))
-        .await
-        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
-    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+    let limits = Limits::default();
+    let manifest = read_whole_file(
+        gateway,
+        &final_ref,
+        &format!("{RESULT_DIR}/closure.json"),
+        limits.max_manifest_bytes,
+    )
+    .await
+    .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
+    let closure = closure::parse(&manifest, &results, &limits)?;
 
     // Which output holds each path: the steps (the final one first), the evaluation (sources),
     // the builder image (paths it already had).
@@ -135,7 +140,7 @@ pub async fn build_platform<G: Gateway>(
 }
 
 async fn solve<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     output: &Output,
     what: impl Fn() -> String,
 ) -> Result<String, UserError> {
@@ -159,7 +164,7 @@ impl Steps<'_> {
     /// that failed in an earlier build, from the cache, runs once more with every step after it.
     async fn solve<G: Gateway>(
         &self,
-        gateway: &mut G,
+        gateway: &G,
         started_at: i64,
     ) -> Result<(Vec<Output>, Vec<String>), UserError> {
         let what = || format!("building {}", self.spec.describe_target());
@@ -214,7 +219,7 @@ struct Located {
 
 /// Finds every closure path among the holders' stores; a path none holds is refused.
 async fn locate<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     closure: &closure::Closure,
     holders: &[(Output, String)],
 ) -> Result<Located, UserError> {
@@ -241,21 +246,24 @@ async fn locate<G: Gateway>(
     Ok(Located { holder })
 }
 
+/// The most a builder report read as text may hold: the closure manifest's limit.
+const REPORT_LIMIT: usize = Limits::DEFAULT_MAX_MANIFEST_BYTES;
+
 async fn read_text<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     file: &str,
 ) -> Result<String, UserError> {
-    let bytes = gateway
-        .read_file(reference, file)
+    // Reports (the evaluation's records above all) can be larger than one gRPC message.
+    let bytes = read_whole_file(gateway, reference, file, REPORT_LIMIT)
         .await
-        .map_err(|err| invalid(format!("no {file} ({})", err.message)))?;
+        .map_err(|err| invalid(format!("no {file} ({err})")))?;
     String::from_utf8(bytes).map_err(|_| invalid(format!("{file} is not UTF-8 text")))
 }
 
 /// The evaluation's roots, records and dry run, planned into groups.
 async fn read_graph<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
@@ -286,7 +294,7 @@ async fn read_graph<G: Gateway>(
 
 /// The first step (in build order) that did not build: its index, log and when it ran.
 async fn first_failure<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     graph: &Graph,
     refs: &[String],
 ) -> Result<Option<(usize, String, i64)>, UserError> {
@@ -326,7 +334,7 @@ async fn first_failure<G: Gateway>(
 
 /// The final step's results, each a store path.
 async fn read_results<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
 ) -> Result<Vec<StorePath>, UserError> {
     let text = read_text(gateway, reference, &format!("{RESULT_DIR}/results")).await?;
@@ -452,7 +460,7 @@ mod tests {
 
     /// The names of the vertices of the Nth solve's definition.
     fn step_names(g: &FakeGateway, solve: usize) -> Vec<String> {
-        let mut names: Vec<String> = g.definitions[solve]
+        let mut names: Vec<String> = g.definitions()[solve]
             .metadata
             .values()
             .filter_map(|m| m.description.get("llb.customname").cloned())
@@ -469,7 +477,7 @@ mod tests {
             built.images[0].config["config"]["Entrypoint"][0],
             format!("{APP}/bin/app")
         );
-        assert_eq!(g.solves, 9);
+        assert_eq!(g.solves(), 9);
         let names = step_names(&g, APP_STEP - 2);
         for expected in [
             "evaluate default.nix -A app",
@@ -482,10 +490,35 @@ mod tests {
             );
         }
         // The image's layers copy each path's tree out of the step that holds it.
-        let image = crate::llb::definition_to_json(&g.definitions[8]).to_string();
+        let image = crate::llb::definition_to_json(&g.definitions()[8]).to_string();
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("/layers/{}", base(path))), "{path}");
         }
+    }
+
+    #[test]
+    fn reports_over_one_grpc_message_are_read_in_ranges() {
+        let mut g = good();
+        // The evaluation's records: the same graph after 17 MiB of unrelated source records.
+        let mut records = String::new();
+        let mut i = 0u32;
+        while records.len() < 17 << 20 {
+            records.push_str(&record(
+                &format!("/nix/store/{i:0>32}-source-{}", "x".repeat(100)),
+                &[],
+            ));
+            i += 1;
+        }
+        let key = "/.nix-frontend/records";
+        let mut tail = String::from_utf8(g.tree(EVAL).files[key].clone()).unwrap();
+        records.push_str(&std::mem::take(&mut tail));
+        g.tree(EVAL).file(key, records);
+        // The final step's closure manifest, padded with JSON whitespace past 16 MiB.
+        let key = "/nf/result/closure.json";
+        let mut manifest = g.tree(APP_STEP).files[key].clone();
+        manifest.resize(20 << 20, b'\n');
+        g.tree(APP_STEP).file(key, manifest);
+        run(&mut g).unwrap();
     }
 
     #[test]
@@ -530,11 +563,12 @@ mod tests {
         let result = run_at(&mut g, 100);
         assert!(result.is_err());
         assert_eq!(
-            g.warnings,
+            g.warnings(),
             ["the cached step \"build expensive-dep-1.0\" had failed; building again"]
         );
         // The second round runs the failed step and the one after it regardless of the cache.
-        let rerun = g.definitions.last().unwrap();
+        let definitions = g.definitions();
+        let rerun = definitions.last().unwrap();
         assert!(rerun.metadata.values().any(|m| m.ignore_cache));
     }
 

@@ -100,10 +100,10 @@ async fn run() -> i32 {
             started_at,
         };
         match &options.request_id {
-            Some(request) => subrequests::subrequest(&mut bridge, &options, &env, request)
+            Some(request) => subrequests::subrequest(&bridge, &options, &env, request)
                 .await
                 .map(Outcome::Metadata),
-            None => frontend::build(&mut bridge, &options, &env)
+            None => frontend::build(&bridge, &options, &env)
                 .await
                 .map(Outcome::Image),
         }

@@ -8,7 +8,7 @@ use bollard_buildkit_proto::fsutil::types::Stat;
 
 use crate::closure::{self, Limits, StorePath};
 use crate::error::UserError;
-use crate::gateway::Gateway;
+use crate::gateway::{read_whole_file, Gateway};
 use crate::plan::config::DerivationInfo;
 use crate::plan::contract::{self, Report, Status};
 use crate::plan::{BuildResult, RootLink};
@@ -18,10 +18,7 @@ const MODE_DIR: u32 = 1 << 31;
 const MODE_SYMLINK: u32 = 1 << 27;
 
 /// The status, log and time of the Nix step whose output is `reference`.
-pub async fn read_report<G: Gateway>(
-    gateway: &mut G,
-    reference: &str,
-) -> Result<Report, UserError> {
+pub async fn read_report<G: Gateway>(gateway: &G, reference: &str) -> Result<Report, UserError> {
     let read = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_string();
     let word = gateway
         .read_file(reference, contract::STATUS)
@@ -48,7 +45,7 @@ pub async fn read_report<G: Gateway>(
 }
 
 pub async fn read_build_result<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
 ) -> Result<BuildResult, UserError> {
     let results_text = gateway
@@ -56,11 +53,16 @@ pub async fn read_build_result<G: Gateway>(
         .await
         .map_err(|err| invalid(format!("no list of results ({})", err.message)))?;
     let results = parse_results(&String::from_utf8_lossy(&results_text))?;
-    let manifest = gateway
-        .read_file(reference, contract::CLOSURE)
-        .await
-        .map_err(|err| invalid(format!("no closure manifest ({})", err.message)))?;
-    let closure = closure::parse(&manifest, &results, &Limits::default())?;
+    let limits = Limits::default();
+    let manifest = read_whole_file(
+        gateway,
+        reference,
+        contract::CLOSURE,
+        limits.max_manifest_bytes,
+    )
+    .await
+    .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
+    let closure = closure::parse(&manifest, &results, &limits)?;
     // The layer trees must be exactly the closure: nothing missing, nothing extra.
     let layer_dirs = gateway
         .read_dir(reference, contract::LAYERS)
@@ -129,7 +131,7 @@ pub fn invalid(what: String) -> UserError {
 
 /// The /tmp the image may get (`dir` of `reference`) must arrive empty.
 pub async fn check_empty_tmp<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     dir: &str,
 ) -> Result<(), UserError> {
@@ -148,7 +150,7 @@ pub async fn check_empty_tmp<G: Gateway>(
 
 /// The root links the builder left in `dir` of `reference`, each checked to point into `main`.
 pub async fn read_root_links<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     dir: &str,
     main: &StorePath,
@@ -159,7 +161,7 @@ pub async fn read_root_links<G: Gateway>(
 
 /// The programs in the main result's `bin/` (at `bin_dir` of `reference`), when it has one.
 pub async fn read_executables<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     reference: &str,
     bin_dir: &str,
     root_links: &[RootLink],
@@ -176,7 +178,7 @@ pub async fn read_executables<G: Gateway>(
 
 /// Name, version and meta of the result (`info.nix`'s answer at `path`), empty when missing;
 /// a `meta.mainProgram` that is no plain file name is dropped.
-pub async fn read_info<G: Gateway>(gateway: &mut G, reference: &str, path: &str) -> DerivationInfo {
+pub async fn read_info<G: Gateway>(gateway: &G, reference: &str, path: &str) -> DerivationInfo {
     let info: DerivationInfo = match gateway.read_file(reference, path).await {
         Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Err(_) => DerivationInfo::default(),
@@ -190,7 +192,7 @@ pub async fn read_info<G: Gateway>(gateway: &mut G, reference: &str, path: &str)
 /// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file;
 /// `locate` says which ref holds a path and where the path's own tree lies in it.
 pub async fn find_ca_bundle<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     closure: &closure::Closure,
     locate: impl Fn(&StorePath) -> (String, String),
 ) -> Option<String> {

@@ -549,6 +549,36 @@ pub fn make_files(steps: &[MakeFile], platform: &pb::Platform, meta: &Meta) -> O
     }
 }
 
+/// A FileOp that makes the directory `path` (with parents) in `onto`; an existing directory is
+/// left as it is.
+pub fn mkdir_in(
+    onto: Output,
+    path: &str,
+    mode: i32,
+    platform: &pb::Platform,
+    meta: &Meta,
+) -> Output {
+    let action = pb::FileAction {
+        input: 0,
+        secondary_input: -1,
+        output: 0,
+        action: Some(pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+            path: path.to_string(),
+            mode,
+            make_parents: true,
+            owner: None,
+            timestamp: -1,
+        })),
+    };
+    let op = pb::op::Op::File(pb::FileOp {
+        actions: vec![action],
+    });
+    Output {
+        vertex: vertex(op, vec![onto], Some(platform), meta),
+        index: 0,
+    }
+}
+
 /// MergeOp: the inputs stacked as independent layers, later ones on top. A merge of one
 /// input is that input (BuildKit's client does the same).
 pub fn merge(mut layers: Vec<Output>, platform: &pb::Platform, meta: &Meta) -> Output {

@@ -152,14 +152,24 @@ pub fn nix_stage(
     // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
     exec.output("/", Some(image.clone()));
     // The persistent Nix store: what an earlier build made is not built again. Seeded from the
-    // image's own /nix on first use; Nix's locks make sharing it safe.
+    // image's own /nix on first use; Nix's locks make sharing it safe. The seed is the image with
+    // /nix made if it has none (Debian's or Ubuntu's nix-bin without a store yet): BuildKit
+    // cannot seed a cache from a directory that does not exist, and Nix creates its store in an
+    // empty /nix.
+    let seed = llb::mkdir_in(
+        image,
+        "/nix",
+        0o755,
+        &platform,
+        &Meta::named(format!("/nix of {}", builder.reference)),
+    );
     exec.mount(
         "/nix",
         "/nix",
         MountKind::Cache {
             id: cache_id,
             sharing: pb::CacheSharingOpt::Shared,
-            from: Some(image),
+            from: Some(seed),
         },
     );
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));

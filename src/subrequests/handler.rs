@@ -18,7 +18,7 @@ use crate::spec::Spec;
 
 /// Answers a subrequest (`--print=…`); the metadata to return.
 pub async fn subrequest<G: Gateway>(
-    gateway: &mut G,
+    gateway: &G,
     options: &Options,
     env: &Environment,
     request: &str,

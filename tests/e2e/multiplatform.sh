@@ -12,7 +12,15 @@ test_multiplatform() {
   scripts/nix-image-index "$multi" amd64 arm64
   check "two-platform build" build "$dir" -f "$dir/default.nix" --target hello \
     --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" --output "type=oci,dest=$work/mp.tar"
-  check "progress names the platform of each Nix step" grep -q '\[linux/arm64\] nix-build default.nix -A hello' "$work/build.log"
+  check "progress names the platform of each Nix step" bash -c \
+    "grep -q '\[linux/arm64\] evaluate default.nix -A hello' '$work/build.log' &&
+     grep -q '\[linux/amd64\] evaluate default.nix -A hello' '$work/build.log' &&
+     grep -q '\[linux/arm64\] build hello-1.0' '$work/build.log'"
+  check "two-platform single mode" build "$dir" -f "$dir/default.nix" --target hello \
+    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_PLAN=single
+  check "... its progress names the platform of each Nix step" bash -c \
+    "grep -q '\[linux/arm64\] nix-build default.nix -A hello' '$work/build.log' &&
+     grep -q '\[linux/amd64\] nix-build default.nix -A hello' '$work/build.log'"
   check "the index holds amd64 and arm64 images, the arm64 one with an aarch64 busybox" python3 tests/lib/multiplatform_index.py "$work/mp.tar"
   check "loaded as one multi-platform image" build "$dir" -f "$dir/default.nix" --target hello \
     --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" -t nf-test/multiplatform
