@@ -45,10 +45,13 @@ pub mod args {
     pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
     pub const NIX_TRUSTED_PUBLIC_KEYS: &str = "NIX_TRUSTED_PUBLIC_KEYS";
 
-    /// The builder image used when `NIX_IMAGE` is not given: an official release of Nix, pinned
-    /// by the index digest that `docker pull` reported in NixOS/nix#10595. 2.21.2 is the newest
-    /// tag that issue shows still built for both amd64 and arm64.
-    pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.21.2@sha256:8954cfd0905419770e6ded1b5c4f0071a8f564a8668a21cd0f288b9cd9b8b62f";
+    /// The builder image used when `NIX_IMAGE` is not given: an official release of Nix by its
+    /// tag. NixOS/nix#10595 names 2.21.2 verbatim as the newest tag built for both amd64 and
+    /// arm64 at the time; no public source here shows its digest verbatim, so it is not pinned
+    /// by one (a wrong pin would fail every first build). The resolved digest is shown in the
+    /// progress (`builder image …@sha256:…`) and keys the caches; pin your own with
+    /// `NIX_IMAGE=nixos/nix:TAG@sha256:…`.
+    pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.21.2";
     /// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
     pub const DEFAULT_MAX_LAYERS: usize = 100;
 
