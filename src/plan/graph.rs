@@ -118,20 +118,19 @@ fn group_stage(
     if !group.derivation_closure.is_empty() {
         // Copied by content: the key of this copy is the bytes of these paths, not the
         // evaluation that wrote them.
-        // One copy action per path: BuildKit hashes each action's source on its own, where one
-        // action with hundreds of include patterns matched every pattern against every file.
-        let copies: Vec<llb::Copy> = group
-            .derivation_closure
-            .iter()
-            .map(|p| llb::Copy {
-                src: p.to_string(),
-                dest: p.to_string(),
-                dir_contents: false,
-                include_patterns: Vec::new(),
-                owner: None,
-                timestamp: None,
-            })
-            .collect();
+        // One copy whose include patterns name the paths.
+        let copies = [llb::Copy {
+            src: "/".into(),
+            dest: "/".into(),
+            dir_contents: true,
+            include_patterns: group
+                .derivation_closure
+                .iter()
+                .map(|p| format!("nix/store/{}", p.base_name()))
+                .collect(),
+            owner: None,
+            timestamp: None,
+        }];
         layers.push(llb::copy(
             None,
             evaluated.clone(),
