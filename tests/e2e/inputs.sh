@@ -75,3 +75,24 @@ test_ssh() {
   check "builds without --ssh" build "$dir" -f "$dir/default.nix" --no-cache -t nf-test/ssh-none
   check "... where Nix sees no agent" bash -c '[ "$(docker run --rm nf-test/ssh-none)" = "no agent" ]'
 }
+
+test_network() {
+  echo "network: a fixed-output fetch from the host's 127.0.0.1 works with --network host, fails clearly without"
+  local dir=tests/fixtures/network served=$work/served port=$((30000 + $$ % 10000)) hash
+  mkdir -p "$served"
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$served" >"$work/network-http.log" 2>&1 &
+  local server=$!
+  echo "fetched over the host network $$" >"$served/payload.txt"
+  hash=$(sha256sum "$served/payload.txt" | cut -d' ' -f1)
+  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/payload.txt" >/dev/null 2>&1 && break; sleep 0.1; done
+  check "builds with --network host" build "$dir" -f "$dir/default.nix" --target app --network host \
+    --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -t nf-test/network
+  check "... and the image holds what was fetched" bash -c "docker run --rm nf-test/network | grep -q 'fetched over the host network $$'"
+  # A new file (a new hash), so nothing comes from the cache: the sandbox network cannot reach it.
+  echo "not reachable $$" >"$served/payload.txt"
+  hash=$(sha256sum "$served/payload.txt" | cut -d' ' -f1)
+  expect_error no-host-network "$dir" -f "$dir/default.nix" --target app \
+    --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -- \
+    "building attribute \"app\" of default.nix failed" "fetched.txt" "127.0.0.1"
+  kill "$server" 2>/dev/null
+}
