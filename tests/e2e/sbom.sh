@@ -58,6 +58,17 @@ with tarfile.open(sys.argv[1]) as archive:
     kinds = sorted(kind for kind, _, _ in statements(archive))
 assert any("slsa.dev/provenance" in k for k in kinds) and "https://spdx.dev/Document" in kinds, kinds
 ' "$work/sbom-prov.tar"
+  check "... whose provenance names the Nix file and the builder image (with its digest)" python3 -c '
+import json, sys, tarfile
+sys.path.insert(0, "tests/lib")
+from sbom_check import statements
+with tarfile.open(sys.argv[1]) as archive:
+    found = [s for kind, _, s in statements(archive) if "slsa.dev/provenance" in kind]
+predicate = found[0]["predicate"]
+assert predicate["invocation"]["configSource"]["entryPoint"] == "default.nix", predicate["invocation"]
+builder = sys.argv[2].split(":")[0]
+assert any(builder in m["uri"] and m["digest"].get("sha256") for m in predicate["materials"]), predicate["materials"]
+' "$work/sbom-prov.tar" "$NIX_IMAGE"
   build "$dir" -f "$dir/default.nix" --target licensed --output "type=oci,dest=$work/sbom-none.tar"
   check "without --sbom no SPDX attestation" bash -c \
     "! python3 tests/lib/sbom_check.py '$work/sbom-none.tar' '$work/licensed-info.json' /dev/null 2>/dev/null"
