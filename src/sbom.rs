@@ -297,25 +297,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Unix seconds as `YYYY-MM-DDThh:mm:ssZ` (UTC), clamped to years 1970..=9999.
 pub fn iso8601(seconds: i64) -> String {
-    let seconds = seconds.clamp(0, 253_402_300_799);
-    let days = seconds / 86_400;
-    let rest = seconds % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    crate::plan::rfc3339(seconds.clamp(0, 253_402_300_799))
 }
 
 /// A NAR hash as `nix path-info --json` writes it: SRI `sha256-<base64>` (Nix 2.4 and later)

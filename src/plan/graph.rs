@@ -14,7 +14,8 @@
 //! inside a store path's own tree, so every path's image layer stays exactly that path.
 
 use super::{
-    builder_env, builder_image, mount_credentials, network_mode, tools, BuilderImage, SCRIPT_DIR,
+    builder_env, builder_image, mount_credentials, network_mode, platform_prefixed, tools,
+    BuilderImage, SCRIPT_DIR,
 };
 use crate::drvgraph::{Graph, Group};
 use crate::llb::{self, Meta, MountKind, Output};
@@ -37,14 +38,6 @@ pub fn eval_step_name(spec: &Spec) -> String {
         None => format!("evaluate {}", spec.nix_file),
     };
     platform_prefixed(spec, step)
-}
-
-fn platform_prefixed(spec: &Spec, step: String) -> String {
-    if spec.platforms.len() > 1 {
-        format!("[{}] {step}", spec.platform)
-    } else {
-        step
-    }
 }
 
 /// The evaluation: the builder image (with its own store, no persistent one, so what it reports

@@ -100,6 +100,11 @@ pub fn build_step_name(spec: &Spec) -> String {
         Some(attr) => format!("nix-build {} -A {attr}", spec.nix_file),
         None => format!("nix-build {}", spec.nix_file),
     };
+    platform_prefixed(spec, step)
+}
+
+/// A step's progress name with its platform in front when several are built (`[linux/arm64] …`).
+pub fn platform_prefixed(spec: &Spec, step: String) -> String {
     if spec.platforms.len() > 1 {
         format!("[{}] {step}", spec.platform)
     } else {
@@ -637,7 +642,7 @@ pub fn default_program(result: &BuildResult) -> Option<&str> {
 }
 
 /// RFC 3339 UTC time of a Unix timestamp, without a date crate (days-from-civil inverse).
-fn rfc3339(seconds: i64) -> String {
+pub fn rfc3339(seconds: i64) -> String {
     let days = seconds.div_euclid(86_400);
     let rem = seconds.rem_euclid(86_400);
     let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
