@@ -233,6 +233,29 @@ impl Bridge {
     }
 }
 
+impl Bridge {
+    /// ReadFile of a whole file (`range` None) or of a range of it.
+    async fn read(
+        &self,
+        reference: &str,
+        path: &str,
+        range: Option<gw::FileRange>,
+    ) -> Result<Vec<u8>, GatewayError> {
+        let request = gw::ReadFileRequest {
+            r#ref: reference.to_string(),
+            file_path: path.to_string(),
+            range,
+            mount_index: 0,
+        };
+        self.client
+            .clone()
+            .read_file(request)
+            .await
+            .map(|r| r.into_inner().data)
+            .map_err(|s| status_error("read file", s))
+    }
+}
+
 /// `errdefs.Source` as BuildKit reads it from JSON: the file and the line's range.
 fn source_detail(location: &SourceLocation) -> Vec<u8> {
     use base64::Engine;
@@ -293,18 +316,7 @@ impl Gateway for Bridge {
     }
 
     async fn read_file(&self, reference: &str, path: &str) -> Result<Vec<u8>, GatewayError> {
-        let request = gw::ReadFileRequest {
-            r#ref: reference.to_string(),
-            file_path: path.to_string(),
-            range: None,
-            mount_index: 0,
-        };
-        self.client
-            .clone()
-            .read_file(request)
-            .await
-            .map(|r| r.into_inner().data)
-            .map_err(|s| status_error("read file", s))
+        self.read(reference, path, None).await
     }
 
     async fn read_file_range(
@@ -318,21 +330,11 @@ impl Gateway for Bridge {
             call: "read file",
             message: format!("{path}: range {offset}+{length} is out of range"),
         };
-        let request = gw::ReadFileRequest {
-            r#ref: reference.to_string(),
-            file_path: path.to_string(),
-            range: Some(gw::FileRange {
-                offset: i64::try_from(offset).map_err(|_| out_of_range())?,
-                length: i64::try_from(length).map_err(|_| out_of_range())?,
-            }),
-            mount_index: 0,
+        let range = gw::FileRange {
+            offset: i64::try_from(offset).map_err(|_| out_of_range())?,
+            length: i64::try_from(length).map_err(|_| out_of_range())?,
         };
-        self.client
-            .clone()
-            .read_file(request)
-            .await
-            .map(|r| r.into_inner().data)
-            .map_err(|s| status_error("read file", s))
+        self.read(reference, path, Some(range)).await
     }
 
     async fn read_dir(&self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {

@@ -206,7 +206,6 @@ pub async fn read_dockerignore<G: Gateway>(
 mod tests {
     use super::*;
     use crate::fake_gateway::FakeGateway;
-    use crate::options::Platform;
     use serde_json::Value;
 
     fn source_attrs(definition: &bollard_buildkit_proto::pb::Definition) -> Value {
@@ -221,13 +220,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let options = Options::parse(&raw).unwrap();
-        let env = Environment {
-            session_id: "s".into(),
-            worker_platform: Platform::parse("linux/amd64").unwrap(),
-            has_merge_op: true,
-            has_attestations: true,
-            started_at: 0,
-        };
+        let env = crate::fake_gateway::environment(0);
         let mut g = FakeGateway::default();
         g.tree(0).file("default.nix", "{ }");
         // The build file's solve holds a .dockerignore too: only the probe's ref counts.

@@ -8,7 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::gateway::{Gateway, GatewayError};
+use crate::gateway::{Environment, Gateway, GatewayError};
+use crate::options::Platform;
 
 /// What one solved ref holds: files and directory listings by path.
 #[derive(Debug, Clone, Default)]
@@ -96,6 +97,18 @@ impl FakeGateway {
     /// What the Nth solve's ref holds.
     pub fn tree(&mut self, solve: usize) -> &mut Tree {
         self.trees.entry(Self::ref_of(solve)).or_default()
+    }
+}
+
+/// The environment of a test build: linux/amd64, MergeOp and attestations, the frontend started
+/// at `started_at`.
+pub fn environment(started_at: i64) -> Environment {
+    Environment {
+        session_id: "s".into(),
+        worker_platform: Platform::parse("linux/amd64").expect("a platform"),
+        has_merge_op: true,
+        has_attestations: true,
+        started_at,
     }
 }
 

@@ -305,7 +305,6 @@ mod tests {
     const MODE_SYMLINK: u32 = 1 << 27;
 
     use crate::fake_gateway::{entry, FakeGateway, Tree};
-    use crate::options::Platform;
     use crate::result::Built;
     use bollard_buildkit_proto::pb;
 
@@ -325,13 +324,7 @@ mod tests {
     }
 
     fn env() -> Environment {
-        Environment {
-            session_id: "s".into(),
-            worker_platform: Platform::parse("linux/amd64").unwrap(),
-            has_merge_op: true,
-            has_attestations: true,
-            started_at: 0,
-        }
+        crate::fake_gateway::environment(0)
     }
 
     /// Solves of a build: the build file, two .dockerignore probes, the Nix stage, the image.

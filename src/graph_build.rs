@@ -63,17 +63,15 @@ pub async fn build_platform<G: Gateway>(
 
     let final_index = graph.final_group();
     let final_ref = refs[final_index].clone();
-    let results = read_results(gateway, &final_ref).await?;
-    let limits = Limits::default();
-    let manifest = read_whole_file(
+    let results =
+        report::read_results(gateway, &final_ref, &format!("{RESULT_DIR}/results")).await?;
+    let closure = report::read_closure(
         gateway,
         &final_ref,
         &format!("{RESULT_DIR}/closure.json"),
-        limits.max_manifest_bytes,
+        &results,
     )
-    .await
-    .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
-    let closure = closure::parse(&manifest, &results, &limits)?;
+    .await?;
 
     // Which output holds each path: the steps (the final one first), the evaluation (sources),
     // the builder image (paths it already had).
@@ -92,18 +90,18 @@ pub async fn build_platform<G: Gateway>(
     let image = plan::builder_image(spec, builder, resolve_mode);
     let image_ref = solve(gateway, &image, || "reading the builder image".into()).await?;
     holders.push((image.clone(), image_ref));
-    let located = locate(gateway, &closure, &holders).await?;
+    let holder_of = locate(gateway, &closure, &holders).await?;
 
     report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")).await?;
     let main = &results[0];
     let root_links =
         report::read_root_links(gateway, &final_ref, &format!("{RESULT_DIR}/root"), main).await?;
-    let main_ref = &holders[located.holder[main]].1;
+    let main_ref = &holders[holder_of[main]].1;
     let executables =
         report::read_executables(gateway, main_ref, &format!("{main}/bin"), &root_links).await;
     let info = report::read_info(gateway, &eval_ref, contract::INFO).await;
     let ca_bundle = report::find_ca_bundle(gateway, &closure, |path| {
-        (holders[located.holder[path]].1.clone(), path.to_string())
+        (holders[holder_of[path]].1.clone(), path.to_string())
     })
     .await;
     eprintln!(
@@ -121,19 +119,17 @@ pub async fn build_platform<G: Gateway>(
     };
     let image_holder = holders.len() - 1;
     let trees = Trees::Providers {
-        by_path: located
-            .holder
+        by_path: holder_of
             .iter()
             .filter(|(_, h)| **h != image_holder)
             .map(|(path, h)| (path.clone(), holders[*h].0.clone()))
             .collect(),
-        in_image: located
-            .holder
+        in_image: holder_of
             .values()
             .any(|h| *h == image_holder)
             .then_some(image),
         manifest: outputs[final_index].clone(),
-        origin: located.holder,
+        origin: holder_of,
     };
     let image = assemble_image(gateway, spec, &result, &trees, true).await?;
     Ok((image, result))
@@ -212,17 +208,13 @@ impl Steps<'_> {
     }
 }
 
-/// Per closure path, the index of the first holder whose `/nix/store` has it.
-struct Located {
-    holder: BTreeMap<StorePath, usize>,
-}
-
-/// Finds every closure path among the holders' stores; a path none holds is refused.
+/// Per closure path, the index of the first holder whose `/nix/store` has it; a path none holds
+/// is refused.
 async fn locate<G: Gateway>(
     gateway: &G,
     closure: &closure::Closure,
     holders: &[(Output, String)],
-) -> Result<Located, UserError> {
+) -> Result<BTreeMap<StorePath, usize>, UserError> {
     let mut holder: BTreeMap<StorePath, usize> = BTreeMap::new();
     for (index, (_, reference)) in holders.iter().enumerate() {
         let entries = gateway
@@ -243,7 +235,7 @@ async fn locate<G: Gateway>(
             "{missing} is in the closure but no build step holds it"
         )));
     }
-    Ok(Located { holder })
+    Ok(holder)
 }
 
 /// The most a builder report read as text may hold: the closure manifest's limit.
@@ -332,22 +324,12 @@ async fn first_failure<G: Gateway>(
     Ok(skipped)
 }
 
-/// The final step's results, each a store path.
-async fn read_results<G: Gateway>(
-    gateway: &G,
-    reference: &str,
-) -> Result<Vec<StorePath>, UserError> {
-    let text = read_text(gateway, reference, &format!("{RESULT_DIR}/results")).await?;
-    report::parse_results(&text)
-}
-
 #[cfg(test)]
 mod tests {
     use crate::error::UserError;
-    use crate::fake_gateway::{entry, FakeGateway, Tree};
+    use crate::fake_gateway::{entry, environment, FakeGateway, Tree};
     use crate::frontend::build;
-    use crate::gateway::Environment;
-    use crate::options::{Options, Platform};
+    use crate::options::Options;
     use crate::result::Built;
 
     const MODE_DIR: u32 = 1 << 31;
@@ -432,13 +414,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let env = Environment {
-            session_id: "s".into(),
-            worker_platform: Platform::parse("linux/amd64").unwrap(),
-            has_merge_op: true,
-            has_attestations: true,
-            started_at,
-        };
+        let env = environment(started_at);
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

@@ -48,21 +48,8 @@ pub async fn read_build_result<G: Gateway>(
     gateway: &G,
     reference: &str,
 ) -> Result<BuildResult, UserError> {
-    let results_text = gateway
-        .read_file(reference, contract::RESULTS)
-        .await
-        .map_err(|err| invalid(format!("no list of results ({})", err.message)))?;
-    let results = parse_results(&String::from_utf8_lossy(&results_text))?;
-    let limits = Limits::default();
-    let manifest = read_whole_file(
-        gateway,
-        reference,
-        contract::CLOSURE,
-        limits.max_manifest_bytes,
-    )
-    .await
-    .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
-    let closure = closure::parse(&manifest, &results, &limits)?;
+    let results = read_results(gateway, reference, contract::RESULTS).await?;
+    let closure = read_closure(gateway, reference, contract::CLOSURE, &results).await?;
     // The layer trees must be exactly the closure: nothing missing, nothing extra.
     let layer_dirs = gateway
         .read_dir(reference, contract::LAYERS)
@@ -107,8 +94,40 @@ pub async fn read_build_result<G: Gateway>(
     })
 }
 
+/// The build's results (`path` of `reference`), one store path a line; at least one.
+pub async fn read_results<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    path: &str,
+) -> Result<Vec<StorePath>, UserError> {
+    let text = read_whole_file(
+        gateway,
+        reference,
+        path,
+        Limits::default().max_manifest_bytes,
+    )
+    .await
+    .map_err(|err| invalid(format!("no list of results ({err})")))?;
+    parse_results(&String::from_utf8_lossy(&text))
+}
+
+/// The closure manifest (`nix path-info --json --recursive` at `path` of `reference`), read in
+/// ranges up to the documented limit and validated against the results.
+pub async fn read_closure<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    path: &str,
+    results: &[StorePath],
+) -> Result<closure::Closure, UserError> {
+    let limits = Limits::default();
+    let manifest = read_whole_file(gateway, reference, path, limits.max_manifest_bytes)
+        .await
+        .map_err(|err| invalid(format!("no closure manifest ({err})")))?;
+    Ok(closure::parse(&manifest, results, &limits)?)
+}
+
 /// The build's results, one store path a line; at least one.
-pub fn parse_results(text: &str) -> Result<Vec<StorePath>, UserError> {
+fn parse_results(text: &str) -> Result<Vec<StorePath>, UserError> {
     let results: Vec<StorePath> = text
         .lines()
         .filter(|l| !l.is_empty())
