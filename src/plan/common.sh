@@ -9,12 +9,13 @@ finish() {
   exit 0
 }
 
-# Runs "$@" with its stdout into file $1 and its stderr both to the build log and $meta/log.
+# Runs "$@" with its stdout into file $1 and its stderr both to the build log and the step's
+# log file ($nf_log, by default $meta/log).
 logged() {
   stdout_file=$1
   shift
-  { "$@" 2>&1 >"$stdout_file"; echo $? >"$meta/rc"; } | tee "$meta/log" >&2
-  return "$(cat "$meta/rc")"
+  { "$@" 2>&1 >"$stdout_file"; echo $? >/tmp/nf-rc; } | tee "${nf_log:-$meta/log}" >&2
+  return "$(cat /tmp/nf-rc)"
 }
 
 # Nix settings from build args (NIX_SUBSTITUTERS, NIX_TRUSTED_PUBLIC_KEYS) and the netrc secret,

@@ -14,38 +14,32 @@
 #   nf/result/           with NF_FINAL=1, the image's manifest: results, closure.json, root/, tmp/
 # It exits 0 once the status is written; the frontend reads it and reports Nix's error text.
 set -u
-meta=/out/nf/log
 mkdir -p /out/nix/store /out/nf/records /out/nf/status /out/nf/log /out/nf/ran-at
 group=$NF_GROUP
+nf_log=/out/nf/log/$group
 # When this ran (Unix seconds), to tell a cached failure from a fresh one.
 date +%s >"/out/nf/ran-at/$group"
 tools=$(dirname "$0")
 # shellcheck source=common.sh
 . "$tools/common.sh"
-# This step's own status and log, per group (they travel to the groups that depend on it).
+# This step's own status, per group (it travels to the groups that depend on it).
 finish() {
   printf '%s\n' "$1" >"/out/nf/status/$group"
   exit 0
-}
-logged() {
-  stdout_file=$1
-  shift
-  { "$@" 2>&1 >"$stdout_file"; echo $? >/tmp/nf-rc; } | tee "$meta/$group" >&2
-  return "$(cat /tmp/nf-rc)"
 }
 
 # A group whose input failed does not run: the frontend reports the first failure.
 for status in /nf/status/*; do
   [ -f "$status" ] || continue
   if [ "$(cat "$status")" != ok ]; then
-    echo "skipped: ${status##*/} did not build" >"$meta/$group"
+    echo "skipped: ${status##*/} did not build" >"$nf_log"
     finish skipped
   fi
 done
 
 # Register what the inputs brought, trusting their hashes (no re-hashing, no copy-ups).
 if [ -d /nf/records ]; then
-  cat /nf/records/* | nix-store --load-db || { echo "registering the inputs failed" >"$meta/$group"; finish build-failed; }
+  cat /nf/records/* | nix-store --load-db || { echo "registering the inputs failed" >"$nf_log"; finish build-failed; }
 fi
 ls /nix/store >/tmp/nf-before
 
@@ -69,7 +63,7 @@ if [ -s /tmp/nf-new ]; then
   nix-store --dump-db $(cat /tmp/nf-new) >"/out/nf/records/$group" || finish build-failed
   while read -r path; do
     cp -a "$path" /out/nix/store/ && nf_layer_tree "${path##*/}" ||
-      { echo "copying $path failed" >"$meta/$group"; finish build-failed; }
+      { echo "copying $path failed" >"$nf_log"; finish build-failed; }
   done </tmp/nf-new
 fi
 
@@ -80,7 +74,7 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   cp /tmp/nf-results "$result/results"
   # shellcheck disable=SC2046
   nix path-info --extra-experimental-features nix-command --json --recursive $(cat /tmp/nf-results) \
-    >"$result/closure.json" 2>"$meta/$group" || finish build-failed
+    >"$result/closure.json" 2>"$nf_log" || finish build-failed
   nf_root_links "$result/root" "$(head -n 1 /tmp/nf-results)"
 fi
 finish ok
