@@ -14,8 +14,8 @@
 #   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and
 #                         what it would fetch from a binary cache
 # and /out/nix/store/<path> for every path of the derivations' closure, which later vertices copy
-# by content, so that evaluation is never their ancestor in BuildKit's cache (and, hard-linked,
-# /out/layers/<path>/nix/store/<path>, the tree a source's image layer is copied from).
+# by content, so that evaluation is never their ancestor in BuildKit's cache (and for sources,
+# hard-linked, /out/layers/<path>/nix/store/<path>, the tree their image layer is copied from).
 set -u
 meta=/out/.nix-frontend
 mkdir -p "$meta" /out/nix/store
@@ -34,8 +34,12 @@ logged "$meta/records" nix-store --dump-db $(cat "$meta/requisites") || finish e
 # shellcheck disable=SC2046
 nix-store --realise --dry-run $(cat "$meta/roots") 2>"$meta/dry-run" >/dev/null ||
   { cp "$meta/dry-run" "$meta/log"; finish eval-failed; }
+# One copy for all paths; layer trees only for sources (a .drv is never in an image).
+# shellcheck disable=SC2046
+cp -a $(cat "$meta/requisites") /out/nix/store/ ||
+  { echo "copying the derivations and sources failed" >"$meta/log"; finish eval-failed; }
 while read -r path; do
-  cp -a "$path" /out/nix/store/ && nf_layer_tree "${path##*/}" ||
-    { echo "copying $path failed" >"$meta/log"; finish eval-failed; }
+  case $path in *.drv) continue ;; esac
+  nf_layer_tree "${path##*/}" || { echo "laying out $path failed" >"$meta/log"; finish eval-failed; }
 done <"$meta/requisites"
 finish ok

@@ -41,7 +41,9 @@ done
 if [ -d /nf/records ]; then
   cat /nf/records/* | nix-store --load-db || { echo "registering the inputs failed" >"$nf_log"; finish build-failed; }
 fi
-ls /nix/store >/tmp/nf-before
+# What the store holds before the build, by name ("." is no store name: busybox's grep -v -f
+# with an empty pattern file would print nothing).
+{ echo .; ls /nix/store; } >/tmp/nf-before
 
 i=0
 set --
@@ -54,16 +56,21 @@ logged /tmp/nf-results nix-store --realise "$@" || finish build-failed
 # The new paths of the results' closure: this group's own work.
 # shellcheck disable=SC2046 # store paths have no spaces or glob characters
 nix-store --query --requisites $(cat /tmp/nf-results) >/tmp/nf-closure || finish build-failed
-: >/tmp/nf-new
 while read -r path; do
-  grep -qxF "${path##*/}" /tmp/nf-before || printf '%s\n' "$path" >>/tmp/nf-new
-done </tmp/nf-closure
+  printf '%s\n' "${path##*/}"
+done </tmp/nf-closure >/tmp/nf-closure-names
+# One grep for all names (no comm: busybox builds may lack it).
+grep -vxF -f /tmp/nf-before /tmp/nf-closure-names | while read -r name; do
+  printf '/nix/store/%s\n' "$name"
+done >/tmp/nf-new
 if [ -s /tmp/nf-new ]; then
   # shellcheck disable=SC2046
   nix-store --dump-db $(cat /tmp/nf-new) >"/out/nf/records/$group" || finish build-failed
+  # shellcheck disable=SC2046
+  cp -a $(cat /tmp/nf-new) /out/nix/store/ ||
+    { echo "copying the new paths failed" >"$nf_log"; finish build-failed; }
   while read -r path; do
-    cp -a "$path" /out/nix/store/ && nf_layer_tree "${path##*/}" ||
-      { echo "copying $path failed" >"$nf_log"; finish build-failed; }
+    nf_layer_tree "${path##*/}" || { echo "laying out $path failed" >"$nf_log"; finish build-failed; }
   done </tmp/nf-new
 fi
 
