@@ -74,7 +74,7 @@ pub fn run(n: usize) {
         &Platform::parse("linux/amd64").expect("platform"),
     )
     .expect("spec");
-    let builder = BuilderImage::from_config("docker.io/nixos/nix:2.21.2", None, b"{}");
+    let builder = BuilderImage::from_config("docker.io/nixos/nix:2.35.2", None, b"{}");
     let context = llb::local(
         &llb::Local {
             name: "context".into(),

@@ -45,13 +45,15 @@ pub mod args {
     pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
     pub const NIX_TRUSTED_PUBLIC_KEYS: &str = "NIX_TRUSTED_PUBLIC_KEYS";
 
-    /// The builder image used when `NIX_IMAGE` is not given: an official release of Nix by its
-    /// tag. NixOS/nix#10595 names 2.21.2 verbatim as the newest tag built for both amd64 and
-    /// arm64 at the time; no public source here shows its digest verbatim, so it is not pinned
-    /// by one (a wrong pin would fail every first build). The resolved digest is shown in the
-    /// progress (`builder image …@sha256:…`) and keys the caches; pin your own with
-    /// `NIX_IMAGE=nixos/nix:TAG@sha256:…`.
-    pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.21.2";
+    /// The builder image used when `NIX_IMAGE` is not given: the newest release of Nix by its
+    /// tag. Every release tag since 2.23 is amd64 and arm64: NixOS/nix's
+    /// maintainers/upload-release.pl pushes both images and a manifest list for the tag, and
+    /// dies if either is missing (commit 6df07f3e81, after NixOS/nix#10648), before it tags the
+    /// release in git; the 2.35.2 git tag is that script's. No public source here shows the
+    /// digest verbatim, so it is not pinned by one (a wrong pin would fail every first build).
+    /// The resolved digest is shown in the progress (`builder image …@sha256:…`) and keys the
+    /// caches; pin your own with `NIX_IMAGE=nixos/nix:TAG@sha256:…`.
+    pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.35.2";
     /// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
     pub const DEFAULT_MAX_LAYERS: usize = 100;
 
