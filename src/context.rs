@@ -10,7 +10,8 @@ use crate::dockerignore;
 use crate::error::UserError;
 use crate::gateway::{Environment, Gateway, GatewayError};
 use crate::llb::{self, Meta};
-use crate::options::Options;
+use crate::options::{ContextSource, Options};
+use std::collections::BTreeMap;
 
 /// A client directory (`context`, `dockerfile`) with its session; patterns left to the caller.
 fn local_dir(options: &Options, env: &Environment, name: &str) -> llb::Local {
@@ -34,15 +35,22 @@ pub fn context_local(options: &Options, env: &Environment, excludes: &[String]) 
     llb::local(&source, &Meta::named("load build context"))
 }
 
+/// The `.dockerignore` patterns of the build context and of each named client directory (by
+/// context name): like dockerui, a named directory's own `.dockerignore` applies to it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ignores {
+    pub context: Vec<String>,
+    pub named: BTreeMap<String, Vec<String>>,
+}
+
 /// The build context and each named context of the spec (`--build-context NAME=…`), in the
 /// spec's order: a client directory as its local source, an image as its filesystem.
 pub fn sources(
     options: &Options,
     env: &Environment,
-    excludes: &[String],
+    ignores: &Ignores,
     spec: &crate::spec::Spec,
 ) -> crate::plan::Sources {
-    use crate::options::ContextSource;
     let named = spec
         .named_contexts
         .iter()
@@ -50,6 +58,7 @@ pub fn sources(
             ContextSource::Local(local) => {
                 let source = llb::Local {
                     shared_key_hint: format!("context:{name}"),
+                    exclude_patterns: ignores.named.get(name).cloned().unwrap_or_default(),
                     ..local_dir(options, env, local)
                 };
                 llb::local(
@@ -66,7 +75,7 @@ pub fn sources(
         })
         .collect();
     crate::plan::Sources {
-        context: context_local(options, env, excludes),
+        context: context_local(options, env, &ignores.context),
         named,
     }
 }
@@ -171,8 +180,33 @@ pub async fn read_build_file<G: Gateway>(
         .map_err(|_| UserError::new(format!("{}: not UTF-8 text", options.filename)))
 }
 
-/// `.dockerignore` patterns: `<file>.dockerignore` next to the build file, else the context's.
-pub async fn read_dockerignore<G: Gateway>(
+/// The `.dockerignore` patterns of the build context and of every named client directory.
+pub async fn read_ignores<G: Gateway>(
+    gateway: &G,
+    options: &Options,
+    env: &Environment,
+    spec: &crate::spec::Spec,
+) -> Ignores {
+    let mut ignores = Ignores {
+        context: read_dockerignore(gateway, options, env).await,
+        named: BTreeMap::new(),
+    };
+    for (name, source) in &spec.named_contexts {
+        if let ContextSource::Local(local) = source {
+            let probe = (local.as_str(), ".dockerignore");
+            let progress_name = format!("[context {name}] load .dockerignore");
+            let patterns = read_ignore_file(gateway, options, env, probe, progress_name).await;
+            ignores
+                .named
+                .insert(name.clone(), patterns.unwrap_or_default());
+        }
+    }
+    ignores
+}
+
+/// The build context's patterns: `<file>.dockerignore` next to the build file, else the
+/// context's `.dockerignore`.
+async fn read_dockerignore<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,
@@ -183,23 +217,36 @@ pub async fn read_dockerignore<G: Gateway>(
     ];
     for (local_name, file) in candidates {
         let progress_name = format!("load {file}");
-        let Ok(reference) = solve_local_file(
-            gateway,
-            options,
-            env,
-            (local_name, &file),
-            SingleFile::Probe,
-            progress_name,
-        )
-        .await
-        else {
-            continue;
-        };
-        if let Ok(bytes) = gateway.read_file(&reference, &file).await {
-            return dockerignore::parse(&String::from_utf8_lossy(&bytes));
+        if let Some(patterns) =
+            read_ignore_file(gateway, options, env, (local_name, &file), progress_name).await
+        {
+            return patterns;
         }
     }
     Vec::new()
+}
+
+/// The patterns of one ignore file of a client directory, or None when it has none.
+async fn read_ignore_file<G: Gateway>(
+    gateway: &G,
+    options: &Options,
+    env: &Environment,
+    (local_name, file): (&str, &str),
+    progress_name: String,
+) -> Option<Vec<String>> {
+    let probe = (local_name, file);
+    let reference = solve_local_file(
+        gateway,
+        options,
+        env,
+        probe,
+        SingleFile::Probe,
+        progress_name,
+    )
+    .await
+    .ok()?;
+    let bytes = gateway.read_file(&reference, file).await.ok()?;
+    Some(dockerignore::parse(&String::from_utf8_lossy(&bytes)))
 }
 
 #[cfg(test)]
@@ -244,5 +291,48 @@ mod tests {
             "dockerfile-default.nix.dockerignore"
         );
         assert_eq!(probes[1]["local.sharedkeyhint"], "context-.dockerignore");
+    }
+
+    #[test]
+    fn a_named_directory_takes_its_own_dockerignore() {
+        let raw = [
+            ("filename", "default.nix"),
+            ("context:deps", "local:deps"),
+            ("context:plain", "local:plain"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let options = Options::parse(&raw).unwrap();
+        let env = crate::fake_gateway::environment(0);
+        let spec = crate::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
+        let mut g = FakeGateway::default();
+        // Solves: the build file's .dockerignore, the context's, then deps' and plain's.
+        g.tree(1).file(".dockerignore", "/x\n");
+        g.tree(2).file(".dockerignore", "# secrets\n**/*.key\n");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ignores = runtime.block_on(read_ignores(&g, &options, &env, &spec));
+        assert_eq!(ignores.context, ["x"]);
+        assert_eq!(ignores.named["deps"], ["**/*.key"]);
+        assert!(ignores.named["plain"].is_empty());
+        let probe = &llb::definition_to_json(&g.definitions()[2])[0]["source"];
+        assert_eq!(probe["identifier"], "local://deps");
+        assert_eq!(
+            probe["attrs"]["local.includepattern"],
+            r#"[".dockerignore"]"#
+        );
+        let sources = sources(&options, &env, &ignores, &spec);
+        let named: Vec<Value> = sources
+            .named
+            .iter()
+            .map(|output| source_attrs(&llb::definition(output)))
+            .collect();
+        assert_eq!(named[0]["local.excludepatterns"], r#"["**/*.key"]"#);
+        assert_eq!(named[0]["local.sharedkeyhint"], "context:deps");
+        assert!(named[1].get("local.excludepatterns").is_none());
+        let context = source_attrs(&llb::definition(&sources.context));
+        assert_eq!(context["local.excludepatterns"], r#"["x"]"#);
     }
 }

@@ -36,7 +36,7 @@ pub async fn build<G: Gateway>(
             .warn("this BuildKit takes no attestations from a frontend (no reference.attestations): the SBOM is left to BuildKit's own scanner")
             .await;
     }
-    let excludes = context::read_dockerignore(gateway, options, env).await;
+    let ignores = context::read_ignores(gateway, options, env, &spec).await;
     // The platforms build concurrently (an emulated one no longer adds its whole time to the
     // native one's); each step's progress name carries its platform.
     let builds: Vec<_> = spec
@@ -44,8 +44,8 @@ pub async fn build<G: Gateway>(
         .iter()
         .map(|platform| {
             let spec = spec.for_platform(platform);
-            let (excludes, text) = (&excludes, &text);
-            async move { build_platform(gateway, options, env, &spec, excludes, text).await }
+            let (ignores, text) = (&ignores, &text);
+            async move { build_platform(gateway, options, env, &spec, ignores, text).await }
         })
         .collect();
     let images = try_join_all(builds).await?;
@@ -92,10 +92,10 @@ async fn build_platform<G: Gateway>(
     options: &Options,
     env: &Environment,
     spec: &Spec,
-    excludes: &[String],
+    ignores: &context::Ignores,
     build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
-    match build_platform_image(gateway, options, env, spec, excludes, build_file_text).await {
+    match build_platform_image(gateway, options, env, spec, ignores, build_file_text).await {
         Ok(image) => Ok(image),
         Err(error) => Err(context::attach_source(gateway, options, env, error).await),
     }
@@ -107,11 +107,11 @@ async fn build_platform_image<G: Gateway>(
     options: &Options,
     env: &Environment,
     spec: &Spec,
-    excludes: &[String],
+    ignores: &context::Ignores,
     build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
     let builder = resolve_builder(gateway, spec, options).await?;
-    let context = context::sources(options, env, excludes, spec);
+    let context = context::sources(options, env, ignores, spec);
     if spec.graph && !env.has_merge_op {
         gateway
             .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")

@@ -64,8 +64,8 @@ pub async fn subrequest<G: Gateway>(
         return Ok(super::outline(&spec.args, &options.build_args));
     }
     let builder = resolve_builder(gateway, &spec, options).await?;
-    let excludes = context::read_dockerignore(gateway, options, env).await;
-    let context = context::sources(options, env, &excludes, &spec);
+    let ignores = context::read_ignores(gateway, options, env, &spec).await;
+    let context = context::sources(options, env, &ignores, &spec);
     let stage = plan::nix_stage(
         &spec,
         &builder,

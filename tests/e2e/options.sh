@@ -40,13 +40,15 @@ test_build_context() {
   echo "build-context: --build-context NAME=DIR is <NAME> for Nix files and overrides a flake input"
   local dir=$work/bc nixpkgs=$work/bc-nixpkgs
   mkdir -p "$dir" "$nixpkgs"
-  printf '{ ... }: { greeting = "from the named context"; }\n' >"$nixpkgs/default.nix"
+  # The named directory's own .dockerignore applies to it (as dockerui does): its key stays out.
+  printf '{ ... }: { greeting = "from the named context" + (if builtins.pathExists ./secret.key then " and its secret.key" else ""); }\n' >"$nixpkgs/default.nix"
+  echo "not for the build" >"$nixpkgs/secret.key" && printf '*.key\n' >"$nixpkgs/.dockerignore"
   probe_nix "$dir/default.nix" "" '  seen = (import <nixpkgs> { }).greeting;'
   local plan
   for plan in graph single; do
     check "import <nixpkgs> from --build-context nixpkgs=DIR ($plan)" build "$dir" -f "$dir/default.nix" \
       --build-context "nixpkgs=$nixpkgs" --build-arg "NIX_PLAN=$plan" -t "nf-test/bc-$plan"
-    check "... the expression saw that directory ($plan)" bash -c \
+    check "... the expression saw that directory, without what its .dockerignore excludes ($plan)" bash -c \
       "[ \"\$(docker run --rm nf-test/bc-$plan)\" = 'from the named context' ]"
   done
   local image=$work/bc-image
