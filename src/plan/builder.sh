@@ -9,7 +9,7 @@
 #   log           Nix's stderr of the failing step
 #   ran-at        when this ran (Unix seconds), to tell a cached failure from a fresh one
 #   results       the build's output paths, one per line
-#   closure.json  nix path-info --json --recursive of the results
+#   closure.json  nix path-info --json --recursive of the results (nf_closure_json)
 #   info.json     name, version, meta, outputName, passthru.imageConfig (info.nix), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
@@ -30,8 +30,7 @@ echo "building $*" >&2
 logged "$meta/results" nix-store --realise "$@" || finish build-failed
 
 # shellcheck disable=SC2046
-nix path-info --extra-experimental-features nix-command --json --recursive $(cat "$meta/results") \
-  >"$meta/closure.json" 2>"$meta/log" || finish build-failed
+nf_closure_json $(cat "$meta/results") >"$meta/closure.json" 2>"$meta/log" || finish build-failed
 
 # Each path in a tree of its own, so that the frontend can copy it as one layer whose /nix and
 # /nix/store entries are created by that copy (and so get its pinned timestamp).

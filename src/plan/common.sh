@@ -140,3 +140,16 @@ nf_root_links() {
     ln -s "$entry" "$1/"
   done
 }
+
+# The closure manifest of the store paths "$@": `nix path-info --json --recursive` in the format
+# closure.json is read in (paths as keys, narSize, references). Nix 2.33 and later want the format
+# named (`--json-format 1`; without it a warning, an error in a later release); earlier ones do not
+# know the flag, so it is tried first.
+nf_closure_json() {
+  if nix path-info --extra-experimental-features nix-command --json --json-format 1 --recursive "$@" \
+    >/tmp/nf-closure.json 2>/dev/null; then
+    cat /tmp/nf-closure.json
+  else
+    nix path-info --extra-experimental-features nix-command --json --recursive "$@"
+  fi
+}

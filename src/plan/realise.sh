@@ -80,8 +80,7 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   chmod 1777 "$result/tmp"
   cp /tmp/nf-results "$result/results"
   # shellcheck disable=SC2046
-  nix path-info --extra-experimental-features nix-command --json --recursive $(cat /tmp/nf-results) \
-    >"$result/closure.json" 2>"$nf_log" || finish build-failed
+  nf_closure_json $(cat /tmp/nf-results) >"$result/closure.json" 2>"$nf_log" || finish build-failed
   nf_root_links "$result/root" "$(head -n 1 /tmp/nf-results)"
 fi
 finish ok
