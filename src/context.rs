@@ -98,23 +98,33 @@ pub async fn attach_source<G: Gateway>(
     }
     let file = location.file.as_str();
     let progress_name = format!("load {file} for the error");
-    let text = match solve_local_file(
-        gateway,
-        options,
-        env,
-        ("context", file),
-        SingleFile::Probe,
-        progress_name,
-    )
-    .await
-    {
-        Ok(reference) => gateway.read_file(&reference, file).await.ok(),
-        Err(_) => None,
-    };
-    match text.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()) {
+    match read_context_file(gateway, options, env, file, &[], progress_name).await {
         Some(text) if !text.is_empty() => error.at(file, &text, location.line),
         _ => error,
     }
+}
+
+/// The text of one file of the build context, read without the rest of it; None when the
+/// context has no such file or `excludes` leave it out.
+pub async fn read_context_file<G: Gateway>(
+    gateway: &G,
+    options: &Options,
+    env: &Environment,
+    file: &str,
+    excludes: &[String],
+    progress_name: String,
+) -> Option<String> {
+    let source = llb::Local {
+        include_patterns: vec![file.to_string()],
+        follow_paths: vec![file.to_string()],
+        exclude_patterns: excludes.to_vec(),
+        shared_key_hint: format!("context-{file}"),
+        ..local_dir(options, env, "context")
+    };
+    let local = llb::local(&source, &Meta::named(progress_name));
+    let reference = gateway.solve(llb::definition(&local)).await.ok()?;
+    let bytes = gateway.read_file(&reference, file).await.ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Which single file of a client directory is solved.

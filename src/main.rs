@@ -15,6 +15,7 @@ mod frontend;
 mod gateway;
 mod graph_build;
 mod llb;
+mod nixsyntax;
 mod options;
 mod plan;
 mod report;

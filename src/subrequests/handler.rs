@@ -14,7 +14,8 @@ use crate::llb;
 use crate::options::Options;
 use crate::plan::{self, contract};
 use crate::report;
-use crate::spec::Spec;
+use crate::spec::{Spec, SpecError};
+use crate::syntax::SyntaxError;
 
 /// Answers a subrequest (`--print=…`); the metadata to return.
 pub async fn subrequest<G: Gateway>(
@@ -27,7 +28,12 @@ pub async fn subrequest<G: Gateway>(
         super::DESCRIBE => return Ok(super::describe()),
         super::LINT => {
             let text = context::read_build_file(gateway, options, env).await?;
-            let check = crate::spec::check(options, &text, &env.worker_platform);
+            let mut check = crate::spec::check(options, &text, &env.worker_platform);
+            if check.errors.is_empty() {
+                check
+                    .errors
+                    .extend(nix_syntax_error(gateway, options, env, &text).await);
+            }
             let meta = super::lint(&check, &options.filename, &text);
             // An error is the request's error, the other findings after it: every buildx then
             // exits non-zero and shows the line (buildx before 0.14 ignores result.statuscode).
@@ -89,4 +95,113 @@ pub async fn subrequest<G: Gateway>(
         Err(_) => Value::Null,
     };
     Ok(super::targets(&reported, spec.attr.as_deref()))
+}
+
+/// The Nix file's first syntax error (rnix, no builder), at its own file and line: the build
+/// file itself in Nix mode, else the Nix file it names, read from the context as the build
+/// would see it (after `.dockerignore`). A file that cannot be read is left to the build.
+async fn nix_syntax_error<G: Gateway>(
+    gateway: &G,
+    options: &Options,
+    env: &Environment,
+    build_file_text: &str,
+) -> Option<SpecError> {
+    let spec = Spec::new(options, build_file_text, &env.worker_platform).ok()?;
+    let (file, text) = if spec.build_file_in_context.is_some() {
+        (options.filename.clone(), build_file_text.to_string())
+    } else {
+        let ignores = context::read_ignores(gateway, options, env, &spec).await;
+        let file = spec.nix_file.clone();
+        let progress_name = format!("load {file} for the check");
+        let text = context::read_context_file(
+            gateway,
+            options,
+            env,
+            &file,
+            &ignores.context,
+            progress_name,
+        )
+        .await?;
+        (file, text)
+    };
+    let error = crate::nixsyntax::first_error(&text)?;
+    Some(SpecError::Syntax(SyntaxError {
+        rule: "NixSyntax",
+        message: format!("syntax error, {} (column {})", error.message, error.column),
+        file,
+        text,
+        line: error.line,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake_gateway::{environment, FakeGateway};
+
+    fn options(pairs: &[(&str, &str)]) -> Options {
+        let raw = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Options::parse(&raw).unwrap()
+    }
+
+    fn lint(g: &FakeGateway, options: &Options) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(subrequest(g, options, &environment(0), super::super::LINT))
+    }
+
+    #[test]
+    fn check_reports_a_nix_build_files_syntax_error_at_its_line() {
+        let options = options(&[("filename", "default.nix")]);
+        let mut g = FakeGateway::default();
+        let text = "# syntax=org/nix-frontend\n{\n  a = 1\n  b = 2;\n}\n";
+        g.tree(0).file("default.nix", text);
+        let error = lint(&g, &options).unwrap_err();
+        assert!(
+            error.message.starts_with(
+                "default.nix:4: syntax error, unexpected '=', expecting ';' (column 5)"
+            ),
+            "{error:?}"
+        );
+        let location = error.location.unwrap();
+        assert_eq!((location.file.as_str(), location.line), ("default.nix", 4));
+        // Nothing but the build file was read: no builder image, no context.
+        assert_eq!(g.solves(), 1);
+    }
+
+    #[test]
+    fn check_reads_the_nix_file_a_dockerfile_names_and_points_at_it() {
+        let options = options(&[("filename", "Dockerfile")]);
+        let mut g = FakeGateway::default();
+        g.tree(0).file(
+            "Dockerfile",
+            "# syntax=org/nix-frontend\n# nix=app.nix\nENV A=b\n",
+        );
+        // Solves 1 and 2 are the .dockerignore probes; 3 the Nix file.
+        g.tree(3).file("app.nix", "let\n  x = 1;\nin {\n");
+        let error = lint(&g, &options).unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("app.nix:3: syntax error, unexpected end of file"),
+            "{error:?}"
+        );
+        assert_eq!(error.location.unwrap().file, "app.nix");
+        let probe = &llb::definition_to_json(&g.definitions()[3])[0]["source"];
+        assert_eq!(probe["attrs"]["local.includepattern"], r#"["app.nix"]"#);
+    }
+
+    #[test]
+    fn check_of_valid_nix_is_clean() {
+        let options = options(&[("filename", "default.nix")]);
+        let mut g = FakeGateway::default();
+        g.tree(0)
+            .file("default.nix", "# syntax=org/nix-frontend\n{ a = 1; }\n");
+        let meta = lint(&g, &options).unwrap();
+        assert_eq!(meta["result.statuscode"], b"0");
+    }
 }

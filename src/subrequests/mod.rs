@@ -120,10 +120,10 @@ pub fn targets(reported: &Value, default: Option<&str>) -> BTreeMap<String, Vec<
 
 /// Where a lint entry points, in BuildKit's `pb.Location` JSON: the source's index (-1: none)
 /// and the line as a range.
-fn location(line: Option<usize>) -> Value {
+fn location(source_index: usize, line: Option<usize>) -> Value {
     match line {
         Some(line) => json!({
-            "sourceIndex": 0,
+            "sourceIndex": source_index,
             "ranges": [{ "start": { "line": line, "character": 0 }, "end": { "line": line, "character": 0 } }],
         }),
         None => json!({ "sourceIndex": -1 }),
@@ -141,6 +141,7 @@ fn rule_description(rule: &str) -> &'static str {
         "MaintainerDeprecated" => "The MAINTAINER instruction is deprecated, use a label instead",
         "UnusedBuildArgs" => "Build args were given that nothing reads",
         "NoEntrypoint" => "The image is known from the build file alone to have no command to run",
+        "NixSyntax" => "The Nix file does not parse (checked without Nix, by rnix)",
         _ => "nix-frontend check",
     }
 }
@@ -150,58 +151,80 @@ fn rule_description(rule: &str) -> &'static str {
 /// and `result.statuscode` 1 when anything was found. The build file's first error is the
 /// `buildError`, as BuildKit's is; the others are entries under their rule, like the warnings,
 /// each at its line. `file`/`text` are the build file.
-pub fn lint(check: &Check, file: &str, text: &str) -> BTreeMap<String, Vec<u8>> {
+pub fn lint<'a>(check: &'a Check, file: &'a str, text: &'a str) -> BTreeMap<String, Vec<u8>> {
     use base64::Engine as _;
     let language = if file.ends_with(".nix") {
         "Nix"
     } else {
         "Dockerfile"
     };
-    let mut entries: Vec<(&str, Option<usize>, String)> = Vec::new();
+    // The build file is source 0; an error in another file (the Nix file a Dockerfile names)
+    // brings that file as a source of its own.
+    let mut sources = vec![(file, language, text)];
+    let mut source_of = |name: &'a str, text: &'a str| -> usize {
+        if let Some(index) = sources.iter().position(|(known, _, _)| *known == name) {
+            return index;
+        }
+        sources.push((name, "Nix", text));
+        sources.len() - 1
+    };
+    let mut entries: Vec<(&str, usize, Option<usize>, String)> = Vec::new();
     let mut build_error = None;
     for (index, error) in check.errors.iter().enumerate() {
-        let (rule, line, message) = match error {
-            SpecError::Syntax(syntax) => (syntax.rule, Some(syntax.line), error.to_string()),
-            SpecError::Option { .. } => ("InvalidOption", None, error.to_string()),
+        let (rule, source, line, message) = match error {
+            SpecError::Syntax(syntax) => (
+                syntax.rule,
+                source_of(&syntax.file, &syntax.text),
+                Some(syntax.line),
+                error.to_string(),
+            ),
+            SpecError::Option { .. } => ("InvalidOption", 0, None, error.to_string()),
         };
         if index == 0 {
             build_error = Some(json!({
                 "message": message,
                 // BuildKit's CLI indexes the sources with it: never -1.
-                "location": if line.is_some() { location(line) } else { json!({ "sourceIndex": 0 }) },
+                "location": if line.is_some() { location(source, line) } else { json!({ "sourceIndex": 0 }) },
             }));
         } else {
-            entries.push((rule, line, message));
+            entries.push((rule, source, line, message));
         }
     }
     for warning in &check.warnings {
         let line = warning.location.as_ref().map(|(_, line)| *line);
-        entries.push((warning.rule, line, warning.message.clone()));
+        entries.push((warning.rule, 0, line, warning.message.clone()));
     }
     let warnings: Vec<Value> = entries
         .iter()
-        .map(|(rule, line, detail)| {
+        .map(|(rule, source, line, detail)| {
             json!({
                 "ruleName": rule,
                 "description": rule_description(rule),
                 "detail": detail,
-                "location": location(*line),
+                "location": location(*source, *line),
+            })
+        })
+        .collect();
+    let sources_json: Vec<Value> = sources
+        .iter()
+        .map(|(name, language, data)| {
+            json!({
+                "filename": name,
+                "language": language,
+                "data": base64::engine::general_purpose::STANDARD.encode(data),
             })
         })
         .collect();
     let mut result = json!({
         "warnings": warnings,
-        "sources": [{
-            "filename": file,
-            "language": language,
-            "data": base64::engine::general_purpose::STANDARD.encode(text),
-        }],
+        "sources": sources_json,
     });
     if let Some(error) = &build_error {
         result["buildError"] = error.clone();
     }
     let mut report = String::new();
-    for (rule, line, detail) in &entries {
+    for (rule, source, line, detail) in &entries {
+        let (file, _, text) = sources[*source];
         match line {
             Some(line) => report.push_str(&format!("WARNING: {rule} - {file}:{line}\n{detail}\n")),
             None => report.push_str(&format!("WARNING: {rule}\n{detail}\n")),
@@ -279,6 +302,27 @@ mod tests {
             .find(|a| a["name"] == "NIX_MAX_LAYERS")
             .unwrap();
         assert_eq!(layers["value"], "100", "defaults are shown");
+    }
+
+    #[test]
+    fn lint_brings_the_nix_file_of_an_error_as_a_source_of_its_own() {
+        let check = Check {
+            errors: vec![SpecError::Syntax(crate::syntax::SyntaxError {
+                rule: "NixSyntax",
+                file: "app.nix".into(),
+                text: "let\n  x = 1;\n".into(),
+                line: 2,
+                message: "syntax error, unexpected end of file".into(),
+            })],
+            warnings: vec![],
+        };
+        let meta = lint(&check, "Dockerfile", "# nix=app.nix\n");
+        let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
+        assert_eq!(json["buildError"]["location"]["sourceIndex"], 1);
+        assert_eq!(json["sources"][0]["filename"], "Dockerfile");
+        assert_eq!(json["sources"][1]["filename"], "app.nix");
+        assert_eq!(json["sources"][1]["language"], "Nix");
+        assert_eq!(meta["result.statuscode"], b"1");
     }
 
     #[test]

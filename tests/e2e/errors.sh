@@ -116,6 +116,11 @@ test_check() {
   check "--check fails on a RUN instruction" test $? != 0
   check "... naming Dockerfile:4" grep -qF 'Dockerfile:4: RUN is not supported' <<<"$out"
   check "... and showing the line" grep -q '^   4 | >>> RUN make' <<<"$out"
+  mkdir -p "$e/nix"
+  printf '# syntax=org/nix-frontend\n{\n  hello = 1\n}\n' >"$e/nix/default.nix"
+  out=$(build_raw "$e/nix" -f "$e/nix/default.nix" --check 2>&1)
+  check "--check fails on a Nix syntax error" test $? != 0
+  check "... naming default.nix:4" grep -qF "default.nix:4: syntax error, unexpected '}', expecting ';'" <<<"$out"
 }
 
 test_error_file() {

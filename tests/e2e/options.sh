@@ -34,6 +34,20 @@ test_lint() {
   check "a file with warnings: MAINTAINER with its line" grep -q "WARNING: MaintainerDeprecated - Dockerfile:3" "$work/lint-warn.log"
   check "... unused build args" grep -q "build args not consumed: UNUSED_ARG" "$work/lint-warn.log"
   check "... counted" grep -q "Check complete, 2 warnings have been found!" "$work/lint-warn.log"
+  # The Nix file's syntax, checked without Nix: as the build file, and as the file a Dockerfile names.
+  mkdir -p "$l"/{nix,named}
+  printf '# syntax=org/nix-frontend\n{\n  hello = derivation {\n    name = "x"\n    system = "x";\n  };\n}\n' >"$l/nix/default.nix"
+  lint_run nix "$l/nix" -f "$l/nix/default.nix"
+  check "a Nix file with a syntax error: exit non-zero" [ "$(cat "$work/lint-nix.rc")" != 0 ]
+  check "... its line and Nix's wording" grep -qF "default.nix:5: syntax error, unexpected '=', expecting ';'" "$work/lint-nix.log"
+  check "... shown by the CLI" grep -q '^   5 | >>>     system = "x";' "$work/lint-nix.log"
+  check "... without a builder (no Nix step ran)" bash -c "! grep -qE 'evaluate|builder image' '$work/lint-nix.log'"
+  printf 'let\n  x = 1;\nin {\n  hello = x;\n' >"$l/named/app.nix"
+  printf '# syntax=org/nix-frontend\n# nix=app.nix\nENV A=b\n' >"$l/named/Dockerfile"
+  lint_run named "$l/named"
+  check "a Dockerfile naming a Nix file that does not parse: exit non-zero" [ "$(cat "$work/lint-named.rc")" != 0 ]
+  check "... the Nix file's line" grep -qF "app.nix:4: syntax error, unexpected end of file" "$work/lint-named.log"
+  check "... shown on that file" grep -q '^   4 | >>>   hello = x;' "$work/lint-named.log"
 }
 
 test_build_context() {
