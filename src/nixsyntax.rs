@@ -175,4 +175,14 @@ mod tests {
         assert_eq!(line_and_column("x", 0), (1, 1));
         assert_eq!(line_and_column("é", 1), (1, 1));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn first_error_never_panics(text in "[a-z0-9 {}()\\[\\];:=.,?@'\"$\n\u{e9}/<>|&!+*-]{0,80}") {
+            if let Some(error) = first_error(&text) {
+                proptest::prop_assert!(error.line >= 1 && error.column >= 1);
+                proptest::prop_assert!(error.line <= text.lines().count().max(1), "{error:?}");
+            }
+        }
+    }
 }
