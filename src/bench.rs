@@ -84,6 +84,7 @@ pub fn run(n: usize) {
     );
     let built = plan::build_stage(&spec, &builder, context.into(), None);
     let result = BuildResult {
+        packages: Vec::new(),
         closure,
         results: results.clone(),
         root_links: vec![RootLink { name: "bin".into() }],

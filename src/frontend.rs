@@ -162,6 +162,8 @@ async fn sbom_document<G: Gateway>(
         info: &result.info,
         system: spec.platform.nix_system(),
         created: spec.source_date_epoch.unwrap_or(env.started_at),
+        packages: &result.packages,
+        build_dependencies: spec.sbom.is_some_and(|scope| scope.build_dependencies),
     });
     if document.len() > sbom::MAX_DOCUMENT_BYTES {
         gateway

@@ -36,6 +36,8 @@ pub mod args {
     pub const NIX_ATTR: &str = "NIX_ATTR";
     pub const NIX_FILE: &str = "NIX_FILE";
     pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+    /// Docker's build arg for scanning build stages into the SBOM: here the build-time closure.
+    pub const SBOM_SCAN_STAGE: &str = "BUILDKIT_SBOM_SCAN_STAGE";
     pub const NIX_MAX_LAYERS: &str = "NIX_MAX_LAYERS";
     pub const NIX_CACHE_ID: &str = "NIX_CACHE_ID";
     pub const NIX_PLAN: &str = "NIX_PLAN";
@@ -123,6 +125,11 @@ pub mod args {
             SOURCE_DATE_EPOCH,
             "timestamp of every file in the image",
             None,
+        ),
+        arg(
+            SBOM_SCAN_STAGE,
+            "with --sbom=true: true adds the build-time closure to the SBOM",
+            Some("false"),
         ),
     ];
 

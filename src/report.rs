@@ -77,6 +77,7 @@ pub async fn read_build_result<G: Gateway>(
     )
     .await;
     let info = read_info(gateway, reference, contract::INFO).await;
+    let packages = read_packages(gateway, reference, contract::PACKAGES).await;
     let ca_bundle = find_ca_bundle(gateway, &closure, |path| {
         (
             reference.to_string(),
@@ -85,6 +86,7 @@ pub async fn read_build_result<G: Gateway>(
     })
     .await;
     Ok(BuildResult {
+        packages,
         closure,
         results,
         root_links,
@@ -194,6 +196,22 @@ pub async fn read_executables<G: Gateway>(
         .unwrap_or_default();
     executables(&entries)
 }
+
+/// The derivations the result is built from (`packages.nix`'s answer at `path`, written only with
+/// --sbom): none when it is missing, too big or not readable.
+pub async fn read_packages<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    path: &str,
+) -> Vec<crate::sbom::PackageFacts> {
+    match crate::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES).await {
+        Ok(bytes) => crate::sbom::parse_packages(&bytes),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The largest `packages.json` read (a few hundred bytes per derivation).
+const MAX_PACKAGES_BYTES: usize = 64 << 20;
 
 /// Name, version and meta of the result (`info.nix`'s answer at `path`), empty when missing;
 /// a `meta.mainProgram` that is no plain file name is dropped.

@@ -9,8 +9,14 @@
 //! a `DEPENDS_ON` relationship per reference and `DESCRIBES` from the document to each result.
 //! Metadata that is odd (not an SPDX id, too long, not a URL) becomes `NOASSERTION`, a
 //! `LicenseRef-…` or is left out: the document stays valid and the build never fails over it.
+//!
+//! The derivations the result is built from (`packages.nix`: reached through their attributes,
+//! as SBOM tools for Nix walk them) give each store path they output its license, homepage and
+//! `downloadLocation` (the URL its source is fetched from); with the build-time closure asked
+//! for, the outputs they are built with that are not in the image become packages too, each a
+//! `BUILD_DEPENDENCY_OF` the result (no checksum: they are not in the image).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -43,6 +49,60 @@ pub struct Input<'a> {
     pub system: Option<&'a str>,
     /// Unix seconds of the document's creation.
     pub created: i64,
+    /// The derivations the result is built from (`packages.nix`), possibly none.
+    pub packages: &'a [PackageFacts],
+    /// Whether the build-time closure is listed too (`BUILDKIT_SBOM_SCAN_STAGE=true`).
+    pub build_dependencies: bool,
+}
+
+/// What `packages.nix` reports of one derivation output the result is built from. Untrusted:
+/// every field is checked where it is used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFacts {
+    /// The output referenced.
+    pub path: StorePath,
+    /// Every output of its derivation.
+    pub outputs: Vec<StorePath>,
+    pub license: Option<String>,
+    pub homepage: Option<String>,
+    pub download_location: Option<String>,
+}
+
+/// At most this many derivations are taken from `packages.json`.
+const MAX_PACKAGES: usize = 200_000;
+
+/// `packages.json` as `packages.nix` writes it: entries that are not objects, or whose paths
+/// are no store paths, are skipped; strings where they are expected, or nothing.
+pub fn parse_packages(json: &[u8]) -> Vec<PackageFacts> {
+    let Ok(Value::Array(entries)) = serde_json::from_slice::<Value>(json) else {
+        return Vec::new();
+    };
+    let string =
+        |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).map(String::from);
+    entries
+        .iter()
+        .take(MAX_PACKAGES)
+        .filter_map(|entry| {
+            let path = StorePath::parse(entry.get("path")?.as_str()?).ok()?;
+            let outputs = entry
+                .get("outputs")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|o| StorePath::parse(o.as_str()?).ok())
+                        .take(64)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(PackageFacts {
+                path,
+                outputs,
+                license: string(entry, "license"),
+                homepage: string(entry, "homepage"),
+                download_location: string(entry, "downloadLocation"),
+            })
+        })
+        .collect()
 }
 
 /// The SPDX 2.3 JSON document, compact.
@@ -53,7 +113,19 @@ pub fn document(input: &Input) -> Vec<u8> {
 pub fn document_value(input: &Input) -> Value {
     let results: BTreeSet<&StorePath> = input.results.iter().collect();
     let main = input.results.first();
-    let license = main.map(|_| licenses(input.info.license.as_deref()));
+    // What the derivations say of each store path they output (the first report wins).
+    let mut facts: HashMap<&StorePath, &PackageFacts> = HashMap::new();
+    for package in input.packages {
+        for output in package.outputs.iter().chain([&package.path]) {
+            facts.entry(output).or_insert(package);
+        }
+    }
+    let mut license_refs: BTreeMap<String, String> = BTreeMap::new();
+    let mut license_of = |license: Option<&str>| {
+        let (expression, refs) = licenses(license);
+        license_refs.extend(refs);
+        expression
+    };
     let mut packages = Vec::new();
     let mut relationships = Vec::new();
     for result in input.results {
@@ -64,39 +136,34 @@ pub fn document_value(input: &Input) -> Value {
         }));
     }
     for (path, info) in &input.closure.paths {
-        let (name, version) = parse_drv_name(path.name());
-        let mut package = json!({
-            "name": name,
-            "SPDXID": spdx_id(path),
-            "downloadLocation": "NOASSERTION",
-            "filesAnalyzed": false,
-            "packageFileName": path.to_string(),
-            "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": "NOASSERTION",
-            "copyrightText": "NOASSERTION",
-            "externalRefs": [{
-                "referenceCategory": "PACKAGE-MANAGER",
-                "referenceType": "purl",
-                "referenceLocator": purl(name, version, input.system),
-            }],
-        });
-        if !version.is_empty() {
-            package["versionInfo"] = json!(version);
-        }
+        let fact = facts.get(path).copied();
+        let mut package = package_of(path, fact, input.system);
         if let Some(hash) = &info.nar_hash {
             package["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": hex(hash) }]);
         }
-        if Some(path) == main {
-            if let Some((expression, _)) = &license {
-                package["licenseConcluded"] = json!(expression);
-                package["licenseDeclared"] = json!(expression);
-            }
-            if let Some(description) = text(input.info.description.as_deref()) {
-                package["description"] = json!(description);
-            }
-            if let Some(homepage) = url(input.info.homepage.as_deref()) {
-                package["homepage"] = json!(homepage);
-            }
+        let (license, description, homepage) = if Some(path) == main {
+            (
+                input.info.license.as_deref(),
+                text(input.info.description.as_deref()),
+                url(input.info.homepage.as_deref()),
+            )
+        } else {
+            (
+                fact.and_then(|f| f.license.as_deref()),
+                None,
+                url(fact.and_then(|f| f.homepage.as_deref())),
+            )
+        };
+        if license.is_some() {
+            let expression = license_of(license);
+            package["licenseConcluded"] = json!(expression);
+            package["licenseDeclared"] = json!(expression);
+        }
+        if let Some(description) = description {
+            package["description"] = json!(description);
+        }
+        if let Some(homepage) = homepage {
+            package["homepage"] = json!(homepage);
         }
         if results.contains(path) {
             package["primaryPackagePurpose"] = json!("APPLICATION");
@@ -107,6 +174,29 @@ pub fn document_value(input: &Input) -> Value {
                 "spdxElementId": spdx_id(path),
                 "relationshipType": "DEPENDS_ON",
                 "relatedSpdxElement": spdx_id(reference),
+            }));
+        }
+    }
+    if let (true, Some(main)) = (input.build_dependencies, main) {
+        let mut listed: BTreeSet<&StorePath> = input.closure.paths.keys().collect();
+        for fact in input.packages {
+            if !listed.insert(&fact.path) {
+                continue;
+            }
+            let mut package = package_of(&fact.path, Some(fact), input.system);
+            if fact.license.is_some() {
+                let expression = license_of(fact.license.as_deref());
+                package["licenseConcluded"] = json!(expression);
+                package["licenseDeclared"] = json!(expression);
+            }
+            if let Some(homepage) = url(fact.homepage.as_deref()) {
+                package["homepage"] = json!(homepage);
+            }
+            packages.push(package);
+            relationships.push(json!({
+                "spdxElementId": spdx_id(&fact.path),
+                "relationshipType": "BUILD_DEPENDENCY_OF",
+                "relatedSpdxElement": spdx_id(main),
             }));
         }
     }
@@ -121,26 +211,55 @@ pub fn document_value(input: &Input) -> Value {
             "created": iso8601(input.created),
             "creators": [format!("Tool: nix-frontend-{}", env!("CARGO_PKG_VERSION"))],
         },
-        "comment": "One package per store path of the image's runtime closure, as Nix recorded it: checksums are the SHA-256 of each store path's NAR serialisation (Nix's narHash), DEPENDS_ON are the store path's references.",
+        "comment": if input.build_dependencies {
+            "One package per store path of the image's runtime closure, as Nix recorded it: checksums are the SHA-256 of each store path's NAR serialisation (Nix's narHash), DEPENDS_ON are the store path's references. Packages without a checksum are the build-time closure: outputs the result is built from that are not in the image (BUILD_DEPENDENCY_OF)."
+        } else {
+            "One package per store path of the image's runtime closure, as Nix recorded it: checksums are the SHA-256 of each store path's NAR serialisation (Nix's narHash), DEPENDS_ON are the store path's references."
+        },
         "packages": packages,
         "relationships": relationships,
     });
-    if let Some((_, refs)) = &license {
-        if !refs.is_empty() {
-            document["hasExtractedLicensingInfos"] = Value::Array(
-                refs.iter()
-                    .map(|(id, original)| {
-                        json!({
-                            "licenseId": id,
-                            "name": original,
-                            "extractedText": format!("The license {original:?} named in the package's meta.license, which is not an SPDX license id."),
-                        })
+    if !license_refs.is_empty() {
+        document["hasExtractedLicensingInfos"] = Value::Array(
+            license_refs
+                .iter()
+                .map(|(id, original)| {
+                    json!({
+                        "licenseId": id,
+                        "name": original,
+                        "extractedText": format!("The license {original:?} named in the package's meta.license, which is not an SPDX license id."),
                     })
-                    .collect(),
-            );
-        }
+                })
+                .collect(),
+        );
     }
     document
+}
+
+/// A store path's package without its checksum and licenses: name and version from the store
+/// path's name, the URL its source comes from where known.
+fn package_of(path: &StorePath, fact: Option<&PackageFacts>, system: Option<&str>) -> Value {
+    let (name, version) = parse_drv_name(path.name());
+    let download = url(fact.and_then(|f| f.download_location.as_deref())).unwrap_or("NOASSERTION");
+    let mut package = json!({
+        "name": name,
+        "SPDXID": spdx_id(path),
+        "downloadLocation": download,
+        "filesAnalyzed": false,
+        "packageFileName": path.to_string(),
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "externalRefs": [{
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": purl(name, version, system),
+        }],
+    });
+    if !version.is_empty() {
+        package["versionInfo"] = json!(version);
+    }
+    package
 }
 
 /// `SPDXRef-<hash>-<name>` (SPDXIDs allow letters, digits, `.` and `-`).
@@ -374,6 +493,8 @@ mod tests {
             info,
             system: Some("x86_64-linux"),
             created: 1_700_000_000,
+            packages: &[],
+            build_dependencies: false,
         })
     }
 
@@ -547,6 +668,113 @@ mod tests {
             let doc = doc(&info);
             let declared = package(&doc, TOP)["licenseDeclared"].as_str().unwrap_or("").to_string();
             proptest::prop_assert!(declared == "NOASSERTION" || declared.split(" AND ").all(|t| spdx_license_id(t).is_some() || t.starts_with("LicenseRef-")));
+        }
+    }
+
+    const TOOL: &str = "/nix/store/1c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-tool-1.5";
+    const LIBC_DEV: &str = "/nix/store/2v5d40jyvmwgnq1nj8f19ji2rcc5dksd-glibc-2.40-dev";
+
+    #[test]
+    fn packages_json_is_read_leniently() {
+        let json = json!([
+            { "path": TOP, "outputs": [TOP], "license": "MIT", "downloadLocation": "https://e.org/h.tgz" },
+            { "path": "/etc/passwd", "outputs": [] },
+            { "path": LIBC, "outputs": [LIBC, LIBC_DEV, "../x", 7], "license": ["not", "a string"] },
+            "not an object",
+            { "outputs": [TOP] },
+        ]);
+        let facts = parse_packages(json.to_string().as_bytes());
+        assert_eq!(facts.len(), 2);
+        assert_eq!(
+            facts[0].download_location.as_deref(),
+            Some("https://e.org/h.tgz")
+        );
+        assert_eq!(facts[1].outputs.len(), 2);
+        assert_eq!(facts[1].license, None);
+        assert!(parse_packages(b"{}").is_empty());
+        assert!(parse_packages(b"not json").is_empty());
+    }
+
+    #[test]
+    fn facts_give_every_package_its_license_and_source_and_build_dependencies_their_own() {
+        let closure = closure();
+        let results = [StorePath::parse(TOP).unwrap()];
+        let fact = |path: &str, outputs: &[&str], license: &str, download: &str| PackageFacts {
+            path: StorePath::parse(path).unwrap(),
+            outputs: outputs
+                .iter()
+                .map(|o| StorePath::parse(o).unwrap())
+                .collect(),
+            license: Some(license.into()),
+            homepage: Some("https://example.org".into()),
+            download_location: Some(download.into()),
+        };
+        let packages = [
+            fact(TOP, &[TOP], "MIT", "https://e.org/hello.tgz"),
+            // Reached as the dev output; the runtime closure holds the out output.
+            fact(
+                LIBC_DEV,
+                &[LIBC, LIBC_DEV],
+                "my libc licence",
+                "ftp://not-http",
+            ),
+            fact(TOOL, &[TOOL], "GPL-3.0-only", "https://e.org/tool.tgz"),
+        ];
+        let info = DerivationInfo::default();
+        let input = |build_dependencies| Input {
+            closure: &closure,
+            results: &results,
+            info: &info,
+            system: Some("x86_64-linux"),
+            created: 1_700_000_000,
+            packages: &packages,
+            build_dependencies,
+        };
+        let runtime = document_value(&input(false));
+        assert_eq!(runtime["packages"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            package(&runtime, TOP)["downloadLocation"],
+            "https://e.org/hello.tgz"
+        );
+        let libc = package(&runtime, LIBC);
+        assert_eq!(libc["downloadLocation"], "NOASSERTION");
+        assert!(libc["licenseDeclared"]
+            .as_str()
+            .unwrap()
+            .starts_with("LicenseRef-my-libc-licence-"));
+        assert_eq!(libc["homepage"], "https://example.org");
+        assert_eq!(
+            runtime["hasExtractedLicensingInfos"][0]["name"],
+            "my libc licence"
+        );
+
+        let with_build = document_value(&input(true));
+        let names: Vec<&str> = with_build["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["packageFileName"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, [TOP, LIBC, LIBC_DEV, TOOL]);
+        let tool = package(&with_build, TOOL);
+        assert_eq!(tool["licenseDeclared"], "GPL-3.0-only");
+        assert!(tool.get("checksums").is_none());
+        let built_with: Vec<&Value> = with_build["relationships"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["relationshipType"] == "BUILD_DEPENDENCY_OF")
+            .collect();
+        assert_eq!(built_with.len(), 2);
+        assert!(built_with
+            .iter()
+            .all(|r| r["relatedSpdxElement"] == spdx_id(&results[0])));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_packages_never_panics(text in "[\\[\\]{}\",:a-z/0-9 ]{0,120}") {
+            let _ = parse_packages(text.as_bytes());
         }
     }
 }

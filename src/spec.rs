@@ -85,6 +85,16 @@ pub struct Spec {
     /// `--build-context NAME=…`, sorted by name: mounted at `/nf-contexts/<index>` in every
     /// step that evaluates.
     pub named_contexts: Vec<(String, crate::options::ContextSource)>,
+    /// `--sbom=true`: the SBOM is written, and what it covers.
+    pub sbom: Option<SbomScope>,
+}
+
+/// What the SBOM covers besides the image's closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SbomScope {
+    /// The build-time closure too (`BUILDKIT_SBOM_SCAN_STAGE=true`, the build arg with which the
+    /// Dockerfile frontend scans build stages): every derivation the result is built from.
+    pub build_dependencies: bool,
 }
 
 /// A warning about the build file or the options: shown in the build summary and by `--check`.
@@ -257,6 +267,7 @@ impl Spec {
                 .iter()
                 .map(|(name, source)| (name.clone(), source.clone()))
                 .collect(),
+            sbom: sbom_scope(options)?,
         })
     }
 }
@@ -397,6 +408,25 @@ fn platforms(options: &Options, default_platform: &Platform) -> Result<Vec<Platf
             ),
         )),
     }
+}
+
+fn sbom_scope(options: &Options) -> Result<Option<SbomScope>, SpecError> {
+    let build_dependencies = match options.build_arg(args::SBOM_SCAN_STAGE) {
+        None => false,
+        Some(text) => match text.to_ascii_lowercase().as_str() {
+            "1" | "true" | "t" => true,
+            "" | "0" | "false" | "f" => false,
+            _ => {
+                return Err(option_error(
+                    "build arg BUILDKIT_SBOM_SCAN_STAGE",
+                    format!(
+                    "{text:?} is not true or false (true adds the build-time closure to the SBOM)"
+                ),
+                ))
+            }
+        },
+    };
+    Ok(options.sbom.then_some(SbomScope { build_dependencies }))
 }
 
 fn source_date_epoch(options: &Options) -> Result<Option<i64>, SpecError> {

@@ -87,6 +87,7 @@ nf_find_file() {
 
 # Evaluates the file (or flake) into $meta/derivations, $meta/info.json and $meta/roots: the
 # derivations to realise, each with the selected output (`-A pkg` is out, `-A pkg.dev` is dev).
+# With NF_SBOM=1 also $meta/packages.json, the derivations the result is built from.
 nf_evaluate() {
   nf_find_file
   if [ "${NF_FLAKE:-}" = 1 ]; then
@@ -95,8 +96,6 @@ nf_evaluate() {
     echo "evaluating $installable" >&2
     logged "$meta/derivations" with_contexts nix --extra-experimental-features "$features" path-info \
       --no-write-lock-file --derivation "$installable" || finish eval-failed
-    with_contexts nix --extra-experimental-features "$features" eval --no-write-lock-file --json "$installable" \
-      --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
   else
     set -- "$NF_FILE"
     if [ -n "${NF_ATTR:-}" ]; then
@@ -104,8 +103,10 @@ nf_evaluate() {
     fi
     echo "evaluating $*" >&2
     logged "$meta/derivations" with_nix_args nix-instantiate "$@" || finish eval-failed
-    with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
-      --apply "import $tools/info.nix" >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  fi
+  nf_apply info.nix >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  if [ "${NF_SBOM:-}" = 1 ]; then
+    nf_apply packages.nix >"$meta/packages.json" 2>/dev/null || rm -f "$meta/packages.json"
   fi
   # One derivation: only the selected output, so the image holds that output's closure and not
   # every output's. grep and parameter expansion only: the official nixos/nix image has no sed.
@@ -120,6 +121,17 @@ nf_evaluate() {
     esac
   else
     cp "$meta/derivations" "$meta/roots"
+  fi
+}
+
+# The value being built with our expression $1 applied, as JSON (`nix eval --apply`).
+nf_apply() {
+  if [ "${NF_FLAKE:-}" = 1 ]; then
+    with_contexts nix --extra-experimental-features "$features" eval --no-write-lock-file --json \
+      "path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}" --apply "import $tools/$1"
+  else
+    with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
+      --apply "import $tools/$1"
   fi
 }
 

@@ -29,6 +29,8 @@ pub const RESULTS: &str = "/.nix-frontend/results";
 pub const CLOSURE: &str = "/.nix-frontend/closure.json";
 /// Name, version, meta, outputName and passthru.imageConfig of the result (`info.nix`).
 pub const INFO: &str = "/.nix-frontend/info.json";
+/// The derivations the result is built from, for the SBOM (`packages.nix`, only with --sbom).
+pub const PACKAGES: &str = "/.nix-frontend/packages.json";
 /// Symlinks to the main result's top-level entries, for the image root.
 pub const ROOT: &str = "/.nix-frontend/root";
 /// An empty directory with mode 1777, the image's `/tmp` when it gets one.

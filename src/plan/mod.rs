@@ -23,6 +23,9 @@ use crate::spec::Spec;
 pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
 /// Applied to the built value with `nix eval --apply`: name, version, meta, passthru.imageConfig.
 pub const INFO_EXPRESSION: &str = include_str!("info.nix");
+/// Applied to the built value with `nix eval --apply` for the SBOM: the derivations it is built
+/// from, with their outputs, names, licenses and source URLs.
+pub const PACKAGES_EXPRESSION: &str = include_str!("packages.nix");
 /// The derivation-graph steps: evaluation, one group's build, and what they share.
 pub const EVAL_SCRIPT: &str = include_str!("eval.sh");
 pub const REALISE_SCRIPT: &str = include_str!("realise.sh");
@@ -261,6 +264,9 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     if spec.nix_file_defaulted {
         env.push("NF_FILE_DEFAULTED=1".into());
     }
+    if spec.sbom.is_some() {
+        env.push("NF_SBOM=1".into());
+    }
     if let Some(system) = spec.platform.nix_system() {
         env.push(format!("NF_SYSTEM={system}"));
     }
@@ -324,6 +330,7 @@ pub fn tools(platform: &pb::Platform) -> Output {
         ("/eval.sh", 0o555, EVAL_SCRIPT),
         ("/realise.sh", 0o555, REALISE_SCRIPT),
         ("/info.nix", 0o444, INFO_EXPRESSION),
+        ("/packages.nix", 0o444, PACKAGES_EXPRESSION),
         ("/targets.sh", 0o555, TARGETS_SCRIPT),
         ("/targets.nix", 0o444, TARGETS_EXPRESSION),
     ]
@@ -362,6 +369,8 @@ pub struct BuildResult {
     pub info: config::DerivationInfo,
     /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
     pub ca_bundle: Option<String>,
+    /// The derivations the result is built from (`packages.nix`), with --sbom.
+    pub packages: Vec<crate::sbom::PackageFacts>,
 }
 
 /// Where the image stage finds each store path's tree and the builder's manifest (root links,

@@ -43,6 +43,7 @@ fn hello_result() -> BuildResult {
     );
     let results = vec![StorePath::parse(HELLO).unwrap()];
     BuildResult {
+        packages: Vec::new(),
         closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
         results,
         root_links: vec![RootLink { name: "bin".into() }],

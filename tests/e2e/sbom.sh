@@ -40,6 +40,36 @@ test_sbom() {
   check "meta.license appears as SPDX ids" python3 tests/lib/sbom_check.py "$work/sbom-licensed.tar" \
     "$work/licensed-info.json" "$work/licensed.spdx.json" --license "MIT AND Apache-2.0"
   check "pyspdxtools validates the licensed document" "$validator" -i "$work/licensed.spdx.json"
+  check "... downloadLocation is the URL its source is fetched from" python3 -c '
+import json, sys
+packages = json.load(open(sys.argv[1]))["packages"]
+licensed = [p for p in packages if p["name"] == "licensed"]
+assert [p["downloadLocation"] for p in licensed] == ["https://example.org/releases/licensed-2.0.tar.gz"], licensed
+' "$work/licensed.spdx.json"
+  # The build-time closure, as the Dockerfile frontend scans build stages (here in the single plan,
+  # the default plan above).
+  check "BUILDKIT_SBOM_SCAN_STAGE=true builds" build "$dir" -f "$dir/default.nix" --target licensed --sbom=true \
+    --build-arg BUILDKIT_SBOM_SCAN_STAGE=true --build-arg NIX_PLAN=single --output "type=oci,dest=$work/sbom-stage.tar"
+  check "... the tool and the fetched source are build dependencies of the result, with license and URL" \
+    python3 - "$work/sbom-stage.tar" "$work/stage.spdx.json" <<'PY'
+import json, sys, tarfile
+sys.path.insert(0, "tests/lib")
+from sbom_check import statements
+with tarfile.open(sys.argv[1]) as archive:
+    document = [s for kind, _, s in statements(archive) if kind == "https://spdx.dev/Document"][0]["predicate"]
+json.dump(document, open(sys.argv[2], "w"))
+by_name = {p["packageFileName"].split("-", 1)[1]: p for p in document["packages"]}
+tool, source, result = by_name["build-tool-1.5"], by_name["licensed-2.0.tar.gz"], by_name["licensed-2.0"]
+assert tool["licenseDeclared"] == "GPL-3.0-only" and "checksums" not in tool, tool
+assert source["downloadLocation"] == "https://example.org/releases/licensed-2.0.tar.gz", source
+built_with = {r["spdxElementId"] for r in document["relationships"]
+              if r["relationshipType"] == "BUILD_DEPENDENCY_OF" and r["relatedSpdxElement"] == result["SPDXID"]}
+assert built_with == {tool["SPDXID"], source["SPDXID"]}, built_with
+assert len(document["packages"]) == 4, [p["name"] for p in document["packages"]]
+PY
+  check "pyspdxtools validates it" "$validator" -i "$work/stage.spdx.json"
+  expect_error sbom-scan-stage "$dir" -f "$dir/default.nix" --target licensed --sbom=true --build-arg BUILDKIT_SBOM_SCAN_STAGE=maybe -- \
+    "build arg BUILDKIT_SBOM_SCAN_STAGE" "is not true or false"
 
   check "odd metadata (non-SPDX license, huge description, list homepage) still builds" \
     build "$dir" -f "$dir/default.nix" --target odd --sbom=true --output "type=oci,dest=$work/sbom-odd.tar"
