@@ -272,11 +272,7 @@ mod tests {
 
     #[test]
     fn single_file_solves_follow_the_file_and_probes_keep_their_own_snapshot() {
-        let raw = [("filename", "default.nix")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let options = Options::parse(&raw).unwrap();
+        let options = Options::from_pairs(&[("filename", "default.nix")]);
         let env = crate::fake_gateway::environment(0);
         let mut g = FakeGateway::default();
         g.tree(0).file("default.nix", "{ }");
@@ -305,15 +301,11 @@ mod tests {
 
     #[test]
     fn a_named_directory_takes_its_own_dockerignore() {
-        let raw = [
+        let options = Options::from_pairs(&[
             ("filename", "default.nix"),
             ("context:deps", "local:deps"),
             ("context:plain", "local:plain"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let options = Options::parse(&raw).unwrap();
+        ]);
         let env = crate::fake_gateway::environment(0);
         let spec = crate::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
         let mut g = FakeGateway::default();

@@ -314,15 +314,11 @@ mod tests {
     const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
 
     fn options() -> Options {
-        let raw = [
+        Options::from_pairs(&[
             ("filename", "default.nix"),
             ("target", "hello"),
             ("build-arg:NIX_PLAN", "single"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        Options::parse(&raw).unwrap()
+        ])
     }
 
     fn env() -> Environment {
@@ -379,17 +375,13 @@ mod tests {
     }
 
     fn with_sbom(has_attestations: bool) -> (FakeGateway, Built) {
-        let mut raw: std::collections::BTreeMap<String, String> = [
+        let options = Options::from_pairs(&[
             ("filename", "default.nix"),
             ("target", "hello"),
             ("build-arg:NIX_PLAN", "single"),
             ("attest:sbom", ""),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        raw.insert("attest:provenance".into(), "mode=max".into());
-        let options = Options::parse(&raw).unwrap();
+            ("attest:provenance", "mode=max"),
+        ]);
         let env = Environment {
             has_attestations,
             ..env()
@@ -502,16 +494,12 @@ mod tests {
 
     #[test]
     fn platforms_build_concurrently_each_step_named_by_its_platform() {
-        let raw = [
+        let options = Options::from_pairs(&[
             ("filename", "default.nix"),
             ("target", "hello"),
             ("build-arg:NIX_PLAN", "single"),
             ("platform", "linux/amd64,linux/arm64"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let options = Options::parse(&raw).unwrap();
+        ]);
         let mut g = good();
         // Both platforms' Nix stages are solved before either image: refs 3 and 4.
         good_report(g.tree(NIX_STAGE + 1));

@@ -412,15 +412,12 @@ mod tests {
 
     /// Builds `-f default.nix --target app` in graph mode; the frontend started at `started_at`.
     fn run_at(g: &mut FakeGateway, started_at: i64) -> Result<Built, UserError> {
-        let raw = [("filename", "default.nix"), ("target", "app")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let options = Options::from_pairs(&[("filename", "default.nix"), ("target", "app")]);
         let env = environment(started_at);
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(build(g, &Options::parse(&raw).unwrap(), &env))
+            .block_on(build(g, &options, &env))
     }
 
     fn run(g: &mut FakeGateway) -> Result<Built, UserError> {

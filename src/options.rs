@@ -411,6 +411,16 @@ fn relative_dir(base: &str, dir: &str) -> Option<String> {
 }
 
 impl Options {
+    /// Options from `(key, value)` pairs, for tests; panics on options it refuses.
+    #[cfg(test)]
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Options {
+        let raw = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Options::parse(&raw).unwrap()
+    }
+
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Options, OptionError> {
         let mut options = Options {
             filename: "Dockerfile".to_string(),

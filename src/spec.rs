@@ -653,11 +653,7 @@ mod tests {
     use super::*;
 
     fn options(pairs: &[(&str, &str)]) -> Options {
-        let raw = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Options::parse(&raw).unwrap()
+        Options::from_pairs(pairs)
     }
 
     fn amd64() -> Platform {

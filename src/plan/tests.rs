@@ -8,11 +8,7 @@ const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
 const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
 
 fn spec(pairs: &[(&str, &str)], text: &str) -> Spec {
-    let raw = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let options = Options::parse(&raw).unwrap();
+    let options = Options::from_pairs(pairs);
     Spec::new(&options, text, &Platform::parse("linux/amd64").unwrap()).unwrap()
 }
 

@@ -139,14 +139,6 @@ mod tests {
     use super::*;
     use crate::fake_gateway::{environment, FakeGateway};
 
-    fn options(pairs: &[(&str, &str)]) -> Options {
-        let raw = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Options::parse(&raw).unwrap()
-    }
-
     fn lint(g: &FakeGateway, options: &Options) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -156,7 +148,7 @@ mod tests {
 
     #[test]
     fn check_reports_a_nix_build_files_syntax_error_at_its_line() {
-        let options = options(&[("filename", "default.nix")]);
+        let options = Options::from_pairs(&[("filename", "default.nix")]);
         let mut g = FakeGateway::default();
         let text = "# syntax=org/nix-frontend\n{\n  a = 1\n  b = 2;\n}\n";
         g.tree(0).file("default.nix", text);
@@ -175,7 +167,7 @@ mod tests {
 
     #[test]
     fn check_reads_the_nix_file_a_dockerfile_names_and_points_at_it() {
-        let options = options(&[("filename", "Dockerfile")]);
+        let options = Options::from_pairs(&[("filename", "Dockerfile")]);
         let mut g = FakeGateway::default();
         g.tree(0).file(
             "Dockerfile",
@@ -197,7 +189,7 @@ mod tests {
 
     #[test]
     fn check_of_valid_nix_is_clean() {
-        let options = options(&[("filename", "default.nix")]);
+        let options = Options::from_pairs(&[("filename", "default.nix")]);
         let mut g = FakeGateway::default();
         g.tree(0)
             .file("default.nix", "# syntax=org/nix-frontend\n{ a = 1; }\n");
