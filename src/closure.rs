@@ -277,7 +277,7 @@ pub fn parse(
         let nar_hash = info
             .get("narHash")
             .and_then(Value::as_str)
-            .and_then(crate::sbom::parse_nar_hash);
+            .and_then(parse_nar_hash);
         let info = PathInfo {
             path: path.clone(),
             nar_size,
@@ -300,6 +300,48 @@ pub fn parse(
         return Err(ClosureError::MissingResult(missing.to_string()));
     }
     Ok(Closure { paths })
+}
+
+/// A NAR hash as `nix path-info --json` writes it: SRI `sha256-<base64>` (Nix 2.4 and later)
+/// or `sha256:<nix base-32>` (older). Anything else is not a SHA-256 hash.
+pub fn parse_nar_hash(text: &str) -> Option<[u8; 32]> {
+    use base64::Engine;
+    if let Some(b64) = text.strip_prefix("sha256-") {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+        return bytes.try_into().ok();
+    }
+    let digits = text.strip_prefix("sha256:")?;
+    match digits.len() {
+        52 => nix_base32_decode(digits),
+        64 => {
+            let mut out = [0u8; 32];
+            for (i, pair) in digits.as_bytes().chunks(2).enumerate() {
+                let pair = std::str::from_utf8(pair).ok()?;
+                out[i] = u8::from_str_radix(pair, 16).ok()?;
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Nix's base-32 (its own alphabet, least significant digit last) into 32 bytes.
+fn nix_base32_decode(text: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    let chars = text.as_bytes();
+    for n in 0..chars.len() {
+        let c = chars[chars.len() - 1 - n];
+        let digit = NIX_BASE32.as_bytes().iter().position(|a| *a == c)? as u16;
+        let bit = n * 5;
+        let (i, j) = (bit / 8, bit % 8);
+        let value = digit << j;
+        out[i] |= (value & 0xff) as u8;
+        let carry = (value >> 8) as u8;
+        if carry != 0 {
+            *out.get_mut(i + 1)? |= carry;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -464,6 +506,40 @@ mod tests {
                 proptest::prop_assert!(!path.name().starts_with('.'));
                 proptest::prop_assert!(path.to_string().starts_with("/nix/store/"));
             }
+        }
+    }
+
+    #[test]
+    fn reads_nar_hashes_in_every_form() {
+        const SRI: &str = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+        const EMPTY_SHA256: &str =
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        let expect = |h: Option<[u8; 32]>| {
+            h.map(|h| h.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        };
+        assert_eq!(expect(parse_nar_hash(SRI)).as_deref(), Some(EMPTY_SHA256));
+        assert_eq!(
+            expect(parse_nar_hash(&format!("sha256:{EMPTY_SHA256}"))).as_deref(),
+            Some(EMPTY_SHA256)
+        );
+        // `nix-hash --type sha256 --to-base32` of the hash of the empty string.
+        assert_eq!(
+            expect(parse_nar_hash(
+                "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
+            ))
+            .as_deref(),
+            Some(EMPTY_SHA256)
+        );
+        for bad in [
+            "",
+            "sha256-",
+            "sha256-AAAA",
+            "md5-1B2M2Y8AsgTpgAmY7PhCfg==",
+            "sha256:zz",
+            "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c7e",
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g",
+        ] {
+            assert_eq!(parse_nar_hash(bad), None, "{bad:?}");
         }
     }
 }

@@ -15,6 +15,7 @@ mod frontend;
 mod gateway;
 mod graph_build;
 mod llb;
+mod nixinfo;
 mod nixsyntax;
 mod options;
 mod plan;
@@ -24,6 +25,7 @@ mod sbom;
 mod spec;
 mod subrequests;
 mod syntax;
+mod timestamp;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -330,8 +330,7 @@ fn parse_named_context(name: &str, value: &str) -> Result<(String, ContextSource
         ContextSource::Local(local.to_string())
     } else if let Some(reference) = value.strip_prefix("docker-image://") {
         ContextSource::Image(
-            crate::spec::normalize_image_reference(reference)
-                .map_err(|m| error(format!("{name}: {m}")))?,
+            normalize_image_reference(reference).map_err(|m| error(format!("{name}: {m}")))?,
         )
     } else {
         return Err(error(format!(
@@ -545,6 +544,33 @@ mod named_context_tests {
     }
 }
 
+/// `nixos/nix:2.24` → `docker.io/nixos/nix:2.24`, `ubuntu` → `docker.io/library/ubuntu:latest`:
+/// BuildKit's image source needs fully qualified references.
+pub fn normalize_image_reference(reference: &str) -> Result<String, String> {
+    let reference = reference.trim();
+    let valid = !reference.is_empty()
+        && reference
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
+    if !valid {
+        return Err(format!("{reference:?} is not an image reference"));
+    }
+    let (first, rest) = reference.split_once('/').unwrap_or(("", reference));
+    let has_domain = first.contains('.') || first.contains(':') || first == "localhost";
+    let mut qualified = if has_domain {
+        reference.to_string()
+    } else if first.is_empty() {
+        format!("docker.io/library/{rest}")
+    } else {
+        format!("docker.io/{reference}")
+    };
+    let last = qualified.rsplit('/').next().unwrap_or_default();
+    if !last.contains(':') && !last.contains('@') {
+        qualified.push_str(":latest");
+    }
+    Ok(qualified)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -675,6 +701,19 @@ mod tests {
         #[test]
         fn never_panics(key in ".{0,20}", value in ".{0,40}") {
             let _ = Options::parse(&raw(&[(key.as_str(), value.as_str())]));
+        }
+    }
+
+    #[test]
+    fn image_references_are_qualified() {
+        for (given, want) in [
+            ("nixos/nix:2.24.9", "docker.io/nixos/nix:2.24.9"),
+            ("ubuntu", "docker.io/library/ubuntu:latest"),
+            ("127.0.0.1:5000/nix", "127.0.0.1:5000/nix:latest"),
+            ("ghcr.io/a/b@sha256:abc", "ghcr.io/a/b@sha256:abc"),
+            ("localhost/x:1", "localhost/x:1"),
+        ] {
+            assert_eq!(normalize_image_reference(given).unwrap(), want);
         }
     }
 }

@@ -9,7 +9,7 @@ use bollard_buildkit_proto::fsutil::types::Stat;
 use crate::closure::{self, Limits, StorePath};
 use crate::error::UserError;
 use crate::gateway::{read_whole_file, Gateway};
-use crate::plan::config::DerivationInfo;
+use crate::nixinfo::DerivationInfo;
 use crate::plan::contract::{self, Report, Status};
 use crate::plan::{BuildResult, RootLink};
 
@@ -203,9 +203,9 @@ pub async fn read_packages<G: Gateway>(
     gateway: &G,
     reference: &str,
     path: &str,
-) -> Vec<crate::sbom::PackageFacts> {
+) -> Vec<crate::nixinfo::PackageFacts> {
     match crate::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES).await {
-        Ok(bytes) => crate::sbom::parse_packages(&bytes),
+        Ok(bytes) => crate::nixinfo::parse_packages(&bytes),
         Err(_) => Vec::new(),
     }
 }

@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::closure::{Closure, StorePath, NIX_BASE32};
-use crate::plan::config::DerivationInfo;
+use crate::closure::{Closure, StorePath};
+use crate::nixinfo::{DerivationInfo, PackageFacts};
 
 /// The predicate type of an SPDX document in an in-toto statement.
 pub const PREDICATE_TYPE: &str = "https://spdx.dev/Document";
@@ -53,56 +53,6 @@ pub struct Input<'a> {
     pub packages: &'a [PackageFacts],
     /// Whether the build-time closure is listed too (`BUILDKIT_SBOM_SCAN_STAGE=true`).
     pub build_dependencies: bool,
-}
-
-/// What `packages.nix` reports of one derivation output the result is built from. Untrusted:
-/// every field is checked where it is used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackageFacts {
-    /// The output referenced.
-    pub path: StorePath,
-    /// Every output of its derivation.
-    pub outputs: Vec<StorePath>,
-    pub license: Option<String>,
-    pub homepage: Option<String>,
-    pub download_location: Option<String>,
-}
-
-/// At most this many derivations are taken from `packages.json`.
-const MAX_PACKAGES: usize = 200_000;
-
-/// `packages.json` as `packages.nix` writes it: entries that are not objects, or whose paths
-/// are no store paths, are skipped; strings where they are expected, or nothing.
-pub fn parse_packages(json: &[u8]) -> Vec<PackageFacts> {
-    let Ok(Value::Array(entries)) = serde_json::from_slice::<Value>(json) else {
-        return Vec::new();
-    };
-    let string =
-        |entry: &Value, key: &str| entry.get(key).and_then(Value::as_str).map(String::from);
-    entries
-        .iter()
-        .take(MAX_PACKAGES)
-        .filter_map(|entry| {
-            let path = StorePath::parse(entry.get("path")?.as_str()?).ok()?;
-            let outputs = entry
-                .get("outputs")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(|o| StorePath::parse(o.as_str()?).ok())
-                        .take(64)
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(PackageFacts {
-                path,
-                outputs,
-                license: string(entry, "license"),
-                homepage: string(entry, "homepage"),
-                download_location: string(entry, "downloadLocation"),
-            })
-        })
-        .collect()
 }
 
 /// The SPDX 2.3 JSON document, compact.
@@ -416,49 +366,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Unix seconds as `YYYY-MM-DDThh:mm:ssZ` (UTC), clamped to years 1970..=9999.
 pub fn iso8601(seconds: i64) -> String {
-    crate::plan::rfc3339(seconds.clamp(0, 253_402_300_799))
-}
-
-/// A NAR hash as `nix path-info --json` writes it: SRI `sha256-<base64>` (Nix 2.4 and later)
-/// or `sha256:<nix base-32>` (older). Anything else is not a SHA-256 hash.
-pub fn parse_nar_hash(text: &str) -> Option<[u8; 32]> {
-    use base64::Engine;
-    if let Some(b64) = text.strip_prefix("sha256-") {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-        return bytes.try_into().ok();
-    }
-    let digits = text.strip_prefix("sha256:")?;
-    match digits.len() {
-        52 => nix_base32_decode(digits),
-        64 => {
-            let mut out = [0u8; 32];
-            for (i, pair) in digits.as_bytes().chunks(2).enumerate() {
-                let pair = std::str::from_utf8(pair).ok()?;
-                out[i] = u8::from_str_radix(pair, 16).ok()?;
-            }
-            Some(out)
-        }
-        _ => None,
-    }
-}
-
-/// Nix's base-32 (its own alphabet, least significant digit last) into 32 bytes.
-fn nix_base32_decode(text: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let chars = text.as_bytes();
-    for n in 0..chars.len() {
-        let c = chars[chars.len() - 1 - n];
-        let digit = NIX_BASE32.as_bytes().iter().position(|a| *a == c)? as u16;
-        let bit = n * 5;
-        let (i, j) = (bit / 8, bit % 8);
-        let value = digit << j;
-        out[i] |= (value & 0xff) as u8;
-        let carry = (value >> 8) as u8;
-        if carry != 0 {
-            *out.get_mut(i + 1)? |= carry;
-        }
-    }
-    Some(out)
+    crate::timestamp::rfc3339(seconds.clamp(0, 253_402_300_799))
 }
 
 #[cfg(test)]
@@ -522,35 +430,6 @@ mod tests {
         assert_eq!(parse_drv_name("chain-150"), ("chain", "150"));
         assert_eq!(parse_drv_name("x-"), ("x-", ""));
         assert_eq!(parse_drv_name("-1"), ("", "1"));
-    }
-
-    #[test]
-    fn reads_nar_hashes_in_every_form() {
-        let expect = |h: Option<[u8; 32]>| h.map(|h| hex(&h));
-        assert_eq!(expect(parse_nar_hash(SRI)).as_deref(), Some(EMPTY_SHA256));
-        assert_eq!(
-            expect(parse_nar_hash(&format!("sha256:{EMPTY_SHA256}"))).as_deref(),
-            Some(EMPTY_SHA256)
-        );
-        // `nix-hash --type sha256 --to-base32` of the hash of the empty string.
-        assert_eq!(
-            expect(parse_nar_hash(
-                "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c73"
-            ))
-            .as_deref(),
-            Some(EMPTY_SHA256)
-        );
-        for bad in [
-            "",
-            "sha256-",
-            "sha256-AAAA",
-            "md5-1B2M2Y8AsgTpgAmY7PhCfg==",
-            "sha256:zz",
-            "sha256:0mdqa9w1p6cmli6976v4wi0sw9r4p5prkj7lzfd1877wk11c9c7e",
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g",
-        ] {
-            assert_eq!(parse_nar_hash(bad), None, "{bad:?}");
-        }
     }
 
     #[test]
@@ -660,7 +539,7 @@ mod tests {
             hash in "(sha256[-:])?[0-9a-zA-Z+/=]{0,70}",
             name in "[a-z0-9+._?=-]{1,30}",
         ) {
-            let _ = parse_nar_hash(&hash);
+            let _ = crate::closure::parse_nar_hash(&hash);
             let (n, v) = parse_drv_name(&name);
             let joined = if v.is_empty() { n.to_string() } else { format!("{n}-{v}") };
             proptest::prop_assert_eq!(joined, name.clone());
@@ -673,27 +552,6 @@ mod tests {
 
     const TOOL: &str = "/nix/store/1c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-tool-1.5";
     const LIBC_DEV: &str = "/nix/store/2v5d40jyvmwgnq1nj8f19ji2rcc5dksd-glibc-2.40-dev";
-
-    #[test]
-    fn packages_json_is_read_leniently() {
-        let json = json!([
-            { "path": TOP, "outputs": [TOP], "license": "MIT", "downloadLocation": "https://e.org/h.tgz" },
-            { "path": "/etc/passwd", "outputs": [] },
-            { "path": LIBC, "outputs": [LIBC, LIBC_DEV, "../x", 7], "license": ["not", "a string"] },
-            "not an object",
-            { "outputs": [TOP] },
-        ]);
-        let facts = parse_packages(json.to_string().as_bytes());
-        assert_eq!(facts.len(), 2);
-        assert_eq!(
-            facts[0].download_location.as_deref(),
-            Some("https://e.org/h.tgz")
-        );
-        assert_eq!(facts[1].outputs.len(), 2);
-        assert_eq!(facts[1].license, None);
-        assert!(parse_packages(b"{}").is_empty());
-        assert!(parse_packages(b"not json").is_empty());
-    }
 
     #[test]
     fn facts_give_every_package_its_license_and_source_and_build_dependencies_their_own() {
@@ -769,12 +627,5 @@ mod tests {
         assert!(built_with
             .iter()
             .all(|r| r["relatedSpdxElement"] == spdx_id(&results[0])));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn parse_packages_never_panics(text in "[\\[\\]{}\",:a-z/0-9 ]{0,120}") {
-            let _ = parse_packages(text.as_bytes());
-        }
     }
 }

@@ -229,7 +229,7 @@ impl Spec {
             .extend(options.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         let target = nix_target(options, mode, &base_name, &file.directives)?;
         let nix_image = match options.build_arg(args::NIX_IMAGE) {
-            Some(image) => normalize_image_reference(image)
+            Some(image) => crate::options::normalize_image_reference(image)
                 .map_err(|message| option_error("build arg NIX_IMAGE", message))?,
             None => DEFAULT_NIX_IMAGE.to_string(),
         };
@@ -621,33 +621,6 @@ fn validate_attr(attr: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `nixos/nix:2.24` → `docker.io/nixos/nix:2.24`, `ubuntu` → `docker.io/library/ubuntu:latest`:
-/// BuildKit's image source needs fully qualified references.
-pub fn normalize_image_reference(reference: &str) -> Result<String, String> {
-    let reference = reference.trim();
-    let valid = !reference.is_empty()
-        && reference
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-/:@".contains(c));
-    if !valid {
-        return Err(format!("{reference:?} is not an image reference"));
-    }
-    let (first, rest) = reference.split_once('/').unwrap_or(("", reference));
-    let has_domain = first.contains('.') || first.contains(':') || first == "localhost";
-    let mut qualified = if has_domain {
-        reference.to_string()
-    } else if first.is_empty() {
-        format!("docker.io/library/{rest}")
-    } else {
-        format!("docker.io/{reference}")
-    };
-    let last = qualified.rsplit('/').next().unwrap_or_default();
-    if !last.contains(':') && !last.contains('@') {
-        qualified.push_str(":latest");
-    }
-    Ok(qualified)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -799,18 +772,5 @@ mod tests {
     fn attribute_names_with_shell_characters_are_data() {
         let spec = Spec::new(&options(&[("target", "a;$(id)'\"")]), "", &amd64()).unwrap();
         assert_eq!(spec.attr.as_deref(), Some("a;$(id)'\""));
-    }
-
-    #[test]
-    fn image_references_are_qualified() {
-        for (given, want) in [
-            ("nixos/nix:2.24.9", "docker.io/nixos/nix:2.24.9"),
-            ("ubuntu", "docker.io/library/ubuntu:latest"),
-            ("127.0.0.1:5000/nix", "127.0.0.1:5000/nix:latest"),
-            ("ghcr.io/a/b@sha256:abc", "ghcr.io/a/b@sha256:abc"),
-            ("localhost/x:1", "localhost/x:1"),
-        ] {
-            assert_eq!(normalize_image_reference(given).unwrap(), want);
-        }
     }
 }

@@ -9,24 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::BuildResult;
+pub use crate::nixinfo::DerivationInfo;
 use crate::spec::Spec;
-
-/// What `info.nix` reports about the built value (all optional). Its `derivation` and
-/// `outputName` are for `builder.sh` (which output to build) and not read here.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct DerivationInfo {
-    pub name: Option<String>,
-    pub pname: Option<String>,
-    pub version: Option<String>,
-    pub description: Option<String>,
-    pub homepage: Option<String>,
-    pub license: Option<String>,
-    pub main_program: Option<String>,
-    pub revision: Option<String>,
-    /// `passthru.imageConfig` as JSON text.
-    pub image_config: Option<String>,
-}
 
 /// `passthru.imageConfig`: the image settings a package can carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -279,7 +263,7 @@ pub fn image_config(spec: &Spec, e: &Effective) -> ImageConfig {
         architecture: spec.platform.architecture.clone(),
         os: spec.platform.os.clone(),
         variant: spec.platform.variant.clone(),
-        created: super::rfc3339(spec.source_date_epoch.unwrap_or(1)),
+        created: crate::timestamp::rfc3339(spec.source_date_epoch.unwrap_or(1)),
         config: ContainerConfig {
             env: e.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
             entrypoint: e.entrypoint.clone(),

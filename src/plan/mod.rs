@@ -370,7 +370,7 @@ pub struct BuildResult {
     /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
     pub ca_bundle: Option<String>,
     /// The derivations the result is built from (`packages.nix`), with --sbom.
-    pub packages: Vec<crate::sbom::PackageFacts>,
+    pub packages: Vec<crate::nixinfo::PackageFacts>,
 }
 
 /// Where the image stage finds each store path's tree and the builder's manifest (root links,
@@ -648,23 +648,6 @@ pub fn default_program(result: &BuildResult) -> Option<&str> {
         [only] => Some(only.as_str()),
         _ => None,
     }
-}
-
-/// RFC 3339 UTC time of a Unix timestamp, without a date crate (days-from-civil inverse).
-pub fn rfc3339(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rem = seconds.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
 
 #[cfg(test)]

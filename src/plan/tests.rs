@@ -193,13 +193,6 @@ fn main_program_wins_over_a_single_executable_only_when_present() {
 }
 
 #[test]
-fn rfc3339_times() {
-    assert_eq!(rfc3339(1), "1970-01-01T00:00:01Z");
-    assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
-    assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-}
-
-#[test]
 fn dialect_settings_reach_the_config_and_the_settings_layer() {
     let spec = spec(
         &[("build-arg:PORT", "9090")],
