@@ -157,7 +157,13 @@ fresh_builder() { # fresh_builder TYPE
 test_fresh_builder() {
   echo "fresh-builder: a leaf change on a fresh builder with an imported cache rebuilds only the leaf"
   fresh_builder local
-  fresh_builder registry
+  # The Docker 28 test daemon runs in a bridge-networked container: the host's registry on
+  # 127.0.0.1 is out of its reach.
+  if [ "${E2E_DOCKER:-}" = docker28 ]; then
+    echo "  (registry variant skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon)"
+  else
+    fresh_builder registry
+  fi
 }
 
 # A real binary cache on the host's 127.0.0.1: a dependency built and signed elsewhere (nix copy

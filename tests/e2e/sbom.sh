@@ -103,7 +103,9 @@ assert any(builder in m["uri"] and m["digest"].get("sha256") for m in predicate[
   check "without --sbom no SPDX attestation" bash -c \
     "! python3 tests/lib/sbom_check.py '$work/sbom-none.tar' '$work/licensed-info.json' /dev/null 2>/dev/null"
 
-  if scripts/registry >/dev/null 2>&1; then
+  if [ "${E2E_DOCKER:-}" = docker28 ]; then
+    echo "  (push skipped: the host's registry on 127.0.0.1 is out of reach of scripts/docker28's daemon)"
+  elif scripts/registry >/dev/null 2>&1; then
     check "pushed to the local registry" build "$dir" -f "$dir/default.nix" --target licensed --sbom=true \
       -t 127.0.0.1:5000/nf-test/sbom:latest --push
     check "imagetools inspect shows the SBOM's packages" bash -c \
