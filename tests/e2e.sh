@@ -41,7 +41,7 @@ for file in tests/e2e/*.sh; do
 done
 
 tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors error_file subdir dockerignore build_context hostile nix_args cacert dialect dialect_errors lint
+[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors error_file subdir dockerignore build_context hostile nix_args ifd cacert dialect dialect_errors lint
   outputs flake print check chain sbom shared repro concurrent interrupt leaf cache_local registry fresh_builder binary_cache secret ssh
   multiplatform setup without_store network)
 for t in "${tests[@]}"; do "test_$t"; done

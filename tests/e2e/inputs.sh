@@ -3,6 +3,16 @@
 # SSH.
 # Sourced by tests/e2e.sh (after tests/lib/common.sh); test_NAME runs as `tests/e2e.sh NAME`.
 
+test_ifd() {
+  echo "ifd: import from derivation builds in both plans (in graph mode inside the evaluation step)"
+  local dir=tests/fixtures/ifd plan
+  for plan in graph single; do
+    check "builds ($plan)" build "$dir" -f "$dir/default.nix" --target app --build-arg "NIX_PLAN=$plan" \
+      --build-arg "NIX_ARGS=--argstr nonce $$-$plan" -t "nf-test/ifd-$plan"
+    check "... with the imported value ($plan)" bash -c "[ \"\$(docker run --rm nf-test/ifd-$plan)\" = 'made at build time' ]"
+  done
+}
+
 test_nix_args() {
   echo "nix-args: NIX_ARGS reaches Nix as --argstr/--arg"
   local dir=$work/nix-args
