@@ -424,6 +424,42 @@ mod tests {
         run_at(g, 0)
     }
 
+    #[test]
+    fn asking_for_an_sbom_changes_the_evaluation_and_no_build_step() {
+        // The exec of each step by name: a build step's own cache key (the evaluation reaches it
+        // only through content-keyed copies).
+        let execs = |pairs: &[(&str, &str)]| {
+            let g = good();
+            let options = Options::from_pairs(pairs);
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(build(&g, &options, &environment(0)))
+                .unwrap();
+            let mut execs = std::collections::BTreeMap::new();
+            for definition in g.definitions() {
+                let json = crate::llb::definition_to_json(&definition);
+                for vertex in json.as_array().unwrap() {
+                    if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec")) {
+                        execs.insert(name.to_string(), exec.to_string());
+                    }
+                }
+            }
+            execs
+        };
+        let plain = execs(&[("filename", "default.nix"), ("target", "app")]);
+        let sbom = execs(&[
+            ("filename", "default.nix"),
+            ("target", "app"),
+            ("attest:sbom", ""),
+        ]);
+        let evaluate = "evaluate default.nix -A app";
+        assert!(!plain[evaluate].contains("NF_SBOM=1") && sbom[evaluate].contains("NF_SBOM=1"));
+        for step in ["build expensive-dep-1.0", "build app-1.0"] {
+            assert_eq!(plain[step], sbom[step], "{step}");
+        }
+    }
+
     fn expect_error(g: &mut FakeGateway, needle: &str) {
         match run(g) {
             Ok(_) => panic!("built despite: {needle}"),

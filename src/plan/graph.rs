@@ -14,8 +14,8 @@
 //! inside a store path's own tree, so every path's image layer stays exactly that path.
 
 use super::{
-    builder_env, builder_image, mount_credentials, network_mode, platform_prefixed, tools,
-    BuilderImage, SCRIPT_DIR,
+    builder_env, builder_image, evaluation_env, mount_credentials, network_mode, platform_prefixed,
+    tools, BuilderImage, SCRIPT_DIR,
 };
 use crate::drvgraph::{Graph, Group};
 use crate::llb::{self, Meta, MountKind, Output};
@@ -52,7 +52,7 @@ pub fn eval_stage(
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
     let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/eval.sh")];
-    let mut exec = llb::Exec::new(args, builder_env(spec, builder), "/src", "root");
+    let mut exec = llb::Exec::new(args, evaluation_env(spec, builder), "/src", "root");
     // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
     exec.output("/", Some(image));
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));

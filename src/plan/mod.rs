@@ -146,7 +146,10 @@ pub fn nix_stage(
 ) -> Output {
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
-    let env = builder_env(spec, builder);
+    let env = match task {
+        Task::Build => evaluation_env(spec, builder),
+        Task::Targets => builder_env(spec, builder),
+    };
     let script = tools(&platform);
     let cache_id = nix_cache_id(spec, builder);
     let args = vec![
@@ -264,9 +267,6 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     if spec.nix_file_defaulted {
         env.push("NF_FILE_DEFAULTED=1".into());
     }
-    if spec.sbom.is_some() {
-        env.push("NF_SBOM=1".into());
-    }
     if let Some(system) = spec.platform.nix_system() {
         env.push(format!("NF_SYSTEM={system}"));
     }
@@ -289,6 +289,17 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
         env.push(format!("NF_CONTEXT_{i}={name}"));
     }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
+    env
+}
+
+/// The environment of a step that evaluates the result: the builder's, and with --sbom the
+/// request for `packages.json`. Only such steps see it, so that asking for an SBOM never changes
+/// a build step's cache key.
+pub fn evaluation_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
+    let mut env = builder_env(spec, builder);
+    if spec.sbom.is_some() {
+        env.push("NF_SBOM=1".into());
+    }
     env
 }
 
