@@ -216,7 +216,7 @@ pub async fn read_ignores<G: Gateway>(
 
 /// The build context's patterns: `<file>.dockerignore` next to the build file, else the
 /// context's `.dockerignore`.
-async fn read_dockerignore<G: Gateway>(
+pub async fn read_dockerignore<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,

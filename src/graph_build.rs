@@ -440,7 +440,8 @@ mod tests {
             for definition in g.definitions() {
                 let json = crate::llb::definition_to_json(&definition);
                 for vertex in json.as_array().unwrap() {
-                    if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec")) {
+                    if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec"))
+                    {
                         execs.insert(name.to_string(), exec.to_string());
                     }
                 }

@@ -11,10 +11,11 @@ use crate::error::UserError;
 use crate::frontend::resolve_builder;
 use crate::gateway::{Environment, Gateway};
 use crate::llb;
+use crate::nixsyntax::Checked;
 use crate::options::Options;
 use crate::plan::{self, contract};
 use crate::report;
-use crate::spec::{Spec, SpecError};
+use crate::spec::{Spec, SpecError, Warning};
 use crate::syntax::SyntaxError;
 
 /// Answers a subrequest (`--print=…`); the metadata to return.
@@ -30,9 +31,7 @@ pub async fn subrequest<G: Gateway>(
             let text = context::read_build_file(gateway, options, env).await?;
             let mut check = crate::spec::check(options, &text, &env.worker_platform);
             if check.errors.is_empty() {
-                check
-                    .errors
-                    .extend(nix_syntax_error(gateway, options, env, &text).await);
+                check_nix_syntax(gateway, options, env, &text, &mut check).await;
             }
             let meta = super::lint(&check, &options.filename, &text);
             // An error is the request's error, the other findings after it: every buildx then
@@ -99,39 +98,46 @@ pub async fn subrequest<G: Gateway>(
 
 /// The Nix file's first syntax error (rnix, no builder), at its own file and line: the build
 /// file itself in Nix mode, else the Nix file it names, read from the context as the build
-/// would see it (after `.dockerignore`). A file that cannot be read is left to the build.
-async fn nix_syntax_error<G: Gateway>(
+/// would see it (after `.dockerignore`). A file that cannot be read is left to the build; one
+/// too big or too deep to check is a warning that says so.
+async fn check_nix_syntax<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,
     build_file_text: &str,
-) -> Option<SpecError> {
-    let spec = Spec::new(options, build_file_text, &env.worker_platform).ok()?;
+    check: &mut crate::spec::Check,
+) {
+    let Ok(spec) = Spec::new(options, build_file_text, &env.worker_platform) else {
+        return;
+    };
     let (file, text) = if spec.build_file_in_context.is_some() {
         (options.filename.clone(), build_file_text.to_string())
     } else {
-        let ignores = context::read_ignores(gateway, options, env, &spec).await;
+        let excludes = context::read_dockerignore(gateway, options, env).await;
         let file = spec.nix_file.clone();
         let progress_name = format!("load {file} for the check");
-        let text = context::read_context_file(
-            gateway,
-            options,
-            env,
-            &file,
-            &ignores.context,
-            progress_name,
-        )
-        .await?;
+        let read =
+            context::read_context_file(gateway, options, env, &file, &excludes, progress_name);
+        let Some(text) = read.await else {
+            return;
+        };
         (file, text)
     };
-    let error = crate::nixsyntax::first_error(&text)?;
-    Some(SpecError::Syntax(SyntaxError {
-        rule: "NixSyntax",
-        message: format!("syntax error, {} (column {})", error.message, error.column),
-        file,
-        text,
-        line: error.line,
-    }))
+    match crate::nixsyntax::check(&text) {
+        Checked::Clean => {}
+        Checked::Error(error) => check.errors.push(SpecError::Syntax(SyntaxError {
+            rule: "NixSyntax",
+            message: format!("syntax error, {} (column {})", error.message, error.column),
+            file,
+            text,
+            line: error.line,
+        })),
+        Checked::Skipped(reason) => check.warnings.push(Warning {
+            rule: "NixSyntax",
+            location: None,
+            message: format!("{file} was not checked: {reason}"),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +191,23 @@ mod tests {
         assert_eq!(error.location.unwrap().file, "app.nix");
         let probe = &llb::definition_to_json(&g.definitions()[3])[0]["source"];
         assert_eq!(probe["attrs"]["local.includepattern"], r#"["app.nix"]"#);
+    }
+
+    #[test]
+    fn check_says_when_a_nix_file_is_too_big_to_check() {
+        let options = Options::from_pairs(&[("filename", "default.nix")]);
+        let mut g = FakeGateway::default();
+        let big = format!(
+            "# syntax=org/nix-frontend\n{{ a = \"{}\"; }}\n",
+            "x".repeat(300 << 10)
+        );
+        g.tree(0).file("default.nix", big);
+        let meta = lint(&g, &options).unwrap();
+        let report = String::from_utf8_lossy(&meta["result.txt"]);
+        assert!(
+            report.contains("default.nix was not checked: it is over 256 KiB"),
+            "{report}"
+        );
     }
 
     #[test]
