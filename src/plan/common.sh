@@ -124,11 +124,13 @@ nf_evaluate() {
   fi
 }
 
-# The value being built with our expression $1 applied, as JSON (`nix eval --apply`).
+# The value being built with our expression $1 applied, as JSON (`nix eval --apply`). A flake
+# is evaluated purely, where no file outside it can be imported: the expression goes in as text
+# (our own constant file, never a user's string).
 nf_apply() {
   if [ "${NF_FLAKE:-}" = 1 ]; then
     with_contexts nix --extra-experimental-features "$features" eval --no-write-lock-file --json \
-      "path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}" --apply "import $tools/$1"
+      "path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}" --apply "$(cat "$tools/$1")"
   else
     with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
       --apply "import $tools/$1"

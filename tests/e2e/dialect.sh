@@ -67,6 +67,20 @@ test_flake() {
   docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$dir/tools/busybox" && chmod +x "$dir/tools/busybox"
   check "Dockerfile with # nix=flake.nix builds packages.<system>.default" build "$dir" -t nf-test/flake
   check "... and runs" bash -c '[ "$(docker run --rm nf-test/flake)" = "$(printf "hello from a path: input\nfrom the default package of the flake")" ]'
+  check "... labelled from its meta (evaluated purely)" bash -c \
+    "[ \"\$(docker image inspect nf-test/flake --format '{{index .Config.Labels \"org.opencontainers.image.description\"}}')\" = 'Greets from a flake' ]"
+  check "... and --sbom=true names its license" bash -c "
+    docker buildx build --progress=plain --build-arg NIX_IMAGE=$NIX_IMAGE ${FRONTEND:+--build-arg BUILDKIT_SYNTAX=$FRONTEND} \
+      --sbom=true --output type=oci,dest=$work/flake-sbom.tar $dir >$work/flake-sbom.log 2>&1 &&
+    python3 -c '
+import sys, tarfile
+sys.path.insert(0, \"tests/lib\")
+from sbom_check import statements
+with tarfile.open(sys.argv[1]) as archive:
+    document = [s for kind, _, s in statements(archive) if kind == \"https://spdx.dev/Document\"][0][\"predicate\"]
+greeter = [p for p in document[\"packages\"] if p[\"name\"] == \"flake-greeter\"]
+assert [p[\"licenseDeclared\"] for p in greeter] == [\"MIT\"], greeter
+' $work/flake-sbom.tar"
   check "-f flake.nix --target other" build "$dir" -f "$dir/flake.nix" --target other -t nf-test/flake-other
   check "... runs packages.<system>.other" bash -c '[ "$(docker run --rm nf-test/flake-other | tail -1)" = "from packages.other" ]'
   rm "$dir/Dockerfile"
