@@ -81,12 +81,15 @@ pub fn sources(
 }
 
 /// An error pointing at a file of the build context whose text is not read yet (a Nix file
-/// other than the build file, e.g. an imported one): reads that file, so the CLI shows its own
-/// lines; when it cannot be read, or the line is not in it, the error points nowhere.
+/// other than the build file, e.g. an imported one): reads that file as the build sees it
+/// (`excludes` applied: an ignored file is never read, whatever the error names), so the CLI
+/// shows its own lines; when it cannot be read, or the line is not in it, the error points
+/// nowhere.
 pub async fn attach_source<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,
+    excludes: &[String],
     mut error: UserError,
 ) -> UserError {
     let Some(location) = error.location.take() else {
@@ -98,7 +101,7 @@ pub async fn attach_source<G: Gateway>(
     }
     let file = location.file.as_str();
     let progress_name = format!("load {file} for the error");
-    match read_context_file(gateway, options, env, file, &[], progress_name).await {
+    match read_context_file(gateway, options, env, file, excludes, progress_name).await {
         Some(text) if !text.is_empty() => error.at(file, &text, location.line),
         _ => error,
     }

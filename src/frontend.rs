@@ -97,7 +97,9 @@ async fn build_platform<G: Gateway>(
 ) -> Result<PlatformImage, UserError> {
     match build_platform_image(gateway, options, env, spec, ignores, build_file_text).await {
         Ok(image) => Ok(image),
-        Err(error) => Err(context::attach_source(gateway, options, env, error).await),
+        Err(error) => {
+            Err(context::attach_source(gateway, options, env, &ignores.context, error).await)
+        }
     }
 }
 
@@ -208,7 +210,7 @@ async fn build_single<G: Gateway>(
     let (built, built_ref, report) =
         run_nix_stage(gateway, options, env, spec, builder, context).await?;
     report.check(spec, Task::Build, build_file_text)?;
-    let result = report::read_build_result(gateway, &built_ref).await?;
+    let result = report::read_build_result(gateway, &built_ref, spec.sbom.is_some()).await?;
     eprintln!(
         "nix-frontend: closure of {} paths, {} bytes",
         result.closure.paths.len(),

@@ -44,9 +44,11 @@ pub async fn read_report<G: Gateway>(gateway: &G, reference: &str) -> Result<Rep
     })
 }
 
+/// The single step's report; `packages.json` too when an SBOM was asked for.
 pub async fn read_build_result<G: Gateway>(
     gateway: &G,
     reference: &str,
+    with_packages: bool,
 ) -> Result<BuildResult, UserError> {
     let results = read_results(gateway, reference, contract::RESULTS).await?;
     let closure = read_closure(gateway, reference, contract::CLOSURE, &results).await?;
@@ -77,7 +79,11 @@ pub async fn read_build_result<G: Gateway>(
     )
     .await;
     let info = read_info(gateway, reference, contract::INFO).await;
-    let packages = read_packages(gateway, reference, contract::PACKAGES).await;
+    let packages = if with_packages {
+        read_packages(gateway, reference, contract::PACKAGES).await
+    } else {
+        Vec::new()
+    };
     let ca_bundle = find_ca_bundle(gateway, &closure, |path| {
         (
             reference.to_string(),

@@ -92,10 +92,13 @@ pub fn document_value(input: &Input) -> Value {
             package["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": hex(hash) }]);
         }
         let (license, description, homepage) = if Some(path) == main {
+            // info.json first (the value built), the walk's facts where it is silent.
+            let fact_license = fact.and_then(|f| f.license.as_deref());
+            let fact_homepage = fact.and_then(|f| f.homepage.as_deref());
             (
-                input.info.license.as_deref(),
+                input.info.license.as_deref().or(fact_license),
                 text(input.info.description.as_deref()),
-                url(input.info.homepage.as_deref()),
+                url(input.info.homepage.as_deref()).or(url(fact_homepage)),
             )
         } else {
             (

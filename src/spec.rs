@@ -204,6 +204,7 @@ impl Spec {
         let (mut file, syntax_errors) = read_build_file(options, text);
         file.warnings
             .extend(unused_build_args_warning(options, &file.args));
+        file.warnings.extend(sbom_scan_stage_warning(options));
         let warnings = file.warnings.clone();
         (
             Spec::from_file(options, file, default_platform),
@@ -267,7 +268,7 @@ impl Spec {
                 .iter()
                 .map(|(name, source)| (name.clone(), source.clone()))
                 .collect(),
-            sbom: sbom_scope(options)?,
+            sbom: sbom_scope(options),
         })
     }
 }
@@ -410,23 +411,37 @@ fn platforms(options: &Options, default_platform: &Platform) -> Result<Vec<Platf
     }
 }
 
-fn sbom_scope(options: &Options) -> Result<Option<SbomScope>, SpecError> {
-    let build_dependencies = match options.build_arg(args::SBOM_SCAN_STAGE) {
-        None => false,
-        Some(text) => match text.to_ascii_lowercase().as_str() {
-            "1" | "true" | "t" => true,
-            "" | "0" | "false" | "f" => false,
-            _ => {
-                return Err(option_error(
-                    "build arg BUILDKIT_SBOM_SCAN_STAGE",
-                    format!(
-                    "{text:?} is not true or false (true adds the build-time closure to the SBOM)"
-                ),
-                ))
-            }
-        },
-    };
-    Ok(options.sbom.then_some(SbomScope { build_dependencies }))
+/// `BUILDKIT_SBOM_SCAN_STAGE` as true or false; None for anything else (the Dockerfile frontend
+/// also takes stage names there, which mean nothing here).
+fn sbom_scan_stage(options: &Options) -> Option<bool> {
+    match options
+        .build_arg(args::SBOM_SCAN_STAGE)?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "1" | "true" | "t" => Some(true),
+        "" | "0" | "false" | "f" => Some(false),
+        _ => None,
+    }
+}
+
+fn sbom_scope(options: &Options) -> Option<SbomScope> {
+    options.sbom.then(|| SbomScope {
+        build_dependencies: sbom_scan_stage(options).unwrap_or(false),
+    })
+}
+
+/// A `BUILDKIT_SBOM_SCAN_STAGE` that is neither true nor false (e.g. stage names, shared with
+/// Dockerfile builds) is taken as false, and said.
+fn sbom_scan_stage_warning(options: &Options) -> Option<Warning> {
+    let value = options.build_arg(args::SBOM_SCAN_STAGE)?;
+    sbom_scan_stage(options).is_none().then(|| Warning {
+        rule: "InvalidBuildArg",
+        location: None,
+        message: format!(
+            "build arg BUILDKIT_SBOM_SCAN_STAGE={value:?} is taken as false: a Nix build has no stages to name; true adds the build-time closure to the SBOM"
+        ),
+    })
 }
 
 fn source_date_epoch(options: &Options) -> Result<Option<i64>, SpecError> {

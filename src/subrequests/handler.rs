@@ -87,7 +87,7 @@ pub async fn subrequest<G: Gateway>(
             .await?
             .check(&spec, plan::Task::Targets, &text);
     if let Err(error) = checked {
-        return Err(context::attach_source(gateway, options, env, error).await);
+        return Err(context::attach_source(gateway, options, env, &ignores.context, error).await);
     }
     let reported = match gateway.read_file(&reference, contract::TARGETS).await {
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),

@@ -140,6 +140,9 @@ fn rule_description(rule: &str) -> &'static str {
         "InvalidInstruction" => "The instruction's value cannot be read",
         "MaintainerDeprecated" => "The MAINTAINER instruction is deprecated, use a label instead",
         "UnusedBuildArgs" => "Build args were given that nothing reads",
+        "InvalidBuildArg" => {
+            "A build arg has a value nix-frontend does not take; it is read as its default"
+        }
         "NoEntrypoint" => "The image is known from the build file alone to have no command to run",
         "NixSyntax" => "The Nix file does not parse (checked without Nix, by rnix)",
         _ => "nix-frontend check",

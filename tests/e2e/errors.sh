@@ -137,4 +137,10 @@ test_error_file() {
   expect_error nix-file-arg "$e/other" -f "$e/other/default.nix" --build-arg NIX_FILE=other.nix --target hello -- "syntax error" "other.nix:2:"
   check "the CLI shows other.nix's line" grep -q '^   2 | >>> { hello = 1 +; }' "$work/error-nix-file-arg.log"
   check "... never default.nix's" bash -c "! grep -q '>>> { hello = 1; }' '$work/error-nix-file-arg.log'"
+  # An error naming a file .dockerignore leaves out never shows that file's lines.
+  mkdir -p "$e/ignored"
+  printf '# syntax=org/nix-frontend\n{ hello = throw "failed at /src/secret.key:1:1"; }\n' >"$e/ignored/default.nix"
+  echo "TOPSECRET-$$" >"$e/ignored/secret.key" && echo secret.key >"$e/ignored/.dockerignore"
+  expect_error ignored-file "$e/ignored" -f "$e/ignored/default.nix" --target hello -- "failed at"
+  check "... without the ignored file's text" bash -c "! grep -q 'TOPSECRET-$$' '$work/error-ignored-file.log'"
 }
