@@ -16,11 +16,11 @@ build() {
     ${FRONTEND:+--build-arg "BUILDKIT_SYNTAX=$FRONTEND"} ${NIX_PLAN:+--build-arg "NIX_PLAN=$NIX_PLAN"} -f "$work/wide/default.nix" --target app \
     -t nf-bench/stress "$work/wide" >"$work/build.log" 2>&1
 }
-# The one failure that is not ours: BuildKit's unpack racing containerd's GC on Docker before 29.4
-# (moby/buildkit#6521, fixed by moby/buildkit#6558 in BuildKit 0.29 / Docker 29.4). It is counted
-# and the build run once more, which must then succeed (README's advice to users); any other
-# failure, or a failed rerun, fails the test.
-race='failed to prepare extraction snapshot .*parent snapshot sha256:[0-9a-f]+ does not exist'
+# The one failure that is not ours, the upstream export race (tests/lib/export_race.sh): it is
+# counted and the build run once more, which must then succeed (README's advice to users); any
+# other failure, or a failed rerun, fails the test.
+# shellcheck source=tests/lib/export_race.sh
+. tests/lib/export_race.sh
 builds=0 failed=0 raced=0
 for round in $(seq 1 "$rounds"); do
   docker builder prune -af >/dev/null
@@ -30,7 +30,7 @@ for round in $(seq 1 "$rounds"); do
     if build; then
       continue
     fi
-    if grep -qE "$race" "$work/build.log"; then
+    if upstream_export_race "$work/build.log"; then
       raced=$((raced + 1))
       echo "round $round/$change: the export hit moby/buildkit#6521 (upstream); building again"
       build && continue

@@ -214,3 +214,20 @@ test_binary_cache() {
      python3 tests/lib/token_absent.py '$password' '$work/auth.tar' '$work/no-cache'"
   kill "$server" 2>/dev/null
 }
+
+# The upstream export race (tests/lib/export_race.sh) is told from other failures by the error
+# CI logged, and `build` runs such a build once more (with a stand-in for build_raw).
+test_export_race() {
+  echo "export-race: the upstream unpack race is recognised and its build run again"
+  check "the failure CI logged is the upstream race" upstream_export_race tests/fixtures/export-race/build.log
+  printf '#12 ERROR: process "/bin/sh" did not complete successfully: exit code: 1\n' >"$work/other-failure.log"
+  check "... another failure is not" bash -c ". tests/lib/export_race.sh; ! upstream_export_race '$work/other-failure.log'"
+  check "build runs a build that hit it once more, and succeeds" bash -c "
+    work='$work'; . tests/lib/common.sh
+    build_raw() { if [ -e \"\$work/raced\" ]; then echo built; else touch \"\$work/raced\"; cat tests/fixtures/export-race/build.log; return 1; fi; }
+    rm -f \"\$work/raced\"; out=\$(build x) && grep -q 'building again' <<<\"\$out\" && grep -q built \"\$work/build.log\""
+  check "... but not a build that fails otherwise" bash -c "
+    work='$work'; . tests/lib/common.sh
+    build_raw() { echo 'ERROR: exit code: 1'; return 1; }
+    ! build x >/dev/null"
+}

@@ -18,14 +18,14 @@ build_raw() { # build_raw DIR [ARGS...]: docker buildx build with the test build
     ${FRONTEND:+--build-arg "BUILDKIT_SYNTAX=$FRONTEND"} "$@" "$dir"
 }
 
-# Docker before 29.4 can fail an image export with BuildKit's unpack racing containerd's GC
-# (moby/buildkit#6521, fixed in BuildKit 0.29 / Docker 29.4; see README). It is no fault of the
-# build: such a failure is said and the build run once more, as README tells users to.
-UPSTREAM_EXPORT_RACE='failed to prepare extraction snapshot .*parent snapshot sha256:[0-9a-f]+ does not exist'
+# shellcheck source=tests/lib/export_race.sh
+. tests/lib/export_race.sh
 
+# A failure from the upstream export race (export_race.sh) is no fault of the build: it is said
+# and the build run once more, as README tells users to.
 build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
   if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
-  if grep -qE "$UPSTREAM_EXPORT_RACE" "$work/build.log"; then
+  if upstream_export_race "$work/build.log"; then
     echo "    (the export hit moby/buildkit#6521, the upstream unpack race; building again)"
     if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
   fi
