@@ -71,11 +71,6 @@ pub fn document_value(input: &Input) -> Value {
         }
     }
     let mut license_refs: BTreeMap<String, String> = BTreeMap::new();
-    let mut license_of = |license: Option<&str>| {
-        let (expression, refs) = licenses(license);
-        license_refs.extend(refs);
-        expression
-    };
     let mut packages = Vec::new();
     let mut relationships = Vec::new();
     for result in input.results {
@@ -87,36 +82,30 @@ pub fn document_value(input: &Input) -> Value {
     }
     for (path, info) in &input.closure.paths {
         let fact = facts.get(path).copied();
-        let mut package = package_of(path, fact, input.system);
+        // The main result: info.json (the value built) over the walk's facts where it says
+        // anything.
+        let main_facts = (Some(path) == main).then(|| PackageFacts {
+            path: path.clone(),
+            outputs: Vec::new(),
+            license: input
+                .info
+                .license
+                .clone()
+                .or_else(|| fact.and_then(|f| f.license.clone())),
+            homepage: url(input.info.homepage.as_deref())
+                .map(String::from)
+                .or_else(|| fact.and_then(|f| f.homepage.clone())),
+            download_location: fact.and_then(|f| f.download_location.clone()),
+        });
+        let fact = main_facts.as_ref().or(fact);
+        let mut package = package_of(path, fact, input.system, &mut license_refs);
         if let Some(hash) = &info.nar_hash {
             package["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": hex(hash) }]);
         }
-        let (license, description, homepage) = if Some(path) == main {
-            // info.json first (the value built), the walk's facts where it is silent.
-            let fact_license = fact.and_then(|f| f.license.as_deref());
-            let fact_homepage = fact.and_then(|f| f.homepage.as_deref());
-            (
-                input.info.license.as_deref().or(fact_license),
-                text(input.info.description.as_deref()),
-                url(input.info.homepage.as_deref()).or(url(fact_homepage)),
-            )
-        } else {
-            (
-                fact.and_then(|f| f.license.as_deref()),
-                None,
-                url(fact.and_then(|f| f.homepage.as_deref())),
-            )
-        };
-        if license.is_some() {
-            let expression = license_of(license);
-            package["licenseConcluded"] = json!(expression);
-            package["licenseDeclared"] = json!(expression);
-        }
-        if let Some(description) = description {
+        if let Some(description) =
+            text(input.info.description.as_deref()).filter(|_| Some(path) == main)
+        {
             package["description"] = json!(description);
-        }
-        if let Some(homepage) = homepage {
-            package["homepage"] = json!(homepage);
         }
         if results.contains(path) {
             package["primaryPackagePurpose"] = json!("APPLICATION");
@@ -136,16 +125,12 @@ pub fn document_value(input: &Input) -> Value {
             if !listed.insert(&fact.path) {
                 continue;
             }
-            let mut package = package_of(&fact.path, Some(fact), input.system);
-            if fact.license.is_some() {
-                let expression = license_of(fact.license.as_deref());
-                package["licenseConcluded"] = json!(expression);
-                package["licenseDeclared"] = json!(expression);
-            }
-            if let Some(homepage) = url(fact.homepage.as_deref()) {
-                package["homepage"] = json!(homepage);
-            }
-            packages.push(package);
+            packages.push(package_of(
+                &fact.path,
+                Some(fact),
+                input.system,
+                &mut license_refs,
+            ));
             relationships.push(json!({
                 "spdxElementId": spdx_id(&fact.path),
                 "relationshipType": "BUILD_DEPENDENCY_OF",
@@ -189,9 +174,14 @@ pub fn document_value(input: &Input) -> Value {
     document
 }
 
-/// A store path's package without its checksum and licenses: name and version from the store
-/// path's name, the URL its source comes from where known.
-fn package_of(path: &StorePath, fact: Option<&PackageFacts>, system: Option<&str>) -> Value {
+/// A store path's package without its checksum: name and version from the store path's name,
+/// and what the walk says of it (license, homepage, the URL its source comes from).
+fn package_of(
+    path: &StorePath,
+    fact: Option<&PackageFacts>,
+    system: Option<&str>,
+    license_refs: &mut BTreeMap<String, String>,
+) -> Value {
     let (name, version) = parse_drv_name(path.name());
     let download = url(fact.and_then(|f| f.download_location.as_deref())).unwrap_or("NOASSERTION");
     let mut package = json!({
@@ -209,6 +199,15 @@ fn package_of(path: &StorePath, fact: Option<&PackageFacts>, system: Option<&str
             "referenceLocator": purl(name, version, system),
         }],
     });
+    if let Some(license) = fact.and_then(|f| f.license.as_deref()) {
+        let (expression, refs) = licenses(Some(license));
+        license_refs.extend(refs);
+        package["licenseConcluded"] = json!(expression);
+        package["licenseDeclared"] = json!(expression);
+    }
+    if let Some(homepage) = url(fact.and_then(|f| f.homepage.as_deref())) {
+        package["homepage"] = json!(homepage);
+    }
     if !version.is_empty() {
         package["versionInfo"] = json!(version);
     }
