@@ -100,10 +100,7 @@ pub async fn build_platform<G: Gateway>(
     let executables =
         report::read_executables(gateway, main_ref, &format!("{main}/bin"), &root_links).await;
     let info = report::read_info(gateway, &eval_ref, contract::INFO).await;
-    let packages = match spec.sbom {
-        Some(_) => report::read_packages(gateway, &eval_ref, contract::PACKAGES).await,
-        None => Vec::new(),
-    };
+    let packages = report::read_packages(gateway, &eval_ref, spec.sbom.is_some()).await;
     let ca_bundle = report::find_ca_bundle(gateway, &closure, |path| {
         (holders[holder_of[path]].1.clone(), path.to_string())
     })

@@ -48,7 +48,7 @@ pub async fn read_report<G: Gateway>(gateway: &G, reference: &str) -> Result<Rep
 pub async fn read_build_result<G: Gateway>(
     gateway: &G,
     reference: &str,
-    with_packages: bool,
+    sbom: bool,
 ) -> Result<BuildResult, UserError> {
     let results = read_results(gateway, reference, contract::RESULTS).await?;
     let closure = read_closure(gateway, reference, contract::CLOSURE, &results).await?;
@@ -79,11 +79,7 @@ pub async fn read_build_result<G: Gateway>(
     )
     .await;
     let info = read_info(gateway, reference, contract::INFO).await;
-    let packages = if with_packages {
-        read_packages(gateway, reference, contract::PACKAGES).await
-    } else {
-        Vec::new()
-    };
+    let packages = read_packages(gateway, reference, sbom).await;
     let ca_bundle = find_ca_bundle(gateway, &closure, |path| {
         (
             reference.to_string(),
@@ -203,13 +199,17 @@ pub async fn read_executables<G: Gateway>(
     executables(&entries)
 }
 
-/// The derivations the result is built from (`packages.nix`'s answer at `path`, written only with
-/// --sbom): none when it is missing, too big or not readable.
+/// The derivations the result is built from (`packages.nix`'s answer, written only with --sbom):
+/// none when no SBOM was asked for, or it is missing, too big or not readable.
 pub async fn read_packages<G: Gateway>(
     gateway: &G,
     reference: &str,
-    path: &str,
+    sbom: bool,
 ) -> Vec<crate::nixinfo::PackageFacts> {
+    if !sbom {
+        return Vec::new();
+    }
+    let path = contract::PACKAGES;
     match crate::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES).await {
         Ok(bytes) => crate::nixinfo::parse_packages(&bytes),
         Err(_) => Vec::new(),
