@@ -117,25 +117,30 @@ pub async fn read_context_file<G: Gateway>(
     excludes: &[String],
     progress_name: String,
 ) -> Option<String> {
-    let source = llb::Local {
-        include_patterns: vec![file.to_string()],
-        follow_paths: vec![file.to_string()],
-        exclude_patterns: excludes.to_vec(),
-        shared_key_hint: format!("context-{file}"),
-        ..local_dir(options, env, "context")
-    };
-    let local = llb::local(&source, &Meta::named(progress_name));
-    let reference = gateway.solve(llb::definition(&local)).await.ok()?;
+    let kind = SingleFile::ContextFile(excludes);
+    let reference = solve_local_file(
+        gateway,
+        options,
+        env,
+        ("context", file),
+        kind,
+        progress_name,
+    )
+    .await
+    .ok()?;
     let bytes = gateway.read_file(&reference, file).await.ok()?;
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Which single file of a client directory is solved.
-enum SingleFile {
+enum SingleFile<'a> {
     /// The build file: shares its snapshot with every read of the `dockerfile` directory.
     BuildFile,
     /// A `.dockerignore` probe: a snapshot of its own, never taken for the full directory's.
     Probe,
+    /// A file of the build context as the build sees it (these `.dockerignore` patterns
+    /// applied), in a snapshot of its own like a probe.
+    ContextFile(&'a [String]),
 }
 
 /// Solves just `file` of the client directory `local_name` and returns the ref to read it from.
@@ -144,18 +149,20 @@ async fn solve_local_file<G: Gateway>(
     options: &Options,
     env: &Environment,
     (local_name, file): (&str, &str),
-    kind: SingleFile,
+    kind: SingleFile<'_>,
     progress_name: String,
 ) -> Result<String, GatewayError> {
     let directory = local_dir(options, env, local_name);
-    let shared_key_hint = match kind {
-        SingleFile::BuildFile => directory.shared_key_hint.clone(),
-        SingleFile::Probe => format!("{local_name}-{file}"),
+    let (shared_key_hint, exclude_patterns) = match kind {
+        SingleFile::BuildFile => (directory.shared_key_hint.clone(), Vec::new()),
+        SingleFile::Probe => (format!("{local_name}-{file}"), Vec::new()),
+        SingleFile::ContextFile(excludes) => (format!("{local_name}-{file}"), excludes.to_vec()),
     };
     let source = llb::Local {
         include_patterns: vec![file.to_string()],
         // A symlinked build file is read through its link, as dockerui does.
         follow_paths: vec![file.to_string()],
+        exclude_patterns,
         shared_key_hint,
         ..directory
     };
