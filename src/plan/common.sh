@@ -91,8 +91,7 @@ nf_find_file() {
 nf_evaluate() {
   nf_find_file
   if [ "${NF_FLAKE:-}" = 1 ]; then
-    # path: as the context is no git checkout; it is read-only, so the lock file is never written.
-    installable="path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}"
+    installable=$(nf_flake_installable)
     echo "evaluating $installable" >&2
     logged "$meta/derivations" with_contexts nix --extra-experimental-features "$features" path-info \
       --no-write-lock-file --derivation "$installable" || finish eval-failed
@@ -124,16 +123,23 @@ nf_evaluate() {
   fi
 }
 
-# The value being built with our expression $1 applied, as JSON (`nix eval --apply`). A flake
-# is evaluated purely, where no file outside it can be imported: the expression goes in as text
-# (our own constant file, never a user's string).
+# The flake's installable: path: as the context is no git checkout; it is read-only, so the lock
+# file is never written.
+nf_flake_installable() {
+  printf '%s' "path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}"
+}
+
+# The value being built with our expression $1 applied, as JSON (`nix eval --apply`). The
+# expression goes in as text (our own constant file, never a user's string): a flake is
+# evaluated purely, where no file outside it can be imported.
 nf_apply() {
+  expression=$(cat "$tools/$1")
   if [ "${NF_FLAKE:-}" = 1 ]; then
     with_contexts nix --extra-experimental-features "$features" eval --no-write-lock-file --json \
-      "path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}" --apply "$(cat "$tools/$1")"
+      "$(nf_flake_installable)" --apply "$expression"
   else
     with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
-      --apply "import $tools/$1"
+      --apply "$expression"
   fi
 }
 
