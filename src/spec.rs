@@ -127,13 +127,13 @@ pub struct Check {
 
 /// Checks the build: what `Spec::new` would refuse (every error of the build file, then the
 /// first option error) and warn about.
-pub fn check(options: &Options, text: &str, default_platform: &Platform) -> Check {
+/// The spec comes back too when nothing was refused.
+pub fn check(options: &Options, text: &str, default_platform: &Platform) -> (Check, Option<Spec>) {
     let (spec, syntax_errors, warnings) = Spec::checked(options, text, default_platform);
     let mut errors: Vec<SpecError> = syntax_errors.into_iter().map(SpecError::Syntax).collect();
-    if let Err(err) = spec {
-        errors.push(err);
-    }
-    Check { errors, warnings }
+    let spec = spec.map_err(|err| errors.push(err)).ok();
+    let spec = spec.filter(|_| errors.is_empty());
+    (Check { errors, warnings }, spec)
 }
 
 /// Docker refuses images with more layers than this.

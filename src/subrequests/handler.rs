@@ -29,9 +29,9 @@ pub async fn subrequest<G: Gateway>(
         super::DESCRIBE => return Ok(super::describe()),
         super::LINT => {
             let text = context::read_build_file(gateway, options, env).await?;
-            let mut check = crate::spec::check(options, &text, &env.worker_platform);
-            if check.errors.is_empty() {
-                check_nix_syntax(gateway, options, env, &text, &mut check).await;
+            let (mut check, spec) = crate::spec::check(options, &text, &env.worker_platform);
+            if let Some(spec) = spec {
+                check_nix_syntax(gateway, options, env, &spec, &text, &mut check).await;
             }
             let meta = super::lint(&check, &options.filename, &text);
             // An error is the request's error, the other findings after it: every buildx then
@@ -104,12 +104,10 @@ async fn check_nix_syntax<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,
+    spec: &Spec,
     build_file_text: &str,
     check: &mut crate::spec::Check,
 ) {
-    let Ok(spec) = Spec::new(options, build_file_text, &env.worker_platform) else {
-        return;
-    };
     let (file, text) = if spec.build_file_in_context.is_some() {
         (options.filename.clone(), build_file_text.to_string())
     } else {

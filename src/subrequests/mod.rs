@@ -337,7 +337,7 @@ mod tests {
         };
         let text = "# syntax=x\nRUN make\nMAINTAINER me\nADD . /\n";
         let platform = crate::options::Platform::parse("linux/amd64").unwrap();
-        let check = crate::spec::check(&options, text, &platform);
+        let (check, _) = crate::spec::check(&options, text, &platform);
         let meta = lint(&check, "Dockerfile", text);
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
         assert_eq!(
@@ -373,7 +373,7 @@ mod tests {
         assert!(txt.contains("ERROR: Dockerfile:2: RUN"), "{txt}");
         assert!(txt.contains("   4 | ADD . /"), "{txt}");
 
-        let clean = crate::spec::check(&Default::default(), "ENV A=b\n", &platform);
+        let (clean, _) = crate::spec::check(&Default::default(), "ENV A=b\n", &platform);
         let meta = lint(&clean, "Dockerfile", "ENV A=b\n");
         assert_eq!(meta["result.statuscode"], b"0");
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
