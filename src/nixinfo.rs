@@ -1,13 +1,13 @@
 //! What the evaluation reports about the value being built and the derivations it is built
-//! from: `info.nix`'s `DerivationInfo` (image config, labels, the SBOM's main package) and
-//! `packages.nix`'s `PackageFacts` (the SBOM's other packages). Untrusted, read leniently.
+//! from: facts.nix's `info` as `DerivationInfo` (image config, labels, the SBOM's main package) and
+//! its `packages` as `PackageFacts` (the SBOM's other packages). Untrusted, read leniently.
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::closure::StorePath;
 
-/// What `info.nix` reports about the built value (all optional). Its `derivation` and
+/// What facts.nix's `info` reports about the built value (all optional). Its `derivation` and
 /// `outputName` are for `builder.sh` (which output to build) and not read here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -24,7 +24,7 @@ pub struct DerivationInfo {
     pub image_config: Option<String>,
 }
 
-/// What `packages.nix` reports of one derivation output the result is built from. Untrusted:
+/// What facts.nix's `packages` reports of one derivation output the result is built from. Untrusted:
 /// every field is checked where it is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageFacts {
@@ -40,7 +40,7 @@ pub struct PackageFacts {
 /// At most this many derivations are taken from `packages.json`.
 const MAX_PACKAGES: usize = 200_000;
 
-/// `packages.json` as `packages.nix` writes it: entries that are not objects, or whose paths
+/// `packages.json` as facts.nix's `packages` writes it: entries that are not objects, or whose paths
 /// are no store paths, are skipped; strings where they are expected, or nothing.
 pub fn parse_packages(json: &[u8]) -> Vec<PackageFacts> {
     let Ok(Value::Array(entries)) = serde_json::from_slice::<Value>(json) else {

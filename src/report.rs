@@ -199,7 +199,7 @@ pub async fn read_executables<G: Gateway>(
     executables(&entries)
 }
 
-/// The derivations the result is built from (`packages.nix`'s answer, written only with --sbom):
+/// The derivations the result is built from (facts.nix's `packages`, written only with --sbom):
 /// none when no SBOM was asked for, or it is missing, too big or not readable.
 pub async fn read_packages<G: Gateway>(
     gateway: &G,
@@ -219,7 +219,7 @@ pub async fn read_packages<G: Gateway>(
 /// The largest `packages.json` read (a few hundred bytes per derivation).
 const MAX_PACKAGES_BYTES: usize = 64 << 20;
 
-/// Name, version and meta of the result (`info.nix`'s answer at `path`), empty when missing;
+/// Name, version and meta of the result (facts.nix's `info` at `path`), empty when missing;
 /// a `meta.mainProgram` that is no plain file name is dropped.
 pub async fn read_info<G: Gateway>(gateway: &G, reference: &str, path: &str) -> DerivationInfo {
     let info: DerivationInfo = match gateway.read_file(reference, path).await {

@@ -10,7 +10,7 @@
 //! Metadata that is odd (not an SPDX id, too long, not a URL) becomes `NOASSERTION`, a
 //! `LicenseRef-…` or is left out: the document stays valid and the build never fails over it.
 //!
-//! The derivations the result is built from (`packages.nix`: reached through their attributes,
+//! The derivations the result is built from (facts.nix's `packages`: reached through their attributes,
 //! as SBOM tools for Nix walk them) give each store path they output its license, homepage and
 //! `downloadLocation` (the URL its source is fetched from); with the build-time closure asked
 //! for, the outputs they are built with that are not in the image become packages too, each a
@@ -49,7 +49,7 @@ pub struct Input<'a> {
     pub system: Option<&'a str>,
     /// Unix seconds of the document's creation.
     pub created: i64,
-    /// The derivations the result is built from (`packages.nix`), possibly none.
+    /// The derivations the result is built from (facts.nix's `packages`), possibly none.
     pub packages: &'a [PackageFacts],
     /// Whether the build-time closure is listed too (`BUILDKIT_SBOM_SCAN_STAGE=true`).
     pub build_dependencies: bool,

@@ -10,7 +10,7 @@
 #   ran-at        when this ran (Unix seconds), to tell a cached failure from a fresh one
 #   results       the build's output paths, one per line
 #   closure.json  nix path-info --json --recursive of the results (nf_closure_json)
-#   info.json     name, version, meta, outputName, passthru.imageConfig (info.nix), if it evaluates
+#   info.json     name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u

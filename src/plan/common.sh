@@ -103,9 +103,9 @@ nf_evaluate() {
     echo "evaluating $*" >&2
     logged "$meta/derivations" with_nix_args nix-instantiate "$@" || finish eval-failed
   fi
-  nf_apply info.nix >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  nf_apply info >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
   if [ "${NF_SBOM:-}" = 1 ]; then
-    nf_apply packages.nix >"$meta/packages.json" 2>/dev/null || rm -f "$meta/packages.json"
+    nf_apply packages >"$meta/packages.json" 2>/dev/null || rm -f "$meta/packages.json"
   fi
   # One derivation: only the selected output, so the image holds that output's closure and not
   # every output's. grep and parameter expansion only: the official nixos/nix image has no sed.
@@ -129,17 +129,21 @@ nf_flake_installable() {
   printf '%s' "path:$(dirname "/src/$NF_FILE")${NF_ATTR:+#$NF_ATTR}"
 }
 
-# The value being built with our expression $1 applied, as JSON (`nix eval --apply`). The
-# expression goes in as text (our own constant file, never a user's string): a flake is
-# evaluated purely, where no file outside it can be imported.
+# Our expression $1 of facts.nix (info, packages, targets) for `nix eval --apply`, as text (our
+# own constant file, never a user's string): a flake is evaluated purely, where no file outside
+# it can be imported.
+nf_expression() {
+  printf '(%s).%s' "$(cat "$tools/facts.nix")" "$1"
+}
+
+# The value being built with our expression $1 applied, as JSON.
 nf_apply() {
-  expression=$(cat "$tools/$1")
   if [ "${NF_FLAKE:-}" = 1 ]; then
     with_contexts nix --extra-experimental-features "$features" eval --no-write-lock-file --json \
-      "$(nf_flake_installable)" --apply "$expression"
+      "$(nf_flake_installable)" --apply "$(nf_expression "$1")"
   else
     with_nix_args nix --extra-experimental-features "$features" eval --json --file "$NF_FILE" "${NF_ATTR:-}" \
-      --apply "$expression"
+      --apply "$(nf_expression "$1")"
   fi
 }
 

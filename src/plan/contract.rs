@@ -27,9 +27,9 @@ pub const RAN_AT: &str = "/.nix-frontend/ran-at";
 pub const RESULTS: &str = "/.nix-frontend/results";
 /// `nix path-info --json --recursive` of the results (builder.sh).
 pub const CLOSURE: &str = "/.nix-frontend/closure.json";
-/// Name, version, meta, outputName and passthru.imageConfig of the result (`info.nix`).
+/// Name, version, meta, outputName and passthru.imageConfig of the result (facts.nix's `info`).
 pub const INFO: &str = "/.nix-frontend/info.json";
-/// The derivations the result is built from, for the SBOM (`packages.nix`, only with --sbom).
+/// The derivations the result is built from, for the SBOM (facts.nix's `packages`, only with --sbom).
 pub const PACKAGES: &str = "/.nix-frontend/packages.json";
 /// Symlinks to the main result's top-level entries, for the image root.
 pub const ROOT: &str = "/.nix-frontend/root";

@@ -7,7 +7,7 @@
 # It always exits 0 once it has written $meta/status (ok | missing-file | eval-failed).
 # Outputs in /out/.nix-frontend:
 #   status, log, ran-at   as the single-step builder writes them
-#   info.json             name, version, meta, outputName, passthru.imageConfig (info.nix)
+#   info.json             name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`)
 #   roots                 what to realise, one `drv!output` (or drv) per line
 #   records               `nix-store --dump-db` of the derivations' closure (.drv files and the
 #                         sources evaluation added to the store): path, hash, size, deriver, refs

@@ -21,18 +21,16 @@ use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).
 pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
-/// Applied to the built value with `nix eval --apply`: name, version, meta, passthru.imageConfig.
-pub const INFO_EXPRESSION: &str = include_str!("info.nix");
-/// Applied to the built value with `nix eval --apply` for the SBOM: the derivations it is built
-/// from, with their outputs, names, licenses and source URLs.
-pub const PACKAGES_EXPRESSION: &str = include_str!("packages.nix");
+/// Our expressions over the built value, applied with `nix eval --apply`: its facts for the image
+/// config (`info`), the derivations it is built from for the SBOM (`packages`), its buildable
+/// attributes (`targets`).
+pub const FACTS_EXPRESSIONS: &str = include_str!("facts.nix");
 /// The derivation-graph steps: evaluation, one group's build, and what they share.
 pub const EVAL_SCRIPT: &str = include_str!("eval.sh");
 pub const REALISE_SCRIPT: &str = include_str!("realise.sh");
 pub const COMMON_SCRIPT: &str = include_str!("common.sh");
-/// The `--print=targets` script and expression.
+/// The `--print=targets` script.
 pub const TARGETS_SCRIPT: &str = include_str!("targets.sh");
-pub const TARGETS_EXPRESSION: &str = include_str!("targets.nix");
 /// Where `--secret id=netrc` and `--ssh default` appear in the builder.
 pub const NETRC_SECRET: &str = "/run/secrets/netrc";
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
@@ -340,10 +338,8 @@ pub fn tools(platform: &pb::Platform) -> Output {
         ("/common.sh", 0o444, COMMON_SCRIPT),
         ("/eval.sh", 0o555, EVAL_SCRIPT),
         ("/realise.sh", 0o555, REALISE_SCRIPT),
-        ("/info.nix", 0o444, INFO_EXPRESSION),
-        ("/packages.nix", 0o444, PACKAGES_EXPRESSION),
+        ("/facts.nix", 0o444, FACTS_EXPRESSIONS),
         ("/targets.sh", 0o555, TARGETS_SCRIPT),
-        ("/targets.nix", 0o444, TARGETS_EXPRESSION),
     ]
     .into_iter()
     .map(|(path, mode, text)| llb::MakeFile::File {
@@ -380,7 +376,7 @@ pub struct BuildResult {
     pub info: config::DerivationInfo,
     /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
     pub ca_bundle: Option<String>,
-    /// The derivations the result is built from (`packages.nix`), with --sbom.
+    /// The derivations the result is built from (facts.nix's `packages`), with --sbom.
     pub packages: Vec<crate::nixinfo::PackageFacts>,
 }
 

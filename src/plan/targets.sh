@@ -19,6 +19,6 @@ if [ "${NF_FLAKE:-}" = 1 ]; then
 else
   set -- --file "$NF_FILE" ""
 fi
-with_contexts nix --extra-experimental-features "$features" eval --json "$@" --apply "import $tools/targets.nix" \
+with_contexts nix --extra-experimental-features "$features" eval --json "$@" --apply "$(nf_expression targets)" \
   >"$meta/targets.json" 2>"$meta/log" || { rm -f "$meta/targets.json"; finish eval-failed; }
 finish ok

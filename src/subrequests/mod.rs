@@ -84,7 +84,7 @@ pub fn outline(args: &[ArgDecl], given: &BTreeMap<String, String>) -> BTreeMap<S
     )
 }
 
-/// `targets` as `targets.nix` reported them: `[{name, description}]`.
+/// `targets` as facts.nix's `targets` reported them: `[{name, description}]`.
 pub fn targets(reported: &Value, default: Option<&str>) -> BTreeMap<String, Vec<u8>> {
     let list: Vec<Value> = reported
         .as_array()

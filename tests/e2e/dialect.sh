@@ -81,6 +81,9 @@ with tarfile.open(sys.argv[1]) as archive:
 greeter = [p for p in document[\"packages\"] if p[\"name\"] == \"flake-greeter\"]
 assert [p[\"licenseDeclared\"] for p in greeter] == [\"MIT\"], greeter
 ' $work/flake-sbom.tar"
+  local out
+  out=$(BUILDX_EXPERIMENTAL=1 build_raw "$dir" -f "$dir/flake.nix" "$(call_flag)=targets" 2>&1)
+  check "targets of the flake: its packages (evaluated purely)" bash -c "grep -qE '^default ' <<<\"\$1\" && grep -qE '^other ' <<<\"\$1\"" _ "$out"
   check "-f flake.nix --target other" build "$dir" -f "$dir/flake.nix" --target other -t nf-test/flake-other
   check "... runs packages.<system>.other" bash -c '[ "$(docker run --rm nf-test/flake-other | tail -1)" = "from packages.other" ]'
   rm "$dir/Dockerfile"
@@ -90,9 +93,8 @@ assert [p[\"licenseDeclared\"] for p in greeter] == [\"MIT\"], greeter
 }
 
 test_print() {
-  # buildx 0.13 has --print (experimental); buildx 0.14+ calls it --call (--print is gone in 0.29).
-  local flag=--call
-  docker buildx build --help 2>&1 | grep -q -- '--call' || flag=--print
+  local flag
+  flag=$(call_flag)
   echo "print: $flag=targets and $flag=outline"
   local out
   out=$(BUILDX_EXPERIMENTAL=1 build_raw tests/fixtures/hello -f tests/fixtures/hello/default.nix "$flag=targets" 2>&1)

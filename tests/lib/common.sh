@@ -33,6 +33,12 @@ build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its ta
   return 1
 }
 
+# The subrequest flag of this buildx: 0.13 has --print (experimental); 0.14+ calls it --call
+# (--print is gone in 0.29).
+call_flag() {
+  if docker buildx build --help 2>&1 | grep -q -- '--call'; then echo --call; else echo --print; fi
+}
+
 # Store paths of the closure of ATTR of FILE, as nix-store -qR lists them in the builder image.
 nix_closure() { # nix_closure DIR FILE ATTR
   docker run --rm -v "$1:/src:ro" -w /src "$NIX_IMAGE" \
