@@ -6,13 +6,14 @@
 //! untrusted: store paths are parsed strictly, the closure is validated as in single mode, and a
 //! path that no step holds is refused rather than guessed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::assemble::{assemble_image, debug_dump};
 use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
 use crate::error::UserError;
 use crate::gateway::{read_whole_file, Gateway};
+use crate::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR};
 use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::contract::{self, nix_error_text};
@@ -52,10 +53,12 @@ pub async fn build_platform<G: Gateway>(
             .collect::<Vec<_>>()
             .join("; ")
     );
+    let inputs = read_inline_inputs(gateway, &eval_ref, &graph).await?;
     let steps = Steps {
         spec,
         builder,
         graph: &graph,
+        inputs: &inputs,
         evaluated: &evaluated,
         resolve_mode,
     };
@@ -153,6 +156,7 @@ struct Steps<'a> {
     spec: &'a Spec,
     builder: &'a BuilderImage,
     graph: &'a Graph,
+    inputs: &'a InlineInputs,
     evaluated: &'a Output,
     resolve_mode: Option<&'a str>,
 }
@@ -172,6 +176,7 @@ impl Steps<'_> {
                 self.spec,
                 self.builder,
                 self.graph,
+                self.inputs,
                 self.evaluated,
                 self.resolve_mode,
                 &rerun,
@@ -286,6 +291,49 @@ async fn read_graph<G: Gateway>(
     drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
 }
 
+/// The .drv files and source NARs the build steps carry in their LLB (`crate::inline_inputs`),
+/// read from the evaluation and each checked against its record's NAR hash.
+async fn read_inline_inputs<G: Gateway>(
+    gateway: &G,
+    eval_ref: &str,
+    graph: &Graph,
+) -> Result<InlineInputs, UserError> {
+    let needed: BTreeSet<&StorePath> = graph
+        .groups
+        .iter()
+        .flat_map(|g| g.derivation_closure.iter())
+        .collect();
+    let records: Vec<&drvgraph::Record> = needed
+        .iter()
+        .filter_map(|p| graph.records.get(*p))
+        .collect();
+    let mut inputs = InlineInputs::default();
+    for path in inline_inputs::choose(&records) {
+        let record = &graph.records[&path];
+        let is_derivation = path.base_name().ends_with(".drv");
+        let file = if is_derivation {
+            path.to_string()
+        } else {
+            format!("{SOURCE_NAR_DIR}/{}", path.base_name())
+        };
+        let limit = usize::try_from(record.nar_size)
+            .unwrap_or(usize::MAX)
+            .min(inline_inputs::MAX_DERIVATION_BYTES.max(MAX_INLINE_SOURCE_BYTES as usize));
+        let bytes = read_whole_file(gateway, eval_ref, &file, limit)
+            .await
+            .map_err(|err| invalid(format!("no {file} ({err})")))?;
+        if is_derivation {
+            inline_inputs::verify(record, &inline_inputs::regular_file_nar(&bytes))
+                .map_err(invalid)?;
+            inputs.derivations.insert(path, bytes);
+        } else {
+            inline_inputs::verify(record, &bytes).map_err(invalid)?;
+            inputs.source_nars.insert(path, bytes);
+        }
+    }
+    Ok(inputs)
+}
+
 /// The first step (in build order) that did not build: its index, log and when it ran.
 async fn first_failure<G: Gateway>(
     gateway: &G,
@@ -362,11 +410,33 @@ mod tests {
         text
     }
 
+    /// A record whose hash and size are those of `nar`.
+    fn record_of(path: &str, nar: &[u8], refs: &[&str]) -> String {
+        use sha2::Digest;
+        let hash: String = sha2::Sha256::digest(nar)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let text = record(path, refs);
+        text.replacen("sha256:00\n100\n", &format!("{hash}\n{}\n", nar.len()), 1)
+    }
+
+    const DEP_DRV_TEXT: &str = "Derive([(\"out\",\"dep\")])";
+    const APP_DRV_TEXT: &str = "Derive([(\"out\",\"app\")])";
+    const BUSYBOX_NAR: &[u8] = b"a NAR of busybox";
+
     fn evaluation(tree: &mut Tree) {
-        let records = record(BUSYBOX, &[])
-            + &record(DEP_DRV, &[BUSYBOX])
-            + &record(APP_DRV, &[BUSYBOX, DEP_DRV]);
-        tree.file("/.nix-frontend/status", "ok\n")
+        let drv_nar = |text: &str| crate::inline_inputs::regular_file_nar(text.as_bytes());
+        let records = record_of(BUSYBOX, BUSYBOX_NAR, &[])
+            + &record_of(DEP_DRV, &drv_nar(DEP_DRV_TEXT), &[BUSYBOX])
+            + &record_of(APP_DRV, &drv_nar(APP_DRV_TEXT), &[BUSYBOX, DEP_DRV]);
+        tree.file(DEP_DRV, DEP_DRV_TEXT)
+            .file(APP_DRV, APP_DRV_TEXT)
+            .file(
+                &format!("/.nix-frontend/nar/{}", base(BUSYBOX)),
+                BUSYBOX_NAR,
+            )
+            .file("/.nix-frontend/status", "ok\n")
             .file("/.nix-frontend/roots", format!("{APP_DRV}!out\n"))
             .file("/.nix-frontend/records", records)
             .file(
@@ -491,10 +561,17 @@ mod tests {
         );
         assert_eq!(g.solves(), 9);
         let names = step_names(&g, APP_STEP - 2);
+        // The .drv files and sources are carried in the LLB: the evaluation is no ancestor of
+        // any build step, so their keys never depend on BuildKit's content checksums.
+        assert!(
+            !names.iter().any(|n| n.starts_with("evaluate")),
+            "{names:?}"
+        );
         for expected in [
-            "evaluate default.nix -A app",
             "build expensive-dep-1.0",
             "build app-1.0",
+            "derivations for app-1.0",
+            "source busybox-static",
         ] {
             assert!(
                 names.iter().any(|n| n == expected),

@@ -14,6 +14,7 @@ mod fake_gateway;
 mod frontend;
 mod gateway;
 mod graph_build;
+mod inline_inputs;
 mod llb;
 mod nixinfo;
 mod nixsyntax;

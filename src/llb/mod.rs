@@ -289,17 +289,28 @@ impl ExecOutputs {
 
 /// Builds the exec vertex. Cache, secret and SSH mounts declare their capabilities in the
 /// vertex's metadata.
+///
+/// No mount names input 0 or output 0: BuildKit keys an exec by the JSON of its mounts, where
+/// releases before 0.15 write `"input":0` and `"output":0` and later ones omit them, so such a
+/// mount would make the step miss another release's cache. Input 0 is a second, unused reference
+/// to the first input; outputs are numbered from 1 in the op (BuildKit returns the outputs in
+/// mount order whatever their numbers, so `ExecOutputs::get` still counts from 0).
 pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> ExecOutputs {
     let mut inputs: Vec<Output> = Vec::new();
     let mut index_of = |output: Option<&Output>| -> i64 {
         match output {
             None => -1,
             Some(output) => {
+                if inputs.is_empty() {
+                    inputs.push(output.clone());
+                }
                 let position = inputs
                     .iter()
+                    .skip(1)
                     .position(|seen| {
                         seen.vertex.digest == output.vertex.digest && seen.index == output.index
                     })
+                    .map(|p| p + 1)
                     .unwrap_or_else(|| {
                         inputs.push(output.clone());
                         inputs.len() - 1
@@ -334,8 +345,8 @@ pub fn exec(spec: &Exec, platform: &pb::Platform, meta: &Meta) -> ExecOutputs {
             }
             MountKind::Output(input) => {
                 pb_mount.input = index_of(input.as_ref());
-                pb_mount.output = next_output;
                 next_output += 1;
+                pb_mount.output = next_output;
             }
             MountKind::Cache { id, sharing, from } => {
                 need(caps::EXEC_MOUNT_CACHE);
@@ -587,9 +598,16 @@ pub fn merge(mut layers: Vec<Output>, platform: &pb::Platform, meta: &Meta) -> O
             return only;
         }
     }
+    // BuildKit merges the vertex's inputs in their order and reads these indices only for the
+    // cache key, which it takes from their JSON: releases before 0.15 write `"input":0` where
+    // later ones omit it, so an index 0 here would make every merge (and every step on it) miss
+    // another release's cache. The list names each input but the first, and the last in its place.
+    let count = layers.len() as i64;
     let op = pb::op::Op::Merge(pb::MergeOp {
-        inputs: (0..layers.len() as i64)
-            .map(|input| pb::MergeInput { input })
+        inputs: (0..count)
+            .map(|i| pb::MergeInput {
+                input: if i == 0 { count - 1 } else { i },
+            })
             .collect(),
     });
     let mut meta = meta.clone();
@@ -718,21 +736,24 @@ mod tests {
         let Some(pb::op::Op::Exec(exec_op)) = op.op else {
             panic!("not an exec")
         };
-        let outputs: Vec<(&str, i64, bool)> = exec_op
+        let outputs: Vec<(&str, i64, i64, bool)> = exec_op
             .mounts
             .iter()
-            .map(|m| (m.dest.as_str(), m.output, m.readonly))
+            .map(|m| (m.dest.as_str(), m.input, m.output, m.readonly))
             .collect();
+        // No mount names input 0 or output 0 (their JSON differs between BuildKit releases);
+        // input 0 is an unused second reference to input 1.
         assert_eq!(
             outputs,
             [
-                ("/", 0, false),
-                ("/src", -1, true),
-                ("/cache", -1, false),
-                ("/run/secret", -1, false),
-                ("/run/ssh", -1, false),
-                ("/out", 1, false)
+                ("/", 1, 1, false),
+                ("/src", 2, -1, true),
+                ("/cache", -1, -1, false),
+                ("/run/secret", -1, -1, false),
+                ("/run/ssh", -1, -1, false),
+                ("/out", -1, 2, false)
             ]
         );
+        assert_eq!(op.inputs[0], op.inputs[1]);
     }
 }

@@ -13,9 +13,11 @@
 #                         sources evaluation added to the store): path, hash, size, deriver, refs
 #   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and
 #                         what it would fetch from a binary cache
-# and /out/nix/store/<path> for every path of the derivations' closure, which later vertices copy
-# by content, so that evaluation is never their ancestor in BuildKit's cache (and for sources,
-# hard-linked, /out/layers/<path>/nix/store/<path>, the tree their image layer is copied from).
+#   nar/<path>            `nix-store --dump` of each source up to NF_NAR_MAX_BYTES
+# and /out/nix/store/<path> for every path of the derivations' closure, which the frontend reads
+# (and later vertices copy by content where it does not carry them), so that evaluation is never
+# their ancestor in BuildKit's cache (and for sources, hard-linked,
+# /out/layers/<path>/nix/store/<path>, the tree their image layer is copied from).
 set -u
 meta=/out/.nix-frontend
 mkdir -p "$meta" /out/nix/store
@@ -38,8 +40,16 @@ nix-store --realise --dry-run $(cat "$meta/roots") 2>"$meta/dry-run" >/dev/null 
 # shellcheck disable=SC2046
 cp -a $(cat "$meta/requisites") /out/nix/store/ ||
   { echo "copying the derivations and sources failed" >"$meta/log"; finish eval-failed; }
+# Sources up to NF_NAR_MAX_BYTES also as their NAR, which the frontend carries to the build
+# steps in their LLB, so that those steps' cache keys do not depend on BuildKit's checksum of
+# copied content (it differs between BuildKit releases).
+mkdir -p "$meta/nar"
 while read -r path; do
   case $path in *.drv) continue ;; esac
   nf_layer_tree "${path##*/}" || { echo "laying out $path failed" >"$meta/log"; finish eval-failed; }
+  size=$(nix-store --query --size "$path") || { echo "reading the size of $path failed" >"$meta/log"; finish eval-failed; }
+  if [ "$size" -le "${NF_NAR_MAX_BYTES:-0}" ]; then
+    nix-store --dump "$path" >"$meta/nar/${path##*/}" || { echo "dumping $path failed" >"$meta/log"; finish eval-failed; }
+  fi
 done <"$meta/requisites"
 finish ok

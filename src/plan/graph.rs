@@ -17,7 +17,11 @@ use super::{
     builder_env, builder_image, evaluation_env, mount_credentials, network_mode, platform_prefixed,
     tools, BuilderImage, SCRIPT_DIR,
 };
+use std::collections::BTreeSet;
+
+use crate::closure::StorePath;
 use crate::drvgraph::{Graph, Group};
+use crate::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
 use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
 
@@ -52,7 +56,9 @@ pub fn eval_stage(
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
     let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/eval.sh")];
-    let mut exec = llb::Exec::new(args, evaluation_env(spec, builder), "/src", "root");
+    let mut env = evaluation_env(spec, builder);
+    env.push(format!("NF_NAR_MAX_BYTES={MAX_INLINE_SOURCE_BYTES}"));
+    let mut exec = llb::Exec::new(args, env, "/src", "root");
     // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
     exec.output("/", Some(image));
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
@@ -69,23 +75,75 @@ pub fn eval_stage(
 }
 
 /// Every group's vertex, in the graph's order; `rerun[i]` runs group i again even if cached.
+/// `inputs` holds the .drv files and source NARs carried in the LLB (`crate::inline_inputs`);
+/// a path of a derivation closure not in it is copied by content out of the evaluation.
 pub fn group_stages(
     spec: &Spec,
     builder: &BuilderImage,
     graph: &Graph,
+    inputs: &InlineInputs,
     evaluated: &Output,
     resolve_mode: Option<&str>,
     rerun: &[bool],
 ) -> Vec<Output> {
+    let platform = spec.platform.to_pb();
+    // Each group's .drv files that no group upstream of it needs, as one Mkfile: a step merges
+    // its own and those of every group upstream of it, so each file is in the LLB once.
+    let derivation_layers: Vec<Option<Output>> = graph
+        .groups
+        .iter()
+        .map(|group| {
+            let upstream: BTreeSet<&StorePath> = group
+                .upstream
+                .iter()
+                .flat_map(|u| graph.groups[*u].derivation_closure.iter())
+                .collect();
+            let files: Vec<llb::MakeFile> = group
+                .derivation_closure
+                .iter()
+                .filter(|p| !upstream.contains(p))
+                .filter_map(|p| {
+                    inputs.derivations.get(p).map(|data| llb::MakeFile::File {
+                        path: p.to_string(),
+                        mode: 0o444,
+                        data: data.clone(),
+                    })
+                })
+                .collect();
+            (!files.is_empty()).then(|| {
+                let mut steps = vec![llb::MakeFile::Dir {
+                    path: "/nix/store".into(),
+                    mode: 0o755,
+                }];
+                steps.extend(files);
+                llb::make_files(
+                    &steps,
+                    &platform,
+                    &Meta::named(platform_prefixed(
+                        spec,
+                        format!(
+                            "derivations for {}",
+                            group.step_name().trim_start_matches("build ")
+                        ),
+                    )),
+                )
+            })
+        })
+        .collect();
     let mut outputs: Vec<Output> = Vec::with_capacity(graph.groups.len());
     for (i, group) in graph.groups.iter().enumerate() {
+        let mut layers: Vec<Output> = std::iter::once(i)
+            .chain(group.upstream.iter().copied())
+            .filter_map(|g| derivation_layers[g].clone())
+            .collect();
+        layers.extend(source_layers(spec, group, inputs, evaluated));
         let upstream: Vec<Output> = group.upstream.iter().map(|u| outputs[*u].clone()).collect();
         let output = group_stage(
             spec,
             builder,
             graph,
             group,
-            evaluated,
+            layers,
             upstream,
             resolve_mode,
             rerun.get(i).copied().unwrap_or(false),
@@ -95,29 +153,49 @@ pub fn group_stages(
     outputs
 }
 
-#[allow(clippy::too_many_arguments)]
-fn group_stage(
+/// A group's sources: each carried one as a Mkfile of its NAR (one vertex per source, shared by
+/// every group that needs it), the rest in one copy by content out of the evaluation.
+fn source_layers(
     spec: &Spec,
-    builder: &BuilderImage,
-    graph: &Graph,
     group: &Group,
+    inputs: &InlineInputs,
     evaluated: &Output,
-    upstream: Vec<Output>,
-    resolve_mode: Option<&str>,
-    rerun: bool,
-) -> Output {
+) -> Vec<Output> {
     let platform = spec.platform.to_pb();
-    let mut layers = vec![builder_image(spec, builder, resolve_mode)];
-    if !group.derivation_closure.is_empty() {
+    let sources = group
+        .derivation_closure
+        .iter()
+        .filter(|p| !inputs.derivations.contains_key(*p));
+    let (carried, copied): (Vec<&StorePath>, Vec<&StorePath>) =
+        sources.partition(|p| inputs.source_nars.contains_key(*p));
+    let mut layers: Vec<Output> = carried
+        .into_iter()
+        .map(|p| {
+            llb::make_files(
+                &[
+                    llb::MakeFile::Dir {
+                        path: RESTORE_DIR.into(),
+                        mode: 0o755,
+                    },
+                    llb::MakeFile::File {
+                        path: format!("{RESTORE_DIR}/{}", p.base_name()),
+                        mode: 0o444,
+                        data: inputs.source_nars[p].clone(),
+                    },
+                ],
+                &platform,
+                &Meta::named(platform_prefixed(spec, format!("source {}", p.name()))),
+            )
+        })
+        .collect();
+    if !copied.is_empty() {
         // Copied by content: the key of this copy is the bytes of these paths, not the
-        // evaluation that wrote them.
-        // One copy whose include patterns name the paths.
+        // evaluation that wrote them (a checksum that differs between BuildKit releases).
         let copies = [llb::Copy {
             src: "/".into(),
             dest: "/".into(),
             dir_contents: true,
-            include_patterns: group
-                .derivation_closure
+            include_patterns: copied
                 .iter()
                 .map(|p| format!("nix/store/{}", p.base_name()))
                 .collect(),
@@ -132,12 +210,31 @@ fn group_stage(
             &Meta::named(platform_prefixed(
                 spec,
                 format!(
-                    "derivations for {}: {} paths",
+                    "sources for {}: {} paths",
                     group.step_name().trim_start_matches("build "),
-                    group.derivation_closure.len()
+                    copied.len()
                 ),
             )),
         ));
+    }
+    layers
+}
+
+#[allow(clippy::too_many_arguments)]
+fn group_stage(
+    spec: &Spec,
+    builder: &BuilderImage,
+    graph: &Graph,
+    group: &Group,
+    inputs: Vec<Output>,
+    upstream: Vec<Output>,
+    resolve_mode: Option<&str>,
+    rerun: bool,
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let mut layers = vec![builder_image(spec, builder, resolve_mode)];
+    layers.extend(inputs);
+    if !group.derivation_closure.is_empty() {
         let records: String = group
             .derivation_closure
             .iter()

@@ -1,10 +1,12 @@
 # nix-frontend's build step for one planned group of derivations (or the paths to fetch from a
 # binary cache). It runs in the Nix image over a root that BuildKit merged from the image, the
-# .drv files and sources the group needs (copied by content out of the evaluation) and the
+# .drv files and sources the group needs (carried in the LLB by the frontend, or copied by content
+# out of the evaluation) and the
 # outputs of every group it depends on. Constant text: the roots to realise arrive in
 # NF_ROOT_0..NF_ROOT_<NF_ROOT_COUNT-1>, the group's name in NF_GROUP (a store path base name).
 #
-# Inputs, merged at /nf: records/<id> (`nix-store --dump-db` records of the paths beside them),
+# Inputs, merged at /nf: nar/<path> (sources as NARs; .drv files the frontend carried are at
+# their store paths), records/<id> (`nix-store --dump-db` records of the paths beside them),
 # status/<id> (each upstream group's status word). Outputs in /out:
 #   nix/store/<path>     every path this group made valid that its inputs did not hold
 #   layers/<path>/nix/store/<path>   the same, hard-linked, as the image's layer tree
@@ -37,6 +39,12 @@ for status in /nf/status/*; do
   fi
 done
 
+# Sources the frontend carried as NARs (nar/<base name>), restored at their store paths.
+for nar in /nf/nar/*; do
+  [ -f "$nar" ] || continue
+  path=/nix/store/${nar##*/}
+  [ -e "$path" ] || nix-store --restore "$path" <"$nar" || { echo "restoring $path failed" >"$nf_log"; finish build-failed; }
+done
 # Register what the inputs brought, trusting their hashes (no re-hashing, no copy-ups).
 if [ -d /nf/records ]; then
   cat /nf/records/* | nix-store --load-db || { echo "registering the inputs failed" >"$nf_log"; finish build-failed; }
