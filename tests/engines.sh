@@ -3,34 +3,28 @@
 # given, the exporter builds the wide fixture cold and exports its cache (`--cache-to
 # type=local,mode=max`), the importer, pruned, builds a leaf change with `--cache-from`, and the
 # table says how many derivations Nix built on the importer (1: only the leaf).
-#   usage: tests/engines.sh [--libraries N] [--nix-cache] ENGINE...
+#   usage: tests/engines.sh [--libraries N] ENGINE...
 #   ENGINE: d26   the host's dockerd (Docker 26, BuildKit 0.13), its default builder
 #           d28   Docker 28.5 (BuildKit 0.25) in scripts/docker28's container
 #           bk    standalone BuildKit v0.32.2 (scripts/buildkit start nf-bk-engines), the frontend
 #                 and the Nix image pulled by digest from the local registry
-# --nix-cache: the exporter also pushes what it built to a Nix binary cache on 127.0.0.1
-#   (NIX_CACHE_PUSH, signed with a key passed as a secret) and the importer substitutes from it:
-#   the path that crosses engines whose BuildKit caches do not.
-# Exits non-zero when a pair built more than the leaf (with --nix-cache: when any pair did).
+# Exits non-zero when a pair built more than the leaf.
 # Expects the engines running (scripts/docker28 start; scripts/buildkit start nf-bk-engines 1240).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 libraries=40
-nix_cache=0
 engines=()
 while [ $# -gt 0 ]; do
   case $1 in
     --libraries) libraries=$2; shift 2 ;;
-    --nix-cache) nix_cache=1; shift ;;
     d26|d28|bk) engines+=("$1"); shift ;;
     *) echo "engines: unknown argument $1" >&2; exit 2 ;;
   esac
 done
-[ ${#engines[@]} -ge 1 ] || { echo "usage: tests/engines.sh [--libraries N] [--nix-cache] d26|d28|bk..." >&2; exit 2; }
+[ ${#engines[@]} -ge 1 ] || { echo "usage: tests/engines.sh [--libraries N] d26|d28|bk..." >&2; exit 2; }
 work=$(mktemp -d /tmp/nf-engines.XXXXXX)
-server=
-trap '[ -z "$server" ] || kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"' EXIT
 bk_builder=${BK_BUILDER:-nf-bk-engines}
 d28=${DOCKER28_NAME:-nf-docker28}
 local_nix_image=${NIX_IMAGE:-nix-frontend-test/nix:local}
@@ -70,18 +64,6 @@ build() { # build ENGINE CONTEXT LOG ARGS...
 
 built_count() { grep -oE "building '/nix/store/[a-z0-9]{32}-[^']+\.drv'" "$1" | sort -u | wc -l; }
 
-nix_cache_args=()
-if [ "$nix_cache" = 1 ]; then
-  # An HTTP binary cache on the host that takes uploads (tests/lib/upload_http.py), and its key.
-  mkdir -p "$work/nix-cache"
-  docker run --rm -v "$work:/work" "$local_nix_image" \
-    nix-store --generate-binary-cache-key engines-test /work/key.sec /work/key.pub
-  port=$((30000 + $$ % 10000))
-  python3 tests/lib/upload_http.py "$port" "$work/nix-cache" >"$work/http.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
-fi
-
 printf '%-10s %-10s %s\n' exporter importer "Nix builds on the importer (of $((libraries + 1)))"
 status=0
 for exporter in "${engines[@]}"; do
@@ -92,27 +74,15 @@ for exporter in "${engines[@]}"; do
     cp -r tests/fixtures/wide "$pair/context"
     chmod -R a+rwX "$pair"
     echo "version $RANDOM$RANDOM of $exporter" >"$pair/context/app/message.txt"
-    extra=()
-    if [ "$nix_cache" = 1 ]; then
-      rm -rf "${work:?}/nix-cache"/* && printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$work/nix-cache/nix-cache-info"
-      extra=(--network host --secret "id=nix-cache-key,src=$work/key.sec"
-        --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port"
-        --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port"
-        --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/key.pub")")
-    fi
     prune "$exporter"
     if ! build "$exporter" "$pair/context" "$pair/export.log" \
-      --cache-to "type=local,dest=$pair/cache,mode=max" "${extra[@]}"; then
+      --cache-to "type=local,dest=$pair/cache,mode=max"; then
       echo "engines: the export build on $exporter failed:" >&2; tail -20 "$pair/export.log" >&2; status=1; continue
     fi
     echo "a leaf change $RANDOM$RANDOM" >"$pair/context/app/message.txt"
     prune "$importer"
-    if [ "$nix_cache" = 1 ]; then
-      # Only the Nix cache may carry the work: the importer gets no BuildKit cache.
-      build "$importer" "$pair/context" "$pair/import.log" "${extra[@]}"
-    else
-      build "$importer" "$pair/context" "$pair/import.log" --cache-from "type=local,src=$pair/cache"
-    fi || { echo "engines: the import build on $importer failed:" >&2; tail -20 "$pair/import.log" >&2; status=1; continue; }
+    build "$importer" "$pair/context" "$pair/import.log" --cache-from "type=local,src=$pair/cache" ||
+      { echo "engines: the import build on $importer failed:" >&2; tail -20 "$pair/import.log" >&2; status=1; continue; }
     n=$(built_count "$pair/import.log")
     printf '%-10s %-10s %s\n' "$exporter" "$importer" "$n"
     [ "$n" = 1 ] || status=1
