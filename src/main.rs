@@ -1,38 +1,13 @@
 //! nix-frontend: a BuildKit frontend that builds `default.nix` / a Dockerfile naming it into an
 //! image holding exactly the runtime closure of the result. This file only wires the parts.
 
-mod assemble;
-mod bench;
-mod bridge;
-mod closure;
-mod context;
-mod dockerignore;
-mod drvgraph;
-mod error;
-#[cfg(test)]
-mod fake_gateway;
-mod frontend;
-mod gateway;
-mod graph_build;
-mod llb;
-mod nixinfo;
-mod nixsyntax;
-mod options;
-mod plan;
-mod report;
-mod result;
-mod sbom;
-mod spec;
-mod subrequests;
-mod syntax;
-mod timestamp;
-
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::bridge::Bridge;
-use crate::gateway::Environment;
-use crate::options::{Options, Platform};
+use nix_frontend::bridge::Bridge;
+use nix_frontend::gateway::Environment;
+use nix_frontend::options::{self, Options, Platform};
+use nix_frontend::{bench, error, frontend, result, subrequests};
 
 fn main() {
     // A benchmark of planning, run by hand or by bench/scale.sh; BuildKit starts us without args.
