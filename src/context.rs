@@ -6,10 +6,10 @@
 //! build file resolves); a `.dockerignore` probe carries a shared-key hint of its own, so its tiny
 //! snapshot never stands in for, or competes with, the full context's.
 
+use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
+use crate::buildkit::llb::{self, Meta};
 use crate::dockerignore;
 use crate::error::UserError;
-use crate::gateway::{Environment, Gateway, GatewayError};
-use crate::llb::{self, Meta};
 use crate::options::{ContextSource, Options};
 use std::collections::BTreeMap;
 
@@ -272,7 +272,7 @@ async fn read_ignore_file<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_gateway::FakeGateway;
+    use crate::buildkit::fake_gateway::FakeGateway;
     use serde_json::Value;
 
     fn source_attrs(definition: &bollard_buildkit_proto::pb::Definition) -> Value {
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn single_file_solves_follow_the_file_and_probes_keep_their_own_snapshot() {
         let options = Options::from_pairs(&[("filename", "default.nix")]);
-        let env = crate::fake_gateway::environment(0);
+        let env = crate::buildkit::fake_gateway::environment(0);
         let mut g = FakeGateway::default();
         g.tree(0).file("default.nix", "{ }");
         // The build file's solve holds a .dockerignore too: only the probe's ref counts.
@@ -316,7 +316,7 @@ mod tests {
             ("context:deps", "local:deps"),
             ("context:plain", "local:plain"),
         ]);
-        let env = crate::fake_gateway::environment(0);
+        let env = crate::buildkit::fake_gateway::environment(0);
         let spec = crate::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
         let mut g = FakeGateway::default();
         // Solves: the build file's .dockerignore, the context's, then deps' and plain's.

@@ -4,8 +4,8 @@
 
 use std::fmt;
 
+use crate::buildkit::gateway::GatewayError;
 use crate::closure::ClosureError;
-use crate::gateway::GatewayError;
 use crate::options::OptionError;
 use crate::spec::SpecError;
 

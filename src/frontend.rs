@@ -8,15 +8,15 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::assemble::{assemble_image, debug_dump};
+use crate::buildkit::gateway::{Environment, Gateway};
+use crate::buildkit::llb::{self, Output};
+use crate::buildkit::result::{Built, PlatformImage};
 use crate::context;
 use crate::error::UserError;
-use crate::gateway::{Environment, Gateway};
-use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::contract::{Report, Status};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
 use crate::report;
-use crate::result::{Built, PlatformImage};
 use crate::sbom;
 use crate::spec::Spec;
 
@@ -308,8 +308,8 @@ mod tests {
 
     const MODE_SYMLINK: u32 = 1 << 27;
 
-    use crate::fake_gateway::{entry, FakeGateway, Tree};
-    use crate::result::Built;
+    use crate::buildkit::fake_gateway::{entry, FakeGateway, Tree};
+    use crate::buildkit::result::Built;
     use bollard_buildkit_proto::pb;
 
     const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
@@ -324,7 +324,7 @@ mod tests {
     }
 
     fn env() -> Environment {
-        crate::fake_gateway::environment(0)
+        crate::buildkit::fake_gateway::environment(0)
     }
 
     /// Solves of a build: the build file, two .dockerignore probes, the Nix stage, the image.

@@ -9,17 +9,17 @@
 use std::collections::BTreeMap;
 
 use crate::assemble::{assemble_image, debug_dump};
+use crate::buildkit::gateway::{read_whole_file, Gateway};
+use crate::buildkit::llb::{self, Output};
+use crate::buildkit::result::PlatformImage;
 use crate::closure::{self, Limits, StorePath};
 use crate::drvgraph::{self, Graph};
 use crate::error::UserError;
-use crate::gateway::{read_whole_file, Gateway};
-use crate::llb::{self, Output};
 use crate::options::Options;
 use crate::plan::contract::{self, nix_error_text};
 use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
 use crate::report::{self, invalid};
-use crate::result::PlatformImage;
 use crate::spec::Spec;
 
 /// Everything after the builder image is resolved and the context planned.
@@ -328,11 +328,11 @@ async fn first_failure<G: Gateway>(
 
 #[cfg(test)]
 mod tests {
+    use crate::buildkit::fake_gateway::{entry, environment, FakeGateway, Tree};
+    use crate::buildkit::result::Built;
     use crate::error::UserError;
-    use crate::fake_gateway::{entry, environment, FakeGateway, Tree};
     use crate::frontend::build;
     use crate::options::Options;
-    use crate::result::Built;
 
     const MODE_DIR: u32 = 1 << 31;
     const MODE_SYMLINK: u32 = 1 << 27;
@@ -438,7 +438,7 @@ mod tests {
                 .unwrap();
             let mut execs = std::collections::BTreeMap::new();
             for definition in g.definitions() {
-                let json = crate::llb::definition_to_json(&definition);
+                let json = crate::buildkit::llb::definition_to_json(&definition);
                 for vertex in json.as_array().unwrap() {
                     if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec"))
                     {
@@ -502,7 +502,7 @@ mod tests {
             );
         }
         // The image's layers copy each path's tree out of the step that holds it.
-        let image = crate::llb::definition_to_json(&g.definitions()[8]).to_string();
+        let image = crate::buildkit::llb::definition_to_json(&g.definitions()[8]).to_string();
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("/layers/{}", base(path))), "{path}");
         }

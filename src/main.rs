@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nix_frontend::bridge::Bridge;
-use nix_frontend::gateway::Environment;
+use nix_frontend::buildkit::bridge::Bridge;
+use nix_frontend::buildkit::gateway::Environment;
+use nix_frontend::buildkit::result;
 use nix_frontend::options::{self, Options, Platform};
-use nix_frontend::{bench, error, frontend, result, subrequests};
+use nix_frontend::{bench, error, frontend, subrequests};
 
 fn main() {
     // A benchmark of planning, run by hand or by bench/scale.sh; BuildKit starts us without args.

@@ -6,9 +6,9 @@
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
+use crate::buildkit::gateway::{read_whole_file, Gateway};
 use crate::closure::{self, Limits, StorePath};
 use crate::error::UserError;
-use crate::gateway::{read_whole_file, Gateway};
 use crate::nixinfo::DerivationInfo;
 use crate::plan::contract::{self, Report, Status};
 use crate::plan::{BuildResult, RootLink};
@@ -210,7 +210,9 @@ pub async fn read_packages<G: Gateway>(
         return Vec::new();
     }
     let path = contract::PACKAGES;
-    match crate::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES).await {
+    match crate::buildkit::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES)
+        .await
+    {
         Ok(bytes) => crate::nixinfo::parse_packages(&bytes),
         Err(_) => Vec::new(),
     }

@@ -17,8 +17,8 @@ use super::{
     builder_env, builder_image, evaluation_env, mount_credentials, network_mode, platform_prefixed,
     tools, BuilderImage, SCRIPT_DIR,
 };
+use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::drvgraph::{Graph, Group};
-use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
 
 /// Where a group's manifest lies in its output (the final group only).

@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
+use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::closure::{Closure, StorePath};
-use crate::llb::{self, Meta, MountKind, Output};
 use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).

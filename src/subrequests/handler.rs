@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::buildkit::gateway::{Environment, Gateway};
+use crate::buildkit::llb;
 use crate::context;
 use crate::error::UserError;
 use crate::frontend::resolve_builder;
-use crate::gateway::{Environment, Gateway};
-use crate::llb;
 use crate::nixsyntax::Checked;
 use crate::options::Options;
 use crate::plan::{self, contract};
@@ -141,7 +141,7 @@ async fn check_nix_syntax<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_gateway::{environment, FakeGateway};
+    use crate::buildkit::fake_gateway::{environment, FakeGateway};
 
     fn lint(g: &FakeGateway, options: &Options) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::gateway::{Environment, Gateway, GatewayError};
+use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
 use crate::options::Platform;
 
 /// What one solved ref holds: files and directory listings by path.

@@ -120,7 +120,7 @@ pub async fn read_whole_file<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_gateway::{FakeGateway, MAX_MESSAGE};
+    use crate::buildkit::fake_gateway::{FakeGateway, MAX_MESSAGE};
 
     fn read(g: &mut FakeGateway, limit: usize) -> Result<Vec<u8>, ReadError> {
         tokio::runtime::Builder::new_current_thread()
