@@ -8,7 +8,7 @@ use std::time::Instant;
 use prost::Message;
 
 use crate::buildkit::llb::{self, Meta};
-use crate::closure::{self, Limits, StorePath};
+use crate::nix::closure::{self, Limits, StorePath};
 use crate::options::{Options, Platform};
 use crate::plan::{self, config, BuildResult, BuilderImage, RootLink};
 use crate::spec::Spec;

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::buildkit::gateway::GatewayError;
-use crate::closure::ClosureError;
+use crate::nix::closure::ClosureError;
 use crate::options::OptionError;
 use crate::spec::SpecError;
 

@@ -3,15 +3,12 @@
 pub mod assemble;
 pub mod bench;
 pub mod buildkit;
-pub mod closure;
 pub mod context;
 pub mod dockerignore;
-pub mod drvgraph;
 pub mod error;
 pub mod frontend;
 pub mod graph_build;
-pub mod nixinfo;
-pub mod nixsyntax;
+pub mod nix;
 pub mod options;
 pub mod plan;
 pub mod report;

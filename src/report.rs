@@ -7,9 +7,9 @@
 use bollard_buildkit_proto::fsutil::types::Stat;
 
 use crate::buildkit::gateway::{read_whole_file, Gateway};
-use crate::closure::{self, Limits, StorePath};
 use crate::error::UserError;
-use crate::nixinfo::DerivationInfo;
+use crate::nix::closure::{self, Limits, StorePath};
+use crate::nix::facts::DerivationInfo;
 use crate::plan::contract::{self, Report, Status};
 use crate::plan::{BuildResult, RootLink};
 
@@ -205,7 +205,7 @@ pub async fn read_packages<G: Gateway>(
     gateway: &G,
     reference: &str,
     sbom: bool,
-) -> Vec<crate::nixinfo::PackageFacts> {
+) -> Vec<crate::nix::facts::PackageFacts> {
     if !sbom {
         return Vec::new();
     }
@@ -213,7 +213,7 @@ pub async fn read_packages<G: Gateway>(
     match crate::buildkit::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES)
         .await
     {
-        Ok(bytes) => crate::nixinfo::parse_packages(&bytes),
+        Ok(bytes) => crate::nix::facts::parse_packages(&bytes),
         Err(_) => Vec::new(),
     }
 }

@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::closure::{Closure, StorePath};
-use crate::nixinfo::{DerivationInfo, PackageFacts};
+use crate::nix::closure::{Closure, StorePath};
+use crate::nix::facts::{DerivationInfo, PackageFacts};
 
 /// The predicate type of an SPDX document in an in-toto statement.
 pub const PREDICATE_TYPE: &str = "https://spdx.dev/Document";
@@ -374,7 +374,7 @@ pub fn iso8601(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::closure::{self, Limits};
+    use crate::nix::closure::{self, Limits};
 
     const TOP: &str = "/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-hello-2.12";
     const LIBC: &str = "/nix/store/9v5d40jyvmwgnq1nj8f19ji2rcc5dksd-glibc-2.40";
@@ -541,7 +541,7 @@ mod tests {
             hash in "(sha256[-:])?[0-9a-zA-Z+/=]{0,70}",
             name in "[a-z0-9+._?=-]{1,30}",
         ) {
-            let _ = crate::closure::parse_nar_hash(&hash);
+            let _ = crate::nix::closure::parse_nar_hash(&hash);
             let (n, v) = parse_drv_name(&name);
             let joined = if v.is_empty() { n.to_string() } else { format!("{n}-{v}") };
             proptest::prop_assert_eq!(joined, name.clone());

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::BuildResult;
-pub use crate::nixinfo::DerivationInfo;
+pub use crate::nix::facts::DerivationInfo;
 use crate::spec::Spec;
 
 /// `passthru.imageConfig`: the image settings a package can carry.

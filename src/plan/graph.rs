@@ -1,4 +1,4 @@
-//! LLB for Nix's work as BuildKit vertices (see `crate::drvgraph` for how groups are cut).
+//! LLB for Nix's work as BuildKit vertices (see `crate::nix::drvgraph` for how groups are cut).
 //!
 //! ```text
 //! context ─> evaluate (eval.sh) ─┬─ content-keyed copy of each group's .drv files and sources
@@ -18,7 +18,7 @@ use super::{
     tools, BuilderImage, SCRIPT_DIR,
 };
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
-use crate::drvgraph::{Graph, Group};
+use crate::nix::drvgraph::{Graph, Group};
 use crate::spec::Spec;
 
 /// Where a group's manifest lies in its output (the final group only).

@@ -16,7 +16,7 @@ use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
-use crate::closure::{Closure, StorePath};
+use crate::nix::closure::{Closure, StorePath};
 use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).
@@ -377,7 +377,7 @@ pub struct BuildResult {
     /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
     pub ca_bundle: Option<String>,
     /// The derivations the result is built from (facts.nix's `packages`), with --sbom.
-    pub packages: Vec<crate::nixinfo::PackageFacts>,
+    pub packages: Vec<crate::nix::facts::PackageFacts>,
 }
 
 /// Where the image stage finds each store path's tree and the builder's manifest (root links,

@@ -1,7 +1,7 @@
 //! Snapshot tests of the planned LLB, rendered as readable JSON (src/plan/snapshots/).
 
 use super::*;
-use crate::closure::{self, Limits};
+use crate::nix::closure::{self, Limits};
 use crate::options::{Options, Platform};
 
 const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";

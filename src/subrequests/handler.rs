@@ -11,7 +11,7 @@ use crate::buildkit::llb;
 use crate::context;
 use crate::error::UserError;
 use crate::frontend::resolve_builder;
-use crate::nixsyntax::Checked;
+use crate::nix::syntax::Checked;
 use crate::options::Options;
 use crate::plan::{self, contract};
 use crate::report;
@@ -121,7 +121,7 @@ async fn check_nix_syntax<G: Gateway>(
         };
         (file, text)
     };
-    match crate::nixsyntax::check(&text) {
+    match crate::nix::syntax::check(&text) {
         Checked::Clean => {}
         Checked::Error(error) => check.errors.push(SpecError::Syntax(SyntaxError {
             rule: "NixSyntax",
