@@ -5,10 +5,10 @@
 use crate::buildkit::gateway::Gateway;
 use crate::buildkit::llb;
 use crate::buildkit::result::PlatformImage;
+use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::plan::config::{self, PackageImageConfig};
 use crate::plan::{self, BuildResult};
-use crate::spec::Spec;
 
 /// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
 /// options, the layers planned and solved.

@@ -8,10 +8,10 @@ use std::time::Instant;
 use prost::Message;
 
 use crate::buildkit::llb::{self, Meta};
+use crate::dockerui::options::{Options, Platform};
+use crate::dockerui::spec::Spec;
 use crate::nix::closure::{self, Limits, StorePath};
-use crate::options::{Options, Platform};
 use crate::plan::{self, config, BuildResult, BuilderImage, RootLink};
-use crate::spec::Spec;
 
 fn path(i: usize) -> String {
     let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDEAD_BEEF;

@@ -11,14 +11,14 @@ use crate::assemble::{assemble_image, debug_dump};
 use crate::buildkit::gateway::{Environment, Gateway};
 use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::{Built, PlatformImage};
-use crate::context;
+use crate::dockerui::context;
+use crate::dockerui::options::Options;
+use crate::dockerui::spec::Spec;
 use crate::error::UserError;
-use crate::options::Options;
 use crate::plan::contract::{Report, Status};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
 use crate::report;
 use crate::sbom;
-use crate::spec::Spec;
 
 pub async fn build<G: Gateway>(
     gateway: &G,

@@ -12,15 +12,15 @@ use crate::assemble::{assemble_image, debug_dump};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
 use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::PlatformImage;
+use crate::dockerui::options::Options;
+use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
-use crate::options::Options;
 use crate::plan::contract::{self, nix_error_text};
 use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
 use crate::report::{self, invalid};
-use crate::spec::Spec;
 
 /// Everything after the builder image is resolved and the context planned.
 pub async fn build_platform<G: Gateway>(
@@ -330,9 +330,9 @@ async fn first_failure<G: Gateway>(
 mod tests {
     use crate::buildkit::fake_gateway::{entry, environment, FakeGateway, Tree};
     use crate::buildkit::result::Built;
+    use crate::dockerui::options::Options;
     use crate::error::UserError;
     use crate::frontend::build;
-    use crate::options::Options;
 
     const MODE_DIR: u32 = 1 << 31;
     const MODE_SYMLINK: u32 = 1 << 27;

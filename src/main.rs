@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix_frontend::buildkit::bridge::Bridge;
 use nix_frontend::buildkit::gateway::Environment;
 use nix_frontend::buildkit::result;
-use nix_frontend::options::{self, Options, Platform};
+use nix_frontend::dockerui::options::{self, Options, Platform};
 use nix_frontend::{bench, error, frontend, subrequests};
 
 fn main() {

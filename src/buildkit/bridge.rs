@@ -18,8 +18,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::buildkit::gateway::{Gateway, GatewayError};
+use crate::dockerui::options::CacheImport;
 use crate::error::{SourceLocation, UserError};
-use crate::options::CacheImport;
 
 /// BuildKit's gateway limit (containerd's default), both ways.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;

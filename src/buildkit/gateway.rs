@@ -7,7 +7,7 @@ use std::fmt;
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::options::Platform;
+use crate::dockerui::options::Platform;
 
 /// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
 #[derive(Debug, Clone)]

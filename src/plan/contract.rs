@@ -7,9 +7,9 @@
 //! by writing `status` (one word) and, on failure, Nix's stderr in `log`; `ran-at` tells a cached
 //! run from a fresh one.
 
+use crate::dockerui::spec::{Mode, Spec};
 use crate::error::UserError;
 use crate::nix::closure::StorePath;
-use crate::spec::{Mode, Spec};
 
 use super::Task;
 

@@ -18,8 +18,8 @@ use super::{
     tools, BuilderImage, SCRIPT_DIR,
 };
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
+use crate::dockerui::spec::Spec;
 use crate::nix::drvgraph::{Graph, Group};
-use crate::spec::Spec;
 
 /// Where a group's manifest lies in its output (the final group only).
 pub const RESULT_DIR: &str = "/nf/result";

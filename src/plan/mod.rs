@@ -16,8 +16,8 @@ use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
+use crate::dockerui::spec::Spec;
 use crate::nix::closure::{Closure, StorePath};
-use crate::spec::Spec;
 
 /// The builder script, constant text (user values arrive as environment variables).
 pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
@@ -201,8 +201,8 @@ pub fn nix_stage(
 pub fn network_mode(spec: &Spec) -> pb::NetMode {
     match spec.network {
         None => pb::NetMode::Unset,
-        Some(crate::options::NetworkMode::Host) => pb::NetMode::Host,
-        Some(crate::options::NetworkMode::None) => pb::NetMode::None,
+        Some(crate::dockerui::options::NetworkMode::Host) => pb::NetMode::Host,
+        Some(crate::dockerui::options::NetworkMode::None) => pb::NetMode::None,
     }
 }
 

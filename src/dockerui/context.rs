@@ -8,9 +8,9 @@
 
 use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
 use crate::buildkit::llb::{self, Meta};
-use crate::dockerignore;
+use crate::dockerui::dockerignore;
+use crate::dockerui::options::{ContextSource, Options};
 use crate::error::UserError;
-use crate::options::{ContextSource, Options};
 use std::collections::BTreeMap;
 
 /// A client directory (`context`, `dockerfile`) with its session; patterns left to the caller.
@@ -49,7 +49,7 @@ pub fn sources(
     options: &Options,
     env: &Environment,
     ignores: &Ignores,
-    spec: &crate::spec::Spec,
+    spec: &crate::dockerui::spec::Spec,
 ) -> crate::plan::Sources {
     let named = spec
         .named_contexts
@@ -205,7 +205,7 @@ pub async fn read_ignores<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,
-    spec: &crate::spec::Spec,
+    spec: &crate::dockerui::spec::Spec,
 ) -> Ignores {
     let mut ignores = Ignores {
         context: read_dockerignore(gateway, options, env).await,
@@ -317,7 +317,7 @@ mod tests {
             ("context:plain", "local:plain"),
         ]);
         let env = crate::buildkit::fake_gateway::environment(0);
-        let spec = crate::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
+        let spec = crate::dockerui::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
         let mut g = FakeGateway::default();
         // Solves: the build file's .dockerignore, the context's, then deps' and plain's.
         g.tree(1).file(".dockerignore", "/x\n");
