@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::assemble::{assemble_image, debug_dump};
+use crate::builder::contract::{Report, Status};
+use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
 use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::{Built, PlatformImage};
@@ -15,9 +17,7 @@ use crate::dockerui::context;
 use crate::dockerui::options::Options;
 use crate::dockerui::spec::Spec;
 use crate::error::UserError;
-use crate::plan::contract::{Report, Status};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
-use crate::report;
 use crate::sbom;
 
 pub async fn build<G: Gateway>(

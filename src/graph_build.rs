@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 
 use crate::assemble::{assemble_image, debug_dump};
+use crate::builder::contract::{self, nix_error_text};
+use crate::builder::report::{self, invalid};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
 use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::PlatformImage;
@@ -17,10 +19,8 @@ use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
-use crate::plan::contract::{self, nix_error_text};
 use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
-use crate::report::{self, invalid};
 
 /// Everything after the builder image is resolved and the context planned.
 pub async fn build_platform<G: Gateway>(

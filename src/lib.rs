@@ -2,6 +2,7 @@
 
 pub mod assemble;
 pub mod bench;
+pub mod builder;
 pub mod buildkit;
 pub mod dockerui;
 pub mod error;
@@ -9,7 +10,6 @@ pub mod frontend;
 pub mod graph_build;
 pub mod nix;
 pub mod plan;
-pub mod report;
 pub mod sbom;
 pub mod subrequests;
 pub mod timestamp;

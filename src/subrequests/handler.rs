@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::builder::contract;
+use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
 use crate::buildkit::llb;
 use crate::dockerui::context;
@@ -15,8 +17,7 @@ use crate::dockerui::syntax::SyntaxError;
 use crate::error::UserError;
 use crate::frontend::resolve_builder;
 use crate::nix::syntax::Checked;
-use crate::plan::{self, contract};
-use crate::report;
+use crate::plan;
 
 /// Answers a subrequest (`--print=…`); the metadata to return.
 pub async fn subrequest<G: Gateway>(

@@ -6,11 +6,11 @@
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
+use crate::builder::contract::{self, Report, Status};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
 use crate::error::UserError;
 use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::facts::DerivationInfo;
-use crate::plan::contract::{self, Report, Status};
 use crate::plan::{BuildResult, RootLink};
 
 /// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
