@@ -1,13 +1,11 @@
 //! nix-frontend's parts, as a library so that `main.rs`, `tests/` and benches reach them.
 
-pub mod assemble;
 pub mod bench;
+pub mod build;
 pub mod builder;
 pub mod buildkit;
 pub mod dockerui;
 pub mod error;
-pub mod frontend;
-pub mod graph_build;
 pub mod nix;
 pub mod plan;
 pub mod sbom;

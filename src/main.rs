@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use nix_frontend::build::frontend;
 use nix_frontend::buildkit::bridge::Bridge;
 use nix_frontend::buildkit::gateway::Environment;
 use nix_frontend::buildkit::result;
 use nix_frontend::dockerui::options::{self, Options, Platform};
-use nix_frontend::{bench, error, frontend, subrequests};
+use nix_frontend::{bench, error, subrequests};
 
 fn main() {
     // A benchmark of planning, run by hand or by bench/scale.sh; BuildKit starts us without args.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::build::frontend::resolve_builder;
 use crate::builder::contract;
 use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
@@ -15,7 +16,6 @@ use crate::dockerui::options::Options;
 use crate::dockerui::spec::{Spec, SpecError, Warning};
 use crate::dockerui::syntax::SyntaxError;
 use crate::error::UserError;
-use crate::frontend::resolve_builder;
 use crate::nix::syntax::Checked;
 use crate::plan;
 

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::assemble::{assemble_image, debug_dump};
+use crate::build::assemble::{assemble_image, debug_dump};
 use crate::builder::contract::{Report, Status};
 use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
@@ -120,7 +120,7 @@ async fn build_platform_image<G: Gateway>(
             .await;
     }
     let (image, result) = if spec.graph && env.has_merge_op {
-        crate::graph_build::build_platform(
+        crate::build::graph_build::build_platform(
             gateway,
             options,
             spec,

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::assemble::{assemble_image, debug_dump};
+use crate::build::assemble::{assemble_image, debug_dump};
 use crate::builder::contract::{self, nix_error_text};
 use crate::builder::report::{self, invalid};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
@@ -328,11 +328,11 @@ async fn first_failure<G: Gateway>(
 
 #[cfg(test)]
 mod tests {
+    use crate::build::frontend::build;
     use crate::buildkit::fake_gateway::{entry, environment, FakeGateway, Tree};
     use crate::buildkit::result::Built;
     use crate::dockerui::options::Options;
     use crate::error::UserError;
-    use crate::frontend::build;
 
     const MODE_DIR: u32 = 1 << 31;
     const MODE_SYMLINK: u32 = 1 << 27;
