@@ -36,7 +36,7 @@ const MAX_TEXT: usize = 1024;
 /// More license ids than this in one `meta.license` are not asserted.
 const MAX_LICENSE_IDS: usize = 32;
 /// SPDX license ids (not deprecated), from the SPDX license list, one per line.
-const SPDX_LICENSE_IDS: &str = include_str!("sbom/spdx-license-ids.txt");
+const SPDX_LICENSE_IDS: &str = include_str!("spdx-license-ids.txt");
 
 /// What the document is written from.
 #[derive(Debug, Clone, Copy)]
