@@ -1,6 +1,5 @@
 //! nix-frontend's parts, as a library so that `main.rs`, `tests/` and benches reach them.
 
-pub mod bench;
 pub mod build;
 pub mod builder;
 pub mod buildkit;

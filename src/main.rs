@@ -9,16 +9,9 @@ use nix_frontend::buildkit::bridge::Bridge;
 use nix_frontend::buildkit::gateway::Environment;
 use nix_frontend::buildkit::result;
 use nix_frontend::dockerui::options::{self, Options, Platform};
-use nix_frontend::{bench, error, subrequests};
+use nix_frontend::{error, subrequests};
 
 fn main() {
-    // A benchmark of planning, run by hand or by bench/scale.sh; BuildKit starts us without args.
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("bench-plan") {
-        let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
-        bench::run(n);
-        return;
-    }
     // stdout is the gRPC channel: everything we say goes to stderr or through BuildKit.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
