@@ -1,4 +1,9 @@
-//! nix-frontend's parts, as a library so that `main.rs`, `tests/` and benches reach them.
+//! nix-frontend's layers, as a library so that `main.rs`, `tests/` and benches reach them. From
+//! the bottom up: `buildkit` (the gateway, LLB, the Return's result) and `nix` (what Nix reports,
+//! read without Nix); `dockerui` (what the user asked); `builder` (the scripts that run in the
+//! builder image, their contract and their reports); `plan` (pure: steps, image, layers,
+//! config); `build` (one build, start to end) and `subrequests` (`--print=…`). Beside them:
+//! `error` (what a user sees), `sbom` (the SPDX document) and `timestamp`.
 
 pub mod build;
 pub mod builder;
