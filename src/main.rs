@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use nix_frontend::build::frontend;
 use nix_frontend::buildkit::bridge::Bridge;
 use nix_frontend::buildkit::gateway::Environment;
 use nix_frontend::buildkit::result;
 use nix_frontend::dockerui::options::{self, Options, Platform};
+use nix_frontend::pipeline::frontend;
 use nix_frontend::{error, subrequests};
 
 fn main() {

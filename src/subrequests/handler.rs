@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::build::frontend::resolve_builder;
 use crate::builder::contract;
 use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
@@ -17,6 +16,7 @@ use crate::dockerui::spec::{Spec, SpecError, Warning};
 use crate::dockerui::syntax::SyntaxError;
 use crate::error::UserError;
 use crate::nix::syntax::Checked;
+use crate::pipeline::frontend::resolve_builder;
 use crate::plan;
 
 /// Answers a subrequest (`--print=…`); the metadata to return.

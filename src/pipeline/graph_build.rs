@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 
-use crate::build::assemble::{assemble_image, debug_dump};
 use crate::builder::contract::{self, nix_error_text};
 use crate::builder::report::{self, invalid};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
@@ -19,6 +18,7 @@ use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
+use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
 
@@ -328,11 +328,11 @@ async fn first_failure<G: Gateway>(
 
 #[cfg(test)]
 mod tests {
-    use crate::build::frontend::build;
     use crate::buildkit::fake_gateway::{entry, environment, FakeGateway, Tree};
     use crate::buildkit::result::Built;
     use crate::dockerui::options::Options;
     use crate::error::UserError;
+    use crate::pipeline::frontend::build;
 
     const MODE_DIR: u32 = 1 << 31;
     const MODE_SYMLINK: u32 = 1 << 27;

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::build::assemble::{assemble_image, debug_dump};
 use crate::builder::contract::{Report, Status};
 use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
@@ -17,6 +16,7 @@ use crate::dockerui::context;
 use crate::dockerui::options::Options;
 use crate::dockerui::spec::Spec;
 use crate::error::UserError;
+use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
 use crate::sbom;
 
@@ -120,7 +120,7 @@ async fn build_platform_image<G: Gateway>(
             .await;
     }
     let (image, result) = if spec.graph && env.has_merge_op {
-        crate::build::graph_build::build_platform(
+        crate::pipeline::graph_build::build_platform(
             gateway,
             options,
             spec,
