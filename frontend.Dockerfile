@@ -10,6 +10,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY benches ./benches
 RUN RUSTFLAGS="-C target-feature=+crt-static" \
     cargo build --release --locked --target "$(rustc -vV | sed -n 's/^host: //p')" \
  && mkdir /out && cp target/*/release/nix-frontend /out/nix-frontend

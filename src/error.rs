@@ -4,10 +4,10 @@
 
 use std::fmt;
 
-use crate::closure::ClosureError;
-use crate::gateway::GatewayError;
-use crate::options::OptionError;
-use crate::spec::SpecError;
+use crate::buildkit::gateway::GatewayError;
+use crate::dockerui::options::OptionError;
+use crate::dockerui::spec::SpecError;
+use crate::nix::closure::ClosureError;
 
 /// A build that ended in an error the user can act on: the text `docker buildx build` prints,
 /// and where it points in the user's file, so that the CLI shows the lines.
@@ -113,7 +113,7 @@ impl From<ClosureError> for UserError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syntax::SyntaxError;
+    use crate::dockerui::syntax::SyntaxError;
 
     #[test]
     fn spec_errors_keep_their_line() {

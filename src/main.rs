@@ -1,48 +1,17 @@
 //! nix-frontend: a BuildKit frontend that builds `default.nix` / a Dockerfile naming it into an
 //! image holding exactly the runtime closure of the result. This file only wires the parts.
 
-mod assemble;
-mod bench;
-mod bridge;
-mod closure;
-mod context;
-mod dockerignore;
-mod drvgraph;
-mod error;
-#[cfg(test)]
-mod fake_gateway;
-mod frontend;
-mod gateway;
-mod graph_build;
-mod inline_inputs;
-mod llb;
-mod nixinfo;
-mod nixsyntax;
-mod options;
-mod plan;
-mod report;
-mod result;
-mod sbom;
-mod spec;
-mod subrequests;
-mod syntax;
-mod timestamp;
-
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::bridge::Bridge;
-use crate::gateway::Environment;
-use crate::options::{Options, Platform};
+use nix_frontend::buildkit::bridge::Bridge;
+use nix_frontend::buildkit::gateway::Environment;
+use nix_frontend::buildkit::result;
+use nix_frontend::dockerui::options::{self, Options, Platform};
+use nix_frontend::pipeline::frontend;
+use nix_frontend::{error, subrequests};
 
 fn main() {
-    // A benchmark of planning, run by hand or by bench/scale.sh; BuildKit starts us without args.
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("bench-plan") {
-        let n = args.next().and_then(|n| n.parse().ok()).unwrap_or(20_000);
-        bench::run(n);
-        return;
-    }
     // stdout is the gRPC channel: everything we say goes to stderr or through BuildKit.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

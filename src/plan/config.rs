@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::BuildResult;
-pub use crate::nixinfo::DerivationInfo;
-use crate::spec::Spec;
+use crate::dockerui::spec::Spec;
+pub use crate::nix::facts::DerivationInfo;
 
 /// `passthru.imageConfig`: the image settings a package can carry.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -1,4 +1,4 @@
-//! LLB for Nix's work as BuildKit vertices (see `crate::drvgraph` for how groups are cut).
+//! LLB for Nix's work as BuildKit vertices (see `crate::nix::drvgraph` for how groups are cut).
 //!
 //! ```text
 //! context ─> evaluate (eval.sh) ─┬─ content-keyed copy of each group's .drv files and sources
@@ -19,11 +19,11 @@ use super::{
 };
 use std::collections::BTreeSet;
 
-use crate::closure::StorePath;
-use crate::drvgraph::{Graph, Group};
-use crate::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
-use crate::llb::{self, Meta, MountKind, Output};
-use crate::spec::Spec;
+use crate::buildkit::llb::{self, Meta, MountKind, Output};
+use crate::dockerui::spec::Spec;
+use crate::nix::closure::StorePath;
+use crate::nix::drvgraph::{Graph, Group};
+use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
 
 /// Where a group's manifest lies in its output (the final group only).
 pub const RESULT_DIR: &str = "/nf/result";

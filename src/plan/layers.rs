@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::closure::{Closure, StorePath};
+use crate::nix::closure::{Closure, StorePath};
 
 /// One layer: its store paths, sorted, and their NAR size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,11 +194,11 @@ fn reachable(references: &[Vec<usize>], from: usize) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::closure::PathInfo;
+    use crate::nix::closure::PathInfo;
     use std::collections::BTreeSet;
 
     pub fn store_path(i: usize, name: &str) -> StorePath {
-        let alphabet: Vec<char> = crate::closure::NIX_BASE32.chars().collect();
+        let alphabet: Vec<char> = crate::nix::closure::NIX_BASE32.chars().collect();
         let mut hash = String::new();
         let mut x = i + 1;
         for _ in 0..32 {

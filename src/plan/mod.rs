@@ -6,7 +6,6 @@
 //! path's layer is the same bytes, and the same digest, in every image that contains it.
 
 pub mod config;
-pub mod contract;
 pub mod graph;
 pub mod layers;
 
@@ -15,22 +14,23 @@ use std::collections::BTreeMap;
 use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
-use crate::closure::{Closure, StorePath};
-use crate::llb::{self, Meta, MountKind, Output};
-use crate::spec::Spec;
+use crate::builder::contract;
+use crate::buildkit::llb::{self, Meta, MountKind, Output};
+use crate::dockerui::spec::Spec;
+use crate::nix::closure::{Closure, StorePath};
 
 /// The builder script, constant text (user values arrive as environment variables).
-pub const BUILDER_SCRIPT: &str = include_str!("builder.sh");
+pub const BUILDER_SCRIPT: &str = include_str!("../builder/builder.sh");
 /// Our expressions over the built value, applied with `nix eval --apply`: its facts for the image
 /// config (`info`), the derivations it is built from for the SBOM (`packages`), its buildable
 /// attributes (`targets`).
-pub const FACTS_EXPRESSIONS: &str = include_str!("facts.nix");
+pub const FACTS_EXPRESSIONS: &str = include_str!("../builder/facts.nix");
 /// The derivation-graph steps: evaluation, one group's build, and what they share.
-pub const EVAL_SCRIPT: &str = include_str!("eval.sh");
-pub const REALISE_SCRIPT: &str = include_str!("realise.sh");
-pub const COMMON_SCRIPT: &str = include_str!("common.sh");
+pub const EVAL_SCRIPT: &str = include_str!("../builder/eval.sh");
+pub const REALISE_SCRIPT: &str = include_str!("../builder/realise.sh");
+pub const COMMON_SCRIPT: &str = include_str!("../builder/common.sh");
 /// The `--print=targets` script.
-pub const TARGETS_SCRIPT: &str = include_str!("targets.sh");
+pub const TARGETS_SCRIPT: &str = include_str!("../builder/targets.sh");
 /// Where `--secret id=netrc` and `--ssh default` appear in the builder.
 pub const NETRC_SECRET: &str = "/run/secrets/netrc";
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
@@ -201,8 +201,8 @@ pub fn nix_stage(
 pub fn network_mode(spec: &Spec) -> pb::NetMode {
     match spec.network {
         None => pb::NetMode::Unset,
-        Some(crate::options::NetworkMode::Host) => pb::NetMode::Host,
-        Some(crate::options::NetworkMode::None) => pb::NetMode::None,
+        Some(crate::dockerui::options::NetworkMode::Host) => pb::NetMode::Host,
+        Some(crate::dockerui::options::NetworkMode::None) => pb::NetMode::None,
     }
 }
 
@@ -377,7 +377,7 @@ pub struct BuildResult {
     /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
     pub ca_bundle: Option<String>,
     /// The derivations the result is built from (facts.nix's `packages`), with --sbom.
-    pub packages: Vec<crate::nixinfo::PackageFacts>,
+    pub packages: Vec<crate::nix::facts::PackageFacts>,
 }
 
 /// Where the image stage finds each store path's tree and the builder's manifest (root links,

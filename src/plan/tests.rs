@@ -1,8 +1,8 @@
 //! Snapshot tests of the planned LLB, rendered as readable JSON (src/plan/snapshots/).
 
 use super::*;
-use crate::closure::{self, Limits};
-use crate::options::{Options, Platform};
+use crate::dockerui::options::{Options, Platform};
+use crate::nix::closure::{self, Limits};
 
 const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
 const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";

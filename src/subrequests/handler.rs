@@ -6,17 +6,18 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::context;
+use crate::builder::contract;
+use crate::builder::report;
+use crate::buildkit::gateway::{Environment, Gateway};
+use crate::buildkit::llb;
+use crate::dockerui::context;
+use crate::dockerui::options::Options;
+use crate::dockerui::spec::{Spec, SpecError, Warning};
+use crate::dockerui::syntax::SyntaxError;
 use crate::error::UserError;
-use crate::frontend::resolve_builder;
-use crate::gateway::{Environment, Gateway};
-use crate::llb;
-use crate::nixsyntax::Checked;
-use crate::options::Options;
-use crate::plan::{self, contract};
-use crate::report;
-use crate::spec::{Spec, SpecError, Warning};
-use crate::syntax::SyntaxError;
+use crate::nix::syntax::Checked;
+use crate::pipeline::frontend::resolve_builder;
+use crate::plan;
 
 /// Answers a subrequest (`--print=…`); the metadata to return.
 pub async fn subrequest<G: Gateway>(
@@ -29,7 +30,8 @@ pub async fn subrequest<G: Gateway>(
         super::DESCRIBE => return Ok(super::describe()),
         super::LINT => {
             let text = context::read_build_file(gateway, options, env).await?;
-            let (mut check, spec) = crate::spec::check(options, &text, &env.worker_platform);
+            let (mut check, spec) =
+                crate::dockerui::spec::check(options, &text, &env.worker_platform);
             if let Some(spec) = spec {
                 check_nix_syntax(gateway, options, env, &spec, &text, &mut check).await;
             }
@@ -106,7 +108,7 @@ async fn check_nix_syntax<G: Gateway>(
     env: &Environment,
     spec: &Spec,
     build_file_text: &str,
-    check: &mut crate::spec::Check,
+    check: &mut crate::dockerui::spec::Check,
 ) {
     let (file, text) = if spec.build_file_in_context.is_some() {
         (options.filename.clone(), build_file_text.to_string())
@@ -121,7 +123,7 @@ async fn check_nix_syntax<G: Gateway>(
         };
         (file, text)
     };
-    match crate::nixsyntax::check(&text) {
+    match crate::nix::syntax::check(&text) {
         Checked::Clean => {}
         Checked::Error(error) => check.errors.push(SpecError::Syntax(SyntaxError {
             rule: "NixSyntax",
@@ -141,7 +143,7 @@ async fn check_nix_syntax<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_gateway::{environment, FakeGateway};
+    use crate::buildkit::fake_gateway::{environment, FakeGateway};
 
     fn lint(g: &FakeGateway, options: &Options) -> Result<BTreeMap<String, Vec<u8>>, UserError> {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::spec::{Check, SpecError};
-use crate::syntax::ArgDecl;
+use crate::dockerui::spec::{Check, SpecError};
+use crate::dockerui::syntax::ArgDecl;
 
 pub use handler::subrequest;
 
@@ -60,7 +60,7 @@ pub fn outline(args: &[ArgDecl], given: &BTreeMap<String, String>) -> BTreeMap<S
             entry
         })
         .collect();
-    for arg in crate::options::args::TABLE {
+    for arg in crate::dockerui::options::args::TABLE {
         if !args.iter().any(|a| a.name == arg.name) {
             let mut entry = json!({ "name": arg.name, "description": arg.meaning });
             if let Some(value) = given.get(arg.name).map(String::as_str).or(arg.default) {
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn lint_brings_the_nix_file_of_an_error_as_a_source_of_its_own() {
         let check = Check {
-            errors: vec![SpecError::Syntax(crate::syntax::SyntaxError {
+            errors: vec![SpecError::Syntax(crate::dockerui::syntax::SyntaxError {
                 rule: "NixSyntax",
                 file: "app.nix".into(),
                 text: "let\n  x = 1;\n".into(),
@@ -330,14 +330,14 @@ mod tests {
 
     #[test]
     fn lint_reports_errors_and_warnings_in_buildkits_shape() {
-        let options = crate::options::Options {
+        let options = crate::dockerui::options::Options {
             filename: "Dockerfile".into(),
             build_args: BTreeMap::from([("UNUSED".to_string(), "1".to_string())]),
             ..Default::default()
         };
         let text = "# syntax=x\nRUN make\nMAINTAINER me\nADD . /\n";
-        let platform = crate::options::Platform::parse("linux/amd64").unwrap();
-        let (check, _) = crate::spec::check(&options, text, &platform);
+        let platform = crate::dockerui::options::Platform::parse("linux/amd64").unwrap();
+        let (check, _) = crate::dockerui::spec::check(&options, text, &platform);
         let meta = lint(&check, "Dockerfile", text);
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
         assert_eq!(
@@ -373,7 +373,7 @@ mod tests {
         assert!(txt.contains("ERROR: Dockerfile:2: RUN"), "{txt}");
         assert!(txt.contains("   4 | ADD . /"), "{txt}");
 
-        let (clean, _) = crate::spec::check(&Default::default(), "ENV A=b\n", &platform);
+        let (clean, _) = crate::dockerui::spec::check(&Default::default(), "ENV A=b\n", &platform);
         let meta = lint(&clean, "Dockerfile", "ENV A=b\n");
         assert_eq!(meta["result.statuscode"], b"0");
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();

@@ -6,11 +6,11 @@
 //! build file resolves); a `.dockerignore` probe carries a shared-key hint of its own, so its tiny
 //! snapshot never stands in for, or competes with, the full context's.
 
-use crate::dockerignore;
+use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
+use crate::buildkit::llb::{self, Meta};
+use crate::dockerui::dockerignore;
+use crate::dockerui::options::{ContextSource, Options};
 use crate::error::UserError;
-use crate::gateway::{Environment, Gateway, GatewayError};
-use crate::llb::{self, Meta};
-use crate::options::{ContextSource, Options};
 use std::collections::BTreeMap;
 
 /// A client directory (`context`, `dockerfile`) with its session; patterns left to the caller.
@@ -49,7 +49,7 @@ pub fn sources(
     options: &Options,
     env: &Environment,
     ignores: &Ignores,
-    spec: &crate::spec::Spec,
+    spec: &crate::dockerui::spec::Spec,
 ) -> crate::plan::Sources {
     let named = spec
         .named_contexts
@@ -205,7 +205,7 @@ pub async fn read_ignores<G: Gateway>(
     gateway: &G,
     options: &Options,
     env: &Environment,
-    spec: &crate::spec::Spec,
+    spec: &crate::dockerui::spec::Spec,
 ) -> Ignores {
     let mut ignores = Ignores {
         context: read_dockerignore(gateway, options, env).await,
@@ -272,7 +272,7 @@ async fn read_ignore_file<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_gateway::FakeGateway;
+    use crate::buildkit::fake_gateway::FakeGateway;
     use serde_json::Value;
 
     fn source_attrs(definition: &bollard_buildkit_proto::pb::Definition) -> Value {
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn single_file_solves_follow_the_file_and_probes_keep_their_own_snapshot() {
         let options = Options::from_pairs(&[("filename", "default.nix")]);
-        let env = crate::fake_gateway::environment(0);
+        let env = crate::buildkit::fake_gateway::environment(0);
         let mut g = FakeGateway::default();
         g.tree(0).file("default.nix", "{ }");
         // The build file's solve holds a .dockerignore too: only the probe's ref counts.
@@ -316,8 +316,8 @@ mod tests {
             ("context:deps", "local:deps"),
             ("context:plain", "local:plain"),
         ]);
-        let env = crate::fake_gateway::environment(0);
-        let spec = crate::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
+        let env = crate::buildkit::fake_gateway::environment(0);
+        let spec = crate::dockerui::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
         let mut g = FakeGateway::default();
         // Solves: the build file's .dockerignore, the context's, then deps' and plain's.
         g.tree(1).file(".dockerignore", "/x\n");

@@ -7,11 +7,11 @@
 //! by writing `status` (one word) and, on failure, Nix's stderr in `log`; `ran-at` tells a cached
 //! run from a fresh one.
 
-use crate::closure::StorePath;
+use crate::dockerui::spec::{Mode, Spec};
 use crate::error::UserError;
-use crate::spec::{Mode, Spec};
+use crate::nix::closure::StorePath;
 
-use super::Task;
+use crate::plan::Task;
 
 /// Where the Nix stage's output is mounted in the builder.
 pub const OUT: &str = "/out";
@@ -208,9 +208,9 @@ mod tests {
     #[test]
     fn the_scripts_keep_the_contract() {
         // Both source common.sh, which writes the status and the log.
-        let common = super::super::COMMON_SCRIPT;
-        let builder = &format!("{}{common}", super::super::BUILDER_SCRIPT);
-        let targets = &format!("{}{common}", super::super::TARGETS_SCRIPT);
+        let common = crate::plan::COMMON_SCRIPT;
+        let builder = &format!("{}{common}", crate::plan::BUILDER_SCRIPT);
+        let targets = &format!("{}{common}", crate::plan::TARGETS_SCRIPT);
         let report_dir = STATUS.rsplit_once('/').unwrap().0;
         assert!([LOG, RAN_AT, RESULTS, CLOSURE, INFO, ROOT, TMP, TARGETS]
             .iter()

@@ -17,9 +17,9 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::buildkit::gateway::{Gateway, GatewayError};
+use crate::dockerui::options::CacheImport;
 use crate::error::{SourceLocation, UserError};
-use crate::gateway::{Gateway, GatewayError};
-use crate::options::CacheImport;
 
 /// BuildKit's gateway limit (containerd's default), both ways.
 const MAX_MESSAGE_BYTES: usize = 16 << 20;
@@ -133,7 +133,7 @@ impl Bridge {
         &mut self,
         refs: Vec<(Option<String>, String)>,
         metadata: HashMap<String, Vec<u8>>,
-        attestations: Vec<crate::result::Attestation>,
+        attestations: Vec<crate::buildkit::result::Attestation>,
     ) -> Result<(), GatewayError> {
         let mut by_platform: HashMap<String, gw::Attestations> = HashMap::new();
         for attestation in attestations {
@@ -284,7 +284,7 @@ impl Gateway for Bridge {
         if let Some(first) = definition.def.first() {
             if let Ok(mut digest) = self.warn_digest.lock() {
                 if digest.is_empty() {
-                    *digest = crate::llb::sha256_digest(first);
+                    *digest = crate::buildkit::llb::sha256_digest(first);
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::options::Platform;
+use crate::dockerui::options::Platform;
 
 /// What the build returns to BuildKit.
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! One build, start to end, as an orchestration of the rooms around it: read the build file
+//! One build, start to end, as an orchestration of the layers below it: read the build file
 //! (`context`), make the `Spec`, then per platform plan and solve the Nix stage (`plan`), read
 //! and check what the builder reported (`report`), plan and solve the image, and hand the images
 //! back (`result`). Talks to BuildKit only through the `Gateway` trait.
@@ -7,18 +7,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::assemble::{assemble_image, debug_dump};
-use crate::context;
+use crate::builder::contract::{Report, Status};
+use crate::builder::report;
+use crate::buildkit::gateway::{Environment, Gateway};
+use crate::buildkit::llb::{self, Output};
+use crate::buildkit::result::{Built, PlatformImage};
+use crate::dockerui::context;
+use crate::dockerui::options::Options;
+use crate::dockerui::spec::Spec;
 use crate::error::UserError;
-use crate::gateway::{Environment, Gateway};
-use crate::llb::{self, Output};
-use crate::options::Options;
-use crate::plan::contract::{Report, Status};
+use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
-use crate::report;
-use crate::result::{Built, PlatformImage};
 use crate::sbom;
-use crate::spec::Spec;
 
 pub async fn build<G: Gateway>(
     gateway: &G,
@@ -120,7 +120,7 @@ async fn build_platform_image<G: Gateway>(
             .await;
     }
     let (image, result) = if spec.graph && env.has_merge_op {
-        crate::graph_build::build_platform(
+        crate::pipeline::graph_build::build_platform(
             gateway,
             options,
             spec,
@@ -308,8 +308,8 @@ mod tests {
 
     const MODE_SYMLINK: u32 = 1 << 27;
 
-    use crate::fake_gateway::{entry, FakeGateway, Tree};
-    use crate::result::Built;
+    use crate::buildkit::fake_gateway::{entry, FakeGateway, Tree};
+    use crate::buildkit::result::Built;
     use bollard_buildkit_proto::pb;
 
     const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
@@ -324,7 +324,7 @@ mod tests {
     }
 
     fn env() -> Environment {
-        crate::fake_gateway::environment(0)
+        crate::buildkit::fake_gateway::environment(0)
     }
 
     /// Solves of a build: the build file, two .dockerignore probes, the Nix stage, the image.

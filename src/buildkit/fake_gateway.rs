@@ -8,8 +8,8 @@ use std::sync::{Mutex, MutexGuard};
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::gateway::{Environment, Gateway, GatewayError};
-use crate::options::Platform;
+use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
+use crate::dockerui::options::Platform;
 
 /// What one solved ref holds: files and directory listings by path.
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::closure::StorePath;
+use crate::nix::closure::StorePath;
 
 /// What facts.nix's `info` reports about the built value (all optional). Its `derivation` and
 /// `outputName` are for `builder.sh` (which output to build) and not read here.

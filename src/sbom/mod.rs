@@ -21,8 +21,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::closure::{Closure, StorePath};
-use crate::nixinfo::{DerivationInfo, PackageFacts};
+use crate::nix::closure::{Closure, StorePath};
+use crate::nix::facts::{DerivationInfo, PackageFacts};
 
 /// The predicate type of an SPDX document in an in-toto statement.
 pub const PREDICATE_TYPE: &str = "https://spdx.dev/Document";
@@ -36,7 +36,7 @@ const MAX_TEXT: usize = 1024;
 /// More license ids than this in one `meta.license` are not asserted.
 const MAX_LICENSE_IDS: usize = 32;
 /// SPDX license ids (not deprecated), from the SPDX license list, one per line.
-const SPDX_LICENSE_IDS: &str = include_str!("sbom/spdx-license-ids.txt");
+const SPDX_LICENSE_IDS: &str = include_str!("spdx-license-ids.txt");
 
 /// What the document is written from.
 #[derive(Debug, Clone, Copy)]
@@ -374,7 +374,7 @@ pub fn iso8601(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::closure::{self, Limits};
+    use crate::nix::closure::{self, Limits};
 
     const TOP: &str = "/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-hello-2.12";
     const LIBC: &str = "/nix/store/9v5d40jyvmwgnq1nj8f19ji2rcc5dksd-glibc-2.40";
@@ -541,7 +541,7 @@ mod tests {
             hash in "(sha256[-:])?[0-9a-zA-Z+/=]{0,70}",
             name in "[a-z0-9+._?=-]{1,30}",
         ) {
-            let _ = crate::closure::parse_nar_hash(&hash);
+            let _ = crate::nix::closure::parse_nar_hash(&hash);
             let (n, v) = parse_drv_name(&name);
             let joined = if v.is_empty() { n.to_string() } else { format!("{n}-{v}") };
             proptest::prop_assert_eq!(joined, name.clone());

@@ -2,13 +2,13 @@
 //! Dockerfile and the options; the layers planned (`plan::image_stage`) and solved. Shared by
 //! both plans (`frontend` for the single step, `graph_build` for the build steps).
 
+use crate::buildkit::gateway::Gateway;
+use crate::buildkit::llb;
+use crate::buildkit::result::PlatformImage;
+use crate::dockerui::spec::Spec;
 use crate::error::UserError;
-use crate::gateway::Gateway;
-use crate::llb;
 use crate::plan::config::{self, PackageImageConfig};
 use crate::plan::{self, BuildResult};
-use crate::result::PlatformImage;
-use crate::spec::Spec;
 
 /// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
 /// options, the layers planned and solved.

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::closure::StorePath;
+use crate::nix::closure::StorePath;
 
 /// At most this many records or lines are accepted from the evaluation.
 const MAX_RECORDS: usize = 200_000;

@@ -174,7 +174,7 @@ fn owner(chown: &pb::ChownOpt) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::llb::{self, Meta};
+    use crate::buildkit::llb::{self, Meta};
 
     #[test]
     fn renders_real_owners_and_the_platform_variant() {

@@ -1,17 +1,17 @@
-//! `nix-frontend bench-plan [N]`: plans a synthetic closure of N store paths (default 20,000) as a
-//! build would (parse the manifest, group layers, build the image LLB) and prints the time, the
-//! size of the marshalled LLB against BuildKit's 16 MiB message limit, and the peak RSS.
+//! `cargo bench --bench plan -- [N]`: plans a synthetic closure of N store paths (default 20,000)
+//! as a build would (parse the manifest, group layers, build the image LLB) and prints the time,
+//! the size of the marshalled LLB against BuildKit's 16 MiB message limit, and the peak RSS.
 //! bench/scale.sh runs it; BENCHMARKS.md keeps the figures.
 
 use std::time::Instant;
 
 use prost::Message;
 
-use crate::closure::{self, Limits, StorePath};
-use crate::llb::{self, Meta};
-use crate::options::{Options, Platform};
-use crate::plan::{self, config, BuildResult, BuilderImage, RootLink};
-use crate::spec::Spec;
+use nix_frontend::buildkit::llb::{self, Meta};
+use nix_frontend::dockerui::options::{Options, Platform};
+use nix_frontend::dockerui::spec::Spec;
+use nix_frontend::nix::closure::{self, Limits, StorePath};
+use nix_frontend::plan::{self, config, BuildResult, BuilderImage, RootLink};
 
 fn path(i: usize) -> String {
     let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDEAD_BEEF;
@@ -124,4 +124,13 @@ pub fn run(n: usize) {
             kib as f64 / 1024.0
         );
     }
+}
+
+fn main() {
+    // cargo passes `--bench` too: N is the first argument that is a number.
+    let n = std::env::args()
+        .skip(1)
+        .find_map(|arg| arg.parse().ok())
+        .unwrap_or(20_000);
+    run(n);
 }

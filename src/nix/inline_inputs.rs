@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
 
-use crate::closure::{parse_nar_hash, StorePath};
-use crate::drvgraph::Record;
+use crate::nix::closure::{parse_nar_hash, StorePath};
+use crate::nix::drvgraph::Record;
 
 /// The largest source (NAR bytes) carried in the LLB; larger ones are copied by content.
 pub const MAX_INLINE_SOURCE_BYTES: u64 = 4 << 20;

@@ -6,11 +6,11 @@
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
-use crate::closure::{self, Limits, StorePath};
+use crate::builder::contract::{self, Report, Status};
+use crate::buildkit::gateway::{read_whole_file, Gateway};
 use crate::error::UserError;
-use crate::gateway::{read_whole_file, Gateway};
-use crate::nixinfo::DerivationInfo;
-use crate::plan::contract::{self, Report, Status};
+use crate::nix::closure::{self, Limits, StorePath};
+use crate::nix::facts::DerivationInfo;
 use crate::plan::{BuildResult, RootLink};
 
 /// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
@@ -205,13 +205,15 @@ pub async fn read_packages<G: Gateway>(
     gateway: &G,
     reference: &str,
     sbom: bool,
-) -> Vec<crate::nixinfo::PackageFacts> {
+) -> Vec<crate::nix::facts::PackageFacts> {
     if !sbom {
         return Vec::new();
     }
     let path = contract::PACKAGES;
-    match crate::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES).await {
-        Ok(bytes) => crate::nixinfo::parse_packages(&bytes),
+    match crate::buildkit::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES)
+        .await
+    {
+        Ok(bytes) => crate::nix::facts::parse_packages(&bytes),
         Err(_) => Vec::new(),
     }
 }

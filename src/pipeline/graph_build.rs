@@ -8,20 +8,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::assemble::{assemble_image, debug_dump};
-use crate::closure::{self, Limits, StorePath};
-use crate::drvgraph::{self, Graph};
+use crate::builder::contract::{self, nix_error_text};
+use crate::builder::report::{self, invalid};
+use crate::buildkit::gateway::{read_whole_file, Gateway};
+use crate::buildkit::llb::{self, Output};
+use crate::buildkit::result::PlatformImage;
+use crate::dockerui::options::Options;
+use crate::dockerui::spec::Spec;
 use crate::error::UserError;
-use crate::gateway::{read_whole_file, Gateway};
-use crate::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR};
-use crate::llb::{self, Output};
-use crate::options::Options;
-use crate::plan::contract::{self, nix_error_text};
+use crate::nix::closure::{self, Limits, StorePath};
+use crate::nix::drvgraph::{self, Graph};
+use crate::nix::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR};
+use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
-use crate::report::{self, invalid};
-use crate::result::PlatformImage;
-use crate::spec::Spec;
 
 /// Everything after the builder image is resolved and the context planned.
 pub async fn build_platform<G: Gateway>(
@@ -376,11 +376,11 @@ async fn first_failure<G: Gateway>(
 
 #[cfg(test)]
 mod tests {
+    use crate::buildkit::fake_gateway::{entry, environment, FakeGateway, Tree};
+    use crate::buildkit::result::Built;
+    use crate::dockerui::options::Options;
     use crate::error::UserError;
-    use crate::fake_gateway::{entry, environment, FakeGateway, Tree};
-    use crate::frontend::build;
-    use crate::options::Options;
-    use crate::result::Built;
+    use crate::pipeline::frontend::build;
 
     const MODE_DIR: u32 = 1 << 31;
     const MODE_SYMLINK: u32 = 1 << 27;
@@ -426,7 +426,7 @@ mod tests {
     const BUSYBOX_NAR: &[u8] = b"a NAR of busybox";
 
     fn evaluation(tree: &mut Tree) {
-        let drv_nar = |text: &str| crate::inline_inputs::regular_file_nar(text.as_bytes());
+        let drv_nar = |text: &str| crate::nix::inline_inputs::regular_file_nar(text.as_bytes());
         let records = record_of(BUSYBOX, BUSYBOX_NAR, &[])
             + &record_of(DEP_DRV, &drv_nar(DEP_DRV_TEXT), &[BUSYBOX])
             + &record_of(APP_DRV, &drv_nar(APP_DRV_TEXT), &[BUSYBOX, DEP_DRV]);
@@ -508,7 +508,7 @@ mod tests {
                 .unwrap();
             let mut execs = std::collections::BTreeMap::new();
             for definition in g.definitions() {
-                let json = crate::llb::definition_to_json(&definition);
+                let json = crate::buildkit::llb::definition_to_json(&definition);
                 for vertex in json.as_array().unwrap() {
                     if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec"))
                     {
@@ -579,7 +579,7 @@ mod tests {
             );
         }
         // The image's layers copy each path's tree out of the step that holds it.
-        let image = crate::llb::definition_to_json(&g.definitions()[8]).to_string();
+        let image = crate::buildkit::llb::definition_to_json(&g.definitions()[8]).to_string();
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("/layers/{}", base(path))), "{path}");
         }

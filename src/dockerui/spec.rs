@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::options::{args, Options, Platform};
-use crate::syntax::{self, SyntaxError};
+use crate::dockerui::options::{args, Options, Platform};
+use crate::dockerui::syntax::{self, SyntaxError};
 
-pub use crate::options::args::{DEFAULT_MAX_LAYERS, DEFAULT_NIX_IMAGE};
+pub use crate::dockerui::options::args::{DEFAULT_MAX_LAYERS, DEFAULT_NIX_IMAGE};
 pub const DEFAULT_NIX_FILE: &str = "default.nix";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,10 +81,10 @@ pub struct Spec {
     /// Extra Nix settings (substituters, trusted-public-keys), one `name = value` line each.
     pub nix_settings: Vec<String>,
     /// `--network` for every step that runs Nix (`None`: BuildKit's sandbox network).
-    pub network: Option<crate::options::NetworkMode>,
+    pub network: Option<crate::dockerui::options::NetworkMode>,
     /// `--build-context NAME=…`, sorted by name: mounted at `/nf-contexts/<index>` in every
     /// step that evaluates.
-    pub named_contexts: Vec<(String, crate::options::ContextSource)>,
+    pub named_contexts: Vec<(String, crate::dockerui::options::ContextSource)>,
     /// `--sbom=true`: the SBOM is written, and what it covers.
     pub sbom: Option<SbomScope>,
 }
@@ -230,7 +230,7 @@ impl Spec {
             .extend(options.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         let target = nix_target(options, mode, &base_name, &file.directives)?;
         let nix_image = match options.build_arg(args::NIX_IMAGE) {
-            Some(image) => crate::options::normalize_image_reference(image)
+            Some(image) => crate::dockerui::options::normalize_image_reference(image)
                 .map_err(|message| option_error("build arg NIX_IMAGE", message))?,
             None => DEFAULT_NIX_IMAGE.to_string(),
         };

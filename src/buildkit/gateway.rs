@@ -1,13 +1,13 @@
 //! The seam between a build and BuildKit: the calls a build makes (`Gateway`) and how one fails
 //! (`GatewayError`). The real LLBBridge client (`bridge`) and the unit tests' fake
-//! (`fake_gateway`) implement it; the build (`frontend` and its rooms) uses only this.
+//! (`fake_gateway`) implement it; the build (`pipeline`) uses only this.
 
 use std::fmt;
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::options::Platform;
+use crate::dockerui::options::Platform;
 
 /// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ pub async fn read_whole_file<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_gateway::{FakeGateway, MAX_MESSAGE};
+    use crate::buildkit::fake_gateway::{FakeGateway, MAX_MESSAGE};
 
     fn read(g: &mut FakeGateway, limit: usize) -> Result<Vec<u8>, ReadError> {
         tokio::runtime::Builder::new_current_thread()

@@ -1,0 +1,6 @@
+//! The builder: the scripts that run Nix in the builder image (`*.sh`, with `facts.nix`), the
+//! contract they and Rust share (paths under the output, status words, the error a failure
+//! becomes), and the reading of their reports, checked as untrusted input.
+
+pub mod contract;
+pub mod report;
