@@ -41,4 +41,10 @@ nix-store --query --requisites $(cat "$meta/results") | while read -r path; do
 done || { echo "copying the closure failed" >"$meta/log"; finish build-failed; }
 
 nf_root_links "$meta/root" "$(head -n 1 "$meta/results")"
+# NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the
+# image is still right.
+if [ -n "${NF_CACHE_PUSH:-}" ]; then
+  # shellcheck disable=SC2046
+  nf_log=$meta/push-log nf_push $(cat "$meta/results") || echo "warning: pushing to NIX_CACHE_PUSH failed; the image is built" >&2
+fi
 finish ok

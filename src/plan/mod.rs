@@ -28,6 +28,7 @@ pub const FACTS_EXPRESSIONS: &str = include_str!("../builder/facts.nix");
 /// The derivation-graph steps: evaluation, one group's build, and what they share.
 pub const EVAL_SCRIPT: &str = include_str!("../builder/eval.sh");
 pub const REALISE_SCRIPT: &str = include_str!("../builder/realise.sh");
+pub const PUSH_SCRIPT: &str = include_str!("../builder/push.sh");
 pub const COMMON_SCRIPT: &str = include_str!("../builder/common.sh");
 /// The `--print=targets` script.
 pub const TARGETS_SCRIPT: &str = include_str!("../builder/targets.sh");
@@ -144,10 +145,13 @@ pub fn nix_stage(
 ) -> Output {
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
-    let env = match task {
+    let mut env = match task {
         Task::Build => evaluation_env(spec, builder),
         Task::Targets => builder_env(spec, builder),
     };
+    if let (Task::Build, Some(url)) = (task, &spec.cache_push) {
+        env.push(format!("NF_CACHE_PUSH={url}"));
+    }
     let script = tools(&platform);
     let cache_id = nix_cache_id(spec, builder);
     let args = vec![
@@ -183,6 +187,10 @@ pub fn nix_stage(
     );
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
     mount_credentials(&mut exec);
+    if task == Task::Build && spec.cache_push.is_some() {
+        // The single plan pushes from its one step, whose key then holds the URL.
+        mount_push_secrets(&mut exec);
+    }
     mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
@@ -214,6 +222,26 @@ pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&
         &spec.platform.to_pb(),
         &Meta::named(format!("builder image {}", builder.reference)),
     )
+}
+
+/// The secret with the key that signs what NIX_CACHE_PUSH pushes
+/// (`--secret id=nix-cache-key,src=FILE`), and AWS credentials for an s3:// cache
+/// (`--secret id=aws,src=$HOME/.aws/credentials`): mounted only in steps that push.
+pub const CACHE_KEY_SECRET: &str = "nix-cache-key";
+pub const AWS_SECRET: &str = "aws";
+
+/// The secrets of a step that pushes to NIX_CACHE_PUSH, at `/run/secrets/<id>`.
+pub fn mount_push_secrets(exec: &mut llb::Exec) {
+    for id in [CACHE_KEY_SECRET, AWS_SECRET] {
+        exec.mount(
+            &format!("/run/secrets/{id}"),
+            "",
+            MountKind::Secret {
+                id: id.into(),
+                mode: 0o400,
+            },
+        );
+    }
 }
 
 /// The secret and SSH mounts of every Nix step: private caches and fetches behind auth see the
@@ -338,6 +366,7 @@ pub fn tools(platform: &pb::Platform) -> Output {
         ("/common.sh", 0o444, COMMON_SCRIPT),
         ("/eval.sh", 0o555, EVAL_SCRIPT),
         ("/realise.sh", 0o555, REALISE_SCRIPT),
+        ("/push.sh", 0o555, PUSH_SCRIPT),
         ("/facts.nix", 0o444, FACTS_EXPRESSIONS),
         ("/targets.sh", 0o555, TARGETS_SCRIPT),
     ]
