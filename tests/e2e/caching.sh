@@ -274,6 +274,37 @@ test_nix_cache_push() {
   expect_error cache-push-url "$dir" --build-arg NIX_CACHE_PUSH=file:///etc -- "build arg NIX_CACHE_PUSH" "https://"
 }
 
+# Two CI runners that share nothing but a registry (two standalone buildkitd with their own
+# state): A builds cold, pushes and exports a registry cache; B, which never saw the project,
+# builds a leaf change from that cache: Nix builds only the leaf, and B's image reuses every layer
+# of A's but three: the leaf's, its changed source's (app/message.txt is a store path of the
+# closure) and the last small one.
+test_two_runners() {
+  echo "two-runners: runner B builds a leaf change from runner A's registry cache"
+  if [ "${E2E_DOCKER:-}" != standalone ]; then
+    echo "  (skipped: needs standalone builders, E2E_DOCKER=standalone)"
+    return
+  fi
+  local b=nf-bk-e2e-runner-b dir=$work/runners ref=127.0.0.1:5000/nf-test/runners
+  local cache=127.0.0.1:5000/nf-test/runners-cache:$$ wide=(-f "$work/runners/default.nix" --target app --build-arg "NIX_ARGS=--arg count 20")
+  scripts/buildkit start "$b" 1242 >/dev/null 2>&1 || { fail "runner B did not start (scripts/buildkit start $b 1242)"; return; }
+  rm -rf "$dir" && cp -r tests/fixtures/wide "$dir"
+  echo "runner A $$" >"$dir/app/message.txt"
+  docker builder prune -af >/dev/null
+  check "runner A builds cold, pushes and exports a registry cache" build "$dir" "${wide[@]}" \
+    -t "$ref:a-$$" --push --cache-to "type=registry,ref=$cache,mode=max"
+  echo "runner B's leaf change $$" >"$dir/app/message.txt"
+  check "runner B builds the leaf change with --cache-from" build "$dir" "${wide[@]}" --builder "$b" \
+    -t "$ref:b-$$" --push --cache-from "type=registry,ref=$cache"
+  check "... Nix built only the leaf (built: $(nix_built))" [ "$(nix_built)" = "wide-app-1.0.drv " ]
+  local layers_a layers_b
+  layers_a=$(python3 tests/lib/registry_layers.py "$ref:a-$$")
+  layers_b=$(python3 tests/lib/registry_layers.py "$ref:b-$$")
+  check "... and its image reuses all of A's layers but the leaf's, its source's and the last ($(grep -cvxF -f <(echo "$layers_a") <<<"$layers_b") of $(wc -l <<<"$layers_b") new)" \
+    [ "$(grep -cvxF -f <(echo "$layers_a") <<<"$layers_b")" = 3 ]
+  scripts/buildkit stop "$b" >/dev/null 2>&1
+}
+
 test_export_race() {
   echo "export-race: the upstream unpack race is recognised and its build run again"
   check "the failure CI logged is the upstream race" upstream_export_race tests/fixtures/export-race/build.log
