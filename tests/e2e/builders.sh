@@ -22,3 +22,30 @@ test_without_store() {
       bash -c "[ \"\$(docker run --rm nf-test/without-store-$plan)\" = 'hello from nix-frontend' ]"
   done
 }
+
+# Plain buildctl, as the README shows for fleets that run buildkitd themselves: the frontend by
+# digest through gateway.v0, an OCI archive out, loaded and run.
+test_buildctl() {
+  echo "buildctl: buildctl build --frontend gateway.v0 with the frontend from the registry"
+  if [ "${E2E_DOCKER:-}" != standalone ]; then
+    echo "  (skipped: needs a standalone builder, E2E_DOCKER=standalone)"
+    return
+  fi
+  local dir=tests/fixtures/hello
+  buildctl_build() {
+    scripts/buildkit buildctl "${E2E_BUILDER:-nf-bk-e2e}" build \
+      --frontend gateway.v0 --opt "source=$FRONTEND" --local "context=$dir" --local "dockerfile=$dir" \
+      --opt filename=default.nix --opt target=hello --opt "build-arg:NIX_IMAGE=$NIX_IMAGE" \
+      --output "type=oci,dest=$work/buildctl.tar,name=nf-test/buildctl:latest" >"$work/buildctl.log" 2>&1
+  }
+  check "buildctl builds default.nix to an OCI archive" buildctl_build
+  check "... which loads and runs" bash -c \
+    "docker load -i '$work/buildctl.tar' >/dev/null && [ \"\$(docker run --rm nf-test/buildctl)\" = 'hello from nix-frontend' ]"
+  expect_buildctl_error() {
+    ! scripts/buildkit buildctl "${E2E_BUILDER:-nf-bk-e2e}" build --frontend gateway.v0 --opt "source=$FRONTEND" \
+      --local "context=$dir" --local "dockerfile=$dir" --opt filename=default.nix --opt target=nope \
+      --opt "build-arg:NIX_IMAGE=$NIX_IMAGE" >"$work/buildctl-error.log" 2>&1 &&
+      grep -q 'attribute .nope.' "$work/buildctl-error.log"
+  }
+  check "an unknown attribute is an error naming it" expect_buildctl_error
+}
