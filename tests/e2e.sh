@@ -39,7 +39,11 @@ WRAP
     bk=${E2E_BUILDER:-nf-bk-e2e}
     docker buildx inspect "$bk" >/dev/null 2>&1 ||
       { echo "e2e: no builder $bk (scripts/buildkit start $bk PORT)" >&2; exit 1; }
-    FRONTEND=$(scripts/buildkit publish "${FRONTEND:-org/nix-frontend}" 127.0.0.1:5000/nix-frontend:e2e) || exit 1
+    # FRONTEND may already be a pinned reference in the registry (scripts/publish's index).
+    case ${FRONTEND:-} in
+      127.0.0.1:5000/*@sha256:*) ;;
+      *) FRONTEND=$(scripts/buildkit publish "${FRONTEND:-org/nix-frontend}" 127.0.0.1:5000/nix-frontend:e2e) || exit 1 ;;
+    esac
     NIX_IMAGE=$(scripts/buildkit publish "$NIX_IMAGE" 127.0.0.1:5000/nix:e2e) || exit 1
     export FRONTEND
     host_docker=$(command -v docker)
@@ -77,7 +81,7 @@ done
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(hello libc errors error_file subdir dockerignore build_context hostile nix_args ifd cacert dialect dialect_errors lint
   outputs flake print check chain sbom shared repro concurrent interrupt leaf cache_local registry fresh_builder binary_cache secret ssh
-  multiplatform setup without_store network export_race nix_cache_push two_runners buildctl two_nodes)
+  multiplatform setup without_store network export_race nix_cache_push two_runners buildctl two_nodes published_frontend)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"

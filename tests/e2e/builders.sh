@@ -49,3 +49,17 @@ test_buildctl() {
   }
   check "an unknown attribute is an error naming it" expect_buildctl_error
 }
+
+# The frontend as users get it (scripts/publish): one index with linux/amd64 and linux/arm64 in
+# the registry, pinned by digest; the arm64 binary answers under qemu.
+test_published_frontend() {
+  echo "published-frontend: the frontend's index has amd64 and arm64, the arm64 one runs"
+  case ${FRONTEND:-} in
+    *@sha256:*) ;;
+    *) echo "  (skipped: FRONTEND is no pinned registry reference; scripts/test passes scripts/publish's)"; return ;;
+  esac
+  check "the index lists linux/amd64 and linux/arm64" bash -c \
+    "docker buildx imagetools inspect '$FRONTEND' | grep -q 'linux/amd64' && docker buildx imagetools inspect '$FRONTEND' | grep -q 'linux/arm64'"
+  check "... and the arm64 frontend answers under qemu (no BuildKit on its stdin)" bash -c \
+    "docker run --rm --pull always --platform linux/arm64 '$FRONTEND' </dev/null 2>&1 | grep -q 'BuildKit did not answer'"
+}
