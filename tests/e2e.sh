@@ -81,7 +81,7 @@ done
 tests=("$@")
 [ ${#tests[@]} -gt 0 ] || tests=(hello libc errors error_file subdir dockerignore build_context hostile nix_args ifd cacert dialect dialect_errors lint
   outputs flake print check chain sbom shared repro concurrent interrupt leaf cache_local registry fresh_builder binary_cache secret ssh
-  multiplatform setup without_store network export_race nix_cache_push two_runners buildctl two_nodes published_frontend)
+  multiplatform setup without_store network export_race nix_cache_push two_runners buildctl two_nodes published_frontend partial_cache remote_errors)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"
