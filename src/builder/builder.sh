@@ -10,6 +10,7 @@
 #   ran-at        when this ran (Unix seconds), to tell a cached failure from a fresh one
 #   results       the build's output paths, one per line
 #   closure.json  nix path-info --json --recursive of the results (nf_closure_json)
+#   requisites    nix-store --query --requisites of the results, one path per line
 #   info.json     name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
@@ -33,12 +34,16 @@ logged "$meta/results" nix-store --realise "$@" || finish build-failed
 nf_closure_json $(cat "$meta/results") >"$meta/closure.json" 2>"$meta/log" || finish build-failed
 
 # Each path in a tree of its own, so that the frontend can copy it as one layer whose /nix and
-# /nix/store entries are created by that copy (and so get its pinned timestamp).
+# /nix/store entries are created by that copy (and so get its pinned timestamp). The list goes
+# through a file, not a pipe, so that a failing nix-store ends the step here.
 # shellcheck disable=SC2046
-nix-store --query --requisites $(cat "$meta/results") | while read -r path; do
+logged "$meta/requisites" nix-store --query --requisites $(cat "$meta/results") ||
+  { echo "listing the closure of the results failed" >>"$meta/log"; finish build-failed; }
+while read -r path; do
   layer="/out/layers/${path##*/}/nix/store"
-  mkdir -p "$layer" && cp -a "$path" "$layer/" || exit 1
-done || { echo "copying the closure failed" >"$meta/log"; finish build-failed; }
+  { mkdir -p "$layer" && cp -a "$path" "$layer/"; } ||
+    { echo "copying $path into its layer tree failed" >"$meta/log"; finish build-failed; }
+done <"$meta/requisites"
 
 nf_root_links "$meta/root" "$(head -n 1 "$meta/results")"
 finish ok

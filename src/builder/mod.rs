@@ -4,3 +4,6 @@
 
 pub mod contract;
 pub mod report;
+
+#[cfg(test)]
+mod script_tests;
