@@ -66,11 +66,7 @@ pub fn eval_stage(
     super::mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
-    let meta = Meta {
-        name: Some(eval_step_name(spec)),
-        ignore_cache: spec.no_cache,
-        caps: Vec::new(),
-    };
+    let meta = Meta::named(eval_step_name(spec)).ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
 }
 
@@ -288,10 +284,7 @@ fn group_stage(
     mount_credentials(&mut exec);
     exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
-    let meta = Meta {
-        name: Some(platform_prefixed(spec, group.step_name())),
-        ignore_cache: spec.no_cache || rerun,
-        caps: Vec::new(),
-    };
+    let meta = Meta::named(platform_prefixed(spec, group.step_name()))
+        .ignoring_cache(spec.no_cache || rerun);
     llb::exec(&exec, &platform, &meta).get(out)
 }

@@ -186,14 +186,11 @@ pub fn nix_stage(
     mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
-    let meta = Meta {
-        name: Some(match task {
-            Task::Build => build_step_name(spec),
-            Task::Targets => format!("list the attributes of {}", spec.nix_file),
-        }),
-        ignore_cache: spec.no_cache,
-        caps: Vec::new(),
-    };
+    let meta = Meta::named(match task {
+        Task::Build => build_step_name(spec),
+        Task::Targets => format!("list the attributes of {}", spec.nix_file),
+    })
+    .ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
 }
 
@@ -515,7 +512,7 @@ pub fn image_stage(
     llb::merge(layers, &platform, &Meta::named(name))
 }
 
-pub fn human_bytes(bytes: u64) -> String {
+fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
