@@ -1,6 +1,16 @@
-# nix-frontend's builder script (mounted at /.nix-frontend/builder.sh). It runs in the Nix image with the build context at /src and an
+# nix-frontend's builder script (mounted at /.nix-frontend/builder.sh): the one Nix step of the
+# single plan (NIX_PLAN=single). It runs in the Nix image with the build context at /src and an
 # empty output mount at /out. It is constant text: every user value arrives in an environment
-# variable (NF_FILE, NF_ATTR, NF_FLAKE) and is only ever used quoted, as one argv entry.
+# variable and is only ever used quoted, as one argv entry (read here and in common.sh):
+#   NF_FILE             the Nix file, relative to /src
+#   NF_FILE_DEFAULTED   1 when no file was named: without default.nix, flake.nix is built
+#   NF_FLAKE            1 to build a flake (the file's directory)
+#   NF_ATTR             the attribute (-A) or the flake's output
+#   NF_ARG_COUNT, NF_ARG_<i>           the Nix arguments (--arg/--argstr ...), one argv entry each
+#   NF_NIXPKGS          the path of -I nixpkgs=
+#   NF_NIX_SETTINGS     extra Nix settings, one `name = value` per line
+#   NF_CONTEXT_COUNT, NF_CONTEXT_<i>   the named contexts' names; each is mounted at /nf-contexts/<i>
+#   NF_SBOM             1 to write packages.json too
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's

@@ -241,6 +241,57 @@ mod tests {
         }
     }
 
+    /// The `NF_*` names in `text`, an indexed family (`NF_ARG_$i`, `NF_ARG_<i>`, `NF_ARG_0`) as
+    /// `NF_ARG_<i>`.
+    fn nf_names(text: &str) -> std::collections::BTreeSet<String> {
+        text.match_indices("NF_")
+            .filter(|(at, _)| {
+                !text[..*at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+            .map(|(at, _)| {
+                let name: String = text[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+                match stem.strip_suffix('_') {
+                    Some(family) => format!("{family}_<i>"),
+                    None => name,
+                }
+            })
+            .collect()
+    }
+
+    /// A script's opening comment and the rest of its code (comment lines dropped).
+    fn header_and_code(script: &str) -> (String, String) {
+        let header: String = script
+            .lines()
+            .take_while(|line| line.starts_with('#'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let code: String = script
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        (header, code)
+    }
+
+    /// builder.sh's opening comment names every variable it and common.sh read.
+    #[test]
+    fn builder_header_names_every_variable_it_reads() {
+        let (header, code) = header_and_code(crate::plan::BUILDER_SCRIPT);
+        let (_, common) = header_and_code(crate::plan::COMMON_SCRIPT);
+        let read: Vec<String> = nf_names(&(code + &common)).into_iter().collect();
+        assert!(read.len() >= 10, "{read:?}");
+        let named = nf_names(&header);
+        let missing: Vec<&String> = read.iter().filter(|v| !named.contains(*v)).collect();
+        assert!(missing.is_empty(), "builder.sh's header lacks {missing:?}");
+    }
+
     #[test]
     fn nix_errors_keep_file_line_and_context_without_noise() {
         let log = "evaluating default.nix -A hello\nwarning: you did not specify '--add-root'; the result might be removed\nthese 2 derivations will be built:\n  /nix/store/702kgf9xcpdiskn0ig6d0dya1l7j8nlb-failing.drv\nerror: syntax error, unexpected ';'\n       at /src/default.nix:2:14:\n            2| { hello = 1 +; }\n";
