@@ -1,9 +1,19 @@
 //! Pure planning: from a `Spec` and what the builder reported to LLB graphs and the image config.
 //!
-//! Two graphs per build. The build stage runs Nix in the builder image and leaves the closure
-//! and a manifest in an output. The image stage copies each closure path from that output onto
-//! scratch as its own layer (grouped past the layer cap, see `layers`) and merges them, so a store
-//! path's layer is the same bytes, and the same digest, in every image that contains it.
+//! Nix's work is planned one of two ways. In the graph plan (`NIX_PLAN=graph`, the default; see
+//! `graph`) an evaluation step reports the derivations, and each planned group of them is a
+//! build step of its own, whose output holds the store paths it made, laid out one tree per path,
+//! and, for the final group, the manifest. In the single plan (`NIX_PLAN=single`, and always on a
+//! BuildKit without MergeOp) one step, `build_stage`, builds over a persistent store and lays out
+//! the whole closure and the manifest in its output.
+//!
+//! Either way the image stage (`image_stage`) then copies each closure path from the output that
+//! holds its tree (`Trees`) onto scratch as its own layer (grouped past the layer cap, see
+//! `layers`) and merges them, so a store path's layer is the same bytes, and the same digest, in
+//! every image that contains it; a last layer holds the root links and the USER and WORKDIR
+//! files. Without MergeOp each layer is copied onto the one before. What every Nix step shares
+//! is here too: the builder image, its environment (`builder_env`), the credential and context
+//! mounts and the scripts' files (`tools`). `config` makes the image config.
 
 pub mod config;
 pub mod graph;
