@@ -6,4 +6,6 @@ pub mod contract;
 pub mod report;
 
 #[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
 mod script_tests;

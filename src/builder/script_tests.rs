@@ -27,12 +27,9 @@ impl Sandbox {
             std::fs::create_dir_all(dir.join(sub)).unwrap();
         }
         let sandbox = Sandbox { dir };
-        for (file, text) in [
-            ("builder.sh", crate::plan::BUILDER_SCRIPT),
-            ("common.sh", crate::plan::COMMON_SCRIPT),
-            ("facts.nix", crate::plan::FACTS_EXPRESSIONS),
-        ] {
-            sandbox.write(&format!("tools/{file}"), &sandbox.relocated(text), 0o755);
+        for script in contract::scripts::ALL {
+            let text = sandbox.relocated(script.text);
+            sandbox.write(&format!("tools/{}", script.name), &text, 0o755);
         }
         sandbox
     }

@@ -266,24 +266,9 @@ async fn read_graph<G: Gateway>(
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
-    let roots = read_text(
-        gateway,
-        eval_ref,
-        &format!("{}/roots", contract::MANIFEST_DIR),
-    )
-    .await?;
-    let records = read_text(
-        gateway,
-        eval_ref,
-        &format!("{}/records", contract::MANIFEST_DIR),
-    )
-    .await?;
-    let dry_run = read_text(
-        gateway,
-        eval_ref,
-        &format!("{}/dry-run", contract::MANIFEST_DIR),
-    )
-    .await?;
+    let roots = read_text(gateway, eval_ref, contract::ROOTS).await?;
+    let records = read_text(gateway, eval_ref, contract::RECORDS).await?;
+    let dry_run = read_text(gateway, eval_ref, contract::DRY_RUN).await?;
     let graph_error = |err: drvgraph::GraphError| UserError::new(err.to_string());
     let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;

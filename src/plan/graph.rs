@@ -25,13 +25,9 @@ use crate::nix::closure::StorePath;
 use crate::nix::drvgraph::{Graph, Group};
 use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
 
-/// Where a group's manifest lies in its output (the final group only).
-pub const RESULT_DIR: &str = "/nf/result";
-/// Per-group status, log and records in a group's output.
-pub const STATUS_DIR: &str = "/nf/status";
-pub const LOG_DIR: &str = "/nf/log";
-/// When each group ran, Unix seconds, to tell a cached failure from a fresh one.
-pub const RAN_AT_DIR: &str = "/nf/ran-at";
+/// Where realise.sh leaves the final group's manifest and each group's status, log, time and
+/// records (the contract's).
+pub use crate::builder::contract::{LOG_DIR, RAN_AT_DIR, RECORDS_DIR, RESULT_DIR, STATUS_DIR};
 /// Where every step's output is mounted.
 const OUT: &str = super::contract::OUT;
 
@@ -240,11 +236,11 @@ fn group_stage(
         layers.push(llb::make_files(
             &[
                 llb::MakeFile::Dir {
-                    path: "/nf/records".into(),
+                    path: RECORDS_DIR.into(),
                     mode: 0o755,
                 },
                 llb::MakeFile::File {
-                    path: format!("/nf/records/eval-{}", group.id),
+                    path: format!("{RECORDS_DIR}/eval-{}", group.id),
                     mode: 0o444,
                     data: records.into_bytes(),
                 },

@@ -24,29 +24,15 @@ use std::collections::BTreeMap;
 use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
-use crate::builder::contract;
+use crate::builder::contract::{self, scripts, vars};
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::{Closure, StorePath};
 
-/// The builder script, constant text (user values arrive as environment variables).
-pub const BUILDER_SCRIPT: &str = include_str!("../builder/builder.sh");
-/// Our expressions over the built value, applied with `nix eval --apply`: its facts for the image
-/// config (`info`), the derivations it is built from for the SBOM (`packages`), its buildable
-/// attributes (`targets`).
-pub const FACTS_EXPRESSIONS: &str = include_str!("../builder/facts.nix");
-/// The derivation-graph steps: evaluation, one group's build, and what they share.
-pub const EVAL_SCRIPT: &str = include_str!("../builder/eval.sh");
-pub const REALISE_SCRIPT: &str = include_str!("../builder/realise.sh");
-pub const COMMON_SCRIPT: &str = include_str!("../builder/common.sh");
-/// The `--print=targets` script.
-pub const TARGETS_SCRIPT: &str = include_str!("../builder/targets.sh");
-/// Where `--secret id=netrc` and `--ssh default` appear in the builder.
-pub const NETRC_SECRET: &str = "/run/secrets/netrc";
+/// Where the scripts are mounted and where `--secret id=netrc` appears (the contract's).
+pub use crate::builder::contract::{NETRC_SECRET, SCRIPT_DIR};
+/// Where `--ssh default` appears in the builder.
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
-/// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
-/// messages and `ps`).
-pub const SCRIPT_DIR: &str = "/.nix-frontend";
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
 const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
 
@@ -163,8 +149,8 @@ pub fn nix_stage(
     let args = vec![
         "/bin/sh".into(),
         match task {
-            Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
-            Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
+            Task::Build => scripts::BUILDER.path(),
+            Task::Targets => scripts::TARGETS.path(),
         },
     ];
     let mut exec = llb::Exec::new(args, env, "/src", "root");
@@ -262,36 +248,44 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
         }
     }
     env.push("NO_COLOR=1".into());
-    env.push(format!("NF_FILE={}", spec.nix_file));
+    env.push(format!("{}={}", vars::FILE, spec.nix_file));
     if let Some(attr) = &spec.attr {
-        env.push(format!("NF_ATTR={attr}"));
+        env.push(format!("{}={attr}", vars::ATTR));
     }
     if spec.flake {
-        env.push("NF_FLAKE=1".into());
+        env.push(format!("{}=1", vars::FLAKE));
     }
     if spec.nix_file_defaulted {
-        env.push("NF_FILE_DEFAULTED=1".into());
+        env.push(format!("{}=1", vars::FILE_DEFAULTED));
     }
     if let Some(system) = spec.platform.nix_system() {
-        env.push(format!("NF_SYSTEM={system}"));
+        env.push(format!("{}={system}", vars::SYSTEM));
     }
     // Each Nix argument is an environment variable of its own, read back one by one.
-    env.push(format!("NF_ARG_COUNT={}", spec.nix_args.len()));
+    env.push(format!("{}={}", vars::ARG_COUNT, spec.nix_args.len()));
     for (i, arg) in spec.nix_args.iter().enumerate() {
-        env.push(format!("NF_ARG_{i}={arg}"));
+        env.push(format!("{}={arg}", vars::indexed(vars::ARG, i)));
     }
     if let Some(nixpkgs) = &spec.nixpkgs {
-        env.push(format!("NF_NIXPKGS={nixpkgs}"));
+        env.push(format!("{}={nixpkgs}", vars::NIXPKGS));
     }
     if !spec.nix_settings.is_empty() {
-        env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
+        env.push(format!(
+            "{}={}",
+            vars::NIX_SETTINGS,
+            spec.nix_settings.join("\n")
+        ));
     }
     // Each named context's name is a variable of its own; its path is /nf-contexts/<index>.
     if !spec.named_contexts.is_empty() {
-        env.push(format!("NF_CONTEXT_COUNT={}", spec.named_contexts.len()));
+        env.push(format!(
+            "{}={}",
+            vars::CONTEXT_COUNT,
+            spec.named_contexts.len()
+        ));
     }
     for (i, (name, _)) in spec.named_contexts.iter().enumerate() {
-        env.push(format!("NF_CONTEXT_{i}={name}"));
+        env.push(format!("{}={name}", vars::indexed(vars::CONTEXT, i)));
     }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
     env
@@ -303,14 +297,14 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
 pub fn evaluation_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     let mut env = builder_env(spec, builder);
     if spec.sbom.is_some() {
-        env.push("NF_SBOM=1".into());
+        env.push(format!("{}=1", vars::SBOM));
     }
     env
 }
 
 /// Where named context `index` is mounted in a step that evaluates.
 pub fn named_context_dir(index: usize) -> String {
-    format!("/nf-contexts/{index}")
+    format!("{}/{index}", contract::CONTEXTS_DIR)
 }
 
 /// What a step that evaluates reads: the build context and the named contexts (in the spec's
@@ -340,21 +334,14 @@ pub fn mount_sources(exec: &mut llb::Exec, sources: Sources) {
 
 /// Our scripts and expressions, as files on scratch (mounted at `SCRIPT_DIR`).
 pub fn tools(platform: &pb::Platform) -> Output {
-    let files: Vec<llb::MakeFile> = [
-        ("/builder.sh", 0o555, BUILDER_SCRIPT),
-        ("/common.sh", 0o444, COMMON_SCRIPT),
-        ("/eval.sh", 0o555, EVAL_SCRIPT),
-        ("/realise.sh", 0o555, REALISE_SCRIPT),
-        ("/facts.nix", 0o444, FACTS_EXPRESSIONS),
-        ("/targets.sh", 0o555, TARGETS_SCRIPT),
-    ]
-    .into_iter()
-    .map(|(path, mode, text)| llb::MakeFile::File {
-        path: path.into(),
-        mode,
-        data: text.as_bytes().to_vec(),
-    })
-    .collect();
+    let files: Vec<llb::MakeFile> = scripts::ALL
+        .iter()
+        .map(|script| llb::MakeFile::File {
+            path: format!("/{}", script.name),
+            mode: script.mode,
+            data: script.text.as_bytes().to_vec(),
+        })
+        .collect();
     llb::make_files(
         &files,
         platform,
