@@ -2,7 +2,7 @@
 //! their closure (validated by `closure`), the laid-out trees, the root links, the executables
 //! of the result's `bin/`, the derivation's info and a CA bundle. Nothing the builder wrote is
 //! trusted: every path is checked against what the closure allows. Where the builder writes
-//! each file is `plan::contract`.
+//! each file is `builder::contract`.
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
