@@ -2,7 +2,13 @@
 """Side-by-side benchmark: nix-frontend against the hand-written recipe (bench/recipe.Dockerfile),
 on the same dockerd and the same local Nix builder image, in one run.
 
-usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide]
+usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide] [--builder NAME]
+                        [--cache local|registry]
+
+--builder NAME builds on that buildx builder (e.g. standalone BuildKit from `scripts/buildkit
+start NAME PORT`): the frontend and the Nix image are pushed to the local registry and named by
+digest, images come back with --load, and a prune is that builder's. --cache registry exports the
+fresh-builder cache to the local registry (type=registry) instead of a directory.
 
 For each fixture and each way of building it prints: cold build time (after `docker builder
 prune -af`), no-change rebuild time, rebuild time after a one-line change to the leaf's source,
@@ -27,6 +33,7 @@ NIX_IMAGE = os.environ.get("NIX_IMAGE", "nix-frontend-test/nix:local")
 # NIX_PLAN=single measures the single-step plan; FRONTEND names another frontend image.
 NIX_PLAN = os.environ.get("NIX_PLAN", "")
 FRONTEND = os.environ.get("FRONTEND", "")
+CACHE = "local"
 OCI_FILES = os.path.join(ROOT, "tests", "lib", "oci_files.py")
 
 # fixture -> (attribute, leaf source file relative to the fixture, line to write)
@@ -41,9 +48,21 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
+BUILDER = None  # --builder: a buildx builder of its own (standalone BuildKit)
+
+
+def prune():
+    if BUILDER:
+        run(["docker", "buildx", "prune", "--builder", BUILDER, "-af"])
+    else:
+        run(["docker", "builder", "prune", "-af"])
+
+
 def build(kind, context, attr, tag, output=None, extra=()):
     """Builds and returns the wall time in seconds."""
     cmd = ["docker", "buildx", "build", "--progress=plain", "--build-arg", f"NIX_IMAGE={NIX_IMAGE}"]
+    if BUILDER:
+        cmd += ["--builder", BUILDER] + ([] if output else ["--load"])
     if kind == "recipe":
         cmd += ["-f", os.path.join(ROOT, "bench", "recipe.Dockerfile"), "--build-arg", f"ATTR={attr}"]
     else:
@@ -93,7 +112,7 @@ def measure(kind, fixture, runs, work):
         shutil.copytree(os.path.join(ROOT, "tests", "fixtures", fixture), context)
         with open(os.path.join(context, leaf), "w") as f:
             f.write(line.format(n=1))
-        run(["docker", "builder", "prune", "-af"])
+        prune()
         tag = f"nf-bench/{fixture}-{kind}"
         samples["cold"].append(build(kind, context, attr, tag))
         samples["nochange"].append(build(kind, context, attr, tag))
@@ -113,11 +132,16 @@ def measure(kind, fixture, runs, work):
         # A fresh CI builder: export with mode=max, prune everything, change the leaf, build
         # with the imported cache.
         cache = os.path.join(work, f"cache-{fixture}-{kind}-{i}")
-        build(kind, context, attr, tag, extra=["--cache-to", f"type=local,dest={cache},mode=max"])
-        run(["docker", "builder", "prune", "-af"])
+        if CACHE == "registry":
+            ref = f"127.0.0.1:5000/nf-bench/cache:{fixture}-{kind}-{i}-{os.getpid()}"
+            cache_to, cache_from = f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}"
+        else:
+            cache_to, cache_from = f"type=local,dest={cache},mode=max", f"type=local,src={cache}"
+        build(kind, context, attr, tag, extra=["--cache-to", cache_to])
+        prune()
         with open(os.path.join(context, leaf), "w") as f:
             f.write(line.format(n=i + 100))
-        samples["fresh"].append(build(kind, context, attr, tag, extra=["--cache-from", f"type=local,src={cache}"]))
+        samples["fresh"].append(build(kind, context, attr, tag, extra=["--cache-from", cache_from]))
         shutil.rmtree(cache, ignore_errors=True)
         if nar is None:
             nar = closure_nar_size(context, attr)
@@ -130,10 +154,23 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fixtures", default="expensive,chain")
+    parser.add_argument("--builder")
+    parser.add_argument("--cache", choices=("local", "registry"), default="local")
     args = parser.parse_args()
+    global BUILDER, CACHE, NIX_IMAGE, FRONTEND
+    BUILDER, CACHE = args.builder, args.cache
+    if BUILDER:
+        # The builder's worker sees only registries: both images by digest from the local one.
+        publish = os.path.join(ROOT, "scripts", "buildkit")
+        NIX_IMAGE = run([publish, "publish", NIX_IMAGE, "127.0.0.1:5000/nix:bench"]).stdout.strip()
+        FRONTEND = run([publish, "publish", FRONTEND or "org/nix-frontend",
+                        "127.0.0.1:5000/nix-frontend:bench"]).stdout.strip()
     print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}"
+          f"{' --builder ' + BUILDER if BUILDER else ''} --cache {CACHE}"
           f"{' (NIX_PLAN=' + NIX_PLAN + ')' if NIX_PLAN else ''}")
-    print(f"# dockerd {run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip()}, "
+    engine = (run(["docker", "buildx", "inspect", BUILDER]).stdout.split("BuildKit version:")[-1].split()[0]
+              if BUILDER else "dockerd " + run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip())
+    print(f"# {engine}{' (builder ' + BUILDER + ')' if BUILDER else ''}, "
           f"builder image {NIX_IMAGE}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as work:
         for fixture in args.fixtures.split(","):

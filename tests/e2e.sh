@@ -10,6 +10,8 @@
 # container ${DOCKER28_NAME:-nf-docker28} (scripts/docker28 start), through a `docker` on PATH that
 # runs `docker exec` there in the same directory (the repository and /tmp are mounted at the same
 # paths).
+# E2E_DOCKER=standalone: every build goes to the standalone BuildKit builder ${E2E_BUILDER:-nf-bk-e2e}
+# (scripts/buildkit start), with the frontend and the Nix image pulled from the local registry.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -62,7 +64,43 @@ WRAP
     PATH=$work/bin:$PATH
     echo "e2e: against $(docker version --format 'dockerd {{.Server.Version}}') in $d28, $(docker buildx version | cut -d' ' -f1-2)"
     ;;
-  *) echo "e2e: unknown E2E_DOCKER=$E2E_DOCKER (docker28)" >&2; exit 2 ;;
+  standalone)
+    # Standalone BuildKit (scripts/buildkit start NAME PORT) through buildx's remote driver, as
+    # CI runners use it: the frontend and the Nix image come from the local registry by digest,
+    # every build goes to that builder and tagged images come back with --load, and a prune is
+    # that builder's. Other docker commands go to the host's dockerd.
+    bk=${E2E_BUILDER:-nf-bk-e2e}
+    docker buildx inspect "$bk" >/dev/null 2>&1 ||
+      { echo "e2e: no builder $bk (scripts/buildkit start $bk PORT)" >&2; exit 1; }
+    # FRONTEND may already be a pinned reference in the registry (scripts/publish's index).
+    case ${FRONTEND:-} in
+      127.0.0.1:5000/*@sha256:*) ;;
+      *) FRONTEND=$(scripts/buildkit publish "${FRONTEND:-org/nix-frontend}" 127.0.0.1:5000/nix-frontend:e2e) || exit 1 ;;
+    esac
+    NIX_IMAGE=$(scripts/buildkit publish "$NIX_IMAGE" 127.0.0.1:5000/nix:e2e) || exit 1
+    export FRONTEND
+    host_docker=$(command -v docker)
+    mkdir -p "$work/bin"
+    cat >"$work/bin/docker" <<WRAP
+#!/usr/bin/env bash
+if [ "\$1 \$2" = "buildx build" ]; then
+  shift 2
+  load=
+  for a in "\$@"; do case \$a in -t|--tag|--tag=*) load=--load ;; esac; done
+  for a in "\$@"; do case \$a in -o|--output|--output=*|--push|--load|--call|--call=*|--print|--print=*|--check) load= ;; esac; done
+  exec "$host_docker" buildx build --builder "$bk" \$load "\$@"
+fi
+if [ "\$1 \$2" = "builder prune" ]; then
+  shift 2
+  exec "$host_docker" buildx prune --builder "$bk" "\$@"
+fi
+exec "$host_docker" "\$@"
+WRAP
+    chmod +x "$work/bin/docker"
+    PATH=$work/bin:$PATH
+    echo "e2e: against standalone BuildKit ($(docker buildx inspect "$bk" | grep -m1 'BuildKit version' | tr -s ' ')), builder $bk; frontend $FRONTEND"
+    ;;
+  *) echo "e2e: unknown E2E_DOCKER=$E2E_DOCKER (docker28, standalone)" >&2; exit 2 ;;
 esac
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"

@@ -11,6 +11,7 @@
 #   NF_NIX_SETTINGS     extra Nix settings, one `name = value` per line
 #   NF_CONTEXT_COUNT, NF_CONTEXT_<i>   the named contexts' names; each is mounted at /nf-contexts/<i>
 #   NF_SBOM             1 to write packages.json too
+#   NF_CACHE_PUSH       NIX_CACHE_PUSH: the binary cache to copy the closure to (nf_push)
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's
@@ -23,6 +24,7 @@
 #   requisites    nix-store --query --requisites of the results, one path per line
 #   info.json     name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
+#   push-log      with NF_CACHE_PUSH, Nix's stderr of the push (a failed push is only a warning)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u
 meta=/out/.nix-frontend
@@ -56,4 +58,10 @@ while read -r path; do
 done <"$meta/requisites"
 
 nf_root_links "$meta/root" "$(head -n 1 "$meta/results")"
+# NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the
+# image is still right.
+if [ -n "${NF_CACHE_PUSH:-}" ]; then
+  # shellcheck disable=SC2046
+  nf_log=$meta/push-log nf_push $(cat "$meta/results") || echo "warning: pushing to NIX_CACHE_PUSH failed; the image is built" >&2
+fi
 finish ok

@@ -177,3 +177,32 @@ nf_closure_json() {
     nix path-info --extra-experimental-features nix-command --json --recursive "$@"
   fi
 }
+
+# Copies the store paths "$@" (with their closure, as far as the cache lacks it) to the Nix binary
+# cache NF_CACHE_PUSH, signed with the nix-cache-key secret when there is one; S3 credentials from
+# the aws secret. Nix's stderr goes to the build log and $nf_log.
+nf_push() {
+  push_url=$NF_CACHE_PUSH
+  if [ -f /run/secrets/nix-cache-key ]; then
+    case $push_url in
+      *\?*) push_url="$push_url&secret-key=/run/secrets/nix-cache-key" ;;
+      *) push_url="$push_url?secret-key=/run/secrets/nix-cache-key" ;;
+    esac
+  fi
+  if [ -f /run/secrets/aws ]; then
+    AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws
+    export AWS_SHARED_CREDENTIALS_FILE
+  fi
+  echo "pushing $# paths to the Nix cache" >&2
+  logged /dev/null nix --extra-experimental-features nix-command copy --to "$push_url" "$@"
+}
+
+# Restores the sources the frontend carried as NARs (/nf/nar/<base name>) at their store paths,
+# before their records are loaded; a failure is said in $nf_log.
+nf_restore_sources() {
+  for nar in /nf/nar/*; do
+    [ -f "$nar" ] || continue
+    path=/nix/store/${nar##*/}
+    [ -e "$path" ] || nix-store --restore "$path" <"$nar" || { echo "restoring $path failed" >"$nf_log"; return 1; }
+  done
+}

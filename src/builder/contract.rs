@@ -75,6 +75,14 @@ pub mod scripts {
         text: include_str!("realise.sh"),
         statuses: &[Status::Ok, Status::BuildFailed, Status::Skipped],
     };
+    /// The graph plan's push step of one group (`NIX_CACHE_PUSH`): its own words,
+    /// `PUSH_WORDS`, not a `Status`.
+    pub const PUSH: Script = Script {
+        name: "push.sh",
+        mode: 0o555,
+        text: include_str!("push.sh"),
+        statuses: &[],
+    };
     /// Our expressions over the built value, applied with `nix eval --apply`: its facts for the
     /// image config (`info`), the derivations it is built from for the SBOM (`packages`), its
     /// buildable attributes (`targets`).
@@ -92,7 +100,7 @@ pub mod scripts {
         statuses: &[Status::Ok, Status::MissingFile, Status::EvalFailed],
     };
     /// Every file mounted at `SCRIPT_DIR`, in the order they are made.
-    pub const ALL: [Script; 6] = [BUILDER, COMMON, EVAL, REALISE, FACTS, TARGETS];
+    pub const ALL: [Script; 7] = [BUILDER, COMMON, EVAL, REALISE, PUSH, FACTS, TARGETS];
 }
 
 /// facts.nix's expressions, as the scripts name them (`nf_apply NAME`).
@@ -131,9 +139,11 @@ pub mod vars {
     pub const ROOT_COUNT: &str = "NF_ROOT_COUNT";
     pub const ROOT: &str = "NF_ROOT_";
     pub const FINAL: &str = "NF_FINAL";
+    /// `NIX_CACHE_PUSH`: the binary cache to copy what was built to (builder.sh, push.sh).
+    pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
@@ -151,6 +161,7 @@ pub mod vars {
         ROOT_COUNT,
         ROOT,
         FINAL,
+        CACHE_PUSH,
     ];
 
     /// The variable `index` of a family such as `ARG`.
@@ -191,6 +202,9 @@ pub const RECORDS: &str = "/.nix-frontend/records";
 pub const DRY_RUN: &str = "/.nix-frontend/dry-run";
 /// eval.sh: a source's NAR, `<dir>/<base name>`.
 pub use crate::nix::inline_inputs::SOURCE_NAR_DIR;
+/// builder.sh: Nix's stderr of a failed push to `NIX_CACHE_PUSH` (a warning in the build log;
+/// the frontend does not read it).
+pub const PUSH_LOG: &str = "/.nix-frontend/push-log";
 /// Scratch files of the scripts the frontend does not read: the evaluated derivations, and the
 /// requisites of the roots (eval.sh) or of the results (builder.sh).
 pub const DERIVATIONS: &str = "/.nix-frontend/derivations";
@@ -199,6 +213,9 @@ pub const REQUISITES: &str = "/.nix-frontend/requisites";
 pub const LAYERS: &str = "/layers";
 /// eval.sh and realise.sh: the store paths they made valid, at their store paths.
 pub use crate::nix::closure::STORE_DIR;
+/// The graph plan's reports in a step's output, each under a directory below (push.sh's `$meta`,
+/// for the common.sh functions it calls).
+pub const GROUP_REPORT_DIR: &str = "/nf";
 /// realise.sh, in a group's output: the final group's manifest (`results`, `closure.json`,
 /// `root/`, `tmp/`, as in `MANIFEST_DIR`).
 pub const RESULT_DIR: &str = "/nf/result";
@@ -209,12 +226,25 @@ pub const STATUS_DIR: &str = "/nf/status";
 pub const LOG_DIR: &str = "/nf/log";
 pub const RAN_AT_DIR: &str = "/nf/ran-at";
 pub const RECORDS_DIR: &str = "/nf/records";
+/// realise.sh, per group: the store paths it made, one per line, which its push step reads.
+pub const NEW_DIR: &str = "/nf/new";
+/// push.sh, per group: its word (`PUSH_WORDS`) and Nix's stderr.
+pub const PUSH_STATUS_DIR: &str = "/nf/push";
+pub const PUSH_LOG_DIR: &str = "/nf/push-log";
+/// The words push.sh writes: a failed push is a warning, never a failed build.
+pub const PUSH_WORDS: [&str; 2] = ["ok", "failed"];
 /// realise.sh's input: the sources' NARs to restore, `<dir>/<base name>`.
 pub use crate::nix::inline_inputs::RESTORE_DIR;
 /// Where named context `<index>` is mounted in a step that evaluates.
 pub const CONTEXTS_DIR: &str = "/nf-contexts";
 /// Where `--secret id=netrc` appears in the builder (common.sh adds it to Nix's settings).
 pub const NETRC_SECRET: &str = "/run/secrets/netrc";
+/// The ids of the secrets of a step that pushes, at `SECRETS_DIR/<id>`: the key that signs what
+/// `NIX_CACHE_PUSH` pushes (`--secret id=nix-cache-key,src=FILE`) and AWS credentials for an
+/// s3:// cache (`--secret id=aws,src=$HOME/.aws/credentials`).
+pub const SECRETS_DIR: &str = "/run/secrets";
+pub const CACHE_KEY_SECRET: &str = "nix-cache-key";
+pub const AWS_SECRET: &str = "aws";
 
 /// Every path under a Nix step's output that a script writes, as the frontend names it.
 pub fn output_paths() -> Vec<String> {
@@ -238,11 +268,16 @@ pub fn output_paths() -> Vec<String> {
         REQUISITES,
         LAYERS,
         STORE_DIR,
+        GROUP_REPORT_DIR,
         RESULT_DIR,
         STATUS_DIR,
         LOG_DIR,
         RAN_AT_DIR,
         RECORDS_DIR,
+        NEW_DIR,
+        PUSH_STATUS_DIR,
+        PUSH_LOG_DIR,
+        PUSH_LOG,
     ]
     .map(str::to_string)
     .to_vec();
@@ -255,13 +290,22 @@ pub fn output_paths() -> Vec<String> {
 
 /// Every path outside its output that a script reads: what earlier steps and the frontend
 /// mount or merge in.
-pub const INPUT_PATHS: [&str; 5] = [
-    STATUS_DIR,
-    RECORDS_DIR,
-    RESTORE_DIR,
-    CONTEXTS_DIR,
-    NETRC_SECRET,
-];
+pub fn input_paths() -> Vec<String> {
+    let mut paths: Vec<String> = [
+        STATUS_DIR,
+        RECORDS_DIR,
+        NEW_DIR,
+        RESTORE_DIR,
+        CONTEXTS_DIR,
+        NETRC_SECRET,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for secret in [CACHE_KEY_SECRET, AWS_SECRET] {
+        paths.push(format!("{SECRETS_DIR}/{secret}"));
+    }
+    paths
+}
 
 /// The tree of one closure path, whose contents are that path's layer.
 pub fn layer_tree(path: &StorePath) -> String {

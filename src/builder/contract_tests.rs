@@ -117,6 +117,7 @@ fn the_steps_set_every_variable_and_no_other() {
             ("build-arg:NIX_ARGS", "--argstr greeting hi"),
             ("build-arg:NIXPKGS", "/nixpkgs"),
             ("build-arg:NIX_SUBSTITUTERS", "https://cache.example.org"),
+            ("build-arg:NIX_CACHE_PUSH", "https://cache.example.org"),
             ("context:nixpkgs", "local:nixpkgs"),
             ("attest:sbom", ""),
         ],
@@ -157,7 +158,7 @@ fn the_steps_set_every_variable_and_no_other() {
             ));
         }
         let evaluated = graph::eval_stage(spec, &builder, context().into(), None);
-        outputs.extend(graph::group_stages(
+        let steps = graph::group_stages(
             spec,
             &builder,
             &graph_of,
@@ -165,7 +166,11 @@ fn the_steps_set_every_variable_and_no_other() {
             &evaluated,
             None,
             &[],
-        ));
+        );
+        for (group, step) in graph_of.groups.iter().zip(&steps) {
+            outputs.push(graph::push_stage(spec, &builder, group, step));
+            outputs.push(step.out.clone());
+        }
         outputs.push(evaluated);
     }
     let set: BTreeSet<String> = outputs
@@ -248,7 +253,7 @@ fn every_path_is_known_to_both_sides() {
     let listed: BTreeSet<String> = contract::output_paths()
         .iter()
         .map(|path| format!("{}{path}", contract::OUT))
-        .chain(contract::INPUT_PATHS.iter().map(|path| path.to_string()))
+        .chain(contract::input_paths())
         .collect();
     assert!(
         used == listed,
@@ -272,15 +277,18 @@ fn finish_words(code: &str) -> BTreeSet<String> {
 
 /// Every script writes only the status words the contract gives it, and each word the contract
 /// gives it is written by it or by the common.sh functions; together they write every `Status`.
+/// push.sh writes exactly its own words.
 #[test]
 fn every_status_word_is_known_to_both_sides() {
+    let push: BTreeSet<String> = contract::PUSH_WORDS.iter().map(|w| w.to_string()).collect();
+    assert_eq!(finish_words(&code(scripts::PUSH.text)), push);
     let words = |statuses: &[Status]| -> BTreeSet<String> {
         statuses.iter().map(|s| s.word().to_string()).collect()
     };
     let common = finish_words(&code(scripts::COMMON.text));
     assert_eq!(common, words(scripts::COMMON.statuses));
     let mut written = BTreeSet::new();
-    for script in shell_scripts() {
+    for script in shell_scripts().filter(|s| s.name != scripts::PUSH.name) {
         let own = finish_words(&code(script.text));
         let declared = words(script.statuses);
         assert!(

@@ -11,6 +11,7 @@
 #   nix/store/<path>     every path this group made valid that its inputs did not hold
 #   layers/<path>/nix/store/<path>   the same, hard-linked, as the image's layer tree
 #   nf/records/<group>   their registration records
+#   nf/new/<group>       their store paths, one per line (what a push step copies to NIX_CACHE_PUSH)
 #   nf/status/<group>    ok | build-failed | skipped (an input group failed)
 #   nf/log/<group>       Nix's stderr when the build failed
 #   nf/result/           with NF_FINAL=1, the image's manifest: results, closure.json, root/, tmp/
@@ -39,12 +40,7 @@ for status in /nf/status/*; do
   fi
 done
 
-# Sources the frontend carried as NARs (nar/<base name>), restored at their store paths.
-for nar in /nf/nar/*; do
-  [ -f "$nar" ] || continue
-  path=/nix/store/${nar##*/}
-  [ -e "$path" ] || nix-store --restore "$path" <"$nar" || { echo "restoring $path failed" >"$nf_log"; finish build-failed; }
-done
+nf_restore_sources || finish build-failed
 # Register what the inputs brought, trusting their hashes (no re-hashing, no copy-ups).
 if [ -d /nf/records ]; then
   cat /nf/records/* | nix-store --load-db || { echo "registering the inputs failed" >"$nf_log"; finish build-failed; }
@@ -74,6 +70,7 @@ done >/tmp/nf-new
 if [ -s /tmp/nf-new ]; then
   # shellcheck disable=SC2046
   nix-store --dump-db $(cat /tmp/nf-new) >"/out/nf/records/$group" || finish build-failed
+  mkdir -p /out/nf/new && cp /tmp/nf-new "/out/nf/new/$group"
   # shellcheck disable=SC2046
   cp -a $(cat /tmp/nf-new) /out/nix/store/ ||
     { echo "copying the new paths failed" >"$nf_log"; finish build-failed; }

@@ -46,6 +46,7 @@ pub mod args {
     pub const NIXPKGS: &str = "NIXPKGS";
     pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
     pub const NIX_TRUSTED_PUBLIC_KEYS: &str = "NIX_TRUSTED_PUBLIC_KEYS";
+    pub const NIX_CACHE_PUSH: &str = "NIX_CACHE_PUSH";
 
     /// The builder image used when `NIX_IMAGE` is not given: the newest release of Nix by its
     /// tag. Every release tag since 2.23 is amd64 and arm64: NixOS/nix's
@@ -103,6 +104,11 @@ pub mod args {
         arg(
             NIX_TRUSTED_PUBLIC_KEYS,
             "keys the binary caches sign with, separated by spaces",
+            None,
+        ),
+        arg(
+            NIX_CACHE_PUSH,
+            "a Nix binary cache (http, https or s3 URL) every build step pushes what it built to",
             None,
         ),
         arg(NIX_MAX_LAYERS, "most layers in the image", Some("100")),
@@ -173,6 +179,7 @@ pub mod args {
                 NIXPKGS,
                 NIX_SUBSTITUTERS,
                 NIX_TRUSTED_PUBLIC_KEYS,
+                NIX_CACHE_PUSH,
             ] {
                 assert_eq!(TABLE.iter().filter(|a| a.name == name).count(), 1, "{name}");
             }

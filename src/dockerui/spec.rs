@@ -80,6 +80,8 @@ pub struct Spec {
     pub nixpkgs: Option<String>,
     /// Extra Nix settings (substituters, trusted-public-keys), one `name = value` line each.
     pub nix_settings: Vec<String>,
+    /// `NIX_CACHE_PUSH`: the Nix binary cache each build step pushes what it built to.
+    pub cache_push: Option<String>,
     /// `--network` for every step that runs Nix (`None`: BuildKit's sandbox network).
     pub network: Option<crate::dockerui::options::NetworkMode>,
     /// `--build-context NAME=…`, sorted by name: mounted at `/nf-contexts/<index>` in every
@@ -262,6 +264,7 @@ impl Spec {
             },
             nixpkgs: nixpkgs(options)?,
             nix_settings: nix_settings(options)?,
+            cache_push: cache_push(options)?,
             network: options.network,
             named_contexts: options
                 .named_contexts
@@ -534,6 +537,24 @@ fn nixpkgs(options: &Options) -> Result<Option<String>, SpecError> {
     }
 }
 
+/// The Nix binary cache of NIX_CACHE_PUSH: an http, https or s3 URL (Nix's store URL, query
+/// parameters allowed), one line without spaces.
+fn cache_push(options: &Options) -> Result<Option<String>, SpecError> {
+    let Some(url) = options.build_arg(args::NIX_CACHE_PUSH) else {
+        return Ok(None);
+    };
+    let scheme_ok = ["http://", "https://", "s3://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+    if !scheme_ok || url.len() > 2000 || url.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(option_error(
+            &format!("build arg {}", args::NIX_CACHE_PUSH),
+            "give the binary cache's http://, https:// or s3:// URL (sign with --secret id=nix-cache-key,src=KEYFILE)",
+        ));
+    }
+    Ok(Some(url.to_string()))
+}
+
 /// Extra Nix settings from NIX_SUBSTITUTERS and NIX_TRUSTED_PUBLIC_KEYS, one line each.
 fn nix_settings(options: &Options) -> Result<Vec<String>, SpecError> {
     let mut settings = Vec::new();
@@ -649,6 +670,26 @@ mod tests {
     }
 
     #[test]
+    fn a_nix_cache_to_push_to_is_an_http_https_or_s3_url() {
+        for url in [
+            "http://127.0.0.1:5000",
+            "https://cache.example/x",
+            "s3://bucket?region=eu",
+        ] {
+            let spec = Spec::new(
+                &options(&[
+                    ("filename", "default.nix"),
+                    ("build-arg:NIX_CACHE_PUSH", url),
+                ]),
+                "{ }",
+                &amd64(),
+            )
+            .unwrap();
+            assert_eq!(spec.cache_push.as_deref(), Some(url));
+        }
+    }
+
+    #[test]
     fn nix_mode_builds_the_file_itself() {
         let spec = Spec::new(
             &options(&[("filename", "default.nix"), ("target", "hello")]),
@@ -749,6 +790,18 @@ mod tests {
                 "build arg NIX_SUBSTITUTERS",
             ),
             (vec![("build-arg:NIXPKGS", "--impure")], "build arg NIXPKGS"),
+            (
+                vec![("build-arg:NIX_CACHE_PUSH", "file:///etc")],
+                "build arg NIX_CACHE_PUSH",
+            ),
+            (
+                vec![("build-arg:NIX_CACHE_PUSH", "https://x\nbuild-hook = /evil")],
+                "build arg NIX_CACHE_PUSH",
+            ),
+            (
+                vec![("build-arg:NIX_CACHE_PUSH", "https://")],
+                "build arg NIX_CACHE_PUSH",
+            ),
         ] {
             let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
             match err {

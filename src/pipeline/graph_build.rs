@@ -20,7 +20,10 @@ use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
 use crate::nix::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR};
 use crate::pipeline::assemble::{assemble_image, debug_dump};
-use crate::plan::graph::{self as graph_plan, LOG_DIR, RAN_AT_DIR, RESULT_DIR, STATUS_DIR};
+use crate::plan::graph::{
+    self as graph_plan, GroupStep, LOG_DIR, PUSH_LOG_DIR, PUSH_STATUS_DIR, RAN_AT_DIR, RESULT_DIR,
+    STATUS_DIR,
+};
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
 
 /// Everything after the builder image is resolved and the context planned.
@@ -62,7 +65,11 @@ pub async fn build_platform<G: Gateway>(
         evaluated: &evaluated,
         resolve_mode,
     };
-    let (outputs, refs) = steps.solve(gateway, started_at).await?;
+    let (group_steps, refs) = steps.solve(gateway, started_at).await?;
+    if spec.cache_push.is_some() {
+        push(gateway, spec, builder, &graph, &group_steps).await?;
+    }
+    let outputs: Vec<Output> = group_steps.into_iter().map(|s| s.out).collect();
 
     let final_index = graph.final_group();
     let final_ref = refs[final_index].clone();
@@ -168,11 +175,11 @@ impl Steps<'_> {
         &self,
         gateway: &G,
         started_at: i64,
-    ) -> Result<(Vec<Output>, Vec<String>), UserError> {
+    ) -> Result<(Vec<GroupStep>, Vec<String>), UserError> {
         let what = || format!("building {}", self.spec.describe_target());
         let mut rerun = vec![false; self.graph.groups.len()];
         loop {
-            let outputs = graph_plan::group_stages(
+            let steps = graph_plan::group_stages(
                 self.spec,
                 self.builder,
                 self.graph,
@@ -181,6 +188,7 @@ impl Steps<'_> {
                 self.resolve_mode,
                 &rerun,
             );
+            let outputs: Vec<Output> = steps.iter().map(|s| s.out.clone()).collect();
             let last = outputs.last().expect("a graph has a final group");
             debug_dump("build steps", last);
             solve(gateway, last, what).await?;
@@ -190,7 +198,7 @@ impl Steps<'_> {
             }
             let Some((index, log, ran_at)) = first_failure(gateway, self.graph, &refs).await?
             else {
-                return Ok((outputs, refs));
+                return Ok((steps, refs));
             };
             let step = self.graph.groups[index].step_name();
             if ran_at >= started_at - 1 || rerun[index] {
@@ -274,6 +282,48 @@ async fn read_graph<G: Gateway>(
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;
     let dry_run = drvgraph::parse_dry_run(&dry_run).map_err(graph_error)?;
     drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
+}
+
+/// `NIX_CACHE_PUSH`: every build step's new paths copied to the binary cache, one push step per
+/// group that builds (what a `substitute` step fetched is in a cache already). A push that fails
+/// is a warning with Nix's text: the image is still right, only the cache lacks those paths.
+async fn push<G: Gateway>(
+    gateway: &G,
+    spec: &Spec,
+    builder: &BuilderImage,
+    graph: &Graph,
+    steps: &[GroupStep],
+) -> Result<(), UserError> {
+    for (group, step) in graph.groups.iter().zip(steps) {
+        if group.substitute {
+            continue;
+        }
+        let pushed = graph_plan::push_stage(spec, builder, group, step);
+        let reference = solve(gateway, &pushed, || {
+            format!("pushing {} to the Nix cache", group.step_name())
+        })
+        .await?;
+        let status = gateway
+            .read_file(&reference, &format!("{PUSH_STATUS_DIR}/{}", group.id))
+            .await
+            .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+            .unwrap_or_default();
+        if status != "ok" {
+            let log = gateway
+                .read_file(&reference, &format!("{PUSH_LOG_DIR}/{}", group.id))
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            gateway
+                .warn(&format!(
+                    "pushing what {:?} built to NIX_CACHE_PUSH failed: {}",
+                    group.step_name(),
+                    nix_error_text(&log)
+                ))
+                .await;
+        }
+    }
+    Ok(())
 }
 
 /// The .drv files and source NARs the build steps carry in their LLB (`crate::inline_inputs`),
@@ -476,6 +526,51 @@ mod tests {
 
     fn run(g: &mut FakeGateway) -> Result<Built, UserError> {
         run_at(g, 0)
+    }
+
+    #[test]
+    fn pushing_to_a_nix_cache_adds_push_steps_and_changes_no_build_step() {
+        let execs = |pairs: &[(&str, &str)]| {
+            let g = good();
+            let options = Options::from_pairs(pairs);
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(build(&g, &options, &environment(0)))
+                .unwrap();
+            let mut execs = std::collections::BTreeMap::new();
+            for definition in g.definitions() {
+                let json = crate::buildkit::llb::definition_to_json(&definition);
+                for vertex in json.as_array().unwrap() {
+                    if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec"))
+                    {
+                        execs.insert(name.to_string(), exec.to_string());
+                    }
+                }
+            }
+            (execs, g.warnings())
+        };
+        let (plain, _) = execs(&[("filename", "default.nix"), ("target", "app")]);
+        let (pushing, warnings) = execs(&[
+            ("filename", "default.nix"),
+            ("target", "app"),
+            ("build-arg:NIX_CACHE_PUSH", "https://cache.example"),
+        ]);
+        for step in ["build expensive-dep-1.0", "build app-1.0"] {
+            assert_eq!(plain[step], pushing[step], "{step}");
+        }
+        for step in ["expensive-dep-1.0", "app-1.0"] {
+            let push = &pushing[&format!("push {step} to the Nix cache")];
+            assert!(
+                push.contains("NF_CACHE_PUSH=https://cache.example"),
+                "{push}"
+            );
+            assert!(push.contains("nix-cache-key"), "{push}");
+            assert!(!plain.contains_key(&format!("push {step} to the Nix cache")));
+        }
+        // The fake's push steps report no status: each is a warning, never a failed build.
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].starts_with("pushing what \"build expensive-dep-1.0\" built"));
     }
 
     #[test]

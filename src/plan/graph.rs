@@ -77,7 +77,7 @@ pub fn group_stages(
     evaluated: &Output,
     resolve_mode: Option<&str>,
     rerun: &[bool],
-) -> Vec<Output> {
+) -> Vec<GroupStep> {
     let platform = spec.platform.to_pb();
     // Each group's .drv files that no group upstream of it needs, as one Mkfile: a step merges
     // its own and those of every group upstream of it, so each file is in the LLB once.
@@ -122,15 +122,19 @@ pub fn group_stages(
             })
         })
         .collect();
-    let mut outputs: Vec<Output> = Vec::with_capacity(graph.groups.len());
+    let mut steps: Vec<GroupStep> = Vec::with_capacity(graph.groups.len());
     for (i, group) in graph.groups.iter().enumerate() {
         let mut layers: Vec<Output> = std::iter::once(i)
             .chain(group.upstream.iter().copied())
             .filter_map(|g| derivation_layers[g].clone())
             .collect();
         layers.extend(source_layers(spec, group, inputs, evaluated));
-        let upstream: Vec<Output> = group.upstream.iter().map(|u| outputs[*u].clone()).collect();
-        let output = group_stage(
+        let upstream: Vec<Output> = group
+            .upstream
+            .iter()
+            .map(|u| steps[*u].out.clone())
+            .collect();
+        let step = group_stage(
             spec,
             builder,
             graph,
@@ -140,10 +144,61 @@ pub fn group_stages(
             resolve_mode,
             rerun.get(i).copied().unwrap_or(false),
         );
-        outputs.push(output);
+        steps.push(step);
     }
-    outputs
+    steps
 }
+
+/// One group's build step: its output (`/out`) and the merged root it ran over.
+#[derive(Debug, Clone)]
+pub struct GroupStep {
+    pub out: Output,
+    pub inputs: Output,
+}
+
+/// With `NIX_CACHE_PUSH`: the step that copies what group `group` built to the binary cache. It
+/// runs over the group's inputs and output merged, as a step downstream of it would, so the
+/// build steps' own keys never depend on the push settings; push.sh writes a status and a log
+/// per group (`PUSH_STATUS_DIR`, `PUSH_LOG_DIR`) and always ends successfully.
+pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &GroupStep) -> Output {
+    let platform = spec.platform.to_pb();
+    let root = llb::merge(
+        vec![step.inputs.clone(), step.out.clone()],
+        &platform,
+        &Meta::named(platform_prefixed(
+            spec,
+            format!(
+                "what {} built",
+                group.step_name().trim_start_matches("build ")
+            ),
+        )),
+    );
+    let mut env = builder_env(spec, builder);
+    env.push(format!("NF_GROUP={}", group.id));
+    if let Some(url) = &spec.cache_push {
+        env.push(format!("NF_CACHE_PUSH={url}"));
+    }
+    let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/push.sh")];
+    let mut exec = llb::Exec::new(args, env, "/", "root");
+    exec.output("/", Some(root));
+    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
+    mount_credentials(&mut exec);
+    super::mount_push_secrets(&mut exec);
+    exec.network = network_mode(spec);
+    let out = exec.output(OUT, None);
+    let meta = Meta::named(platform_prefixed(
+        spec,
+        format!(
+            "push {} to the Nix cache",
+            group.step_name().trim_start_matches("build ")
+        ),
+    ));
+    llb::exec(&exec, &platform, &meta).get(out)
+}
+
+/// Per-group push status (`ok` | `failed`) and Nix's log, in a push step's output (the
+/// contract's).
+pub use crate::builder::contract::{PUSH_LOG_DIR, PUSH_STATUS_DIR};
 
 /// A group's sources: each carried one as a Mkfile of its NAR (one vertex per source, shared by
 /// every group that needs it), the rest in one copy by content out of the evaluation.
@@ -222,7 +277,7 @@ fn group_stage(
     upstream: Vec<Output>,
     resolve_mode: Option<&str>,
     rerun: bool,
-) -> Output {
+) -> GroupStep {
     let platform = spec.platform.to_pb();
     let mut layers = vec![builder_image(spec, builder, resolve_mode)];
     layers.extend(inputs);
@@ -275,12 +330,15 @@ fn group_stage(
     }
     let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/realise.sh")];
     let mut exec = llb::Exec::new(args, env, "/", "root");
-    exec.output("/", Some(root));
+    exec.output("/", Some(root.clone()));
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
     mount_credentials(&mut exec);
     exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
     let meta = Meta::named(platform_prefixed(spec, group.step_name()))
         .ignoring_cache(spec.no_cache || rerun);
-    llb::exec(&exec, &platform, &meta).get(out)
+    GroupStep {
+        out: llb::exec(&exec, &platform, &meta).get(out),
+        inputs: root,
+    }
 }

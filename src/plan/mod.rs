@@ -29,6 +29,8 @@ use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::{Closure, StorePath};
 
+/// The ids of the secrets of a step that pushes to NIX_CACHE_PUSH (the contract's).
+pub use crate::builder::contract::{AWS_SECRET, CACHE_KEY_SECRET};
 /// Where the scripts are mounted and where `--secret id=netrc` appears (the contract's).
 pub use crate::builder::contract::{NETRC_SECRET, SCRIPT_DIR};
 /// Where `--ssh default` appears in the builder.
@@ -140,10 +142,13 @@ pub fn nix_stage(
 ) -> Output {
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
-    let env = match task {
+    let mut env = match task {
         Task::Build => evaluation_env(spec, builder),
         Task::Targets => builder_env(spec, builder),
     };
+    if let (Task::Build, Some(url)) = (task, &spec.cache_push) {
+        env.push(format!("{}={url}", vars::CACHE_PUSH));
+    }
     let script = tools(&platform);
     let cache_id = nix_cache_id(spec, builder);
     let args = vec![
@@ -179,6 +184,10 @@ pub fn nix_stage(
     );
     exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
     mount_credentials(&mut exec);
+    if task == Task::Build && spec.cache_push.is_some() {
+        // The single plan pushes from its one step, whose key then holds the URL.
+        mount_push_secrets(&mut exec);
+    }
     mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
@@ -207,6 +216,20 @@ pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&
         &spec.platform.to_pb(),
         &Meta::named(format!("builder image {}", builder.reference)),
     )
+}
+
+/// The secrets of a step that pushes to NIX_CACHE_PUSH, at `/run/secrets/<id>`.
+pub fn mount_push_secrets(exec: &mut llb::Exec) {
+    for id in [CACHE_KEY_SECRET, AWS_SECRET] {
+        exec.mount(
+            &format!("/run/secrets/{id}"),
+            "",
+            MountKind::Secret {
+                id: id.into(),
+                mode: 0o400,
+            },
+        );
+    }
 }
 
 /// The secret and SSH mounts of every Nix step: private caches and fetches behind auth see the

@@ -22,3 +22,44 @@ test_without_store() {
       bash -c "[ \"\$(docker run --rm nf-test/without-store-$plan)\" = 'hello from nix-frontend' ]"
   done
 }
+
+# Plain buildctl, as the README shows for fleets that run buildkitd themselves: the frontend by
+# digest through gateway.v0, an OCI archive out, loaded and run.
+test_buildctl() {
+  echo "buildctl: buildctl build --frontend gateway.v0 with the frontend from the registry"
+  if [ "${E2E_DOCKER:-}" != standalone ]; then
+    echo "  (skipped: needs a standalone builder, E2E_DOCKER=standalone)"
+    return
+  fi
+  local dir=tests/fixtures/hello
+  buildctl_build() {
+    scripts/buildkit buildctl "${E2E_BUILDER:-nf-bk-e2e}" build \
+      --frontend gateway.v0 --opt "source=$FRONTEND" --local "context=$dir" --local "dockerfile=$dir" \
+      --opt filename=default.nix --opt target=hello --opt "build-arg:NIX_IMAGE=$NIX_IMAGE" \
+      --output "type=oci,dest=$work/buildctl.tar,name=nf-test/buildctl:latest" >"$work/buildctl.log" 2>&1
+  }
+  check "buildctl builds default.nix to an OCI archive" buildctl_build
+  check "... which loads and runs" bash -c \
+    "docker load -i '$work/buildctl.tar' >/dev/null && [ \"\$(docker run --rm nf-test/buildctl)\" = 'hello from nix-frontend' ]"
+  expect_buildctl_error() {
+    ! scripts/buildkit buildctl "${E2E_BUILDER:-nf-bk-e2e}" build --frontend gateway.v0 --opt "source=$FRONTEND" \
+      --local "context=$dir" --local "dockerfile=$dir" --opt filename=default.nix --opt target=nope \
+      --opt "build-arg:NIX_IMAGE=$NIX_IMAGE" >"$work/buildctl-error.log" 2>&1 &&
+      grep -q 'attribute .nope.' "$work/buildctl-error.log"
+  }
+  check "an unknown attribute is an error naming it" expect_buildctl_error
+}
+
+# The frontend as users get it (scripts/publish): one index with linux/amd64 and linux/arm64 in
+# the registry, pinned by digest; the arm64 binary answers under qemu.
+test_published_frontend() {
+  echo "published-frontend: the frontend's index has amd64 and arm64, the arm64 one runs"
+  case ${FRONTEND:-} in
+    *@sha256:*) ;;
+    *) echo "  (skipped: FRONTEND is no pinned registry reference; scripts/test passes scripts/publish's)"; return ;;
+  esac
+  check "the index lists linux/amd64 and linux/arm64" bash -c \
+    "docker buildx imagetools inspect '$FRONTEND' | grep -q 'linux/amd64' && docker buildx imagetools inspect '$FRONTEND' | grep -q 'linux/arm64'"
+  check "... and the arm64 frontend answers under qemu (no BuildKit on its stdin)" bash -c \
+    "docker run --rm --pull always --platform linux/arm64 '$FRONTEND' </dev/null 2>&1 | grep -q 'BuildKit did not answer'"
+}

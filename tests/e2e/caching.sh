@@ -217,6 +217,94 @@ test_binary_cache() {
 
 # The upstream export race (tests/lib/export_race.sh) is told from other failures by the error
 # CI logged, and `build` runs such a build once more (with a stand-in for build_raw).
+# Each NAME has a narinfo in the cache DIR, signed with the test key.
+pushed_signed() { # pushed_signed DIR NAME...
+  local dir=$1 name info; shift
+  for name in "$@"; do
+    info=$(grep -l "^StorePath: /nix/store/[a-z0-9]*-$name\$" "$dir"/*.narinfo | head -1)
+    [ -n "$info" ] && grep -q '^Sig: push-test:' "$info" || return 1
+  done
+}
+
+# NIX_CACHE_PUSH: every build step pushes what it built to a Nix binary cache that takes uploads
+# (HTTP PUT on 127.0.0.1), signed with a key passed as a secret; a builder with no BuildKit cache
+# at all then substitutes everything but the leaf from it. Both plans push.
+test_nix_cache_push() {
+  echo "nix-cache-push: build steps push to a Nix binary cache; a fresh builder substitutes from it"
+  if [ "${E2E_DOCKER:-}" = docker28 ]; then
+    echo "  (skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon; tests/engines.sh covers Docker 28)"
+    return
+  fi
+  local dir=$work/push cache=$work/push-cache port=$((21000 + $$ % 9000)) server
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir" && mkdir -p "$cache"
+  echo "pushed dependency $$" >"$dir/dep/info.txt"
+  printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$cache/nix-cache-info"
+  docker run --rm -v "$work:/work" "$NIX_IMAGE" \
+    nix-store --generate-binary-cache-key push-test /work/push-key.sec /work/push-key.pub
+  python3 tests/lib/upload_http.py "$port" "$cache" >"$work/upload-http.log" 2>&1 &
+  server=$!
+  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  local push=(--network host --secret "id=nix-cache-key,src=$work/push-key.sec"
+    --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port")
+  check "a build with NIX_CACHE_PUSH" build "$dir" -t nf-test/push "${push[@]}"
+  check "... ran a push step per build step" bash -c \
+    "grep -qE '^#[0-9]+ push expensive-dep-1.0 to the Nix cache' '$work/build.log' && grep -qE '^#[0-9]+ push app-1.0 to the Nix cache' '$work/build.log'"
+  check "... the cache holds the dependency and the app, signed with the key" \
+    pushed_signed "$cache" expensive-dep-1.0 app-1.0
+  check "... and the key is in no layer of the image" bash -c \
+    "mkdir -p '$work/push-no-key' && docker save -o '$work/push.tar' nf-test/push &&
+     python3 tests/lib/token_absent.py \"\$(sed -n 1p '$work/push-key.sec' | cut -d: -f2 | cut -c1-40)\" '$work/push.tar' '$work/push-no-key'"
+  # A fresh builder: no BuildKit cache, only the Nix cache.
+  docker builder prune -af >/dev/null
+  echo "a leaf change $$" >"$dir/app/message.txt"
+  check "a leaf change on a pruned builder with the cache as substituter" build "$dir" -t nf-test/push-fresh \
+    --network host --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" \
+    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-key.pub")"
+  check "... substituted the dependency and built only the app (built: $(nix_built))" bash -c \
+    "grep -qE \"copying path '/nix/store/[a-z0-9]{32}-expensive-dep-1.0' from 'http://127.0.0.1:$port'\" '$work/build.log' &&
+     ! grep -q 'compiling the expensive dependency' '$work/build.log'"
+  check "... and the image runs with it" bash -c "docker run --rm nf-test/push-fresh | grep -q 'a leaf change $$'"
+  # The single plan pushes from its one step.
+  echo "single plan $$" >"$dir/app/message.txt"
+  check "NIX_PLAN=single pushes too" build "$dir" -t nf-test/push-single "${push[@]}" --build-arg NIX_PLAN=single \
+    --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-key.pub")"
+  check "... the new app is in the cache" bash -c \
+    "[ \$(grep -l 'StorePath: /nix/store/[a-z0-9]*-app-1.0$' '$cache'/*.narinfo | wc -l) -ge 2 ]"
+  kill "$server" 2>/dev/null
+  expect_error cache-push-url "$dir" --build-arg NIX_CACHE_PUSH=file:///etc -- "build arg NIX_CACHE_PUSH" "https://"
+}
+
+# Two CI runners that share nothing but a registry (two standalone buildkitd with their own
+# state): A builds cold, pushes and exports a registry cache; B, which never saw the project,
+# builds a leaf change from that cache: Nix builds only the leaf, and B's image reuses every layer
+# of A's but three: the leaf's, its changed source's (app/message.txt is a store path of the
+# closure) and the last small one.
+test_two_runners() {
+  echo "two-runners: runner B builds a leaf change from runner A's registry cache"
+  if [ "${E2E_DOCKER:-}" != standalone ]; then
+    echo "  (skipped: needs standalone builders, E2E_DOCKER=standalone)"
+    return
+  fi
+  local b=nf-bk-e2e-runner-b dir=$work/runners ref=127.0.0.1:5000/nf-test/runners
+  local cache=127.0.0.1:5000/nf-test/runners-cache:$$ wide=(-f "$work/runners/default.nix" --target app --build-arg "NIX_ARGS=--arg count 20")
+  scripts/buildkit start "$b" 1242 >/dev/null 2>&1 || { fail "runner B did not start (scripts/buildkit start $b 1242)"; return; }
+  rm -rf "$dir" && cp -r tests/fixtures/wide "$dir"
+  echo "runner A $$" >"$dir/app/message.txt"
+  docker builder prune -af >/dev/null
+  check "runner A builds cold, pushes and exports a registry cache" build "$dir" "${wide[@]}" \
+    -t "$ref:a-$$" --push --cache-to "type=registry,ref=$cache,mode=max"
+  echo "runner B's leaf change $$" >"$dir/app/message.txt"
+  check "runner B builds the leaf change with --cache-from" build "$dir" "${wide[@]}" --builder "$b" \
+    -t "$ref:b-$$" --push --cache-from "type=registry,ref=$cache"
+  check "... Nix built only the leaf (built: $(nix_built))" [ "$(nix_built)" = "wide-app-1.0.drv " ]
+  local layers_a layers_b
+  layers_a=$(python3 tests/lib/registry_layers.py "$ref:a-$$")
+  layers_b=$(python3 tests/lib/registry_layers.py "$ref:b-$$")
+  check "... and its image reuses all of A's layers but the leaf's, its source's and the last ($(grep -cvxF -f <(echo "$layers_a") <<<"$layers_b") of $(wc -l <<<"$layers_b") new)" \
+    [ "$(grep -cvxF -f <(echo "$layers_a") <<<"$layers_b")" = 3 ]
+  scripts/buildkit stop "$b" >/dev/null 2>&1
+}
+
 test_export_race() {
   echo "export-race: the upstream unpack race is recognised and its build run again"
   check "the failure CI logged is the upstream race" upstream_export_race tests/fixtures/export-race/build.log

@@ -101,8 +101,15 @@ test_network() {
   # A new file (a new hash), so nothing comes from the cache: the sandbox network cannot reach it.
   echo "not reachable $$" >"$served/payload.txt"
   hash=$(sha256sum "$served/payload.txt" | cut -d' ' -f1)
-  expect_error no-host-network "$dir" -f "$dir/default.nix" --target app \
-    --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -- \
-    "building attribute \"app\" of default.nix failed" "fetched.txt" "127.0.0.1"
+  if [ "${E2E_DOCKER:-}" = standalone ]; then
+    # A buildkitd on the host network without CNI (scripts/buildkit, like most CI setups) runs
+    # every step in the host's network: there the sandbox reaches the loopback too.
+    check "on standalone BuildKit without CNI the default network is the host's" build "$dir" \
+      -f "$dir/default.nix" --target app --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash"
+  else
+    expect_error no-host-network "$dir" -f "$dir/default.nix" --target app \
+      --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -- \
+      "building attribute \"app\" of default.nix failed" "fetched.txt" "127.0.0.1"
+  fi
   kill "$server" 2>/dev/null
 }

@@ -38,3 +38,31 @@ test_multiplatform() {
      [ "$(docker run --rm --platform linux/arm64 nf-test/arm64-only)" = "hello from nix-frontend" ]'
   expect_error unsupported-platform "$dir" -f "$dir/default.nix" --target hello --platform linux/mips64 -- "--platform: linux/mips64 has no Nix system"
 }
+
+# One buildx builder of two standalone nodes, each serving one platform (`docker buildx create
+# --append`): each platform's Nix steps run on its own node, and the results join in one index.
+test_two_nodes() {
+  echo "two-nodes: --platform linux/amd64,linux/arm64 on a builder of two nodes, one per platform"
+  if [ "${E2E_DOCKER:-}" != standalone ]; then
+    echo "  (skipped: needs standalone builders, E2E_DOCKER=standalone)"
+    return
+  fi
+  local multi=127.0.0.1:5000/nix-frontend-test/nix:multi dir=tests/fixtures/hello ref=127.0.0.1:5000/nf-test/two-nodes:$$
+  scripts/nix-image-index "$multi" amd64 arm64
+  scripts/buildkit start nf-bk-node-amd64 1243 linux/amd64 >/dev/null 2>&1 &&
+    scripts/buildkit start nf-bk-node-arm64 1244 linux/arm64 >/dev/null 2>&1 &&
+    scripts/buildkit join nf-bk-two-nodes nf-bk-node-amd64 nf-bk-node-arm64 >/dev/null 2>&1 ||
+    { fail "the two nodes did not start (scripts/buildkit start, join)"; return; }
+  check "two platforms on two nodes, pushed as one index" build "$dir" -f "$dir/default.nix" --target hello \
+    --builder nf-bk-two-nodes --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" -t "$ref" --push
+  check "... each platform's Nix steps ran on its own node" bash -c \
+    "grep -qE '^#[0-9]+ \[nf-bk-node-arm64 [^]]*\] \[linux/arm64\] build hello-1.0' '$work/build.log' &&
+     grep -qE '^#[0-9]+ \[nf-bk-node-amd64 [^]]*\] \[linux/amd64\] build hello-1.0' '$work/build.log'"
+  check "... the index holds both platforms" bash -c \
+    "docker buildx imagetools inspect '$ref' | grep -q 'linux/arm64' && docker buildx imagetools inspect '$ref' | grep -q 'linux/amd64'"
+  check "... and the arm64 image runs under emulation" \
+    bash -c "[ \"\$(docker run --rm --pull always --platform linux/arm64 '$ref')\" = 'hello from nix-frontend' ]"
+  scripts/buildkit stop nf-bk-two-nodes >/dev/null 2>&1
+  scripts/buildkit stop nf-bk-node-amd64 >/dev/null 2>&1
+  scripts/buildkit stop nf-bk-node-arm64 >/dev/null 2>&1
+}

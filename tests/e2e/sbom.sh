@@ -96,9 +96,15 @@ from sbom_check import statements
 with tarfile.open(sys.argv[1]) as archive:
     found = [s for kind, _, s in statements(archive) if "slsa.dev/provenance" in kind]
 predicate = found[0]["predicate"]
-assert predicate["invocation"]["configSource"]["entryPoint"] == "default.nix", predicate["invocation"]
-builder = sys.argv[2].split(":")[0]
-assert any(builder in m["uri"] and m["digest"].get("sha256") for m in predicate["materials"]), predicate["materials"]
+builder = sys.argv[2].split("@")[0].rsplit(":", 1)[0] if "@" in sys.argv[2] else sys.argv[2].split(":")[0]
+if "invocation" in predicate:  # SLSA provenance v0.2 (BuildKit before 0.2x)
+    assert predicate["invocation"]["configSource"]["entryPoint"] == "default.nix", predicate["invocation"]
+    materials = predicate["materials"]
+else:  # SLSA provenance v1
+    external = predicate["buildDefinition"]["externalParameters"]
+    assert external["configSource"]["path"] == "default.nix", external
+    materials = predicate["buildDefinition"]["resolvedDependencies"]
+assert any(builder in m["uri"] and m["digest"].get("sha256") for m in materials), materials
 ' "$work/sbom-prov.tar" "$NIX_IMAGE"
   build "$dir" -f "$dir/default.nix" --target licensed --output "type=oci,dest=$work/sbom-none.tar"
   check "without --sbom no SPDX attestation" bash -c \
