@@ -319,3 +319,34 @@ test_export_race() {
     build_raw() { echo 'ERROR: exit code: 1'; return 1; }
     ! build x >/dev/null"
 }
+
+# A cache that holds only some steps (mode=min: the image's layers, not the build steps) builds
+# the missing ones, and the image is still right.
+test_partial_cache() {
+  echo "partial-cache: a mode=min cache builds the steps it lacks; the image is right"
+  local dir=$work/partial cache=$work/partial-cache
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
+  echo "partial cache $$" >"$dir/dep/info.txt"
+  docker builder prune -af >/dev/null
+  check "a build exports a mode=min cache" build "$dir" -t nf-test/partial --cache-to "type=local,dest=$cache,mode=min"
+  docker builder prune -af >/dev/null
+  echo "after a partial cache $$" >"$dir/app/message.txt"
+  check "a pruned builder with it builds the leaf change" build "$dir" -t nf-test/partial-b --cache-from "type=local,src=$cache"
+  check "... building what the cache lacks (built: $(nix_built))" grep -q 'compiling the expensive dependency' "$work/build.log"
+  check "... and the image is right" bash -c "docker run --rm nf-test/partial-b | grep -q 'after a partial cache $$'"
+}
+
+# What a remote builder can fail at: a builder image the registry does not have names the image
+# and what to set; a frontend from a registry nobody answers on is BuildKit's own error, at once.
+test_remote_errors() {
+  echo "remote-errors: an image that cannot be pulled, a frontend registry that does not answer"
+  local dir=tests/fixtures/hello
+  NIX_IMAGE=127.0.0.1:5000/nf-test/no-such-nix:missing expect_error missing-builder-image "$dir" -f "$dir/default.nix" -- \
+    "cannot use the Nix builder image 127.0.0.1:5000/nf-test/no-such-nix:missing" "--build-arg NIX_IMAGE="
+  unreachable_frontend() {
+    ! timeout 120 docker buildx build --progress=plain --build-arg BUILDKIT_SYNTAX=127.0.0.1:5999/nix-frontend:x \
+      -f "$dir/default.nix" "$dir" >"$work/unreachable.log" 2>&1 &&
+      grep -q 'ERROR.*127.0.0.1:5999' "$work/unreachable.log"
+  }
+  check "a frontend from an unreachable registry fails at once with BuildKit's error" unreachable_frontend
+}
