@@ -2,7 +2,10 @@
 # End-to-end tests against the real dockerd + BuildKit, the real Nix builder image and the real
 # frontend image. Run by scripts/test after set-up; expects org/nix-frontend and
 # nix-frontend-test/nix:local to be loaded.
-#   usage: tests/e2e.sh [NAME...]      (default: every test)
+#   usage: tests/e2e.sh [NAME...]      (default: every test, in file order)
+#          tests/e2e.sh --list         (the names of every test, without running any)
+# The tests are the test_NAME functions of tests/e2e/*.sh: a new one runs by default, and a NAME
+# with no function is refused before anything runs.
 # E2E_DOCKER=docker28: every `docker` call of the tests goes to the Docker 28 test daemon in the
 # container ${DOCKER28_NAME:-nf-docker28} (scripts/docker28 start), through a `docker` on PATH that
 # runs `docker exec` there in the same directory (the repository and /tmp are mounted at the same
@@ -15,6 +18,36 @@ root=$PWD
 NIX_IMAGE=${NIX_IMAGE:-nix-frontend-test/nix:local}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+failures=0
+passed=0
+# shellcheck source=tests/lib/common.sh
+. tests/lib/common.sh
+# Every test_NAME function, file by file in the order each file defines them.
+all_tests=()
+for file in tests/e2e/*.sh; do
+  # shellcheck source=/dev/null
+  . "$file"
+  while IFS= read -r name; do all_tests+=("$name"); done \
+    < <(sed -n 's/^test_\([A-Za-z0-9_]*\)[[:space:]]*()[[:space:]]*{.*/\1/p' "$file")
+done
+# A test function defined some other way would be in no list: refused.
+for name in $(declare -F | sed -n 's/^declare -f test_//p'); do
+  case " ${all_tests[*]} " in
+    *" $name "*) ;;
+    *) echo "e2e: test_$name is not defined as 'test_$name() {' at the start of a line in tests/e2e/*.sh, so no list reaches it" >&2; exit 2 ;;
+  esac
+done
+if [ "${1:-}" = --list ]; then
+  printf '%s\n' "${all_tests[@]}"
+  exit 0
+fi
+tests=("$@")
+[ ${#tests[@]} -gt 0 ] || tests=("${all_tests[@]}")
+for t in "${tests[@]}"; do
+  declare -F "test_$t" >/dev/null ||
+    { echo "e2e: no test named $t (tests/e2e.sh --list names them)" >&2; exit 2; }
+done
+
 case ${E2E_DOCKER:-} in
   "") ;;
   docker28)
@@ -69,19 +102,6 @@ WRAP
     ;;
   *) echo "e2e: unknown E2E_DOCKER=$E2E_DOCKER (docker28, standalone)" >&2; exit 2 ;;
 esac
-failures=0
-passed=0
-# shellcheck source=tests/lib/common.sh
-. tests/lib/common.sh
-for file in tests/e2e/*.sh; do
-  # shellcheck source=/dev/null
-  . "$file"
-done
-
-tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=(hello libc errors error_file subdir dockerignore build_context hostile nix_args ifd cacert dialect dialect_errors lint
-  outputs flake print check chain sbom shared repro concurrent interrupt leaf cache_local registry fresh_builder binary_cache secret ssh
-  multiplatform setup without_store network export_race nix_cache_push two_runners buildctl two_nodes published_frontend partial_cache remote_errors)
 for t in "${tests[@]}"; do "test_$t"; done
 [ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
 echo "e2e: $passed passed, $failures failed"

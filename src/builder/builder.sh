@@ -1,6 +1,17 @@
-# nix-frontend's builder script (mounted at /.nix-frontend/builder.sh). It runs in the Nix image with the build context at /src and an
+# nix-frontend's builder script (mounted at /.nix-frontend/builder.sh): the one Nix step of the
+# single plan (NIX_PLAN=single). It runs in the Nix image with the build context at /src and an
 # empty output mount at /out. It is constant text: every user value arrives in an environment
-# variable (NF_FILE, NF_ATTR, NF_FLAKE) and is only ever used quoted, as one argv entry.
+# variable and is only ever used quoted, as one argv entry (read here and in common.sh):
+#   NF_FILE             the Nix file, relative to /src
+#   NF_FILE_DEFAULTED   1 when no file was named: without default.nix, flake.nix is built
+#   NF_FLAKE            1 to build a flake (the file's directory)
+#   NF_ATTR             the attribute (-A) or the flake's output
+#   NF_ARG_COUNT, NF_ARG_<i>           the Nix arguments (--arg/--argstr ...), one argv entry each
+#   NF_NIXPKGS          the path of -I nixpkgs=
+#   NF_NIX_SETTINGS     extra Nix settings, one `name = value` per line
+#   NF_CONTEXT_COUNT, NF_CONTEXT_<i>   the named contexts' names; each is mounted at /nf-contexts/<i>
+#   NF_SBOM             1 to write packages.json too
+#   NF_CACHE_PUSH       NIX_CACHE_PUSH: the binary cache to copy the closure to (nf_push)
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's
@@ -10,8 +21,10 @@
 #   ran-at        when this ran (Unix seconds), to tell a cached failure from a fresh one
 #   results       the build's output paths, one per line
 #   closure.json  nix path-info --json --recursive of the results (nf_closure_json)
+#   requisites    nix-store --query --requisites of the results, one path per line
 #   info.json     name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
+#   push-log      with NF_CACHE_PUSH, Nix's stderr of the push (a failed push is only a warning)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u
 meta=/out/.nix-frontend
@@ -33,12 +46,16 @@ logged "$meta/results" nix-store --realise "$@" || finish build-failed
 nf_closure_json $(cat "$meta/results") >"$meta/closure.json" 2>"$meta/log" || finish build-failed
 
 # Each path in a tree of its own, so that the frontend can copy it as one layer whose /nix and
-# /nix/store entries are created by that copy (and so get its pinned timestamp).
+# /nix/store entries are created by that copy (and so get its pinned timestamp). The list goes
+# through a file, not a pipe, so that a failing nix-store ends the step here.
 # shellcheck disable=SC2046
-nix-store --query --requisites $(cat "$meta/results") | while read -r path; do
+logged "$meta/requisites" nix-store --query --requisites $(cat "$meta/results") ||
+  { echo "listing the closure of the results failed" >>"$meta/log"; finish build-failed; }
+while read -r path; do
   layer="/out/layers/${path##*/}/nix/store"
-  mkdir -p "$layer" && cp -a "$path" "$layer/" || exit 1
-done || { echo "copying the closure failed" >"$meta/log"; finish build-failed; }
+  { mkdir -p "$layer" && cp -a "$path" "$layer/"; } ||
+    { echo "copying $path into its layer tree failed" >"$meta/log"; finish build-failed; }
+done <"$meta/requisites"
 
 nf_root_links "$meta/root" "$(head -n 1 "$meta/results")"
 # NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the

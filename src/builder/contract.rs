@@ -1,11 +1,15 @@
-//! The contract between the builder scripts (`builder.sh`, `targets.sh`) and Rust: where the
-//! scripts leave what they report in the Nix stage's output, the status word that says how the
-//! Nix step ended, and the one mapping from a failed status to the error the user sees.
+//! The contract between the builder scripts and Rust, in one place: the scripts themselves
+//! (`scripts`, mounted at `SCRIPT_DIR`), the environment variables through which every value
+//! reaches them (`vars`), where they leave what they report and what they read (the paths
+//! below), the status word that says how a Nix step ended (`Status`, with the words each script
+//! may write), and the one mapping from a failed status to the error the user sees.
 //!
 //! Paths are as the frontend reads them, relative to the output's root; in the builder the same
-//! output is mounted at `OUT`, so `STATUS` is `/out/.nix-frontend/status` there. Both scripts end
-//! by writing `status` (one word) and, on failure, Nix's stderr in `log`; `ran-at` tells a cached
-//! run from a fresh one.
+//! output is mounted at `OUT`, so `STATUS` is `/out/.nix-frontend/status` there. builder.sh,
+//! eval.sh and targets.sh end by writing `status` (one word) and, on failure, Nix's stderr in
+//! `log`; `ran-at` tells a cached run from a fresh one. realise.sh writes the same per group,
+//! under `STATUS_DIR`, `LOG_DIR` and `RAN_AT_DIR`. The tests in `contract_tests` read every
+//! script and fail on a variable, path or status word that only one side knows.
 
 use crate::dockerui::spec::{Mode, Spec};
 use crate::error::UserError;
@@ -13,11 +17,164 @@ use crate::nix::closure::StorePath;
 
 use crate::plan::Task;
 
-/// Where the Nix stage's output is mounted in the builder.
+/// Where the scripts are mounted in every Nix step (files of their own keep them out of argv,
+/// error messages and `ps`).
+pub const SCRIPT_DIR: &str = "/.nix-frontend";
+
+/// One file of the scripts: its name in `SCRIPT_DIR`, its mode, its text, and the status words
+/// it writes itself or through the common.sh functions it calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Script {
+    pub name: &'static str,
+    pub mode: i32,
+    pub text: &'static str,
+    pub statuses: &'static [Status],
+}
+
+impl Script {
+    /// Where it is in the builder.
+    pub fn path(&self) -> String {
+        format!("{SCRIPT_DIR}/{}", self.name)
+    }
+}
+
+/// The scripts and expressions mounted at `SCRIPT_DIR`.
+pub mod scripts {
+    use super::{Script, Status};
+
+    /// The single plan's Nix step: evaluate, build, lay out the closure.
+    pub const BUILDER: Script = Script {
+        name: "builder.sh",
+        mode: 0o555,
+        text: include_str!("builder.sh"),
+        statuses: &[
+            Status::Ok,
+            Status::MissingFile,
+            Status::EvalFailed,
+            Status::BuildFailed,
+        ],
+    };
+    /// Shell functions the other scripts source.
+    pub const COMMON: Script = Script {
+        name: "common.sh",
+        mode: 0o444,
+        text: include_str!("common.sh"),
+        statuses: &[Status::MissingFile, Status::EvalFailed],
+    };
+    /// The graph plan's evaluation step.
+    pub const EVAL: Script = Script {
+        name: "eval.sh",
+        mode: 0o555,
+        text: include_str!("eval.sh"),
+        statuses: &[Status::Ok, Status::MissingFile, Status::EvalFailed],
+    };
+    /// The graph plan's build step of one group.
+    pub const REALISE: Script = Script {
+        name: "realise.sh",
+        mode: 0o555,
+        text: include_str!("realise.sh"),
+        statuses: &[Status::Ok, Status::BuildFailed, Status::Skipped],
+    };
+    /// The graph plan's push step of one group (`NIX_CACHE_PUSH`): its own words,
+    /// `PUSH_WORDS`, not a `Status`.
+    pub const PUSH: Script = Script {
+        name: "push.sh",
+        mode: 0o555,
+        text: include_str!("push.sh"),
+        statuses: &[],
+    };
+    /// Our expressions over the built value, applied with `nix eval --apply`: its facts for the
+    /// image config (`info`), the derivations it is built from for the SBOM (`packages`), its
+    /// buildable attributes (`targets`).
+    pub const FACTS: Script = Script {
+        name: "facts.nix",
+        mode: 0o444,
+        text: include_str!("facts.nix"),
+        statuses: &[],
+    };
+    /// The `--print=targets` step.
+    pub const TARGETS: Script = Script {
+        name: "targets.sh",
+        mode: 0o555,
+        text: include_str!("targets.sh"),
+        statuses: &[Status::Ok, Status::MissingFile, Status::EvalFailed],
+    };
+    /// Every file mounted at `SCRIPT_DIR`, in the order they are made.
+    pub const ALL: [Script; 7] = [BUILDER, COMMON, EVAL, REALISE, PUSH, FACTS, TARGETS];
+}
+
+/// facts.nix's expressions, as the scripts name them (`nf_apply NAME`).
+pub const FACTS_EXPRESSIONS: [&str; 3] = ["info", "packages", "targets"];
+
+/// The environment variables the scripts read: every user value and every fact of the plan
+/// arrives in one of them, never in a script's text. A name ending in `_` is a family, one
+/// variable per index (`indexed`).
+pub mod vars {
+    /// The Nix file, relative to the context.
+    pub const FILE: &str = "NF_FILE";
+    /// 1 when no file was named (then a flake.nix may stand in for a missing default.nix).
+    pub const FILE_DEFAULTED: &str = "NF_FILE_DEFAULTED";
+    /// 1 to build a flake.
+    pub const FLAKE: &str = "NF_FLAKE";
+    /// The attribute (`-A`) or the flake's output.
+    pub const ATTR: &str = "NF_ATTR";
+    /// The Nix system of the platform (targets.sh: a flake's `packages.<system>`).
+    pub const SYSTEM: &str = "NF_SYSTEM";
+    /// The number of Nix arguments, and each one (`--arg`/`--argstr` triples, word by word).
+    pub const ARG_COUNT: &str = "NF_ARG_COUNT";
+    pub const ARG: &str = "NF_ARG_";
+    /// The path of `-I nixpkgs=`.
+    pub const NIXPKGS: &str = "NF_NIXPKGS";
+    /// Extra Nix settings, one `name = value` per line.
+    pub const NIX_SETTINGS: &str = "NF_NIX_SETTINGS";
+    /// The number of named contexts, and each one's name (mounted at `CONTEXTS_DIR/<index>`).
+    pub const CONTEXT_COUNT: &str = "NF_CONTEXT_COUNT";
+    pub const CONTEXT: &str = "NF_CONTEXT_";
+    /// 1 to write `PACKAGES` too (only steps that evaluate).
+    pub const SBOM: &str = "NF_SBOM";
+    /// eval.sh: the largest source written as a NAR for the build steps to carry.
+    pub const NAR_MAX_BYTES: &str = "NF_NAR_MAX_BYTES";
+    /// realise.sh: the group's id, the number of its roots and each root, 1 for the final group.
+    pub const GROUP: &str = "NF_GROUP";
+    pub const ROOT_COUNT: &str = "NF_ROOT_COUNT";
+    pub const ROOT: &str = "NF_ROOT_";
+    pub const FINAL: &str = "NF_FINAL";
+    /// `NIX_CACHE_PUSH`: the binary cache to copy what was built to (builder.sh, push.sh).
+    pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";
+
+    /// Every name the scripts read.
+    pub const ALL: [&str; 18] = [
+        FILE,
+        FILE_DEFAULTED,
+        FLAKE,
+        ATTR,
+        SYSTEM,
+        ARG_COUNT,
+        ARG,
+        NIXPKGS,
+        NIX_SETTINGS,
+        CONTEXT_COUNT,
+        CONTEXT,
+        SBOM,
+        NAR_MAX_BYTES,
+        GROUP,
+        ROOT_COUNT,
+        ROOT,
+        FINAL,
+        CACHE_PUSH,
+    ];
+
+    /// The variable `index` of a family such as `ARG`.
+    pub fn indexed(family: &str, index: usize) -> String {
+        format!("{family}{index}")
+    }
+}
+
+/// Where a Nix step's output is mounted in the builder.
 pub const OUT: &str = "/out";
 /// The directory of the report (single mode and evaluation); the manifest entries below.
 pub const MANIFEST_DIR: &str = "/.nix-frontend";
-/// The status word: `ok`, `missing-file`, `eval-failed` or `build-failed`.
+/// The status word (`Status`).
 pub const STATUS: &str = "/.nix-frontend/status";
 /// Nix's stderr of the failing step.
 pub const LOG: &str = "/.nix-frontend/log";
@@ -37,8 +194,118 @@ pub const ROOT: &str = "/.nix-frontend/root";
 pub const TMP: &str = "/.nix-frontend/tmp";
 /// The buildable attributes with their descriptions (targets.sh).
 pub const TARGETS: &str = "/.nix-frontend/targets.json";
+/// eval.sh: what to realise, one `drv!outputs` (or drv) per line.
+pub const ROOTS: &str = "/.nix-frontend/roots";
+/// eval.sh: `nix-store --dump-db` of the derivations' closure.
+pub const RECORDS: &str = "/.nix-frontend/records";
+/// eval.sh: `nix-store --realise --dry-run` of the roots (its stderr).
+pub const DRY_RUN: &str = "/.nix-frontend/dry-run";
+/// eval.sh: a source's NAR, `<dir>/<base name>`.
+pub use crate::nix::inline_inputs::SOURCE_NAR_DIR;
+/// builder.sh: Nix's stderr of a failed push to `NIX_CACHE_PUSH` (a warning in the build log;
+/// the frontend does not read it).
+pub const PUSH_LOG: &str = "/.nix-frontend/push-log";
+/// Scratch files of the scripts the frontend does not read: the evaluated derivations, and the
+/// requisites of the roots (eval.sh) or of the results (builder.sh).
+pub const DERIVATIONS: &str = "/.nix-frontend/derivations";
+pub const REQUISITES: &str = "/.nix-frontend/requisites";
 /// One tree per closure path: `/layers/<base>/nix/store/<base>`.
 pub const LAYERS: &str = "/layers";
+/// eval.sh and realise.sh: the store paths they made valid, at their store paths.
+pub use crate::nix::closure::STORE_DIR;
+/// The graph plan's reports in a step's output, each under a directory below (push.sh's `$meta`,
+/// for the common.sh functions it calls).
+pub const GROUP_REPORT_DIR: &str = "/nf";
+/// realise.sh, in a group's output: the final group's manifest (`results`, `closure.json`,
+/// `root/`, `tmp/`, as in `MANIFEST_DIR`).
+pub const RESULT_DIR: &str = "/nf/result";
+/// realise.sh, per group (`<dir>/<group id>`): its status word, Nix's stderr, when it ran, and
+/// the records of the paths it made. Merged into the groups after it, where realise.sh reads
+/// the statuses and records at the same paths.
+pub const STATUS_DIR: &str = "/nf/status";
+pub const LOG_DIR: &str = "/nf/log";
+pub const RAN_AT_DIR: &str = "/nf/ran-at";
+pub const RECORDS_DIR: &str = "/nf/records";
+/// realise.sh, per group: the store paths it made, one per line, which its push step reads.
+pub const NEW_DIR: &str = "/nf/new";
+/// push.sh, per group: its word (`PUSH_WORDS`) and Nix's stderr.
+pub const PUSH_STATUS_DIR: &str = "/nf/push";
+pub const PUSH_LOG_DIR: &str = "/nf/push-log";
+/// The words push.sh writes: a failed push is a warning, never a failed build.
+pub const PUSH_WORDS: [&str; 2] = ["ok", "failed"];
+/// realise.sh's input: the sources' NARs to restore, `<dir>/<base name>`.
+pub use crate::nix::inline_inputs::RESTORE_DIR;
+/// Where named context `<index>` is mounted in a step that evaluates.
+pub const CONTEXTS_DIR: &str = "/nf-contexts";
+/// Where `--secret id=netrc` appears in the builder (common.sh adds it to Nix's settings).
+pub const NETRC_SECRET: &str = "/run/secrets/netrc";
+/// The ids of the secrets of a step that pushes, at `SECRETS_DIR/<id>`: the key that signs what
+/// `NIX_CACHE_PUSH` pushes (`--secret id=nix-cache-key,src=FILE`) and AWS credentials for an
+/// s3:// cache (`--secret id=aws,src=$HOME/.aws/credentials`).
+pub const SECRETS_DIR: &str = "/run/secrets";
+pub const CACHE_KEY_SECRET: &str = "nix-cache-key";
+pub const AWS_SECRET: &str = "aws";
+
+/// Every path under a Nix step's output that a script writes, as the frontend names it.
+pub fn output_paths() -> Vec<String> {
+    let mut paths: Vec<String> = [
+        MANIFEST_DIR,
+        STATUS,
+        LOG,
+        RAN_AT,
+        RESULTS,
+        CLOSURE,
+        INFO,
+        PACKAGES,
+        ROOT,
+        TMP,
+        TARGETS,
+        ROOTS,
+        RECORDS,
+        DRY_RUN,
+        SOURCE_NAR_DIR,
+        DERIVATIONS,
+        REQUISITES,
+        LAYERS,
+        STORE_DIR,
+        GROUP_REPORT_DIR,
+        RESULT_DIR,
+        STATUS_DIR,
+        LOG_DIR,
+        RAN_AT_DIR,
+        RECORDS_DIR,
+        NEW_DIR,
+        PUSH_STATUS_DIR,
+        PUSH_LOG_DIR,
+        PUSH_LOG,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for manifest_entry in [RESULTS, CLOSURE, ROOT, TMP] {
+        let name = &manifest_entry[MANIFEST_DIR.len()..];
+        paths.push(format!("{RESULT_DIR}{name}"));
+    }
+    paths
+}
+
+/// Every path outside its output that a script reads: what earlier steps and the frontend
+/// mount or merge in.
+pub fn input_paths() -> Vec<String> {
+    let mut paths: Vec<String> = [
+        STATUS_DIR,
+        RECORDS_DIR,
+        NEW_DIR,
+        RESTORE_DIR,
+        CONTEXTS_DIR,
+        NETRC_SECRET,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    for secret in [CACHE_KEY_SECRET, AWS_SECRET] {
+        paths.push(format!("{SECRETS_DIR}/{secret}"));
+    }
+    paths
+}
 
 /// The tree of one closure path, whose contents are that path's layer.
 pub fn layer_tree(path: &StorePath) -> String {
@@ -60,14 +327,17 @@ pub enum Status {
     EvalFailed,
     /// A derivation failed to build (or the closure could not be read).
     BuildFailed,
+    /// A build step did not run because a step it depends on failed (realise.sh).
+    Skipped,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
+    pub const ALL: [Status; 5] = [
         Status::Ok,
         Status::MissingFile,
         Status::EvalFailed,
         Status::BuildFailed,
+        Status::Skipped,
     ];
 
     /// The word the scripts write.
@@ -77,6 +347,7 @@ impl Status {
             Status::MissingFile => "missing-file",
             Status::EvalFailed => "eval-failed",
             Status::BuildFailed => "build-failed",
+            Status::Skipped => "skipped",
         }
     }
 
@@ -141,6 +412,10 @@ impl Report {
                 "building {target} failed:\n{}",
                 nix_error_text(&self.log)
             ))),
+            Status::Skipped => Err(UserError::new(format!(
+                "building {target} stopped: a step it needs failed\n{}",
+                nix_error_text(&self.log)
+            ))),
         }
     }
 }
@@ -202,43 +477,6 @@ mod tests {
         }
         let err = Status::parse("exploded").unwrap_err();
         assert!(err.message.contains("unknown status \"exploded\""), "{err}");
-    }
-
-    /// Both scripts write the report where Rust reads it, with the words Rust knows.
-    #[test]
-    fn the_scripts_keep_the_contract() {
-        // Both source common.sh, which writes the status and the log.
-        let common = crate::plan::COMMON_SCRIPT;
-        let builder = &format!("{}{common}", crate::plan::BUILDER_SCRIPT);
-        let targets = &format!("{}{common}", crate::plan::TARGETS_SCRIPT);
-        let report_dir = STATUS.rsplit_once('/').unwrap().0;
-        assert!([LOG, RAN_AT, RESULTS, CLOSURE, INFO, ROOT, TMP, TARGETS]
-            .iter()
-            .all(|path| path.rsplit_once('/').unwrap().0 == report_dir));
-        let meta = format!("meta={OUT}{report_dir}");
-        assert!(builder.contains(&meta) && targets.contains(&meta));
-        for path in [STATUS, LOG, RAN_AT] {
-            let name = path.rsplit('/').next().unwrap();
-            for script in [builder.as_str(), targets.as_str()] {
-                assert!(script.contains(&format!("$meta/{name}")), "{name}");
-            }
-        }
-        for path in [RESULTS, CLOSURE, INFO, ROOT, TMP] {
-            let name = path.rsplit('/').next().unwrap();
-            assert!(builder.contains(&format!("$meta/{name}")), "{name}");
-        }
-        assert!(builder.contains(&format!("{OUT}{LAYERS}/")));
-        assert!(targets.contains("$meta/targets.json"));
-        for status in Status::ALL {
-            let word = status.word();
-            assert!(
-                builder.contains(&format!("finish {word}")),
-                "builder.sh never says {word}"
-            );
-        }
-        for word in ["ok", "missing-file", "eval-failed"] {
-            assert!(targets.contains(&format!("finish {word}")), "{word}");
-        }
     }
 
     #[test]

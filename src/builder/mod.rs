@@ -4,3 +4,8 @@
 
 pub mod contract;
 pub mod report;
+
+#[cfg(test)]
+mod contract_tests;
+#[cfg(test)]
+mod script_tests;

@@ -2,20 +2,16 @@
 //! their closure (validated by `closure`), the laid-out trees, the root links, the executables
 //! of the result's `bin/`, the derivation's info and a CA bundle. Nothing the builder wrote is
 //! trusted: every path is checked against what the closure allows. Where the builder writes
-//! each file is `plan::contract`.
+//! each file is `builder::contract`.
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
 use crate::builder::contract::{self, Report, Status};
-use crate::buildkit::gateway::{read_whole_file, Gateway};
+use crate::buildkit::gateway::{read_whole_file, Gateway, MODE_DIR, MODE_SYMLINK};
 use crate::error::UserError;
 use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::facts::DerivationInfo;
 use crate::plan::{BuildResult, RootLink};
-
-/// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes.
-const MODE_DIR: u32 = 1 << 31;
-const MODE_SYMLINK: u32 = 1 << 27;
 
 /// The status, log and time of the Nix step whose output is `reference`.
 pub async fn read_report<G: Gateway>(gateway: &G, reference: &str) -> Result<Report, UserError> {

@@ -9,6 +9,10 @@ use bollard_buildkit_proto::pb;
 
 use crate::dockerui::options::Platform;
 
+/// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes in `read_dir`'s entries.
+pub const MODE_DIR: u32 = 1 << 31;
+pub const MODE_SYMLINK: u32 = 1 << 27;
+
 /// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
 #[derive(Debug, Clone)]
 pub struct GatewayError {
@@ -121,6 +125,36 @@ pub async fn read_whole_file<G: Gateway>(
 mod tests {
     use super::*;
     use crate::buildkit::fake_gateway::{FakeGateway, MAX_MESSAGE};
+
+    /// Go's mode bits (as `read_dir` reports them) have one definition, which every other file
+    /// uses by name.
+    #[test]
+    fn mode_bits_are_defined_once() {
+        fn walk(dir: &std::path::Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (i, line) in text.lines().enumerate() {
+                        let line = line.trim_start().trim_start_matches("pub ");
+                        if line.starts_with("const MODE_DIR")
+                            || line.starts_with("const MODE_SYMLINK")
+                        {
+                            found.push(format!("{}:{}", path.display(), i + 1));
+                        }
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert_eq!(found.len(), 2, "{found:#?}");
+    }
 
     fn read(g: &mut FakeGateway, limit: usize) -> Result<Vec<u8>, ReadError> {
         tokio::runtime::Builder::new_current_thread()

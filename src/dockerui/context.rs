@@ -27,7 +27,7 @@ fn local_dir(options: &Options, env: &Environment, name: &str) -> llb::Local {
     }
 }
 
-pub fn context_local(options: &Options, env: &Environment, excludes: &[String]) -> llb::Output {
+fn context_local(options: &Options, env: &Environment, excludes: &[String]) -> llb::Output {
     let source = llb::Local {
         exclude_patterns: excludes.to_vec(),
         ..local_dir(options, env, "context")

@@ -198,8 +198,7 @@ fn push_instruction(instructions: &mut Vec<Instruction>, line: usize, body: &str
     });
 }
 
-/// Parses a Dockerfile-mode syntax file named `file` (for messages); `build_args` are the
-/// `--build-arg` values, which set declared ARGs. The first error ends the parse.
+/// The tests' shorthand for `check`: the parsed file, or its first error.
 #[cfg(test)]
 pub fn parse(
     file: &str,
@@ -213,8 +212,10 @@ pub fn parse(
     }
 }
 
-/// Parses the whole file, collecting every instruction's error in file order (an instruction in
-/// error changes nothing): what the build refuses (`parse`) and what `--check` reports.
+/// Parses a Dockerfile-mode syntax file named `file` (for messages) whole, collecting every
+/// instruction's error in file order (an instruction in error changes nothing); `build_args` are
+/// the `--build-arg` values, which set declared ARGs. The build (`Spec::new`) refuses the first
+/// error, `--check` reports them all.
 pub fn check(
     file: &str,
     text: &str,

@@ -500,13 +500,62 @@ mod tests {
         }
 
         #[test]
-        fn accepted_paths_stay_inside_the_store(text in "(/nix/store/)?[0-9a-z./-]{0,60}") {
-            if let Ok(path) = StorePath::parse(&text) {
+        fn accepted_paths_stay_inside_the_store((text, valid) in store_path_candidates()) {
+            let parsed = StorePath::parse(&text);
+            proptest::prop_assert_eq!(parsed.is_ok(), valid, "{:?}", text);
+            if let Ok(path) = parsed {
                 proptest::prop_assert!(!path.base_name().contains('/'));
                 proptest::prop_assert!(!path.name().starts_with('.'));
                 proptest::prop_assert!(path.to_string().starts_with("/nix/store/"));
+                proptest::prop_assert_eq!(path.to_string(), text);
             }
         }
+    }
+
+    /// A store path Nix could make (a hash of its base-32 alphabet, a name of its characters),
+    /// most often as it is, otherwise with a hostile suffix (a slash, `..`, a control character,
+    /// a shell metacharacter, ...); with whether it is valid: no suffix and no leading dot.
+    fn store_path_candidates() -> impl proptest::strategy::Strategy<Value = (String, bool)> {
+        use proptest::prelude::*;
+        let hash = proptest::collection::vec(proptest::sample::select(NIX_BASE32.as_bytes()), 32)
+            .prop_map(|bytes| String::from_utf8(bytes).unwrap());
+        let name = "[A-Za-z0-9+._?=-]{1,60}";
+        // Each starts with a character no store path name has, so the whole is never valid.
+        let suffix = prop_oneof![
+            3 => Just(String::new()),
+            1 => prop_oneof![
+                Just("/".to_string()),
+                Just("/..".to_string()),
+                Just("/../../etc/passwd".to_string()),
+                Just("\n".to_string()),
+                Just("\0".to_string()),
+                "[/ \t\n\x00$;|&`'\"\\*~!#%,:<>@^{}é\\[\\]](?s).{0,12}",
+            ],
+        ];
+        (hash, name, suffix).prop_map(|(hash, name, suffix)| {
+            let valid = suffix.is_empty() && !name.starts_with('.');
+            (format!("{STORE_DIR}/{hash}-{name}{suffix}"), valid)
+        })
+    }
+
+    /// The property above checks only what `parse` accepts: its generator must make a good share
+    /// of valid store paths, or its assertions never run.
+    #[test]
+    fn store_path_candidates_are_often_valid() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = store_path_candidates();
+        let cases = 1000;
+        let accepted = (0..cases)
+            .filter(|_| {
+                let (text, _) = strategy.new_tree(&mut runner).unwrap().current();
+                StorePath::parse(&text).is_ok()
+            })
+            .count();
+        assert!(
+            accepted * 4 >= cases,
+            "{accepted} of {cases} generated candidates are valid store paths"
+        );
     }
 
     #[test]

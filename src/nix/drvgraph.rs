@@ -454,7 +454,8 @@ impl Planner<'_> {
     }
 
     /// Heads in an order where every group comes after those it reads, the final one last.
-    /// Joined groups could in principle depend on each other: refused rather than built wrong.
+    /// Joined groups could in principle depend on each other, and a group could read the final
+    /// one: both refused rather than built wrong.
     fn order(&self, members: &Members) -> Result<Vec<StorePath>, GraphError> {
         let deps = self.dependencies(members);
         let mut ordered: Vec<StorePath> = Vec::new();
@@ -473,6 +474,13 @@ impl Planner<'_> {
                 placed.insert(head);
                 ordered.push(head.clone());
             }
+        }
+        // The final group goes last; a group that reads it (a derivation to build that needs a
+        // root but that no root needs: nothing Nix's dry run of the roots reports) cannot.
+        if let Some(head) = members.keys().find(|h| deps[*h].contains(&self.final_head)) {
+            return Err(invalid(format!(
+                "{head} is to be built from the result's outputs, but the result does not need it"
+            )));
         }
         ordered.retain(|h| *h != self.final_head);
         ordered.push(self.final_head.clone());
@@ -856,8 +864,186 @@ mod tests {
             8
         )
         .is_err());
+        // Something to build that reads the result but that the result does not need.
+        let text = record("app.drv", &[]) + &record("extra.drv", &["app.drv"]);
+        let err = plan(
+            &roots("app.drv"),
+            parse_records(&text).unwrap(),
+            &dry(&["app.drv", "extra.drv"]),
+            8,
+        )
+        .unwrap_err();
+        assert!(err.0.contains("extra.drv"), "{err}");
         assert!(parse_roots("/nix/store/x\n").is_err());
         assert!(parse_roots(&format!("{}!out;rm\n", path("a.drv"))).is_err());
         assert!(parse_roots("").is_err());
+    }
+
+    /// Names of the store paths the generated reports speak of: derivations, then other paths.
+    const POOL: [&str; 11] = [
+        "a.drv",
+        "b.drv",
+        "c.drv",
+        "d.drv",
+        "e.drv",
+        "f.drv",
+        "g.drv",
+        "h.drv",
+        "src",
+        "busybox",
+        "glibc-2.39",
+    ];
+    const DERIVATIONS: usize = 8;
+
+    /// A line as a hostile evaluation might write it: a store path (bare, indented, with
+    /// outputs), a number, a hash, a dry-run heading, or anything.
+    fn report_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let pool = || proptest::sample::select(POOL.to_vec()).prop_map(path);
+        prop_oneof![
+            pool(),
+            pool().prop_map(|p| format!("  {p}")),
+            (pool(), "(out|dev,out|,|out;rm|!)").prop_map(|(p, o)| format!("{p}!{o}")),
+            "[0-9]{1,3}",
+            Just("18446744073709551616".to_string()),
+            Just("100001".to_string()),
+            Just("sha256:0000".to_string()),
+            Just(String::new()),
+            Just("these 2 derivations will be built:".to_string()),
+            Just("this path will be fetched (0.01 MiB download, 0.02 MiB unpacked):".to_string()),
+            Just("  /etc/passwd".to_string()),
+            "(?s).{0,30}",
+        ]
+    }
+
+    fn report_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        proptest::collection::vec(report_line(), 0..40).prop_map(|lines| lines.join("\n"))
+    }
+
+    /// What an evaluation could report about `POOL`, well formed enough that the parsers mostly
+    /// accept it, but with any references (missing, cycles, self), any paths to build or fetch,
+    /// any roots: records, dry run, roots, and the cap on groups.
+    fn evaluation_reports(
+    ) -> impl proptest::strategy::Strategy<Value = (String, String, String, usize)> {
+        use proptest::prelude::*;
+        use proptest::sample::subsequence;
+        let all: Vec<usize> = (0..POOL.len()).collect();
+        let derivations: Vec<usize> = (0..DERIVATIONS).collect();
+        let recorded = prop_oneof![
+            3 => Just(all.clone()),
+            1 => subsequence(all.clone(), 0..=POOL.len()),
+        ];
+        // Mostly references to later entries of the pool (no cycle), sometimes to any.
+        let references = proptest::collection::vec(
+            (
+                proptest::bool::weighted(0.1),
+                proptest::collection::vec(0..POOL.len(), 0..4),
+            ),
+            POOL.len(),
+        );
+        let build = prop_oneof![
+            4 => subsequence(derivations, 0..=DERIVATIONS),
+            1 => subsequence(all.clone(), 0..=POOL.len()),
+        ];
+        let fetch = subsequence(all, 0..3);
+        let roots = proptest::collection::vec(
+            (0..DERIVATIONS, proptest::option::of("(out|dev|out,dev)")),
+            1..3,
+        );
+        (recorded, references, build, fetch, roots, 0..10usize).prop_map(
+            |(recorded, references, build, fetch, roots, max_groups)| {
+                let records: String = recorded
+                    .iter()
+                    .map(|&i| {
+                        let (anywhere, targets) = &references[i];
+                        let refs: Vec<&str> = targets
+                            .iter()
+                            .filter_map(|&r| match anywhere {
+                                true => Some(POOL[r]),
+                                false => POOL
+                                    .get(i + 1 + r % POOL.len().saturating_sub(i + 1).max(1))
+                                    .copied(),
+                            })
+                            .collect();
+                        record(POOL[i], &refs)
+                    })
+                    .collect();
+                let mut dry_run = format!("these {} derivations will be built:\n", build.len());
+                for i in &build {
+                    dry_run += &format!("  {}\n", path(POOL[*i]));
+                }
+                if !fetch.is_empty() {
+                    dry_run += "these paths will be fetched (1 MiB download, 2 MiB unpacked):\n";
+                    for i in &fetch {
+                        dry_run += &format!("  {}\n", path(POOL[*i]));
+                    }
+                }
+                let roots: String = roots
+                    .iter()
+                    .map(|(i, outputs)| match outputs {
+                        Some(outputs) => format!("{}!{outputs}\n", path(POOL[*i])),
+                        None => format!("{}\n", path(POOL[*i])),
+                    })
+                    .collect();
+                (records, dry_run, roots, max_groups)
+            },
+        )
+    }
+
+    /// Parses and plans the reports as `graph_build` does, stopping at the first refusal.
+    fn plan_reports(
+        (records, dry_run, roots, max_groups): &(String, String, String, usize),
+    ) -> Result<Graph, GraphError> {
+        let roots = parse_roots(roots)?;
+        let records = parse_records(records)?;
+        let dry_run = parse_dry_run(dry_run)?;
+        plan(&roots, records, &dry_run, *max_groups)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_records_never_panics(text in report_text()) {
+            let _ = parse_records(&text);
+        }
+
+        #[test]
+        fn parse_dry_run_never_panics(text in report_text()) {
+            let _ = parse_dry_run(&text);
+        }
+
+        #[test]
+        fn parse_roots_never_panics(text in report_text()) {
+            let _ = parse_roots(&text);
+        }
+
+        /// `plan` on whatever the parsers accept: no panic, and a graph in the order it
+        /// promises (every group after those it reads, exactly one final group).
+        #[test]
+        fn plan_never_panics(reports in evaluation_reports()) {
+            if let Ok(graph) = plan_reports(&reports) {
+                for (i, group) in graph.groups.iter().enumerate() {
+                    proptest::prop_assert!(group.upstream.iter().all(|u| *u < i), "{:?}", group);
+                }
+                proptest::prop_assert_eq!(graph.groups.iter().filter(|g| g.is_final).count(), 1);
+            }
+        }
+    }
+
+    /// `plan_never_panics` checks only what the parsers accept: its generator must reach `plan`
+    /// and come out with a graph often, or the property says little.
+    #[test]
+    fn evaluation_reports_are_often_planned() {
+        use proptest::strategy::{Strategy, ValueTree};
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let strategy = evaluation_reports();
+        let cases = 1000;
+        let planned = (0..cases)
+            .filter(|_| plan_reports(&strategy.new_tree(&mut runner).unwrap().current()).is_ok())
+            .count();
+        assert!(
+            planned * 4 >= cases,
+            "{planned} of {cases} generated reports are planned"
+        );
     }
 }

@@ -7,8 +7,10 @@ use serde_json::Value;
 
 use crate::nix::closure::StorePath;
 
-/// What facts.nix's `info` reports about the built value (all optional). Its `derivation` and
-/// `outputName` are for `builder.sh` (which output to build) and not read here.
+/// What facts.nix's `info` reports about the built value (all optional). Not read here: its
+/// `outputName`, which the scripts' evaluation (`nf_evaluate` in common.sh, for builder.sh and
+/// eval.sh) reads to realise only the selected output, and `derivation` (whether the value is
+/// one), which nothing reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DerivationInfo {

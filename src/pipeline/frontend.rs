@@ -306,9 +306,8 @@ pub async fn resolve_builder<G: Gateway>(
 mod tests {
     use super::*;
 
-    const MODE_SYMLINK: u32 = 1 << 27;
-
     use crate::buildkit::fake_gateway::{entry, FakeGateway, Tree};
+    use crate::buildkit::gateway::MODE_SYMLINK;
     use crate::buildkit::result::Built;
     use bollard_buildkit_proto::pb;
 

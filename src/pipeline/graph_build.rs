@@ -274,24 +274,9 @@ async fn read_graph<G: Gateway>(
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
-    let roots = read_text(
-        gateway,
-        eval_ref,
-        &format!("{}/roots", contract::MANIFEST_DIR),
-    )
-    .await?;
-    let records = read_text(
-        gateway,
-        eval_ref,
-        &format!("{}/records", contract::MANIFEST_DIR),
-    )
-    .await?;
-    let dry_run = read_text(
-        gateway,
-        eval_ref,
-        &format!("{}/dry-run", contract::MANIFEST_DIR),
-    )
-    .await?;
+    let roots = read_text(gateway, eval_ref, contract::ROOTS).await?;
+    let records = read_text(gateway, eval_ref, contract::RECORDS).await?;
+    let dry_run = read_text(gateway, eval_ref, contract::DRY_RUN).await?;
     let graph_error = |err: drvgraph::GraphError| UserError::new(err.to_string());
     let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;
@@ -427,13 +412,12 @@ async fn first_failure<G: Gateway>(
 #[cfg(test)]
 mod tests {
     use crate::buildkit::fake_gateway::{entry, environment, FakeGateway, Tree};
+    use crate::buildkit::gateway::{MODE_DIR, MODE_SYMLINK};
     use crate::buildkit::result::Built;
     use crate::dockerui::options::Options;
     use crate::error::UserError;
     use crate::pipeline::frontend::build;
 
-    const MODE_DIR: u32 = 1 << 31;
-    const MODE_SYMLINK: u32 = 1 << 27;
     const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
     const DEP_DRV: &str = "/nix/store/niv1nxk8hbjdx1pq5kiqxhwi86vfd2dh-expensive-dep-1.0.drv";
     const APP_DRV: &str = "/nix/store/1bl67hf2wwxc62cma5v79haljhysc17y-app-1.0.drv";

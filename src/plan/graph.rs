@@ -25,13 +25,9 @@ use crate::nix::closure::StorePath;
 use crate::nix::drvgraph::{Graph, Group};
 use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
 
-/// Where a group's manifest lies in its output (the final group only).
-pub const RESULT_DIR: &str = "/nf/result";
-/// Per-group status, log and records in a group's output.
-pub const STATUS_DIR: &str = "/nf/status";
-pub const LOG_DIR: &str = "/nf/log";
-/// When each group ran, Unix seconds, to tell a cached failure from a fresh one.
-pub const RAN_AT_DIR: &str = "/nf/ran-at";
+/// Where realise.sh leaves the final group's manifest and each group's status, log, time and
+/// records (the contract's).
+pub use crate::builder::contract::{LOG_DIR, RAN_AT_DIR, RECORDS_DIR, RESULT_DIR, STATUS_DIR};
 /// Where every step's output is mounted.
 const OUT: &str = super::contract::OUT;
 
@@ -66,11 +62,7 @@ pub fn eval_stage(
     super::mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
-    let meta = Meta {
-        name: Some(eval_step_name(spec)),
-        ignore_cache: spec.no_cache,
-        caps: Vec::new(),
-    };
+    let meta = Meta::named(eval_step_name(spec)).ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
 }
 
@@ -204,9 +196,9 @@ pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &Gro
     llb::exec(&exec, &platform, &meta).get(out)
 }
 
-/// Per-group push status (`ok` | `failed`) and Nix's log, in a push step's output.
-pub const PUSH_STATUS_DIR: &str = "/nf/push";
-pub const PUSH_LOG_DIR: &str = "/nf/push-log";
+/// Per-group push status (`ok` | `failed`) and Nix's log, in a push step's output (the
+/// contract's).
+pub use crate::builder::contract::{PUSH_LOG_DIR, PUSH_STATUS_DIR};
 
 /// A group's sources: each carried one as a Mkfile of its NAR (one vertex per source, shared by
 /// every group that needs it), the rest in one copy by content out of the evaluation.
@@ -299,11 +291,11 @@ fn group_stage(
         layers.push(llb::make_files(
             &[
                 llb::MakeFile::Dir {
-                    path: "/nf/records".into(),
+                    path: RECORDS_DIR.into(),
                     mode: 0o755,
                 },
                 llb::MakeFile::File {
-                    path: format!("/nf/records/eval-{}", group.id),
+                    path: format!("{RECORDS_DIR}/eval-{}", group.id),
                     mode: 0o444,
                     data: records.into_bytes(),
                 },
@@ -343,11 +335,8 @@ fn group_stage(
     mount_credentials(&mut exec);
     exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
-    let meta = Meta {
-        name: Some(platform_prefixed(spec, group.step_name())),
-        ignore_cache: spec.no_cache || rerun,
-        caps: Vec::new(),
-    };
+    let meta = Meta::named(platform_prefixed(spec, group.step_name()))
+        .ignoring_cache(spec.no_cache || rerun);
     GroupStep {
         out: llb::exec(&exec, &platform, &meta).get(out),
         inputs: root,

@@ -1,9 +1,19 @@
 //! Pure planning: from a `Spec` and what the builder reported to LLB graphs and the image config.
 //!
-//! Two graphs per build. The build stage runs Nix in the builder image and leaves the closure
-//! and a manifest in an output. The image stage copies each closure path from that output onto
-//! scratch as its own layer (grouped past the layer cap, see `layers`) and merges them, so a store
-//! path's layer is the same bytes, and the same digest, in every image that contains it.
+//! Nix's work is planned one of two ways. In the graph plan (`NIX_PLAN=graph`, the default; see
+//! `graph`) an evaluation step reports the derivations, and each planned group of them is a
+//! build step of its own, whose output holds the store paths it made, laid out one tree per path,
+//! and, for the final group, the manifest. In the single plan (`NIX_PLAN=single`, and always on a
+//! BuildKit without MergeOp) one step, `build_stage`, builds over a persistent store and lays out
+//! the whole closure and the manifest in its output.
+//!
+//! Either way the image stage (`image_stage`) then copies each closure path from the output that
+//! holds its tree (`Trees`) onto scratch as its own layer (grouped past the layer cap, see
+//! `layers`) and merges them, so a store path's layer is the same bytes, and the same digest, in
+//! every image that contains it; a last layer holds the root links and the USER and WORKDIR
+//! files. Without MergeOp each layer is copied onto the one before. What every Nix step shares
+//! is here too: the builder image, its environment (`builder_env`), the credential and context
+//! mounts and the scripts' files (`tools`). `config` makes the image config.
 
 pub mod config;
 pub mod graph;
@@ -14,30 +24,17 @@ use std::collections::BTreeMap;
 use bollard_buildkit_proto::pb;
 use serde_json::Value;
 
-use crate::builder::contract;
+use crate::builder::contract::{self, scripts, vars};
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::{Closure, StorePath};
 
-/// The builder script, constant text (user values arrive as environment variables).
-pub const BUILDER_SCRIPT: &str = include_str!("../builder/builder.sh");
-/// Our expressions over the built value, applied with `nix eval --apply`: its facts for the image
-/// config (`info`), the derivations it is built from for the SBOM (`packages`), its buildable
-/// attributes (`targets`).
-pub const FACTS_EXPRESSIONS: &str = include_str!("../builder/facts.nix");
-/// The derivation-graph steps: evaluation, one group's build, and what they share.
-pub const EVAL_SCRIPT: &str = include_str!("../builder/eval.sh");
-pub const REALISE_SCRIPT: &str = include_str!("../builder/realise.sh");
-pub const PUSH_SCRIPT: &str = include_str!("../builder/push.sh");
-pub const COMMON_SCRIPT: &str = include_str!("../builder/common.sh");
-/// The `--print=targets` script.
-pub const TARGETS_SCRIPT: &str = include_str!("../builder/targets.sh");
-/// Where `--secret id=netrc` and `--ssh default` appear in the builder.
-pub const NETRC_SECRET: &str = "/run/secrets/netrc";
+/// The ids of the secrets of a step that pushes to NIX_CACHE_PUSH (the contract's).
+pub use crate::builder::contract::{AWS_SECRET, CACHE_KEY_SECRET};
+/// Where the scripts are mounted and where `--secret id=netrc` appears (the contract's).
+pub use crate::builder::contract::{NETRC_SECRET, SCRIPT_DIR};
+/// Where `--ssh default` appears in the builder.
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
-/// Where the script is mounted in the builder (a file of its own keeps it out of argv, error
-/// messages and `ps`).
-pub const SCRIPT_DIR: &str = "/.nix-frontend";
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
 const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
 
@@ -150,15 +147,15 @@ pub fn nix_stage(
         Task::Targets => builder_env(spec, builder),
     };
     if let (Task::Build, Some(url)) = (task, &spec.cache_push) {
-        env.push(format!("NF_CACHE_PUSH={url}"));
+        env.push(format!("{}={url}", vars::CACHE_PUSH));
     }
     let script = tools(&platform);
     let cache_id = nix_cache_id(spec, builder);
     let args = vec![
         "/bin/sh".into(),
         match task {
-            Task::Build => format!("{SCRIPT_DIR}/builder.sh"),
-            Task::Targets => format!("{SCRIPT_DIR}/targets.sh"),
+            Task::Build => scripts::BUILDER.path(),
+            Task::Targets => scripts::TARGETS.path(),
         },
     ];
     let mut exec = llb::Exec::new(args, env, "/src", "root");
@@ -194,14 +191,11 @@ pub fn nix_stage(
     mount_sources(&mut exec, sources);
     exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
-    let meta = Meta {
-        name: Some(match task {
-            Task::Build => build_step_name(spec),
-            Task::Targets => format!("list the attributes of {}", spec.nix_file),
-        }),
-        ignore_cache: spec.no_cache,
-        caps: Vec::new(),
-    };
+    let meta = Meta::named(match task {
+        Task::Build => build_step_name(spec),
+        Task::Targets => format!("list the attributes of {}", spec.nix_file),
+    })
+    .ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
 }
 
@@ -223,12 +217,6 @@ pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&
         &Meta::named(format!("builder image {}", builder.reference)),
     )
 }
-
-/// The secret with the key that signs what NIX_CACHE_PUSH pushes
-/// (`--secret id=nix-cache-key,src=FILE`), and AWS credentials for an s3:// cache
-/// (`--secret id=aws,src=$HOME/.aws/credentials`): mounted only in steps that push.
-pub const CACHE_KEY_SECRET: &str = "nix-cache-key";
-pub const AWS_SECRET: &str = "aws";
 
 /// The secrets of a step that pushes to NIX_CACHE_PUSH, at `/run/secrets/<id>`.
 pub fn mount_push_secrets(exec: &mut llb::Exec) {
@@ -283,36 +271,44 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
         }
     }
     env.push("NO_COLOR=1".into());
-    env.push(format!("NF_FILE={}", spec.nix_file));
+    env.push(format!("{}={}", vars::FILE, spec.nix_file));
     if let Some(attr) = &spec.attr {
-        env.push(format!("NF_ATTR={attr}"));
+        env.push(format!("{}={attr}", vars::ATTR));
     }
     if spec.flake {
-        env.push("NF_FLAKE=1".into());
+        env.push(format!("{}=1", vars::FLAKE));
     }
     if spec.nix_file_defaulted {
-        env.push("NF_FILE_DEFAULTED=1".into());
+        env.push(format!("{}=1", vars::FILE_DEFAULTED));
     }
     if let Some(system) = spec.platform.nix_system() {
-        env.push(format!("NF_SYSTEM={system}"));
+        env.push(format!("{}={system}", vars::SYSTEM));
     }
     // Each Nix argument is an environment variable of its own, read back one by one.
-    env.push(format!("NF_ARG_COUNT={}", spec.nix_args.len()));
+    env.push(format!("{}={}", vars::ARG_COUNT, spec.nix_args.len()));
     for (i, arg) in spec.nix_args.iter().enumerate() {
-        env.push(format!("NF_ARG_{i}={arg}"));
+        env.push(format!("{}={arg}", vars::indexed(vars::ARG, i)));
     }
     if let Some(nixpkgs) = &spec.nixpkgs {
-        env.push(format!("NF_NIXPKGS={nixpkgs}"));
+        env.push(format!("{}={nixpkgs}", vars::NIXPKGS));
     }
     if !spec.nix_settings.is_empty() {
-        env.push(format!("NF_NIX_SETTINGS={}", spec.nix_settings.join("\n")));
+        env.push(format!(
+            "{}={}",
+            vars::NIX_SETTINGS,
+            spec.nix_settings.join("\n")
+        ));
     }
     // Each named context's name is a variable of its own; its path is /nf-contexts/<index>.
     if !spec.named_contexts.is_empty() {
-        env.push(format!("NF_CONTEXT_COUNT={}", spec.named_contexts.len()));
+        env.push(format!(
+            "{}={}",
+            vars::CONTEXT_COUNT,
+            spec.named_contexts.len()
+        ));
     }
     for (i, (name, _)) in spec.named_contexts.iter().enumerate() {
-        env.push(format!("NF_CONTEXT_{i}={name}"));
+        env.push(format!("{}={name}", vars::indexed(vars::CONTEXT, i)));
     }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
     env
@@ -324,14 +320,14 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
 pub fn evaluation_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     let mut env = builder_env(spec, builder);
     if spec.sbom.is_some() {
-        env.push("NF_SBOM=1".into());
+        env.push(format!("{}=1", vars::SBOM));
     }
     env
 }
 
 /// Where named context `index` is mounted in a step that evaluates.
 pub fn named_context_dir(index: usize) -> String {
-    format!("/nf-contexts/{index}")
+    format!("{}/{index}", contract::CONTEXTS_DIR)
 }
 
 /// What a step that evaluates reads: the build context and the named contexts (in the spec's
@@ -361,22 +357,14 @@ pub fn mount_sources(exec: &mut llb::Exec, sources: Sources) {
 
 /// Our scripts and expressions, as files on scratch (mounted at `SCRIPT_DIR`).
 pub fn tools(platform: &pb::Platform) -> Output {
-    let files: Vec<llb::MakeFile> = [
-        ("/builder.sh", 0o555, BUILDER_SCRIPT),
-        ("/common.sh", 0o444, COMMON_SCRIPT),
-        ("/eval.sh", 0o555, EVAL_SCRIPT),
-        ("/realise.sh", 0o555, REALISE_SCRIPT),
-        ("/push.sh", 0o555, PUSH_SCRIPT),
-        ("/facts.nix", 0o444, FACTS_EXPRESSIONS),
-        ("/targets.sh", 0o555, TARGETS_SCRIPT),
-    ]
-    .into_iter()
-    .map(|(path, mode, text)| llb::MakeFile::File {
-        path: path.into(),
-        mode,
-        data: text.as_bytes().to_vec(),
-    })
-    .collect();
+    let files: Vec<llb::MakeFile> = scripts::ALL
+        .iter()
+        .map(|script| llb::MakeFile::File {
+            path: format!("/{}", script.name),
+            mode: script.mode,
+            data: script.text.as_bytes().to_vec(),
+        })
+        .collect();
     llb::make_files(
         &files,
         platform,
@@ -544,7 +532,7 @@ pub fn image_stage(
     llb::merge(layers, &platform, &Meta::named(name))
 }
 
-pub fn human_bytes(bytes: u64) -> String {
+fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -82,7 +82,7 @@ fn build_stage_passes_user_values_as_environment_only() {
     let rendered = render(&out);
     // The attribute is one environment entry, never part of the script or argv.
     assert!(rendered.contains("\"NF_ATTR=hello; rm -rf /\""));
-    assert!(!BUILDER_SCRIPT.contains("hello; rm"));
+    assert!(!scripts::BUILDER.text.contains("hello; rm"));
     insta::assert_snapshot!("build_stage", rendered);
 }
 

@@ -35,23 +35,10 @@ pub async fn subrequest<G: Gateway>(
             if let Some(spec) = spec {
                 check_nix_syntax(gateway, options, env, &spec, &text, &mut check).await;
             }
-            let meta = super::lint(&check, &options.filename, &text);
-            // An error is the request's error, the other findings after it: every buildx then
-            // exits non-zero and shows the line (buildx before 0.14 ignores result.statuscode).
-            return match check.errors.first() {
-                Some(first) => {
-                    let error = UserError::from(first.clone());
-                    let others: String = String::from_utf8_lossy(&meta["result.txt"])
-                        .lines()
-                        .filter(|line| !line.starts_with("ERROR: "))
-                        .map(|line| format!("{line}\n"))
-                        .collect();
-                    Err(UserError {
-                        message: format!("{}\n\n{}", error.message, others.trim_end()),
-                        location: error.location,
-                    })
-                }
-                None => Ok(meta),
+            let lint = super::lint(&check, &options.filename, &text);
+            return match lint.error {
+                Some(error) => Err(error),
+                None => Ok(lint.metadata),
             };
         }
         super::OUTLINE | super::TARGETS => {}
@@ -208,6 +195,28 @@ mod tests {
             report.contains("default.nix was not checked: it is over 256 KiB"),
             "{report}"
         );
+    }
+
+    /// The error carries every other finding as `result.txt` shows it, whatever its text (here
+    /// a build arg's name with a line that looks like the error's own).
+    #[test]
+    fn check_error_carries_every_other_finding() {
+        let options =
+            Options::from_pairs(&[("filename", "Dockerfile"), ("build-arg:X\nERROR: Y", "1")]);
+        let mut g = FakeGateway::default();
+        g.tree(0)
+            .file("Dockerfile", "# syntax=org/nix-frontend\nRUN make\n");
+        let error = lint(&g, &options).unwrap_err();
+        let (first, others) = error.message.split_once("\n\n").unwrap();
+        assert!(
+            first.starts_with("Dockerfile:2: RUN is not supported"),
+            "{first}"
+        );
+        assert_eq!(
+            others,
+            "WARNING: UnusedBuildArgs\nbuild args not consumed: X\nERROR: Y (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)\n\nCheck complete, 1 warning has been found!"
+        );
+        assert_eq!(error.location.unwrap().line, 2);
     }
 
     #[test]

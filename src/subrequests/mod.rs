@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use crate::dockerui::spec::{Check, SpecError};
 use crate::dockerui::syntax::ArgDecl;
+use crate::error::UserError;
 
 pub use handler::subrequest;
 
@@ -149,12 +150,22 @@ fn rule_description(rule: &str) -> &'static str {
     }
 }
 
+/// The answer to a lint request.
+#[derive(Debug)]
+pub struct Lint {
+    /// `result.json`, `result.txt` and `result.statuscode`.
+    pub metadata: BTreeMap<String, Vec<u8>>,
+    /// With an error in the build file, the request's error: the first error, then the other
+    /// findings as `result.txt` shows them.
+    pub error: Option<UserError>,
+}
+
 /// The lint result (`--check`, `--call=check`, `--print=lint`) in BuildKit's shape
 /// (frontend/subrequests/lint): `result.json` `{warnings, sources, buildError}`, `result.txt`,
 /// and `result.statuscode` 1 when anything was found. The build file's first error is the
 /// `buildError`, as BuildKit's is; the others are entries under their rule, like the warnings,
 /// each at its line. `file`/`text` are the build file.
-pub fn lint<'a>(check: &'a Check, file: &'a str, text: &'a str) -> BTreeMap<String, Vec<u8>> {
+pub fn lint<'a>(check: &'a Check, file: &'a str, text: &'a str) -> Lint {
     use base64::Engine as _;
     let language = if file.ends_with(".nix") {
         "Nix"
@@ -225,38 +236,54 @@ pub fn lint<'a>(check: &'a Check, file: &'a str, text: &'a str) -> BTreeMap<Stri
     if let Some(error) = &build_error {
         result["buildError"] = error.clone();
     }
-    let mut report = String::new();
+    let mut findings = String::new();
     for (rule, source, line, detail) in &entries {
         let (file, _, text) = sources[*source];
         match line {
-            Some(line) => report.push_str(&format!("WARNING: {rule} - {file}:{line}\n{detail}\n")),
-            None => report.push_str(&format!("WARNING: {rule}\n{detail}\n")),
+            Some(line) => {
+                findings.push_str(&format!("WARNING: {rule} - {file}:{line}\n{detail}\n"))
+            }
+            None => findings.push_str(&format!("WARNING: {rule}\n{detail}\n")),
         }
         if let Some(source) = line.and_then(|line| text.lines().nth(line.wrapping_sub(1))) {
-            report.push_str(&format!(" {:>4} | {source}\n", line.unwrap_or_default()));
+            findings.push_str(&format!(" {:>4} | {source}\n", line.unwrap_or_default()));
         }
-        report.push('\n');
+        findings.push('\n');
     }
-    if let Some(error) = &build_error {
-        report.push_str(&format!(
-            "ERROR: {}\n",
-            error["message"].as_str().unwrap_or_default()
-        ));
-    }
-    report.push_str(&match entries.len() {
+    let summary = match entries.len() {
         0 if build_error.is_none() => "Check complete, no warnings found.\n".to_string(),
         0 => "Check complete, an error was found.\n".to_string(),
         1 => "Check complete, 1 warning has been found!\n".to_string(),
         n => format!("Check complete, {n} warnings have been found!\n"),
-    });
+    };
+    let report = match &build_error {
+        Some(error) => format!(
+            "{findings}ERROR: {}\n{summary}",
+            error["message"].as_str().unwrap_or_default()
+        ),
+        None => format!("{findings}{summary}"),
+    };
     let status = if entries.is_empty() && build_error.is_none() {
         "0"
     } else {
         "1"
     };
-    let mut meta = metadata(&result, report);
-    meta.insert("result.statuscode".into(), status.as_bytes().to_vec());
-    meta
+    let mut metadata = metadata(&result, report);
+    metadata.insert("result.statuscode".into(), status.as_bytes().to_vec());
+    // The error the request fails with: every buildx then exits non-zero and shows the line
+    // (buildx before 0.14 ignores result.statuscode).
+    let error = check.errors.first().map(|first| {
+        let error = UserError::from(first.clone());
+        UserError {
+            message: format!(
+                "{}\n\n{}",
+                error.message,
+                format!("{findings}{summary}").trim_end()
+            ),
+            location: error.location,
+        }
+    });
+    Lint { metadata, error }
 }
 
 #[cfg(test)]
@@ -319,7 +346,7 @@ mod tests {
             })],
             warnings: vec![],
         };
-        let meta = lint(&check, "Dockerfile", "# nix=app.nix\n");
+        let meta = lint(&check, "Dockerfile", "# nix=app.nix\n").metadata;
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
         assert_eq!(json["buildError"]["location"]["sourceIndex"], 1);
         assert_eq!(json["sources"][0]["filename"], "Dockerfile");
@@ -338,7 +365,7 @@ mod tests {
         let text = "# syntax=x\nRUN make\nMAINTAINER me\nADD . /\n";
         let platform = crate::dockerui::options::Platform::parse("linux/amd64").unwrap();
         let (check, _) = crate::dockerui::spec::check(&options, text, &platform);
-        let meta = lint(&check, "Dockerfile", text);
+        let meta = lint(&check, "Dockerfile", text).metadata;
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
         assert_eq!(
             json["buildError"]["location"]["ranges"][0]["start"]["line"],
@@ -374,7 +401,7 @@ mod tests {
         assert!(txt.contains("   4 | ADD . /"), "{txt}");
 
         let (clean, _) = crate::dockerui::spec::check(&Default::default(), "ENV A=b\n", &platform);
-        let meta = lint(&clean, "Dockerfile", "ENV A=b\n");
+        let meta = lint(&clean, "Dockerfile", "ENV A=b\n").metadata;
         assert_eq!(meta["result.statuscode"], b"0");
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
         assert_eq!(json["warnings"], json!([]));

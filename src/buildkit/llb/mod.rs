@@ -45,8 +45,9 @@ pub struct Meta {
     pub name: Option<String>,
     /// Run again even when cached.
     pub ignore_cache: bool,
-    /// LLB capabilities the vertex needs, so BuildKit can fail early with a clear message.
-    pub caps: Vec<&'static str>,
+    /// LLB capabilities the vertex needs, so BuildKit can fail early with a clear message: added
+    /// here by the op that needs them, never by the caller.
+    caps: Vec<&'static str>,
 }
 
 impl Meta {
@@ -54,6 +55,14 @@ impl Meta {
         Meta {
             name: Some(name.into()),
             ..Meta::default()
+        }
+    }
+
+    /// The same, run again even when cached if `ignore_cache`.
+    pub fn ignoring_cache(self, ignore_cache: bool) -> Self {
+        Meta {
+            ignore_cache,
+            ..self
         }
     }
 
