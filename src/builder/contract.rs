@@ -200,8 +200,8 @@ pub const ROOTS: &str = "/.nix-frontend/roots";
 pub const RECORDS: &str = "/.nix-frontend/records";
 /// eval.sh: `nix-store --realise --dry-run` of the roots (its stderr).
 pub const DRY_RUN: &str = "/.nix-frontend/dry-run";
-/// eval.sh: a source's NAR, `<dir>/<base name>`.
-pub use crate::nix::inline_inputs::SOURCE_NAR_DIR;
+/// eval.sh: a source's NAR, `<dir>/<base name>`; the .drv files in one file, and their sizes.
+pub use crate::nix::inline_inputs::{DERIVATION_FILES, DERIVATION_SIZES, SOURCE_NAR_DIR};
 /// builder.sh: Nix's stderr of a failed push to `NIX_CACHE_PUSH` (a warning in the build log;
 /// the frontend does not read it).
 pub const PUSH_LOG: &str = "/.nix-frontend/push-log";
@@ -264,6 +264,8 @@ pub fn output_paths() -> Vec<String> {
         RECORDS,
         DRY_RUN,
         SOURCE_NAR_DIR,
+        DERIVATION_FILES,
+        DERIVATION_SIZES,
         DERIVATIONS,
         REQUISITES,
         LAYERS,

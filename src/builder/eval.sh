@@ -14,6 +14,7 @@
 #   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and
 #                         what it would fetch from a binary cache
 #   nar/<path>            `nix-store --dump` of each source up to NF_NAR_MAX_BYTES
+#   drv-files, drv-sizes  the .drv files concatenated, and their sizes and paths (`wc -c`)
 # and /out/nix/store/<path> for every path of the derivations' closure, which the frontend reads
 # (and later vertices copy by content where it does not carry them), so that evaluation is never
 # their ancestor in BuildKit's cache (and for sources, hard-linked,
@@ -36,6 +37,16 @@ logged "$meta/records" nix-store --dump-db $(cat "$meta/requisites") || finish e
 # shellcheck disable=SC2046
 nix-store --realise --dry-run $(cat "$meta/roots") 2>"$meta/dry-run" >/dev/null ||
   { cp "$meta/dry-run" "$meta/log"; finish eval-failed; }
+# The .drv files also as one file (drv-files, in the order of drv-sizes' `wc -c` lines), which the
+# frontend reads in one go and carries to the build steps.
+grep '\.drv$' "$meta/requisites" >/tmp/nf-drvs
+: >"$meta/drv-sizes"
+: >"$meta/drv-files"
+if [ -s /tmp/nf-drvs ]; then
+  # shellcheck disable=SC2046 # store paths have no spaces or glob characters
+  { wc -c $(cat /tmp/nf-drvs) >"$meta/drv-sizes" && cat $(cat /tmp/nf-drvs) >"$meta/drv-files"; } ||
+    { echo "listing the derivation files failed" >"$meta/log"; finish eval-failed; }
+fi
 # One copy for all paths; layer trees only for sources (a .drv is never in an image).
 # shellcheck disable=SC2046
 cp -a $(cat "$meta/requisites") /out/nix/store/ ||

@@ -28,6 +28,9 @@ pub const MAX_INLINE_SOURCE_BYTES: u64 = 4 << 20;
 pub const INLINE_BUDGET_BYTES: u64 = 10 << 20;
 /// The largest .drv file accepted (nixpkgs' largest are well under 1 MiB).
 pub const MAX_DERIVATION_BYTES: usize = 8 << 20;
+/// The evaluation's .drv files, concatenated, and their sizes (see `split_derivations`).
+pub const DERIVATION_FILES: &str = "/.nix-frontend/drv-files";
+pub const DERIVATION_SIZES: &str = "/.nix-frontend/drv-sizes";
 /// Where the evaluation leaves a source's NAR, under its output (`<dir>/<base name>`).
 pub const SOURCE_NAR_DIR: &str = "/.nix-frontend/nar";
 /// Where a build step finds the NARs to restore (`<dir>/<base name>`).
@@ -57,6 +60,45 @@ pub fn choose(records: &[&Record]) -> BTreeSet<StorePath> {
         chosen.insert(source.path.clone());
     }
     chosen
+}
+
+/// The evaluation's .drv files as one file (`DERIVATION_FILES`, concatenated) and their sizes
+/// (`DERIVATION_SIZES`, `wc -c` lines: size, path; a `total` line after several), split by path.
+/// Untrusted: each file is checked against its record afterwards (`verify`).
+pub fn split_derivations(
+    sizes: &str,
+    files: &[u8],
+) -> Result<BTreeMap<StorePath, Vec<u8>>, String> {
+    let mut split = BTreeMap::new();
+    let mut offset: usize = 0;
+    for line in sizes.lines() {
+        let line = line.trim();
+        let (size, name) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| format!("derivation sizes: no size and path in {line:?}"))?;
+        let name = name.trim();
+        if name == "total" {
+            continue;
+        }
+        let size: usize = size
+            .parse()
+            .map_err(|_| format!("derivation sizes: {size:?} is no size"))?;
+        let path =
+            StorePath::parse(name).map_err(|err| format!("derivation sizes: {name:?}: {err}"))?;
+        let end = offset
+            .checked_add(size)
+            .filter(|end| *end <= files.len())
+            .ok_or_else(|| format!("the derivation files end before {path}"))?;
+        split.insert(path, files[offset..end].to_vec());
+        offset = end;
+    }
+    if offset != files.len() {
+        return Err(format!(
+            "the derivation files hold {} bytes more than their sizes say",
+            files.len() - offset
+        ));
+    }
+    Ok(split)
 }
 
 /// The inputs read from the evaluation and checked: .drv bytes and source NARs by path.
@@ -124,6 +166,33 @@ pub fn verify(record: &Record, nar: &[u8]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn derivation_files_are_split_by_their_sizes() {
+        let a = "/nix/store/ccanbp0brs758hic2z1krdbv17y2rf98-a.drv";
+        let b = "/nix/store/1xmr8jicvzszfzpz46g37mlpvbzjl2wp-b.drv";
+        let sizes = format!("   3 {a}\n   2 {b}\n   5 total\n");
+        let split = split_derivations(&sizes, b"aaabb").unwrap();
+        assert_eq!(split[&StorePath::parse(a).unwrap()], b"aaa");
+        assert_eq!(split[&StorePath::parse(b).unwrap()], b"bb");
+        assert!(split_derivations(&sizes, b"aaab")
+            .unwrap_err()
+            .contains("end before"));
+        assert!(split_derivations(&sizes, b"aaabbx")
+            .unwrap_err()
+            .contains("1 bytes more"));
+        assert!(split_derivations("3 /etc/passwd\n", b"abc").is_err());
+        assert!(split_derivations("x /nix/store/a.drv\n", b"").is_err());
+        assert_eq!(split_derivations("", b"").unwrap().len(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn split_derivations_never_panics(sizes in ".{0,200}", files in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = split_derivations(&sizes, &files);
+        }
+    }
 
     fn record(path: &str, nar: &[u8]) -> Record {
         let hash: [u8; 32] = Sha256::digest(nar).into();

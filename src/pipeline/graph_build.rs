@@ -18,7 +18,9 @@ use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
-use crate::nix::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR};
+use crate::nix::inline_inputs::{
+    self, InlineInputs, DERIVATION_FILES, DERIVATION_SIZES, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR,
+};
 use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::graph::{
     self as graph_plan, GroupStep, LOG_DIR, PUSH_LOG_DIR, PUSH_STATUS_DIR, RAN_AT_DIR, RESULT_DIR,
@@ -343,25 +345,38 @@ async fn read_inline_inputs<G: Gateway>(
         .filter_map(|p| graph.records.get(*p))
         .collect();
     let mut inputs = InlineInputs::default();
-    for path in inline_inputs::choose(&records) {
+    let chosen = inline_inputs::choose(&records);
+    // The .drv files in one read (a report of hundreds of small files).
+    let mut derivations = BTreeMap::new();
+    if chosen.iter().any(|p| p.base_name().ends_with(".drv")) {
+        let sizes = read_text(gateway, eval_ref, DERIVATION_SIZES).await?;
+        let files = read_whole_file(
+            gateway,
+            eval_ref,
+            DERIVATION_FILES,
+            inline_inputs::INLINE_BUDGET_BYTES as usize,
+        )
+        .await
+        .map_err(|err| invalid(format!("no {DERIVATION_FILES} ({err})")))?;
+        derivations = inline_inputs::split_derivations(&sizes, &files).map_err(invalid)?;
+    }
+    for path in chosen {
         let record = &graph.records[&path];
-        let is_derivation = path.base_name().ends_with(".drv");
-        let file = if is_derivation {
-            path.to_string()
-        } else {
-            format!("{SOURCE_NAR_DIR}/{}", path.base_name())
-        };
-        let limit = usize::try_from(record.nar_size)
-            .unwrap_or(usize::MAX)
-            .min(inline_inputs::MAX_DERIVATION_BYTES.max(MAX_INLINE_SOURCE_BYTES as usize));
-        let bytes = read_whole_file(gateway, eval_ref, &file, limit)
-            .await
-            .map_err(|err| invalid(format!("no {file} ({err})")))?;
-        if is_derivation {
+        if path.base_name().ends_with(".drv") {
+            let bytes = derivations
+                .remove(&path)
+                .ok_or_else(|| invalid(format!("{path} is not among the derivation files")))?;
             inline_inputs::verify(record, &inline_inputs::regular_file_nar(&bytes))
                 .map_err(invalid)?;
             inputs.derivations.insert(path, bytes);
         } else {
+            let file = format!("{SOURCE_NAR_DIR}/{}", path.base_name());
+            let limit = usize::try_from(record.nar_size)
+                .unwrap_or(usize::MAX)
+                .min(MAX_INLINE_SOURCE_BYTES as usize);
+            let bytes = read_whole_file(gateway, eval_ref, &file, limit)
+                .await
+                .map_err(|err| invalid(format!("no {file} ({err})")))?;
             inline_inputs::verify(record, &bytes).map_err(invalid)?;
             inputs.source_nars.insert(path, bytes);
         }
@@ -466,6 +481,19 @@ mod tests {
             + &record_of(APP_DRV, &drv_nar(APP_DRV_TEXT), &[BUSYBOX, DEP_DRV]);
         tree.file(DEP_DRV, DEP_DRV_TEXT)
             .file(APP_DRV, APP_DRV_TEXT)
+            .file(
+                "/.nix-frontend/drv-sizes",
+                format!(
+                    "{} {DEP_DRV}\n{} {APP_DRV}\n{} total\n",
+                    DEP_DRV_TEXT.len(),
+                    APP_DRV_TEXT.len(),
+                    DEP_DRV_TEXT.len() + APP_DRV_TEXT.len()
+                ),
+            )
+            .file(
+                "/.nix-frontend/drv-files",
+                format!("{DEP_DRV_TEXT}{APP_DRV_TEXT}"),
+            )
             .file(
                 &format!("/.nix-frontend/nar/{}", base(BUSYBOX)),
                 BUSYBOX_NAR,
