@@ -376,6 +376,13 @@ pub struct Report {
 }
 
 impl Report {
+    /// The one rerun rule of both plans: a failure recorded before this frontend started (a
+    /// second of slack) came from BuildKit's cache, and may have been transient (network,
+    /// resources), so the step runs once more rather than report it.
+    pub fn is_stale_failure(&self, started_at: i64) -> bool {
+        matches!(self.status, Status::BuildFailed | Status::Skipped) && self.ran_at < started_at - 1
+    }
+
     /// `Ok(())` for `ok`, else the error the user sees: what failed, Nix's own text, and in Nix
     /// mode the line of the build file Nix names (`build_file_text` is the build file).
     pub fn check(&self, spec: &Spec, task: Task, build_file_text: &str) -> Result<(), UserError> {

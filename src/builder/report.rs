@@ -13,22 +13,70 @@ use crate::nix::closure::{self, Limits, StorePath};
 use crate::nix::facts::DerivationInfo;
 use crate::plan::{BuildResult, RootLink};
 
+/// Where a Nix step's report lies in its output, and what to call the step in an error: one
+/// layout per kind of step, read by one reader (`read_report_files`) for both plans.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFiles {
+    status: String,
+    log: String,
+    ran_at: String,
+    step: String,
+}
+
+impl ReportFiles {
+    /// The single plan's step and the graph plan's evaluation: `contract::STATUS`, `LOG`,
+    /// `RAN_AT`.
+    pub fn of_nix_step() -> ReportFiles {
+        ReportFiles {
+            status: contract::STATUS.into(),
+            log: contract::LOG.into(),
+            ran_at: contract::RAN_AT.into(),
+            step: "the Nix builder".into(),
+        }
+    }
+
+    /// A graph build step's, per group under `contract::STATUS_DIR`, `LOG_DIR`, `RAN_AT_DIR`.
+    pub fn of_group(id: &str, step_name: &str) -> ReportFiles {
+        ReportFiles {
+            status: format!("{}/{id}", contract::STATUS_DIR),
+            log: format!("{}/{id}", contract::LOG_DIR),
+            ran_at: format!("{}/{id}", contract::RAN_AT_DIR),
+            step: format!("the build step {step_name:?}"),
+        }
+    }
+}
+
 /// The status, log and time of the Nix step whose output is `reference`.
 pub async fn read_report<G: Gateway>(gateway: &G, reference: &str) -> Result<Report, UserError> {
+    read_report_files(gateway, reference, &ReportFiles::of_nix_step()).await
+}
+
+/// The status, log and time a step left at `files` in its output `reference`: a step that wrote
+/// no status stopped before it finished (its output is in the build log).
+pub async fn read_report_files<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    files: &ReportFiles,
+) -> Result<Report, UserError> {
     let read = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).trim().to_string();
     let word = gateway
-        .read_file(reference, contract::STATUS)
+        .read_file(reference, &files.status)
         .await
         .map(read)
-        .map_err(|_| UserError::new("the Nix builder stopped before it finished (no status was written); its output is in the build log above"))?;
+        .map_err(|_| {
+            UserError::new(format!(
+                "{} stopped before it finished (no status was written); its output is in the build log above",
+                files.step
+            ))
+        })?;
     let status = Status::parse(&word)?;
     let log = gateway
-        .read_file(reference, contract::LOG)
+        .read_file(reference, &files.log)
         .await
         .map(read)
         .unwrap_or_default();
     let ran_at = gateway
-        .read_file(reference, contract::RAN_AT)
+        .read_file(reference, &files.ran_at)
         .await
         .ok()
         .and_then(|b| read(b).parse().ok())
@@ -294,6 +342,52 @@ pub fn executables(entries: &[Stat]) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+    use crate::buildkit::fake_gateway::FakeGateway;
+
+    fn read(g: &FakeGateway, files: &ReportFiles) -> Result<Report, UserError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(read_report_files(g, &FakeGateway::ref_of(0), files))
+    }
+
+    #[test]
+    fn both_plans_reports_are_read_by_one_reader() {
+        // The single plan's step (and the evaluation) and a graph build step, as the scripts
+        // write them.
+        let mut single = FakeGateway::default();
+        single
+            .tree(0)
+            .file("/.nix-frontend/status", "build-failed\n")
+            .file("/.nix-frontend/log", "error: builder failed")
+            .file("/.nix-frontend/ran-at", "100");
+        let mut group = FakeGateway::default();
+        group
+            .tree(0)
+            .file("/nf/status/abc-app.drv", "skipped\n")
+            .file("/nf/log/abc-app.drv", "skipped: dep did not build")
+            .file("/nf/ran-at/abc-app.drv", "50");
+        let single = read(&single, &ReportFiles::of_nix_step()).unwrap();
+        let group = read(&group, &ReportFiles::of_group("abc-app.drv", "build app")).unwrap();
+        assert_eq!(
+            (single.status, single.ran_at, single.log.as_str()),
+            (Status::BuildFailed, 100, "error: builder failed")
+        );
+        assert_eq!((group.status, group.ran_at), (Status::Skipped, 50));
+        // One rerun rule: a failure recorded before the frontend started came from the cache.
+        assert!(single.is_stale_failure(200) && !single.is_stale_failure(100));
+        assert!(group.is_stale_failure(200));
+        let none = FakeGateway::default();
+        let err = read(&none, &ReportFiles::of_group("abc-app.drv", "build app")).unwrap_err();
+        assert!(err
+            .message
+            .contains("the build step \"build app\" stopped before it finished"));
+    }
 }
 
 #[cfg(test)]

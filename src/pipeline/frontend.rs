@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use crate::builder::contract::{Report, Status};
+use crate::builder::contract::Report;
 use crate::builder::report;
 use crate::buildkit::gateway::{Environment, Gateway};
 use crate::buildkit::llb::{self, Output};
@@ -247,7 +247,7 @@ async fn run_nix_stage<G: Gateway>(
     debug_dump("build stage", &built);
     let built_ref = solve_nix_stage(gateway, spec, &built).await?;
     let report = report::read_report(gateway, &built_ref).await?;
-    if !is_stale_failure(&report, env) {
+    if !report.is_stale_failure(env.started_at) {
         return Ok((built, built_ref, report));
     }
     // A build failure from the cache may have been transient (network, resources): run once
@@ -274,11 +274,6 @@ async fn solve_nix_stage<G: Gateway>(
         .solve(llb::definition(stage))
         .await
         .map_err(|err| UserError::gateway(&format!("running {}", plan::build_step_name(spec)), err))
-}
-
-/// A build failure recorded before this frontend started came from BuildKit's cache.
-fn is_stale_failure(report: &Report, env: &Environment) -> bool {
-    report.status == Status::BuildFailed && report.ran_at < env.started_at - 1
 }
 
 pub async fn resolve_builder<G: Gateway>(

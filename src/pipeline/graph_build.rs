@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::builder::contract::{self, nix_error_text};
-use crate::builder::report::{self, invalid};
+use crate::builder::contract::{self, nix_error_text, Report, Status};
+use crate::builder::report::{self, invalid, ReportFiles};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
 use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::PlatformImage;
@@ -23,8 +23,7 @@ use crate::nix::inline_inputs::{
 };
 use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::graph::{
-    self as graph_plan, GroupStep, LOG_DIR, PUSH_LOG_DIR, PUSH_STATUS_DIR, RAN_AT_DIR, RESULT_DIR,
-    STATUS_DIR,
+    self as graph_plan, GroupStep, PUSH_LOG_DIR, PUSH_STATUS_DIR, RESULT_DIR,
 };
 use crate::plan::{self, BuildResult, BuilderImage, Task, Trees};
 
@@ -198,19 +197,17 @@ impl Steps<'_> {
             for output in &outputs {
                 refs.push(solve(gateway, output, what).await?);
             }
-            let Some((index, log, ran_at)) = first_failure(gateway, self.graph, &refs).await?
-            else {
+            let Some((index, report)) = first_failure(gateway, self.graph, &refs).await? else {
                 return Ok((steps, refs));
             };
             let step = self.graph.groups[index].step_name();
-            if ran_at >= started_at - 1 || rerun[index] {
+            if !report.is_stale_failure(started_at) || rerun[index] {
                 return Err(UserError::new(format!(
                     "building {} failed in step {step:?}:\n{}",
                     self.spec.describe_target(),
-                    nix_error_text(&log)
+                    nix_error_text(&report.log)
                 )));
             }
-            // A failure from the cache may have been transient (network, resources).
             gateway
                 .warn(&format!(
                     "the cached step {step:?} had failed; building again"
@@ -384,39 +381,26 @@ async fn read_inline_inputs<G: Gateway>(
     Ok(inputs)
 }
 
-/// The first step (in build order) that did not build: its index, log and when it ran.
+/// The first step (in build order) that did not build, with its report, read by the reader of
+/// both plans.
 async fn first_failure<G: Gateway>(
     gateway: &G,
     graph: &Graph,
     refs: &[String],
-) -> Result<Option<(usize, String, i64)>, UserError> {
+) -> Result<Option<(usize, Report)>, UserError> {
     let mut skipped = None;
     for (i, group) in graph.groups.iter().enumerate() {
-        let status = read_text(gateway, &refs[i], &format!("{STATUS_DIR}/{}", group.id))
-            .await
-            .map_err(|_| UserError::new(format!(
-                "the build step {:?} stopped before it finished (no status was written); its output is in the build log above",
-                group.step_name()
-            )))?;
-        let log = gateway
-            .read_file(&refs[i], &format!("{LOG_DIR}/{}", group.id))
-            .await
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let ran_at = gateway
-            .read_file(&refs[i], &format!("{RAN_AT_DIR}/{}", group.id))
-            .await
-            .ok()
-            .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
-            .unwrap_or(0);
-        match status.trim() {
-            "ok" => {}
-            "build-failed" => return Ok(Some((i, log, ran_at))),
-            "skipped" => skipped = skipped.or(Some((i, log, ran_at))),
+        let files = ReportFiles::of_group(&group.id, &group.step_name());
+        let report = report::read_report_files(gateway, &refs[i], &files).await?;
+        match report.status {
+            Status::Ok => {}
+            Status::BuildFailed => return Ok(Some((i, report))),
+            Status::Skipped => skipped = skipped.or(Some((i, report))),
             other => {
                 return Err(invalid(format!(
-                    "step {:?} reported an unknown status {other:?}",
-                    group.step_name()
+                    "step {:?} reported {:?}, which no build step writes",
+                    group.step_name(),
+                    other.word()
                 )))
             }
         }
