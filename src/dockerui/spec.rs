@@ -69,9 +69,8 @@ pub struct Spec {
     pub max_layers: usize,
     /// The id of the persistent Nix store cache mount, when the user chose one.
     pub cache_id: Option<String>,
-    /// Nix's work as one vertex per planned group of derivations (`NIX_PLAN=graph`, the
-    /// default), or as one step over a persistent store (`single`).
-    pub graph: bool,
+    /// How Nix's work is planned (`NIX_PLAN`).
+    pub plan: NixPlan,
     /// At most about this many build steps in graph mode (`NIX_MAX_BUILD_STEPS`).
     pub max_build_steps: usize,
     /// `--arg NAME EXPR` / `--argstr NAME VALUE` for Nix, from NIX_ARGS, as argv entries.
@@ -255,7 +254,7 @@ impl Spec {
             source_date_epoch: source_date_epoch(options)?,
             max_layers: max_layers(options)?,
             cache_id: cache_id(options)?,
-            graph: graph_plan(options)?,
+            plan: nix_plan(options)?,
             max_build_steps: max_build_steps(options)?,
             nix_args: match options.build_arg(args::NIX_ARGS) {
                 None => Vec::new(),
@@ -480,10 +479,20 @@ fn max_layers(options: &Options) -> Result<usize, SpecError> {
         })
 }
 
-fn graph_plan(options: &Options) -> Result<bool, SpecError> {
+/// How Nix's work is planned as BuildKit steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NixPlan {
+    /// A build step per planned group of derivations, cached and exported by BuildKit (the
+    /// default; needs MergeOp).
+    Graph,
+    /// One step over a persistent Nix store (a cache mount).
+    Single,
+}
+
+fn nix_plan(options: &Options) -> Result<NixPlan, SpecError> {
     match options.build_arg(args::NIX_PLAN) {
-        None | Some("graph") => Ok(true),
-        Some("single") => Ok(false),
+        None | Some("graph") => Ok(NixPlan::Graph),
+        Some("single") => Ok(NixPlan::Single),
         Some(other) => Err(option_error(
             "build arg NIX_PLAN",
             format!("{other:?} is not a plan: use graph (a build step per group of derivations, cached and exported by BuildKit) or single (one step over a persistent store)"),

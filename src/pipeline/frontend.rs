@@ -14,7 +14,7 @@ use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::{Built, PlatformImage};
 use crate::dockerui::context;
 use crate::dockerui::options::Options;
-use crate::dockerui::spec::Spec;
+use crate::dockerui::spec::{NixPlan, Spec};
 use crate::error::UserError;
 use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
@@ -114,12 +114,17 @@ async fn build_platform_image<G: Gateway>(
 ) -> Result<PlatformImage, UserError> {
     let builder = resolve_builder(gateway, spec, options).await?;
     let context = context::sources(options, env, ignores, spec);
-    if spec.graph && !env.has_merge_op {
+    // Without MergeOp the graph plan cannot join its steps' outputs: the single plan stands in.
+    let plan = match spec.plan {
+        NixPlan::Graph if env.has_merge_op => NixPlan::Graph,
+        _ => NixPlan::Single,
+    };
+    if spec.plan == NixPlan::Graph && plan == NixPlan::Single {
         gateway
             .warn("this BuildKit has no MergeOp: Nix runs in one step over a persistent store (NIX_PLAN=single)")
             .await;
     }
-    let (image, result) = if spec.graph && env.has_merge_op {
+    let (image, result) = if plan == NixPlan::Graph {
         crate::pipeline::graph_build::build_platform(
             gateway,
             options,
