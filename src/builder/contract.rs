@@ -15,8 +15,6 @@ use crate::dockerui::spec::{Mode, Spec};
 use crate::error::UserError;
 use crate::nix::closure::StorePath;
 
-use crate::plan::Task;
-
 /// Where the scripts are mounted in every Nix step (files of their own keep them out of argv,
 /// error messages and `ps`).
 pub const SCRIPT_DIR: &str = "/.nix-frontend";
@@ -365,6 +363,15 @@ impl Status {
                 ))
             })
     }
+}
+
+/// What a Nix step in the builder does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Build and lay out the closure (`builder.sh`).
+    Build,
+    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
+    Targets,
 }
 
 /// What a Nix step reported about itself.

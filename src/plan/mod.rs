@@ -122,14 +122,8 @@ pub fn build_stage(
     nix_stage(spec, builder, sources, resolve_mode, Task::Build)
 }
 
-/// What a Nix step in the builder does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Task {
-    /// Build and lay out the closure (`builder.sh`).
-    Build,
-    /// List the buildable attributes (`targets.sh`), for `--print=targets`.
-    Targets,
-}
+/// What a Nix step in the builder does (part of the builder contract: which script runs).
+pub use crate::builder::contract::Task;
 
 /// A Nix step: the builder image with the persistent store at /nix, the context at /src, our
 /// tools at /.nix-frontend, and an output at /out, which is returned.
