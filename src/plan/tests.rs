@@ -1,8 +1,13 @@
 //! Snapshot tests of the planned LLB, rendered as readable JSON (src/plan/snapshots/).
 
 use super::*;
+use bollard_buildkit_proto::pb;
+
+use crate::builder::contract::scripts;
+use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::options::{Options, Platform};
-use crate::nix::closure::{self, Limits};
+use crate::dockerui::spec::Spec;
+use crate::nix::closure::{self, Limits, StorePath};
 
 const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
 const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
