@@ -9,9 +9,33 @@ use bollard_buildkit_proto::fsutil::types::Stat;
 use crate::builder::contract::{self, Report, Status};
 use crate::buildkit::gateway::{read_whole_file, Gateway, MODE_DIR, MODE_SYMLINK};
 use crate::error::UserError;
-use crate::nix::closure::{self, Limits, StorePath};
+use crate::nix::closure::{self, Closure, Limits, StorePath};
 use crate::nix::facts::DerivationInfo;
-use crate::plan::{BuildResult, RootLink};
+
+/// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootLink {
+    /// The entry's name, at the image root and in the main result (the link's target is
+    /// always `<main result>/<name>`, checked by `report`).
+    pub name: String,
+}
+
+/// What the builder reported, validated: what the image stage needs beyond the spec.
+#[derive(Debug, Clone)]
+pub struct BuildResult {
+    pub closure: Closure,
+    /// The build outputs; the first is the main result.
+    pub results: Vec<StorePath>,
+    pub root_links: Vec<RootLink>,
+    /// Executables in the main result's `bin/`, by name.
+    pub executables: Vec<String>,
+    /// Name, version, meta and passthru of the built value.
+    pub info: DerivationInfo,
+    /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
+    pub ca_bundle: Option<String>,
+    /// The derivations the result is built from (facts.nix's `packages`), with --sbom.
+    pub packages: Vec<crate::nix::facts::PackageFacts>,
+}
 
 /// Where a Nix step's report lies in its output, and what to call the step in an error: one
 /// layout per kind of step, read by one reader (`read_report_files`) for both plans.

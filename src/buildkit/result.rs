@@ -7,6 +7,11 @@ use serde_json::Value;
 
 use crate::dockerui::options::Platform;
 
+/// The predicate type of an SPDX document in an in-toto statement.
+pub const SBOM_PREDICATE_TYPE: &str = "https://spdx.dev/Document";
+/// Where an SPDX document lies in the ref returned with it.
+pub const SBOM_DOCUMENT_PATH: &str = "/sbom.spdx.json";
+
 /// What the build returns to BuildKit.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -21,7 +26,7 @@ pub struct PlatformImage {
     pub platform: Platform,
     pub reference: String,
     pub config: Value,
-    /// The ref holding this image's SPDX document at `sbom::DOCUMENT_PATH`, when asked for.
+    /// The ref holding this image's SPDX document at `SBOM_DOCUMENT_PATH`, when asked for.
     pub sbom: Option<String>,
 }
 
@@ -84,8 +89,8 @@ pub fn result_attestations(built: &Built) -> Vec<Attestation> {
             Some(Attestation {
                 platform: image.platform.to_string(),
                 reference: image.sbom.clone()?,
-                path: crate::sbom::DOCUMENT_PATH.to_string(),
-                predicate_type: crate::sbom::PREDICATE_TYPE.to_string(),
+                path: SBOM_DOCUMENT_PATH.to_string(),
+                predicate_type: SBOM_PREDICATE_TYPE.to_string(),
                 metadata: BTreeMap::from([("reason".to_string(), b"sbom".to_vec())]),
             })
         })

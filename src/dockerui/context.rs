@@ -7,7 +7,7 @@
 //! snapshot never stands in for, or competes with, the full context's.
 
 use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
-use crate::buildkit::llb::{self, Meta};
+use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::dockerignore;
 use crate::dockerui::options::{ContextSource, Options};
 use crate::error::UserError;
@@ -43,6 +43,23 @@ pub struct Ignores {
     pub named: BTreeMap<String, Vec<String>>,
 }
 
+/// What a step that evaluates reads: the build context and the named contexts (in the spec's
+/// order).
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub context: Output,
+    pub named: Vec<Output>,
+}
+
+impl From<Output> for Sources {
+    fn from(context: Output) -> Sources {
+        Sources {
+            context,
+            named: Vec::new(),
+        }
+    }
+}
+
 /// The build context and each named context of the spec (`--build-context NAME=…`), in the
 /// spec's order: a client directory as its local source, an image as its filesystem.
 pub fn sources(
@@ -50,7 +67,7 @@ pub fn sources(
     env: &Environment,
     ignores: &Ignores,
     spec: &crate::dockerui::spec::Spec,
-) -> crate::plan::Sources {
+) -> Sources {
     let named = spec
         .named_contexts
         .iter()
@@ -74,7 +91,7 @@ pub fn sources(
             ),
         })
         .collect();
-    crate::plan::Sources {
+    Sources {
         context: context_local(options, env, &ignores.context),
         named,
     }

@@ -10,37 +10,15 @@ use serde_json::Value;
 use crate::builder::contract;
 use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
-use crate::nix::closure::{Closure, StorePath};
+use crate::nix::closure::StorePath;
 
 use super::{config, graph, layers};
 
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
 const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
 
-/// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootLink {
-    /// The entry's name, at the image root and in the main result (the link's target is
-    /// always `<main result>/<name>`, checked by `report`).
-    pub name: String,
-}
-
-/// What the image stage needs beyond the spec, all validated by the caller.
-#[derive(Debug, Clone)]
-pub struct BuildResult {
-    pub closure: Closure,
-    /// The build outputs; the first is the main result.
-    pub results: Vec<StorePath>,
-    pub root_links: Vec<RootLink>,
-    /// Executables in the main result's `bin/`, by name.
-    pub executables: Vec<String>,
-    /// Name, version, meta and passthru of the built value.
-    pub info: config::DerivationInfo,
-    /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
-    pub ca_bundle: Option<String>,
-    /// The derivations the result is built from (facts.nix's `packages`), with --sbom.
-    pub packages: Vec<crate::nix::facts::PackageFacts>,
-}
+/// What the builder reported, validated: the image stage's input beyond the spec.
+pub use crate::builder::report::{BuildResult, RootLink};
 
 /// Where the image stage finds each store path's tree and the builder's manifest (root links,
 /// `/tmp`).

@@ -301,22 +301,8 @@ pub fn named_context_dir(index: usize) -> String {
     format!("{}/{index}", contract::CONTEXTS_DIR)
 }
 
-/// What a step that evaluates reads: the build context and the named contexts (in the spec's
-/// order).
-#[derive(Debug, Clone)]
-pub struct Sources {
-    pub context: Output,
-    pub named: Vec<Output>,
-}
-
-impl From<Output> for Sources {
-    fn from(context: Output) -> Sources {
-        Sources {
-            context,
-            named: Vec::new(),
-        }
-    }
-}
+/// What a step that evaluates reads (the build context and the named contexts).
+pub use crate::dockerui::context::Sources;
 
 /// Mounts the build context at /src and each named context read-only at its directory.
 pub fn mount_sources(exec: &mut llb::Exec, sources: Sources) {

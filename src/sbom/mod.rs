@@ -24,10 +24,11 @@ use sha2::{Digest, Sha256};
 use crate::nix::closure::{Closure, StorePath};
 use crate::nix::facts::{DerivationInfo, PackageFacts};
 
-/// The predicate type of an SPDX document in an in-toto statement.
-pub const PREDICATE_TYPE: &str = "https://spdx.dev/Document";
-/// Where the document lies in the ref returned with it.
-pub const DOCUMENT_PATH: &str = "/sbom.spdx.json";
+/// The predicate type of an SPDX document and where it lies in its ref: the result's attestation
+/// facts, kept with the result.
+pub use crate::buildkit::result::{
+    SBOM_DOCUMENT_PATH as DOCUMENT_PATH, SBOM_PREDICATE_TYPE as PREDICATE_TYPE,
+};
 /// The largest document sent: it travels inside an LLB definition, and BuildKit's messages are
 /// at most 16 MiB.
 pub const MAX_DOCUMENT_BYTES: usize = 12 << 20;
