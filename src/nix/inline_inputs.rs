@@ -23,9 +23,11 @@ use crate::nix::closure::{parse_nar_hash, StorePath};
 use crate::nix::drvgraph::Record;
 
 /// The largest source (NAR bytes) carried in the LLB; larger ones are copied by content.
-pub const MAX_INLINE_SOURCE_BYTES: u64 = 4 << 20;
-/// All that is carried, at most: BuildKit takes LLB definitions of up to 16 MiB per solve.
-pub const INLINE_BUDGET_BYTES: u64 = 10 << 20;
+pub const MAX_INLINE_SOURCE_BYTES: u64 = 5 << 19;
+/// All that is carried, at most: one solve's definition holds all of it, and BuildKit before
+/// 0.15 (Docker 26) takes gateway messages of at most 4 MiB (16 MiB later); a MiB is left for
+/// the rest of the LLB.
+pub const INLINE_BUDGET_BYTES: u64 = 3 << 20;
 /// The largest .drv file accepted (nixpkgs' largest are well under 1 MiB).
 pub const MAX_DERIVATION_BYTES: usize = 8 << 20;
 /// The evaluation's .drv files, concatenated, and their sizes (see `split_derivations`).
@@ -251,12 +253,12 @@ mod tests {
                 &format!("/nix/store/ccanbp0brs758hic2z1krdbv17y2rf9{i}-s"),
                 b"",
             );
-            r.nar_size = MAX_INLINE_SOURCE_BYTES - i;
+            r.nar_size = INLINE_BUDGET_BYTES / 3 - i;
             many.push(r);
         }
         let chosen = choose(&many.iter().collect::<Vec<_>>());
-        assert_eq!(chosen.len(), 2);
-        assert!(chosen.contains(&many[3].path) && chosen.contains(&many[2].path));
+        assert_eq!(chosen.len(), 3);
+        assert!(!chosen.contains(&many[0].path));
         let mut huge = drv.clone();
         huge.nar_size = INLINE_BUDGET_BYTES + 1;
         assert!(choose(&[&huge, &small]).is_empty());
