@@ -29,9 +29,9 @@ use crate::nix::facts::{DerivationInfo, PackageFacts};
 pub use crate::buildkit::result::{
     SBOM_DOCUMENT_PATH as DOCUMENT_PATH, SBOM_PREDICATE_TYPE as PREDICATE_TYPE,
 };
-/// The largest document sent: it travels inside an LLB definition, and BuildKit's messages are
-/// at most 16 MiB.
-pub const MAX_DOCUMENT_BYTES: usize = 12 << 20;
+/// The largest document sent: it travels inside an LLB definition, and BuildKit before 0.15
+/// (Docker 26) takes gateway messages of at most 4 MiB (16 MiB later).
+pub const MAX_DOCUMENT_BYTES: usize = 3 << 20;
 /// Free-text fields longer than this are cut (descriptions can be pages long).
 const MAX_TEXT: usize = 1024;
 /// More license ids than this in one `meta.license` are not asserted.
