@@ -1,0 +1,242 @@
+//! The options and build args a `Spec` takes one by one, each read and checked on its own so
+//! that a bad value is refused naming the option it came from.
+
+use crate::dockerui::options::{args, Options, Platform};
+use crate::dockerui::syntax;
+
+use super::{
+    option_error, NixPlan, SbomScope, SpecError, Warning, DEFAULT_MAX_LAYERS, DOCKER_MAX_LAYERS,
+};
+
+/// `--platform`'s platforms, else the worker's; each must have a Nix system.
+pub(super) fn platforms(
+    options: &Options,
+    default_platform: &Platform,
+) -> Result<Vec<Platform>, SpecError> {
+    let platforms = if options.platforms.is_empty() {
+        vec![default_platform.clone()]
+    } else {
+        options.platforms.clone()
+    };
+    match platforms.iter().find(|p| p.nix_system().is_none()) {
+        None => Ok(platforms),
+        Some(platform) => Err(option_error(
+            "--platform",
+            format!(
+                "{platform} has no Nix system; nix-frontend builds linux/amd64, linux/arm64, \
+                 linux/386, linux/arm/v7, linux/arm/v6, linux/riscv64, linux/ppc64le and linux/s390x"
+            ),
+        )),
+    }
+}
+
+/// `BUILDKIT_SBOM_SCAN_STAGE` as true or false; None for anything else (the Dockerfile frontend
+/// also takes stage names there, which mean nothing here).
+fn sbom_scan_stage(options: &Options) -> Option<bool> {
+    match options
+        .build_arg(args::SBOM_SCAN_STAGE)?
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "1" | "true" | "t" => Some(true),
+        "" | "0" | "false" | "f" => Some(false),
+        _ => None,
+    }
+}
+
+pub(super) fn sbom_scope(options: &Options) -> Option<SbomScope> {
+    options.sbom.then(|| SbomScope {
+        build_dependencies: sbom_scan_stage(options).unwrap_or(false),
+    })
+}
+
+/// A `BUILDKIT_SBOM_SCAN_STAGE` that is neither true nor false (e.g. stage names, shared with
+/// Dockerfile builds) is taken as false, and said.
+pub(super) fn sbom_scan_stage_warning(options: &Options) -> Option<Warning> {
+    let value = options.build_arg(args::SBOM_SCAN_STAGE)?;
+    sbom_scan_stage(options).is_none().then(|| Warning {
+        rule: "InvalidBuildArg",
+        location: None,
+        message: format!(
+            "build arg BUILDKIT_SBOM_SCAN_STAGE={value:?} is taken as false: a Nix build has no stages to name; true adds the build-time closure to the SBOM"
+        ),
+    })
+}
+
+pub(super) fn source_date_epoch(options: &Options) -> Result<Option<i64>, SpecError> {
+    let Some(text) = options.build_arg(args::SOURCE_DATE_EPOCH) else {
+        return Ok(None);
+    };
+    text.parse::<i64>()
+        .ok()
+        .filter(|s| (0..=253_402_300_799).contains(s))
+        .map(Some)
+        .ok_or_else(|| {
+            option_error(
+                "build arg SOURCE_DATE_EPOCH",
+                format!("{text:?} is not a Unix time in seconds (e.g. $(git log -1 --format=%ct))"),
+            )
+        })
+}
+
+pub(super) fn max_layers(options: &Options) -> Result<usize, SpecError> {
+    let Some(text) = options.build_arg(args::NIX_MAX_LAYERS) else {
+        return Ok(DEFAULT_MAX_LAYERS);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (2..=DOCKER_MAX_LAYERS).contains(n))
+        .ok_or_else(|| {
+            option_error(
+                "build arg NIX_MAX_LAYERS",
+                format!(
+                    "{text:?} is not a layer count from 2 to {DOCKER_MAX_LAYERS} (Docker's limit)"
+                ),
+            )
+        })
+}
+
+pub(super) fn nix_plan(options: &Options) -> Result<NixPlan, SpecError> {
+    match options.build_arg(args::NIX_PLAN) {
+        None | Some("graph") => Ok(NixPlan::Graph),
+        Some("single") => Ok(NixPlan::Single),
+        Some(other) => Err(option_error(
+            "build arg NIX_PLAN",
+            format!("{other:?} is not a plan: use graph (a build step per group of derivations, cached and exported by BuildKit) or single (one step over a persistent store)"),
+        )),
+    }
+}
+
+/// Build steps when `NIX_MAX_BUILD_STEPS` is not given: a container start costs about 175 ms on
+/// a small builder, so a wide graph is joined into a few steps rather than hundreds.
+const DEFAULT_MAX_BUILD_STEPS: usize = 8;
+const MAX_BUILD_STEPS: usize = 256;
+
+pub(super) fn max_build_steps(options: &Options) -> Result<usize, SpecError> {
+    let Some(text) = options.build_arg(args::NIX_MAX_BUILD_STEPS) else {
+        return Ok(DEFAULT_MAX_BUILD_STEPS);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (2..=MAX_BUILD_STEPS).contains(n))
+        .ok_or_else(|| {
+            option_error(
+                "build arg NIX_MAX_BUILD_STEPS",
+                format!("{text:?} is not a step count from 2 to {MAX_BUILD_STEPS}"),
+            )
+        })
+}
+
+pub(super) fn cache_id(options: &Options) -> Result<Option<String>, SpecError> {
+    match options.build_arg(args::NIX_CACHE_ID) {
+        None => Ok(None),
+        Some(id) if id.len() <= 200 && !id.chars().any(char::is_control) => {
+            Ok(Some(id.to_string()))
+        }
+        Some(_) => Err(option_error(
+            "build arg NIX_CACHE_ID",
+            "use at most 200 printable characters",
+        )),
+    }
+}
+
+pub(super) fn nixpkgs(options: &Options) -> Result<Option<String>, SpecError> {
+    match options.build_arg(args::NIXPKGS) {
+        None => Ok(None),
+        Some(value) if !value.chars().any(char::is_control) && !value.starts_with('-') => {
+            Ok(Some(value.to_string()))
+        }
+        Some(_) => Err(option_error(
+            "build arg NIXPKGS",
+            "give a path or URL, e.g. https://github.com/NixOS/nixpkgs/archive/<rev>.tar.gz",
+        )),
+    }
+}
+
+/// The Nix binary cache of NIX_CACHE_PUSH: an http, https or s3 URL (Nix's store URL, query
+/// parameters allowed), one line without spaces.
+pub(super) fn cache_push(options: &Options) -> Result<Option<String>, SpecError> {
+    let Some(url) = options.build_arg(args::NIX_CACHE_PUSH) else {
+        return Ok(None);
+    };
+    let scheme_ok = ["http://", "https://", "s3://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme) && url.len() > scheme.len());
+    if !scheme_ok || url.len() > 2000 || url.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(option_error(
+            &format!("build arg {}", args::NIX_CACHE_PUSH),
+            "give the binary cache's http://, https:// or s3:// URL (sign with --secret id=nix-cache-key,src=KEYFILE)",
+        ));
+    }
+    Ok(Some(url.to_string()))
+}
+
+/// Extra Nix settings from NIX_SUBSTITUTERS and NIX_TRUSTED_PUBLIC_KEYS, one line each.
+pub(super) fn nix_settings(options: &Options) -> Result<Vec<String>, SpecError> {
+    let mut settings = Vec::new();
+    for (arg, setting) in [
+        (args::NIX_SUBSTITUTERS, "substituters"),
+        (args::NIX_TRUSTED_PUBLIC_KEYS, "trusted-public-keys"),
+    ] {
+        if let Some(value) = options.build_arg(arg) {
+            // A Nix setting's value ends at the line's end: no control character may pass, or
+            // a value could add settings of its own.
+            if value.chars().any(char::is_control) {
+                return Err(option_error(
+                    &format!("build arg {arg}"),
+                    "separate entries with spaces; no newlines or control characters",
+                ));
+            }
+            settings.push(format!("{setting} = {value}"));
+        }
+    }
+    Ok(settings)
+}
+
+/// A warning naming the build args given that nothing reads: not ours, Docker's or declared.
+pub(super) fn unused_build_args_warning(
+    options: &Options,
+    declared: &[syntax::ArgDecl],
+) -> Option<Warning> {
+    let unused: Vec<&str> = options
+        .build_args
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !args::is_known(name) && !declared.iter().any(|arg| arg.name == *name))
+        .collect();
+    (!unused.is_empty()).then(|| Warning {
+        rule: "UnusedBuildArgs",
+        location: None,
+        message: format!(
+            "build args not consumed: {} (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
+            unused.join(", ")
+        ),
+    })
+}
+
+/// `--arg NAME EXPR` and `--argstr NAME VALUE` triples, shell-quoted as on a command line.
+pub(super) fn parse_nix_args(text: &str) -> Result<Vec<String>, String> {
+    let words = shell_words::split(text).map_err(|_| format!("unterminated quote in {text:?}"))?;
+    let mut chunks = words.chunks(3);
+    let mut out = Vec::new();
+    for chunk in &mut chunks {
+        match chunk {
+            [flag, name, value] if (flag == "--arg" || flag == "--argstr") && is_nix_identifier(name) => {
+                out.extend([flag.clone(), name.clone(), value.clone()]);
+            }
+            _ => {
+                return Err(format!(
+                    "{:?} is not `--arg NAME EXPR` or `--argstr NAME VALUE`; e.g. NIX_ARGS='--argstr version 1.2 --arg debug true'",
+                    chunk.join(" ")
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn is_nix_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_-'".contains(c))
+}

@@ -1,0 +1,185 @@
+//! Specs made from options and build files: both modes, which option names the target, hostile
+//! values refused with the option named, and the warnings.
+
+use super::*;
+
+fn options(pairs: &[(&str, &str)]) -> Options {
+    Options::from_pairs(pairs)
+}
+
+fn amd64() -> Platform {
+    Platform::parse("linux/amd64").unwrap()
+}
+
+#[test]
+fn a_nix_cache_to_push_to_is_an_http_https_or_s3_url() {
+    for url in [
+        "http://127.0.0.1:5000",
+        "https://cache.example/x",
+        "s3://bucket?region=eu",
+    ] {
+        let spec = Spec::new(
+            &options(&[
+                ("filename", "default.nix"),
+                ("build-arg:NIX_CACHE_PUSH", url),
+            ]),
+            "{ }",
+            &amd64(),
+        )
+        .unwrap();
+        assert_eq!(spec.cache_push.as_deref(), Some(url));
+    }
+}
+
+#[test]
+fn nix_mode_builds_the_file_itself() {
+    let spec = Spec::new(
+        &options(&[("filename", "default.nix"), ("target", "hello")]),
+        "# syntax=org/nix-frontend\n{ hello = 1; }",
+        &amd64(),
+    )
+    .unwrap();
+    assert_eq!(spec.mode, Mode::Nix);
+    assert_eq!(spec.nix_file, "default.nix");
+    assert_eq!(spec.attr.as_deref(), Some("hello"));
+    assert_eq!(spec.nix_image, DEFAULT_NIX_IMAGE);
+}
+
+#[test]
+fn dockerfile_mode_takes_directives_and_settings() {
+    let spec = Spec::new(
+        &options(&[
+            ("label:b", "from-cli"),
+            ("build-arg:NIX_IMAGE", "nix-frontend-test/nix:local"),
+        ]),
+        "# syntax=org/nix-frontend\n# nix=app.nix\n# attr=hello\nCMD [\"x\"]\nLABEL a=1 b=2\n",
+        &amd64(),
+    )
+    .unwrap();
+    assert_eq!(spec.mode, Mode::Dockerfile);
+    assert_eq!(spec.nix_file, "app.nix");
+    assert_eq!(spec.attr.as_deref(), Some("hello"));
+    assert_eq!(spec.settings.cmd, Some(vec!["x".to_string()]));
+    assert_eq!(spec.settings.labels["b"], "from-cli");
+    assert_eq!(spec.nix_image, "docker.io/nix-frontend-test/nix:local");
+}
+
+#[test]
+fn target_wins_over_build_arg_and_directive() {
+    let spec = Spec::new(
+        &options(&[("target", "t"), ("build-arg:NIX_ATTR", "a")]),
+        "# attr=d\n",
+        &amd64(),
+    )
+    .unwrap();
+    assert_eq!(spec.attr.as_deref(), Some("t"));
+    let spec = Spec::new(
+        &options(&[("build-arg:NIX_ATTR", "a")]),
+        "# attr=d\n",
+        &amd64(),
+    )
+    .unwrap();
+    assert_eq!(spec.attr.as_deref(), Some("a"));
+}
+
+#[test]
+fn hostile_values_are_refused_with_the_option_named() {
+    for (pairs, option) in [
+        (
+            vec![("build-arg:NIX_FILE", "../etc/passwd")],
+            "build arg NIX_FILE",
+        ),
+        (
+            vec![("build-arg:NIX_FILE", "/etc/passwd")],
+            "build arg NIX_FILE",
+        ),
+        (vec![("target", "--eval")], "--target"),
+        (vec![("target", "a\nb")], "--target"),
+        (
+            vec![("build-arg:NIX_IMAGE", "x; rm -rf /")],
+            "build arg NIX_IMAGE",
+        ),
+        (
+            vec![("build-arg:SOURCE_DATE_EPOCH", "yesterday")],
+            "build arg SOURCE_DATE_EPOCH",
+        ),
+        (
+            vec![("build-arg:NIX_MAX_LAYERS", "126")],
+            "build arg NIX_MAX_LAYERS",
+        ),
+        (
+            vec![("build-arg:NIX_MAX_LAYERS", "1")],
+            "build arg NIX_MAX_LAYERS",
+        ),
+        (
+            vec![("build-arg:NIX_CACHE_ID", "a\nb")],
+            "build arg NIX_CACHE_ID",
+        ),
+        (vec![("build-arg:NIX_ARGS", "--arg")], "build arg NIX_ARGS"),
+        (
+            vec![("build-arg:NIX_ARGS", "--eval-store x y")],
+            "build arg NIX_ARGS",
+        ),
+        (
+            vec![("build-arg:NIX_ARGS", "--arg a;b 1")],
+            "build arg NIX_ARGS",
+        ),
+        (
+            vec![(
+                "build-arg:NIX_SUBSTITUTERS",
+                "https://x\nbuild-hook = /evil",
+            )],
+            "build arg NIX_SUBSTITUTERS",
+        ),
+        (vec![("build-arg:NIXPKGS", "--impure")], "build arg NIXPKGS"),
+        (
+            vec![("build-arg:NIX_CACHE_PUSH", "file:///etc")],
+            "build arg NIX_CACHE_PUSH",
+        ),
+        (
+            vec![("build-arg:NIX_CACHE_PUSH", "https://x\nbuild-hook = /evil")],
+            "build arg NIX_CACHE_PUSH",
+        ),
+        (
+            vec![("build-arg:NIX_CACHE_PUSH", "https://")],
+            "build arg NIX_CACHE_PUSH",
+        ),
+    ] {
+        let err = Spec::new(&options(&pairs), "", &amd64()).unwrap_err();
+        match err {
+            SpecError::Option { option: got, .. } => assert_eq!(got, option),
+            other => panic!("{other}"),
+        }
+    }
+}
+
+#[test]
+fn warnings_for_deprecated_instructions_and_unused_build_args() {
+    let spec = Spec::new(
+        &options(&[
+            ("build-arg:PORT", "1"),
+            ("build-arg:TYPO", "2"),
+            ("build-arg:NIX_IMAGE", "x"),
+            ("build-arg:BUILDKIT_INLINE_CACHE", "1"),
+        ]),
+        "ARG PORT\nMAINTAINER me\n",
+        &amd64(),
+    )
+    .unwrap();
+    assert_eq!(
+        spec.warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "Dockerfile:2: MAINTAINER is deprecated (as in Docker); use LABEL maintainer=\"...\"",
+            "build args not consumed: TYPO (declare them with ARG in a Dockerfile, or pass Nix arguments with NIX_ARGS)",
+        ]
+    );
+}
+
+#[test]
+fn attribute_names_with_shell_characters_are_data() {
+    let spec = Spec::new(&options(&[("target", "a;$(id)'\"")]), "", &amd64()).unwrap();
+    assert_eq!(spec.attr.as_deref(), Some("a;$(id)'\""));
+}

@@ -1,0 +1,415 @@
+//! The parsers and the planner on hand-written reports, and properties over generated ones
+//! (never a panic, every plan well ordered).
+
+use super::*;
+
+fn path(name: &str) -> String {
+    // A valid hash that differs per name.
+    let alphabet: Vec<char> = "0123456789abcdfghijklmnpqrsvwxyz".chars().collect();
+    let mut seed: u64 = name.bytes().fold(1469598103934665603, |h, b| {
+        (h ^ b as u64).wrapping_mul(1099511628211)
+    });
+    let hash: String = (0..32)
+        .map(|_| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            alphabet[(seed >> 59) as usize]
+        })
+        .collect();
+    format!("/nix/store/{hash}-{name}")
+}
+
+fn record(name: &str, refs: &[&str]) -> String {
+    let mut text = format!("{}\nsha256:0000\n100\n\n{}\n", path(name), refs.len());
+    for r in refs {
+        text.push_str(&path(r));
+        text.push('\n');
+    }
+    text
+}
+
+fn dry(build: &[&str]) -> DryRun {
+    DryRun {
+        build: build
+            .iter()
+            .map(|n| StorePath::parse(&path(n)).unwrap())
+            .collect(),
+        fetch: BTreeSet::new(),
+    }
+}
+
+fn roots(name: &str) -> Vec<Root> {
+    parse_roots(&format!("{}!out\n", path(name))).unwrap()
+}
+
+fn names(group: &Group) -> Vec<String> {
+    group.members.iter().map(|m| m.name().to_string()).collect()
+}
+
+#[test]
+fn records_round_trip_and_bad_records_are_refused() {
+    let text = record("a.drv", &["src"]) + &record("src", &[]);
+    let records = parse_records(&text).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records.iter().map(Record::to_text).collect::<String>(),
+        text
+    );
+    for bad in [
+        "/etc/passwd\nh\n1\n\n0\n".to_string(),
+        format!("{}\nh\nx\n\n0\n", path("a")),
+        format!("{}\nh\n1\n\n2\n{}\n", path("a"), path("b")),
+        format!("{}\nh\n1\n\n1\n../x\n", path("a")),
+        format!("{}\nh\n1\n\n0\n{}\nh\n1\n\n0\n", path("a"), path("a")),
+        format!("{}\nh;rm\n1\n\n0\n", path("a")),
+    ] {
+        assert!(parse_records(&bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn dry_run_lists_are_read_in_both_wordings() {
+    let text = format!(
+        "these 2 derivations will be built:\n  {}\n  {}\nthis path will be fetched (0.01 MiB download, 0.02 MiB unpacked):\n  {}\nwarning: x\n",
+        path("a.drv"),
+        path("b.drv"),
+        path("glibc")
+    );
+    let run = parse_dry_run(&text).unwrap();
+    assert_eq!(run.build.len(), 2);
+    assert_eq!(run.fetch.len(), 1);
+    assert!(parse_dry_run("these 1 derivations will be built:\n  /etc/x\n").is_err());
+}
+
+#[test]
+fn a_leaf_over_an_expensive_dependency_is_two_groups() {
+    let text = record("busybox", &[])
+        + &record("dep-src", &[])
+        + &record("dep.drv", &["busybox", "dep-src"])
+        + &record("app-src", &[])
+        + &record("app.drv", &["busybox", "app-src", "dep.drv"]);
+    let graph = plan(
+        &roots("app.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&["dep.drv", "app.drv"]),
+        8,
+    )
+    .unwrap();
+    assert_eq!(graph.groups.len(), 2);
+    assert_eq!(names(&graph.groups[0]), ["dep.drv"]);
+    assert_eq!(names(&graph.groups[1]), ["app.drv"]);
+    assert!(graph.groups[1].is_final);
+    assert_eq!(graph.groups[1].upstream, [0]);
+    assert_eq!(graph.groups[1].roots, [format!("{}!out", path("app.drv"))]);
+    assert_eq!(graph.groups[0].roots, [path("dep.drv")]);
+    // The app's vertex gets its own source and the dependency's derivation, not more.
+    let closure: Vec<&str> = graph.groups[1]
+        .derivation_closure
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    assert_eq!(closure.len(), 5);
+    let closure: Vec<&str> = graph.groups[0]
+        .derivation_closure
+        .iter()
+        .map(|p| p.name())
+        .collect();
+    assert!(!closure.contains(&"app-src"), "{closure:?}");
+    assert_eq!(graph.groups[1].step_name(), "build app");
+}
+
+#[test]
+fn a_chain_is_one_group_under_the_result() {
+    let mut text = record("busybox", &[]);
+    let mut build = Vec::new();
+    let names_: Vec<String> = (1..=150).map(|i| format!("chain-{i}.drv")).collect();
+    for (i, name) in names_.iter().enumerate() {
+        let refs: Vec<&str> = if i == 0 {
+            vec!["busybox"]
+        } else {
+            vec!["busybox", &names_[i - 1]]
+        };
+        text += &record(name, &refs);
+        build.push(name.as_str());
+    }
+    text += &record("top.drv", &["busybox", "chain-150.drv"]);
+    build.push("top.drv");
+    let graph = plan(
+        &roots("top.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&build),
+        8,
+    )
+    .unwrap();
+    assert_eq!(graph.groups.len(), 2);
+    assert_eq!(graph.groups[0].members.len(), 150);
+    assert_eq!(graph.groups[0].roots, [path("chain-150.drv")]);
+    assert_eq!(graph.groups[0].step_name(), "build chain-150 and 149 more");
+    assert_eq!(graph.groups[0].members[0].name(), "chain-1.drv");
+}
+
+#[test]
+fn a_wide_fan_is_bounded_and_shared_paths_start_groups() {
+    let mut text = record("busybox", &[]) + &record("common.drv", &["busybox"]);
+    let mut build = vec!["common.drv".to_string()];
+    let mut app_refs = vec!["busybox".to_string()];
+    for i in 0..300 {
+        text += &record(&format!("lib-{i}.drv"), &["busybox", "common.drv"]);
+        build.push(format!("lib-{i}.drv"));
+        app_refs.push(format!("lib-{i}.drv"));
+    }
+    let refs: Vec<&str> = app_refs.iter().map(String::as_str).collect();
+    text += &record("app.drv", &refs);
+    build.push("app.drv".into());
+    let build: Vec<&str> = build.iter().map(String::as_str).collect();
+    let graph = plan(
+        &roots("app.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&build),
+        8,
+    )
+    .unwrap();
+    assert!(graph.groups.len() <= 9, "{} groups", graph.groups.len());
+    let total: usize = graph.groups.iter().map(|g| g.members.len()).sum();
+    assert_eq!(total, 302);
+    // common is shared by all libraries: a group of its own, before them.
+    assert_eq!(names(&graph.groups[0]), ["common.drv"]);
+    let last = graph.groups.last().unwrap();
+    assert_eq!(names(last), ["app.drv"]);
+    assert_eq!(last.upstream.len(), graph.groups.len() - 1);
+}
+
+#[test]
+fn substitutable_paths_are_one_step_everyone_reads() {
+    let text = record("app.drv", &[]);
+    let mut run = dry(&["app.drv"]);
+    run.fetch
+        .insert(StorePath::parse(&path("glibc-2.39")).unwrap());
+    let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &run, 8).unwrap();
+    assert_eq!(graph.groups.len(), 2);
+    assert!(graph.groups[0].substitute);
+    assert_eq!(graph.groups[0].step_name(), "substitute glibc-2.39");
+    assert_eq!(graph.groups[1].upstream, [0]);
+}
+
+#[test]
+fn bad_graphs_are_refused_with_the_path() {
+    // A cycle.
+    let text = record("a.drv", &["b.drv"]) + &record("b.drv", &["a.drv"]);
+    let err = plan(
+        &roots("a.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&["a.drv", "b.drv"]),
+        8,
+    )
+    .unwrap_err();
+    assert!(err.0.contains("cycle"), "{err}");
+    // A derivation referring outside the records.
+    let text = record("a.drv", &["missing.drv"]);
+    let err = plan(
+        &roots("a.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&["a.drv"]),
+        8,
+    )
+    .unwrap_err();
+    assert!(err.0.contains("missing.drv"), "{err}");
+    // A root that was not evaluated; something to build that was not evaluated.
+    let text = record("a.drv", &[]);
+    assert!(plan(
+        &roots("b.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&["a.drv"]),
+        8
+    )
+    .is_err());
+    assert!(plan(
+        &roots("a.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&["x.drv"]),
+        8
+    )
+    .is_err());
+    // Something to build that reads the result but that the result does not need.
+    let text = record("app.drv", &[]) + &record("extra.drv", &["app.drv"]);
+    let err = plan(
+        &roots("app.drv"),
+        parse_records(&text).unwrap(),
+        &dry(&["app.drv", "extra.drv"]),
+        8,
+    )
+    .unwrap_err();
+    assert!(err.0.contains("extra.drv"), "{err}");
+    assert!(parse_roots("/nix/store/x\n").is_err());
+    assert!(parse_roots(&format!("{}!out;rm\n", path("a.drv"))).is_err());
+    assert!(parse_roots("").is_err());
+}
+
+/// Names of the store paths the generated reports speak of: derivations, then other paths.
+const POOL: [&str; 11] = [
+    "a.drv",
+    "b.drv",
+    "c.drv",
+    "d.drv",
+    "e.drv",
+    "f.drv",
+    "g.drv",
+    "h.drv",
+    "src",
+    "busybox",
+    "glibc-2.39",
+];
+const DERIVATIONS: usize = 8;
+
+/// A line as a hostile evaluation might write it: a store path (bare, indented, with
+/// outputs), a number, a hash, a dry-run heading, or anything.
+fn report_line() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let pool = || proptest::sample::select(POOL.to_vec()).prop_map(path);
+    prop_oneof![
+        pool(),
+        pool().prop_map(|p| format!("  {p}")),
+        (pool(), "(out|dev,out|,|out;rm|!)").prop_map(|(p, o)| format!("{p}!{o}")),
+        "[0-9]{1,3}",
+        Just("18446744073709551616".to_string()),
+        Just("100001".to_string()),
+        Just("sha256:0000".to_string()),
+        Just(String::new()),
+        Just("these 2 derivations will be built:".to_string()),
+        Just("this path will be fetched (0.01 MiB download, 0.02 MiB unpacked):".to_string()),
+        Just("  /etc/passwd".to_string()),
+        "(?s).{0,30}",
+    ]
+}
+
+fn report_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    proptest::collection::vec(report_line(), 0..40).prop_map(|lines| lines.join("\n"))
+}
+
+/// What an evaluation could report about `POOL`, well formed enough that the parsers mostly
+/// accept it, but with any references (missing, cycles, self), any paths to build or fetch,
+/// any roots: records, dry run, roots, and the cap on groups.
+fn evaluation_reports() -> impl proptest::strategy::Strategy<Value = (String, String, String, usize)>
+{
+    use proptest::prelude::*;
+    use proptest::sample::subsequence;
+    let all: Vec<usize> = (0..POOL.len()).collect();
+    let derivations: Vec<usize> = (0..DERIVATIONS).collect();
+    let recorded = prop_oneof![
+        3 => Just(all.clone()),
+        1 => subsequence(all.clone(), 0..=POOL.len()),
+    ];
+    // Mostly references to later entries of the pool (no cycle), sometimes to any.
+    let references = proptest::collection::vec(
+        (
+            proptest::bool::weighted(0.1),
+            proptest::collection::vec(0..POOL.len(), 0..4),
+        ),
+        POOL.len(),
+    );
+    let build = prop_oneof![
+        4 => subsequence(derivations, 0..=DERIVATIONS),
+        1 => subsequence(all.clone(), 0..=POOL.len()),
+    ];
+    let fetch = subsequence(all, 0..3);
+    let roots = proptest::collection::vec(
+        (0..DERIVATIONS, proptest::option::of("(out|dev|out,dev)")),
+        1..3,
+    );
+    (recorded, references, build, fetch, roots, 0..10usize).prop_map(
+        |(recorded, references, build, fetch, roots, max_groups)| {
+            let records: String = recorded
+                .iter()
+                .map(|&i| {
+                    let (anywhere, targets) = &references[i];
+                    let refs: Vec<&str> = targets
+                        .iter()
+                        .filter_map(|&r| match anywhere {
+                            true => Some(POOL[r]),
+                            false => POOL
+                                .get(i + 1 + r % POOL.len().saturating_sub(i + 1).max(1))
+                                .copied(),
+                        })
+                        .collect();
+                    record(POOL[i], &refs)
+                })
+                .collect();
+            let mut dry_run = format!("these {} derivations will be built:\n", build.len());
+            for i in &build {
+                dry_run += &format!("  {}\n", path(POOL[*i]));
+            }
+            if !fetch.is_empty() {
+                dry_run += "these paths will be fetched (1 MiB download, 2 MiB unpacked):\n";
+                for i in &fetch {
+                    dry_run += &format!("  {}\n", path(POOL[*i]));
+                }
+            }
+            let roots: String = roots
+                .iter()
+                .map(|(i, outputs)| match outputs {
+                    Some(outputs) => format!("{}!{outputs}\n", path(POOL[*i])),
+                    None => format!("{}\n", path(POOL[*i])),
+                })
+                .collect();
+            (records, dry_run, roots, max_groups)
+        },
+    )
+}
+
+/// Parses and plans the reports as `graph_build` does, stopping at the first refusal.
+fn plan_reports(
+    (records, dry_run, roots, max_groups): &(String, String, String, usize),
+) -> Result<Graph, GraphError> {
+    let roots = parse_roots(roots)?;
+    let records = parse_records(records)?;
+    let dry_run = parse_dry_run(dry_run)?;
+    plan(&roots, records, &dry_run, *max_groups)
+}
+
+proptest::proptest! {
+    #[test]
+    fn parse_records_never_panics(text in report_text()) {
+        let _ = parse_records(&text);
+    }
+
+    #[test]
+    fn parse_dry_run_never_panics(text in report_text()) {
+        let _ = parse_dry_run(&text);
+    }
+
+    #[test]
+    fn parse_roots_never_panics(text in report_text()) {
+        let _ = parse_roots(&text);
+    }
+
+    /// `plan` on whatever the parsers accept: no panic, and a graph in the order it
+    /// promises (every group after those it reads, exactly one final group).
+    #[test]
+    fn plan_never_panics(reports in evaluation_reports()) {
+        if let Ok(graph) = plan_reports(&reports) {
+            for (i, group) in graph.groups.iter().enumerate() {
+                proptest::prop_assert!(group.upstream.iter().all(|u| *u < i), "{:?}", group);
+            }
+            proptest::prop_assert_eq!(graph.groups.iter().filter(|g| g.is_final).count(), 1);
+        }
+    }
+}
+
+/// `plan_never_panics` checks only what the parsers accept: its generator must reach `plan`
+/// and come out with a graph often, or the property says little.
+#[test]
+fn evaluation_reports_are_often_planned() {
+    use proptest::strategy::{Strategy, ValueTree};
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = evaluation_reports();
+    let cases = 1000;
+    let planned = (0..cases)
+        .filter(|_| plan_reports(&strategy.new_tree(&mut runner).unwrap().current()).is_ok())
+        .count();
+    assert!(
+        planned * 4 >= cases,
+        "{planned} of {cases} generated reports are planned"
+    );
+}
