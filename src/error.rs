@@ -4,11 +4,6 @@
 
 use std::fmt;
 
-use crate::buildkit::gateway::GatewayError;
-use crate::dockerui::options::OptionError;
-use crate::dockerui::spec::SpecError;
-use crate::nix::closure::ClosureError;
-
 /// A build that ended in an error the user can act on: the text `docker buildx build` prints,
 /// and where it points in the user's file, so that the CLI shows the lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +70,6 @@ impl UserError {
         }
         self
     }
-
-    /// A failed gateway call while doing `what`: BuildKit's message, never the raw status.
-    pub fn gateway(what: &str, err: GatewayError) -> Self {
-        UserError::new(format!("{what}: {}", err.message))
-    }
 }
 
 impl fmt::Display for UserError {
@@ -88,31 +78,10 @@ impl fmt::Display for UserError {
     }
 }
 
-impl From<SpecError> for UserError {
-    fn from(err: SpecError) -> Self {
-        let error = UserError::new(err.to_string());
-        match err {
-            SpecError::Syntax(syntax) => error.at(&syntax.file, &syntax.text, syntax.line),
-            SpecError::Option { .. } => error,
-        }
-    }
-}
-
-impl From<OptionError> for UserError {
-    fn from(err: OptionError) -> Self {
-        UserError::new(err.to_string())
-    }
-}
-
-impl From<ClosureError> for UserError {
-    fn from(err: ClosureError) -> Self {
-        UserError::new(err.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dockerui::spec::SpecError;
     use crate::dockerui::syntax::SyntaxError;
 
     #[test]

@@ -17,8 +17,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::buildkit::gateway::CacheImport;
 use crate::buildkit::gateway::{Gateway, GatewayError};
-use crate::dockerui::options::CacheImport;
 use crate::error::{SourceLocation, UserError};
 
 /// BuildKit's gateway limit (containerd's default), both ways.

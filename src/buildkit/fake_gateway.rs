@@ -9,7 +9,7 @@ use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
 use crate::buildkit::gateway::{Environment, Gateway, GatewayError};
-use crate::dockerui::options::Platform;
+use crate::buildkit::platform::Platform;
 
 /// What one solved ref holds: files and directory listings by path.
 #[derive(Debug, Clone, Default)]

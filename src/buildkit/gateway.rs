@@ -7,7 +7,7 @@ use std::fmt;
 use bollard_buildkit_proto::fsutil::types::Stat;
 use bollard_buildkit_proto::pb;
 
-use crate::dockerui::options::Platform;
+use crate::buildkit::platform::Platform;
 
 /// Go's `os.ModeDir` and `os.ModeSymlink`, as fsutil reports modes in `read_dir`'s entries.
 pub const MODE_DIR: u32 = 1 << 31;
@@ -118,6 +118,24 @@ pub async fn read_whole_file<G: Gateway>(
         if short {
             return Ok(data);
         }
+    }
+}
+
+/// A cache to import (`--cache-from` / `cache-imports`), as the client sends it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct CacheImport {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    #[serde(rename = "Attrs", default)]
+    pub attrs: std::collections::BTreeMap<String, String>,
+}
+
+/// How a failed gateway call reads to the user (an inherent method of `UserError`, kept with the
+/// error it converts so that `error` depends on no layer).
+impl crate::error::UserError {
+    /// A failed gateway call while doing `what`: BuildKit's message, never the raw status.
+    pub fn gateway(what: &str, err: GatewayError) -> Self {
+        crate::error::UserError::new(format!("{what}: {}", err.message))
     }
 }
 

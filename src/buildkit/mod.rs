@@ -7,4 +7,5 @@ pub mod bridge;
 pub mod fake_gateway;
 pub mod gateway;
 pub mod llb;
+pub mod platform;
 pub mod result;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::dockerui::options::Platform;
+use crate::buildkit::platform::Platform;
 
 /// The predicate type of an SPDX document in an in-toto statement.
 pub const SBOM_PREDICATE_TYPE: &str = "https://spdx.dev/Document";

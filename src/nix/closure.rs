@@ -344,6 +344,12 @@ fn nix_base32_decode(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+impl From<ClosureError> for crate::error::UserError {
+    fn from(err: ClosureError) -> Self {
+        crate::error::UserError::new(err.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

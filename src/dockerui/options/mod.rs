@@ -6,12 +6,12 @@
 //! `args.rs`, the platform type in `platform.rs`.
 
 pub mod args;
-mod platform;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use platform::Platform;
+/// The platform of a build (`--platform`), BuildKit's notion.
+pub use crate::buildkit::platform::Platform;
 
 /// Option keys, as the Dockerfile frontend names them.
 pub mod keys {
@@ -119,13 +119,8 @@ pub enum NetworkMode {
     None,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-pub struct CacheImport {
-    #[serde(rename = "Type")]
-    pub kind: String,
-    #[serde(rename = "Attrs", default)]
-    pub attrs: BTreeMap<String, String>,
-}
+/// A cache to import (`--cache-from`), BuildKit's notion.
+pub use crate::buildkit::gateway::CacheImport;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptionError {
@@ -300,6 +295,13 @@ pub fn normalize_image_reference(reference: &str) -> Result<String, String> {
         qualified.push_str(":latest");
     }
     Ok(qualified)
+}
+
+/// An option error as the user sees it.
+impl From<OptionError> for crate::error::UserError {
+    fn from(err: OptionError) -> Self {
+        crate::error::UserError::new(err.to_string())
+    }
 }
 
 #[cfg(test)]

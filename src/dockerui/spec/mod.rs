@@ -352,5 +352,16 @@ pub enum NixPlan {
     Single,
 }
 
+/// A spec error as the user sees it, with the build file's line where it has one.
+impl From<SpecError> for crate::error::UserError {
+    fn from(err: SpecError) -> Self {
+        let error = crate::error::UserError::new(err.to_string());
+        match err {
+            SpecError::Syntax(syntax) => error.at(&syntax.file, &syntax.text, syntax.line),
+            SpecError::Option { .. } => error,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
