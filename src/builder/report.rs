@@ -377,7 +377,7 @@ mod report_tests {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(read_report_files(g, &FakeGateway::ref_of(0), files))
+            .block_on(read_report_files(g, &FakeGateway::ref_of("report"), files))
     }
 
     #[test]
@@ -386,13 +386,13 @@ mod report_tests {
         // write them.
         let mut single = FakeGateway::default();
         single
-            .tree(0)
+            .tree("report")
             .file("/.nix-frontend/status", "build-failed\n")
             .file("/.nix-frontend/log", "error: builder failed")
             .file("/.nix-frontend/ran-at", "100");
         let mut group = FakeGateway::default();
         group
-            .tree(0)
+            .tree("report")
             .file("/nf/status/abc-app.drv", "skipped\n")
             .file("/nf/log/abc-app.drv", "skipped: dep did not build")
             .file("/nf/ran-at/abc-app.drv", "50");

@@ -30,13 +30,15 @@ impl Tree {
     }
 }
 
-/// Solves return `ref-0`, `ref-1`, … in order; each ref reads only its own `Tree`, so a build
-/// that reads a stale ref sees what that ref held.
+/// Refs are keyed by what was solved: the progress name of the solved output's vertex
+/// (`solved_name`), so one more solve elsewhere in a build renumbers nothing. A test fills
+/// `tree(name)` for every solve of that output, or `tree_nth(name, k)` for its k-th solve only
+/// (a step run again after a cached failure); each ref reads only its own `Tree`.
 #[derive(Default)]
 pub struct FakeGateway {
-    pub trees: HashMap<String, Tree>,
-    /// Fail the Nth solve (0-based) with this message.
-    pub fail_solve: Option<(usize, String)>,
+    trees: HashMap<String, Tree>,
+    /// Fail every solve of the output of this name, with this message.
+    pub fail_solve: Option<(String, String)>,
     /// What the build called; behind a lock since the calls take `&self`.
     calls: Mutex<Calls>,
 }
@@ -45,15 +47,17 @@ pub struct FakeGateway {
 #[derive(Default)]
 struct Calls {
     solves: usize,
+    /// How often each name was solved.
+    solved: HashMap<String, usize>,
     warnings: Vec<String>,
     definitions: Vec<pb::Definition>,
     file_reads: usize,
 }
 
 impl FakeGateway {
-    /// The ref id the Nth solve (0-based) returns.
-    pub fn ref_of(solve: usize) -> String {
-        format!("ref-{solve}")
+    /// The ref of every solve of the output named `name` (what `tree(name)` fills).
+    pub fn ref_of(name: &str) -> String {
+        format!("ref:{name}")
     }
 
     fn calls(&self) -> MutexGuard<'_, Calls> {
@@ -87,16 +91,30 @@ impl FakeGateway {
         self.calls().file_reads = 0;
     }
 
+    /// The trees a ref reads: its own solve's (`name#k`) first, then every solve's (`name`).
+    fn trees_of(&self, reference: &str) -> impl Iterator<Item = &Tree> {
+        let name = reference.strip_prefix("ref:").unwrap_or(reference);
+        let all = name.rsplit_once('#').map(|(all, _)| all.to_string());
+        [Some(name.to_string()), all]
+            .into_iter()
+            .flatten()
+            .filter_map(|key| self.trees.get(&key))
+    }
+
     fn file(&self, reference: &str, path: &str) -> Result<&Vec<u8>, GatewayError> {
-        self.trees
-            .get(reference)
-            .and_then(|tree| tree.files.get(path))
+        self.trees_of(reference)
+            .find_map(|tree| tree.files.get(path))
             .ok_or_else(|| not_found("read file", path))
     }
 
-    /// What the Nth solve's ref holds.
-    pub fn tree(&mut self, solve: usize) -> &mut Tree {
-        self.trees.entry(Self::ref_of(solve)).or_default()
+    /// What every solve of the output named `name` holds.
+    pub fn tree(&mut self, name: &str) -> &mut Tree {
+        self.trees.entry(name.to_string()).or_default()
+    }
+
+    /// What only the k-th solve (0-based) of the output named `name` holds.
+    pub fn tree_nth(&mut self, name: &str, k: usize) -> &mut Tree {
+        self.trees.entry(format!("{name}#{k}")).or_default()
     }
 }
 
@@ -147,20 +165,23 @@ fn not_found(call: &'static str, path: &str) -> GatewayError {
 
 impl Gateway for FakeGateway {
     async fn solve(&self, definition: pb::Definition) -> Result<String, GatewayError> {
-        let n = {
+        let name = solved_name(&definition);
+        let k = {
             let mut calls = self.calls();
             calls.solves += 1;
             calls.definitions.push(definition);
-            calls.solves - 1
+            let count = calls.solved.entry(name.clone()).or_default();
+            *count += 1;
+            *count - 1
         };
         // A solve takes time in BuildKit: let other platforms' builds run meanwhile.
         tokio::task::yield_now().await;
         match &self.fail_solve {
-            Some((at, message)) if *at == n => Err(GatewayError {
+            Some((failing, message)) if *failing == name => Err(GatewayError {
                 call: "solve",
                 message: message.clone(),
             }),
-            _ => Ok(Self::ref_of(n)),
+            _ => Ok(format!("ref:{name}#{k}")),
         }
     }
 
@@ -193,9 +214,8 @@ impl Gateway for FakeGateway {
     }
 
     async fn read_dir(&self, reference: &str, path: &str) -> Result<Vec<Stat>, GatewayError> {
-        self.trees
-            .get(reference)
-            .and_then(|tree| tree.dirs.get(path))
+        self.trees_of(reference)
+            .find_map(|tree| tree.dirs.get(path))
             .cloned()
             .ok_or_else(|| not_found("read directory", path))
     }
@@ -214,5 +234,79 @@ impl Gateway for FakeGateway {
 
     async fn warn(&self, message: &str) {
         self.calls().warnings.push(message.to_string());
+    }
+}
+
+/// What a definition solves, by name: the progress name of its result's vertex, or its digest
+/// when it has none.
+pub fn solved_name(definition: &pb::Definition) -> String {
+    use prost::Message;
+    let input = definition
+        .def
+        .last()
+        .and_then(|last| pb::Op::decode(last.as_slice()).ok())
+        .and_then(|op| op.inputs.into_iter().next());
+    let Some(input) = input else {
+        return String::new();
+    };
+    definition
+        .metadata
+        .get(&input.digest)
+        .and_then(|meta| meta.description.get("llb.customname"))
+        .cloned()
+        .unwrap_or(input.digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::buildkit::llb::{self, Meta};
+
+    fn named(name: &str) -> pb::Definition {
+        let platform = pb::Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            ..Default::default()
+        };
+        let dir = llb::MakeFile::Dir {
+            path: format!("/{}", name.len()),
+            mode: 0o755,
+        };
+        llb::definition(&llb::make_files(&[dir], &platform, &Meta::named(name)))
+    }
+
+    /// Refs follow what was solved, not the order: a solve added before another changes nothing
+    /// of what that other one reads; a step solved again can get a tree of its own.
+    #[test]
+    fn refs_are_keyed_by_what_was_solved() {
+        let mut g = FakeGateway::default();
+        g.tree("evaluate").file("/status", "ok");
+        g.tree_nth("build", 1).file("/status", "rerun");
+        g.tree("build").file("/status", "first");
+        let read = |g: &FakeGateway, names: &[&str]| -> Vec<String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            names
+                .iter()
+                .map(|name| {
+                    let reference = runtime.block_on(g.solve(named(name))).unwrap();
+                    let data = runtime.block_on(g.read_file(&reference, "/status"));
+                    String::from_utf8(data.unwrap_or_default()).unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(
+            read(&g, &["evaluate", "build", "build"]),
+            ["ok", "first", "rerun"]
+        );
+        let g2 = FakeGateway {
+            trees: g.trees.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            read(&g2, &["probe", "evaluate", "build"]),
+            ["", "ok", "first"]
+        );
     }
 }

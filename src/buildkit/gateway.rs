@@ -178,12 +178,17 @@ mod tests {
         tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(read_whole_file(g, "ref-0", "/big", limit))
+            .block_on(read_whole_file(
+                g,
+                &FakeGateway::ref_of("big"),
+                "/big",
+                limit,
+            ))
     }
 
     fn gateway_with(data: Vec<u8>) -> FakeGateway {
         let mut g = FakeGateway::default();
-        g.tree(0).file("/big", data);
+        g.tree("big").file("/big", data);
         g
     }
 
@@ -197,7 +202,7 @@ mod tests {
         let whole = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
-            .block_on(g.read_file("ref-0", "/big"));
+            .block_on(g.read_file(&FakeGateway::ref_of("big"), "/big"));
         assert!(whole.unwrap_err().message.contains("larger than max"));
         g.reset_file_reads();
         assert_eq!(read(&mut g, 64 << 20).unwrap(), data);

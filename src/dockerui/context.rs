@@ -302,10 +302,12 @@ mod tests {
         let options = Options::from_pairs(&[("filename", "default.nix")]);
         let env = crate::buildkit::fake_gateway::environment(0);
         let mut g = FakeGateway::default();
-        g.tree(0).file("default.nix", "{ }");
+        g.tree("load build definition from default.nix")
+            .file("default.nix", "{ }");
         // The build file's solve holds a .dockerignore too: only the probe's ref counts.
-        g.tree(0).file(".dockerignore", "/wrong\n");
-        g.tree(2).file(".dockerignore", "/x\n");
+        g.tree("load build definition from default.nix")
+            .file(".dockerignore", "/wrong\n");
+        g.tree("load .dockerignore").file(".dockerignore", "/x\n");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -337,8 +339,9 @@ mod tests {
         let spec = crate::dockerui::spec::Spec::new(&options, "{ }", &env.worker_platform).unwrap();
         let mut g = FakeGateway::default();
         // Solves: the build file's .dockerignore, the context's, then deps' and plain's.
-        g.tree(1).file(".dockerignore", "/x\n");
-        g.tree(2).file(".dockerignore", "# secrets\n**/*.key\n");
+        g.tree("load .dockerignore").file(".dockerignore", "/x\n");
+        g.tree("[context deps] load .dockerignore")
+            .file(".dockerignore", "# secrets\n**/*.key\n");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

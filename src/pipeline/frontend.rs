@@ -327,9 +327,11 @@ mod tests {
     }
 
     /// Solves of a build: the build file, two .dockerignore probes, the Nix stage, the image.
-    const BUILD_FILE: usize = 0;
-    const CONTEXT_PROBE: usize = 2;
-    const NIX_STAGE: usize = 3;
+    const BUILD_FILE: &str = "load build definition from default.nix";
+    const CONTEXT_PROBE: &str = "load .dockerignore";
+    const NIX_STAGE: &str = "nix-build default.nix -A hello";
+    /// The Nix stage is the 4th solve (for the definitions solved, in order).
+    const NIX_STAGE_SOLVE: usize = 3;
 
     /// The report of a good hello build.
     fn good_report(tree: &mut Tree) {
@@ -402,7 +404,10 @@ mod tests {
         let (g, built) = with_sbom(true);
         // build file, two .dockerignore reads, the Nix stage, the image, the SBOM.
         assert_eq!(g.solves(), 6);
-        assert_eq!(built.images[0].sbom.as_deref(), Some("ref-5"));
+        assert_eq!(
+            built.images[0].sbom.as_deref(),
+            Some("ref:SBOM of 2 store paths#0")
+        );
         let data = g.definitions()[5]
             .def
             .iter()
@@ -502,8 +507,9 @@ mod tests {
             ("platform", "linux/amd64,linux/arm64"),
         ]);
         let mut g = good();
-        // Both platforms' Nix stages are solved before either image: refs 3 and 4.
-        good_report(g.tree(NIX_STAGE + 1));
+        // Each platform's Nix stage is a step of its own name.
+        good_report(g.tree("[linux/amd64] nix-build default.nix -A hello"));
+        good_report(g.tree("[linux/arm64] nix-build default.nix -A hello"));
         let built = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
@@ -515,7 +521,7 @@ mod tests {
             .map(|i| i.platform.to_string())
             .collect();
         assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
-        let names: Vec<String> = g.definitions()[NIX_STAGE..]
+        let names: Vec<String> = g.definitions()[NIX_STAGE_SOLVE..]
             .iter()
             .map(|d| {
                 // The name of the definition's result: the terminal op's input.
@@ -623,13 +629,16 @@ mod tests {
         g.tree(NIX_STAGE).files.remove("/.nix-frontend/status");
         expect_error(&mut g, "stopped before it finished");
         let mut g = good();
-        g.fail_solve = Some((3, "context canceled".into()));
+        g.fail_solve = Some((NIX_STAGE.into(), "context canceled".into()));
         expect_error(
             &mut g,
             "running nix-build default.nix -A hello: context canceled",
         );
         let mut g = good();
-        g.fail_solve = Some((4, "no space left on device".into()));
+        g.fail_solve = Some((
+            "closure: 2 paths, 2.1 kB".into(),
+            "no space left on device".into(),
+        ));
         expect_error(&mut g, "assembling the image: no space left on device");
     }
 
@@ -644,7 +653,7 @@ mod tests {
         };
         // An imported file: read from the context (the solve after the Nix stage).
         let mut g = failed("error: broken\n       at /src/lib/broken.nix:2:5:\n");
-        g.tree(NIX_STAGE + 1)
+        g.tree("load lib/broken.nix for the error")
             .file("lib/broken.nix", "{\n  x = throw \"broken\";\n}\n");
         let location = run(&mut g).unwrap_err().location.unwrap();
         assert_eq!(
@@ -657,7 +666,7 @@ mod tests {
         let location = run(&mut g).unwrap_err().location.unwrap();
         assert_eq!((location.file.as_str(), location.line), ("default.nix", 2));
         assert!(location.text.contains("hello = ..."));
-        assert_eq!(g.solves(), NIX_STAGE + 1);
+        assert_eq!(g.solves(), NIX_STAGE_SOLVE + 1);
         // A file that cannot be read: the message alone, never the build file's lines.
         let mut g = failed("error: x\n       at /src/gone.nix:7:1:\n");
         let error = run(&mut g).unwrap_err();
@@ -673,7 +682,7 @@ mod tests {
             "\u{feff}# c\n/secret.txt\n*.txt\n!/keep.txt\n",
         );
         run(&mut g).unwrap();
-        let nix_stage = llb::definition_to_json(&g.definitions()[NIX_STAGE]);
+        let nix_stage = llb::definition_to_json(&g.definitions()[NIX_STAGE_SOLVE]);
         let context = nix_stage
             .as_array()
             .unwrap()
@@ -693,7 +702,7 @@ mod tests {
         g.tree(NIX_STAGE)
             .file("/.nix-frontend/status", "build-failed")
             .file("/.nix-frontend/ran-at", "0");
-        good_report(g.tree(NIX_STAGE + 1));
+        good_report(g.tree_nth(NIX_STAGE, 1));
         let mut env = env();
         env.started_at = 100;
         let result = tokio::runtime::Builder::new_current_thread()
@@ -706,8 +715,8 @@ mod tests {
             ["the cached Nix build had failed; building again"]
         );
         // The Nix stage again (ignoring the cache), then the image.
-        assert_eq!(g.solves(), NIX_STAGE + 3);
-        let rerun = &g.definitions()[NIX_STAGE + 1];
+        assert_eq!(g.solves(), NIX_STAGE_SOLVE + 3);
+        let rerun = &g.definitions()[NIX_STAGE_SOLVE + 1];
         assert!(rerun.metadata.values().any(|m| m.ignore_cache));
     }
 

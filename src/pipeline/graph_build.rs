@@ -426,9 +426,11 @@ mod tests {
     /// Solves of a graph build: the build file, two .dockerignore probes, the evaluation, the
     /// final step (which runs them all), each step again for its ref, the builder image, the
     /// image.
-    const EVAL: usize = 3;
-    const DEP_STEP: usize = 5;
-    const APP_STEP: usize = 6;
+    const EVAL: &str = "evaluate default.nix -A app";
+    const DEP_STEP: &str = "build expensive-dep-1.0";
+    const APP_STEP: &str = "build app-1.0";
+    /// The final step's solve (it runs them all), for the definitions solved, in order.
+    const FINAL_SOLVE: usize = 4;
 
     fn base(path: &str) -> String {
         path["/nix/store/".len()..].to_string()
@@ -506,7 +508,7 @@ mod tests {
 
     fn good() -> FakeGateway {
         let mut g = FakeGateway::default();
-        g.tree(0)
+        g.tree("load build definition from default.nix")
             .file("default.nix", "# syntax=org/nix-frontend\n{ app = ...; }");
         evaluation(g.tree(EVAL));
         step(g.tree(DEP_STEP), &base(DEP_DRV), &[DEP]);
@@ -651,7 +653,7 @@ mod tests {
             format!("{APP}/bin/app")
         );
         assert_eq!(g.solves(), 9);
-        let names = step_names(&g, APP_STEP - 2);
+        let names = step_names(&g, FINAL_SOLVE);
         // The .drv files and sources are carried in the LLB: the evaluation is no ancestor of
         // any build step, so their keys never depend on BuildKit's content checksums.
         assert!(

@@ -144,7 +144,8 @@ mod tests {
         let options = Options::from_pairs(&[("filename", "default.nix")]);
         let mut g = FakeGateway::default();
         let text = "# syntax=org/nix-frontend\n{\n  a = 1\n  b = 2;\n}\n";
-        g.tree(0).file("default.nix", text);
+        g.tree("load build definition from default.nix")
+            .file("default.nix", text);
         let error = lint(&g, &options).unwrap_err();
         assert!(
             error.message.starts_with(
@@ -162,12 +163,13 @@ mod tests {
     fn check_reads_the_nix_file_a_dockerfile_names_and_points_at_it() {
         let options = Options::from_pairs(&[("filename", "Dockerfile")]);
         let mut g = FakeGateway::default();
-        g.tree(0).file(
+        g.tree("load build definition from Dockerfile").file(
             "Dockerfile",
             "# syntax=org/nix-frontend\n# nix=app.nix\nENV A=b\n",
         );
         // Solves 1 and 2 are the .dockerignore probes; 3 the Nix file.
-        g.tree(3).file("app.nix", "let\n  x = 1;\nin {\n");
+        g.tree("load app.nix for the check")
+            .file("app.nix", "let\n  x = 1;\nin {\n");
         let error = lint(&g, &options).unwrap_err();
         assert!(
             error
@@ -188,7 +190,8 @@ mod tests {
             "# syntax=org/nix-frontend\n{{ a = \"{}\"; }}\n",
             "x".repeat(300 << 10)
         );
-        g.tree(0).file("default.nix", big);
+        g.tree("load build definition from default.nix")
+            .file("default.nix", big);
         let meta = lint(&g, &options).unwrap();
         let report = String::from_utf8_lossy(&meta["result.txt"]);
         assert!(
@@ -204,7 +207,7 @@ mod tests {
         let options =
             Options::from_pairs(&[("filename", "Dockerfile"), ("build-arg:X\nERROR: Y", "1")]);
         let mut g = FakeGateway::default();
-        g.tree(0)
+        g.tree("load build definition from Dockerfile")
             .file("Dockerfile", "# syntax=org/nix-frontend\nRUN make\n");
         let error = lint(&g, &options).unwrap_err();
         let (first, others) = error.message.split_once("\n\n").unwrap();
@@ -223,7 +226,7 @@ mod tests {
     fn check_of_valid_nix_is_clean() {
         let options = Options::from_pairs(&[("filename", "default.nix")]);
         let mut g = FakeGateway::default();
-        g.tree(0)
+        g.tree("load build definition from default.nix")
             .file("default.nix", "# syntax=org/nix-frontend\n{ a = 1; }\n");
         let meta = lint(&g, &options).unwrap();
         assert_eq!(meta["result.statuscode"], b"0");
