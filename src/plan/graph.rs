@@ -13,13 +13,13 @@
 //! Mkfile (their text is in the op, so in the key) and as files beside each group's output, never
 //! inside a store path's own tree, so every path's image layer stays exactly that path.
 
-use super::{
-    builder_env, builder_image, evaluation_env, mount_credentials, network_mode, platform_prefixed,
-    tools, BuilderImage, SCRIPT_DIR,
-};
 use std::collections::BTreeSet;
 
-use crate::buildkit::llb::{self, Meta, MountKind, Output};
+use super::step::nix_exec;
+use super::{builder_env, builder_image, evaluation_env, platform_prefixed, BuilderImage};
+use crate::builder::contract::scripts;
+
+use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::StorePath;
 use crate::nix::drvgraph::{Graph, Group};
@@ -51,16 +51,10 @@ pub fn eval_stage(
 ) -> Output {
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
-    let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/eval.sh")];
     let mut env = evaluation_env(spec, builder);
     env.push(format!("NF_NAR_MAX_BYTES={MAX_INLINE_SOURCE_BYTES}"));
-    let mut exec = llb::Exec::new(args, env, "/src", "root");
-    // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
-    exec.output("/", Some(image));
-    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
-    mount_credentials(&mut exec);
+    let mut exec = nix_exec(spec, scripts::EVAL, env, "/src", image);
     super::mount_sources(&mut exec, sources);
-    exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
     let meta = Meta::named(eval_step_name(spec)).ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
@@ -178,13 +172,8 @@ pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &Gro
     if let Some(url) = &spec.cache_push {
         env.push(format!("NF_CACHE_PUSH={url}"));
     }
-    let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/push.sh")];
-    let mut exec = llb::Exec::new(args, env, "/", "root");
-    exec.output("/", Some(root));
-    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
-    mount_credentials(&mut exec);
+    let mut exec = nix_exec(spec, scripts::PUSH, env, "/", root);
     super::mount_push_secrets(&mut exec);
-    exec.network = network_mode(spec);
     let out = exec.output(OUT, None);
     let meta = Meta::named(platform_prefixed(
         spec,
@@ -328,12 +317,7 @@ fn group_stage(
     if group.is_final {
         env.push("NF_FINAL=1".into());
     }
-    let args = vec!["/bin/sh".into(), format!("{SCRIPT_DIR}/realise.sh")];
-    let mut exec = llb::Exec::new(args, env, "/", "root");
-    exec.output("/", Some(root.clone()));
-    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(tools(&platform)));
-    mount_credentials(&mut exec);
-    exec.network = network_mode(spec);
+    let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone());
     let out = exec.output(OUT, None);
     let meta = Meta::named(platform_prefixed(spec, group.step_name()))
         .ignoring_cache(spec.no_cache || rerun);

@@ -120,18 +120,12 @@ pub fn nix_stage(
     if let (Task::Build, Some(url)) = (task, &spec.cache_push) {
         env.push(format!("{}={url}", vars::CACHE_PUSH));
     }
-    let script = tools(&platform);
     let cache_id = nix_cache_id(spec, builder);
-    let args = vec![
-        "/bin/sh".into(),
-        match task {
-            Task::Build => scripts::BUILDER.path(),
-            Task::Targets => scripts::TARGETS.path(),
-        },
-    ];
-    let mut exec = llb::Exec::new(args, env, "/src", "root");
-    // BuildKit mounts a root without an output read-only; Nix writes /nix, /tmp.
-    exec.output("/", Some(image.clone()));
+    let script = match task {
+        Task::Build => scripts::BUILDER,
+        Task::Targets => scripts::TARGETS,
+    };
+    let mut exec = nix_exec(spec, script, env, "/src", image.clone());
     // The persistent Nix store: what an earlier build made is not built again. Seeded from the
     // image's own /nix on first use; Nix's locks make sharing it safe. The seed is the image with
     // /nix made if it has none (Debian's or Ubuntu's nix-bin without a store yet): BuildKit
@@ -153,14 +147,11 @@ pub fn nix_stage(
             from: Some(seed),
         },
     );
-    exec.mount(SCRIPT_DIR, "", MountKind::ReadOnly(script));
-    mount_credentials(&mut exec);
     if task == Task::Build && spec.cache_push.is_some() {
         // The single plan pushes from its one step, whose key then holds the URL.
         mount_push_secrets(&mut exec);
     }
     mount_sources(&mut exec, sources);
-    exec.network = network_mode(spec);
     let out = exec.output(contract::OUT, None);
     let meta = Meta::named(match task {
         Task::Build => build_step_name(spec),
@@ -168,6 +159,29 @@ pub fn nix_stage(
     })
     .ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
+}
+
+/// The exec every Nix step of both plans starts from: `script` of ours run by `/bin/sh` in `cwd`
+/// as root over `root` (an output, since BuildKit mounts a root without one read-only and Nix
+/// writes /nix and /tmp), our scripts at `SCRIPT_DIR`, the netrc and SSH mounts, and the spec's
+/// network. The caller adds its own mounts and the `/out` output.
+pub fn nix_exec(
+    spec: &Spec,
+    script: contract::Script,
+    env: Vec<String>,
+    cwd: &str,
+    root: Output,
+) -> llb::Exec {
+    let mut exec = llb::Exec::new(vec!["/bin/sh".into(), script.path()], env, cwd, "root");
+    exec.output("/", Some(root));
+    exec.mount(
+        SCRIPT_DIR,
+        "",
+        MountKind::ReadOnly(tools(&spec.platform.to_pb())),
+    );
+    mount_credentials(&mut exec);
+    exec.network = network_mode(spec);
+    exec
 }
 
 /// The exec network of a Nix step: `--network host|none`, else BuildKit's sandbox.
