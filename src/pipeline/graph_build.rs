@@ -542,30 +542,34 @@ mod tests {
         run_at(g, 0)
     }
 
-    #[test]
-    fn pushing_to_a_nix_cache_adds_push_steps_and_changes_no_build_step() {
-        let execs = |pairs: &[(&str, &str)]| {
-            let g = good();
-            let options = Options::from_pairs(pairs);
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap()
-                .block_on(build(&g, &options, &environment(0)))
-                .unwrap();
-            let mut execs = std::collections::BTreeMap::new();
-            for definition in g.definitions() {
-                let json = crate::buildkit::llb::definition_to_json(&definition);
-                for vertex in json.as_array().unwrap() {
-                    if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec"))
-                    {
-                        execs.insert(name.to_string(), exec.to_string());
-                    }
+    /// A good build with these options: the exec of each step by name (a step's own cache key)
+    /// and the warnings.
+    fn execs_by_step(
+        pairs: &[(&str, &str)],
+    ) -> (std::collections::BTreeMap<String, String>, Vec<String>) {
+        let g = good();
+        let options = Options::from_pairs(pairs);
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(&g, &options, &environment(0)))
+            .unwrap();
+        let mut execs = std::collections::BTreeMap::new();
+        for definition in g.definitions() {
+            let json = crate::buildkit::llb::definition_to_json(&definition);
+            for vertex in json.as_array().unwrap() {
+                if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec")) {
+                    execs.insert(name.to_string(), exec.to_string());
                 }
             }
-            (execs, g.warnings())
-        };
-        let (plain, _) = execs(&[("filename", "default.nix"), ("target", "app")]);
-        let (pushing, warnings) = execs(&[
+        }
+        (execs, g.warnings())
+    }
+
+    #[test]
+    fn pushing_to_a_nix_cache_adds_push_steps_and_changes_no_build_step() {
+        let (plain, _) = execs_by_step(&[("filename", "default.nix"), ("target", "app")]);
+        let (pushing, warnings) = execs_by_step(&[
             ("filename", "default.nix"),
             ("target", "app"),
             ("build-arg:NIX_CACHE_PUSH", "https://cache.example"),
@@ -589,28 +593,9 @@ mod tests {
 
     #[test]
     fn asking_for_an_sbom_changes_the_evaluation_and_no_build_step() {
-        // The exec of each step by name: a build step's own cache key (the evaluation reaches it
-        // only through content-keyed copies).
-        let execs = |pairs: &[(&str, &str)]| {
-            let g = good();
-            let options = Options::from_pairs(pairs);
-            tokio::runtime::Builder::new_current_thread()
-                .build()
-                .unwrap()
-                .block_on(build(&g, &options, &environment(0)))
-                .unwrap();
-            let mut execs = std::collections::BTreeMap::new();
-            for definition in g.definitions() {
-                let json = crate::buildkit::llb::definition_to_json(&definition);
-                for vertex in json.as_array().unwrap() {
-                    if let (Some(name), Some(exec)) = (vertex["name"].as_str(), vertex.get("exec"))
-                    {
-                        execs.insert(name.to_string(), exec.to_string());
-                    }
-                }
-            }
-            execs
-        };
+        // The exec of each step by name: a build step's own cache key (the evaluation is no
+        // ancestor of a build step: its .drv files and sources travel in the LLB).
+        let execs = |pairs: &[(&str, &str)]| execs_by_step(pairs).0;
         let plain = execs(&[("filename", "default.nix"), ("target", "app")]);
         let sbom = execs(&[
             ("filename", "default.nix"),

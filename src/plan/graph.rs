@@ -1,17 +1,19 @@
 //! LLB for Nix's work as BuildKit vertices (see `crate::nix::drvgraph` for how groups are cut).
 //!
 //! ```text
-//! context ─> evaluate (eval.sh) ─┬─ content-keyed copy of each group's .drv files and sources
-//!                                v
-//!   builder image + those + the group's records + every upstream group's output (MergeOp)
+//! context ─> evaluate (eval.sh) ─> the frontend reads the .drv files and sources, checks them
+//!   builder image + Mkfiles of those (+ a content-keyed copy of any too large to carry)
+//!     + the group's records + every upstream group's output (MergeOp)
 //!     ─> realise.sh ─> /out: the group's new store paths, their records, its status
+//!                      (─> push.sh with NIX_CACHE_PUSH: those paths to the binary cache)
 //! ```
 //!
-//! The evaluation is never an ancestor of a group's cache key except through FileOp copies,
-//! whose keys BuildKit takes from the copied content: a change elsewhere in the context re-runs
-//! the evaluation, not the builds whose derivations did not change. The records travel as a
-//! Mkfile (their text is in the op, so in the key) and as files beside each group's output, never
-//! inside a store path's own tree, so every path's image layer stays exactly that path.
+//! The evaluation is no ancestor of a group's step: its .drv files and sources travel as FileOp
+//! data (`crate::nix::inline_inputs`), so a step's key is a digest that every BuildKit release
+//! computes alike, and a change elsewhere in the context re-runs the evaluation, not the builds
+//! whose derivations did not change. The records travel as a Mkfile too (their text is in the
+//! op, so in the key) and as files beside each group's output, never inside a store path's own
+//! tree, so every path's image layer stays exactly that path.
 
 use std::collections::BTreeSet;
 
