@@ -28,8 +28,6 @@ pub const MAX_INLINE_SOURCE_BYTES: u64 = 5 << 19;
 /// 0.15 (Docker 26) takes gateway messages of at most 4 MiB (16 MiB later); a MiB is left for
 /// the rest of the LLB.
 pub const INLINE_BUDGET_BYTES: u64 = 3 << 20;
-/// The largest .drv file accepted (nixpkgs' largest are well under 1 MiB).
-pub const MAX_DERIVATION_BYTES: usize = 8 << 20;
 /// The evaluation's .drv files, concatenated, and their sizes (see `split_derivations`).
 pub const DERIVATION_FILES: &str = "/.nix-frontend/drv-files";
 pub const DERIVATION_SIZES: &str = "/.nix-frontend/drv-sizes";

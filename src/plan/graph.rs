@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 
 use super::step::nix_exec;
 use super::{builder_env, builder_image, evaluation_env, platform_prefixed, BuilderImage};
-use crate::builder::contract::scripts;
+use crate::builder::contract::{scripts, vars};
 
 use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
@@ -54,7 +54,7 @@ pub fn eval_stage(
     let platform = spec.platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
     let mut env = evaluation_env(spec, builder);
-    env.push(format!("NF_NAR_MAX_BYTES={MAX_INLINE_SOURCE_BYTES}"));
+    env.push(format!("{}={MAX_INLINE_SOURCE_BYTES}", vars::NAR_MAX_BYTES));
     let mut exec = nix_exec(spec, scripts::EVAL, env, "/src", image);
     super::mount_sources(&mut exec, sources);
     let out = exec.output(OUT, None);
@@ -170,9 +170,9 @@ pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &Gro
         )),
     );
     let mut env = builder_env(spec, builder);
-    env.push(format!("NF_GROUP={}", group.id));
+    env.push(format!("{}={}", vars::GROUP, group.id));
     if let Some(url) = &spec.cache_push {
-        env.push(format!("NF_CACHE_PUSH={url}"));
+        env.push(format!("{}={url}", vars::CACHE_PUSH));
     }
     let mut exec = nix_exec(spec, scripts::PUSH, env, "/", root);
     super::mount_push_secrets(&mut exec);
@@ -311,13 +311,13 @@ fn group_stage(
         )),
     );
     let mut env = builder_env(spec, builder);
-    env.push(format!("NF_GROUP={}", group.id));
-    env.push(format!("NF_ROOT_COUNT={}", group.roots.len()));
+    env.push(format!("{}={}", vars::GROUP, group.id));
+    env.push(format!("{}={}", vars::ROOT_COUNT, group.roots.len()));
     for (i, root) in group.roots.iter().enumerate() {
-        env.push(format!("NF_ROOT_{i}={root}"));
+        env.push(format!("{}{i}={root}", vars::ROOT));
     }
     if group.is_final {
-        env.push("NF_FINAL=1".into());
+        env.push(format!("{}=1", vars::FINAL));
     }
     let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone());
     let out = exec.output(OUT, None);
