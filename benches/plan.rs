@@ -99,6 +99,7 @@ pub fn run(n: usize) {
         &plan::Trees::LaidOut(built),
         true,
         &effective,
+        &config::made_directories(&effective).expect("no declared directories"),
     );
     let definition = llb::definition(&image);
     let bytes = definition.encode_to_vec().len();

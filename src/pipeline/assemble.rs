@@ -25,7 +25,9 @@ pub async fn assemble_image<G: Gateway>(
         None => PackageImageConfig::default(),
     };
     let effective = config::effective(spec, result, &package);
-    let image = plan::image_stage(spec, result, trees, use_merge, &effective);
+    let directories = config::made_directories(&effective)
+        .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?;
+    let image = plan::image_stage(spec, result, trees, use_merge, &effective, &directories);
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))

@@ -29,6 +29,19 @@ pub struct PackageImageConfig {
     pub stop_signal: Option<String>,
     pub entrypoint: Option<Vec<String>>,
     pub cmd: Option<Vec<String>>,
+    /// More directories the image should have, beyond WORKDIR and VOLUME (our extension).
+    #[serde(default)]
+    pub directories: Vec<DeclaredDirectory>,
+}
+
+/// One of `passthru.imageConfig.Directories`: `{ path = "/var/lib/app"; mode = "0750"; owner =
+/// "app"; }`; the mode defaults to 0755 and the owner to USER.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredDirectory {
+    pub path: String,
+    pub mode: Option<String>,
+    pub owner: Option<String>,
 }
 
 /// `Env` as a list of `K=V` or an attribute set.
@@ -61,7 +74,7 @@ impl PackageImageConfig {
         serde_json::from_str(json).map_err(|err| {
             format!(
                 "passthru.imageConfig is not usable: {err}; it takes Env, ExposedPorts, User, \
-                 WorkingDir, Volumes, Labels, StopSignal, Entrypoint and Cmd"
+                 WorkingDir, Volumes, Labels, StopSignal, Entrypoint, Cmd and Directories"
             )
         })
     }
@@ -79,6 +92,7 @@ pub struct Effective {
     pub working_dir: Option<String>,
     pub volumes: Vec<String>,
     pub stop_signal: Option<String>,
+    pub directories: Vec<DeclaredDirectory>,
 }
 
 fn set_env(env: &mut Vec<(String, String)>, key: &str, value: &str) {
@@ -159,6 +173,7 @@ pub fn effective(spec: &Spec, result: &BuildResult, package: &PackageImageConfig
     e.user = package.user.clone().or(e.user);
     e.working_dir = package.working_dir.clone().or(e.working_dir);
     e.stop_signal = package.stop_signal.clone().or(e.stop_signal);
+    e.directories = package.directories.clone();
 
     // 3. The Dockerfile (and --label, already merged into its labels).
     let settings = &spec.settings;
@@ -306,27 +321,70 @@ pub struct Accounts {
     pub group: String,
 }
 
-/// Minimal /etc/passwd and /etc/group for USER `name`, `uid`, `name:group` or `uid:gid`, so
-/// that programs that look themselves up find an entry. Names without a number get 1000.
-pub fn accounts(user: &str, home: &str) -> Option<Accounts> {
-    let (user_part, group_part) = match user.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (user, None),
+/// USER `name`, `uid`, `name:group` or `uid:gid` as names and numbers. Names without a number
+/// get 1000; a group given by name gets the user's number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserIds {
+    pub user_name: String,
+    pub uid: u32,
+    pub group_name: String,
+    pub gid: u32,
+}
+
+impl UserIds {
+    pub const ROOT: UserIds = UserIds {
+        user_name: String::new(),
+        uid: 0,
+        group_name: String::new(),
+        gid: 0,
     };
-    if user_part == "root" || user_part == "0" {
+
+    pub fn of(user: &str) -> UserIds {
+        let (user_part, group_part) = match user.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (user, None),
+        };
+        let (user_name, uid) = match user_part {
+            "root" => ("root".to_string(), 0),
+            _ => match user_part.parse::<u32>() {
+                Ok(0) => ("root".to_string(), 0),
+                Ok(uid) => (format!("user{uid}"), uid),
+                Err(_) => (user_part.to_string(), 1000),
+            },
+        };
+        let (group_name, gid) = match group_part {
+            None => (user_name.clone(), uid),
+            Some(g) => match g.parse::<u32>() {
+                Ok(gid) => (format!("group{gid}"), gid),
+                Err(_) => (g.to_string(), uid),
+            },
+        };
+        UserIds {
+            user_name,
+            uid,
+            group_name,
+            gid,
+        }
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
+    }
+}
+
+/// Minimal /etc/passwd and /etc/group for USER `user` (see `UserIds`), so that programs that
+/// look themselves up find an entry; `home` is its home directory.
+pub fn accounts(user: &str, home: &str) -> Option<Accounts> {
+    let ids = UserIds::of(user);
+    if ids.is_root() {
         return None;
     }
-    let (user_name, uid) = match user_part.parse::<u32>() {
-        Ok(uid) => (format!("user{uid}"), uid),
-        Err(_) => (user_part.to_string(), 1000),
-    };
-    let (group_name, gid) = match group_part {
-        None => (user_name.clone(), uid),
-        Some(g) => match g.parse::<u32>() {
-            Ok(gid) => (format!("group{gid}"), gid),
-            Err(_) => (g.to_string(), uid),
-        },
-    };
+    let UserIds {
+        user_name,
+        uid,
+        group_name,
+        gid,
+    } = ids;
     let passwd = format!(
         "root:x:0:0:root:/root:/sbin/nologin\n{user_name}:x:{uid}:{gid}::{home}:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n"
     );
@@ -336,6 +394,126 @@ pub fn accounts(user: &str, home: &str) -> Option<Accounts> {
     }
     group.push_str("nogroup:x:65534:\n");
     Some(Accounts { passwd, group })
+}
+
+/// A directory the image gets in its last layer, with its owner and mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MadeDirectory {
+    pub path: String,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The directories USER must own or a package declares, as Docker makes them: WORKDIR and each
+/// VOLUME owned by USER (mode 0755), then `Directories`, which win on the same path. Ones inside
+/// the Nix store are not made (the store is the closure's, read-only); a declared one there, a
+/// relative or unclean path, a bad mode or an owner that is neither USER nor numeric is an error
+/// naming it. Sorted by path, so a parent comes before what it holds.
+pub fn made_directories(e: &Effective) -> Result<Vec<MadeDirectory>, String> {
+    let user = e.user.as_deref().map(UserIds::of).unwrap_or(UserIds::ROOT);
+    let mut made: BTreeMap<String, MadeDirectory> = BTreeMap::new();
+    let usable =
+        |path: &str| path.starts_with('/') && path != "/" && path != "/nix" && !in_nix_store(path);
+    let workdir = e.working_dir.iter();
+    for path in workdir.chain(e.volumes.iter()) {
+        let path = path.trim_end_matches('/');
+        if usable(path) && clean_absolute(path) {
+            made.insert(
+                path.to_string(),
+                MadeDirectory {
+                    path: path.to_string(),
+                    mode: 0o755,
+                    uid: user.uid,
+                    gid: user.gid,
+                },
+            );
+        }
+    }
+    for declared in &e.directories {
+        let path = declared.path.trim_end_matches('/');
+        let named = |what: &str| {
+            format!(
+                "passthru.imageConfig.Directories: {:?} {what}",
+                declared.path
+            )
+        };
+        if !clean_absolute(path) || path == "/" {
+            return Err(named(
+                "is not a clean absolute path below / (like /var/lib/app)",
+            ));
+        }
+        if path == "/nix" || in_nix_store(path) {
+            return Err(named(
+                "is inside /nix: the store holds the closure only, read-only",
+            ));
+        }
+        let mode = match declared.mode.as_deref() {
+            None => 0o755,
+            Some(text) => u32::from_str_radix(text, 8)
+                .ok()
+                .filter(|m| *m <= 0o777 && !text.is_empty() && text.len() <= 4)
+                .ok_or_else(|| {
+                    named(&format!(
+                        "has mode {text:?}: give octal permission bits as a string, \"0750\" (at most \"0777\")"
+                    ))
+                })?,
+        };
+        let (uid, gid) = match declared.owner.as_deref() {
+            None => (user.uid, user.gid),
+            Some(owner) => owner_ids(owner, &user, e.user.as_deref()).ok_or_else(|| {
+                named(&format!(
+                    "has owner {owner:?}, which is neither USER ({}) nor a numeric uid[:gid]: the image has no other accounts",
+                    e.user.as_deref().unwrap_or("root")
+                ))
+            })?,
+        };
+        made.insert(
+            path.to_string(),
+            MadeDirectory {
+                path: path.to_string(),
+                mode,
+                uid,
+                gid,
+            },
+        );
+    }
+    Ok(made.into_values().collect())
+}
+
+fn in_nix_store(path: &str) -> bool {
+    path == "/nix/store" || path.starts_with("/nix/store/")
+}
+
+/// `/a/b`: absolute, without empty, `.` or `..` components.
+fn clean_absolute(path: &str) -> bool {
+    path == "/"
+        || (path.starts_with('/')
+            && path[1..]
+                .split('/')
+                .all(|c| !c.is_empty() && c != "." && c != ".."))
+}
+
+/// The ids of a declared owner: `root`, numbers, or USER's own name (with its group).
+fn owner_ids(owner: &str, user: &UserIds, user_setting: Option<&str>) -> Option<(u32, u32)> {
+    let (name, group) = match owner.split_once(':') {
+        Some((n, g)) => (n, Some(g)),
+        None => (owner, None),
+    };
+    let uid = match name {
+        "" => return None,
+        "root" => 0,
+        _ if name == user.user_name || Some(name) == user_setting => user.uid,
+        _ => name.parse::<u32>().ok()?,
+    };
+    let gid = match group {
+        None if uid == user.uid => user.gid,
+        None => uid,
+        Some("root") => 0,
+        Some(g) if g == user.group_name => user.gid,
+        Some(g) => g.parse::<u32>().ok()?,
+    };
+    Some((uid, gid))
 }
 
 #[cfg(test)]
@@ -352,6 +530,92 @@ mod tests {
         let b = accounts("1234:99", "/").unwrap();
         assert!(b.passwd.contains("user1234:x:1234:99::/:"));
         assert!(b.group.contains("group99:x:99:"));
+    }
+
+    fn with_dirs(user: Option<&str>, workdir: Option<&str>, dirs: &str) -> Effective {
+        let package = PackageImageConfig::parse(&format!(r#"{{"Directories":{dirs}}}"#)).unwrap();
+        Effective {
+            user: user.map(String::from),
+            working_dir: workdir.map(String::from),
+            volumes: vec!["/data/cache/".into(), "/nix/store/x-vol".into()],
+            directories: package.directories,
+            ..Default::default()
+        }
+    }
+
+    fn made(path: &str, mode: u32, uid: u32, gid: u32) -> MadeDirectory {
+        MadeDirectory {
+            path: path.into(),
+            mode,
+            uid,
+            gid,
+        }
+    }
+
+    #[test]
+    fn user_owns_workdir_volumes_and_declared_directories() {
+        let e = with_dirs(
+            Some("app:99"),
+            Some("/data"),
+            r#"[{"path":"/var/lib/app","mode":"0750"},{"path":"/var/log/app","owner":"root"},
+                {"path":"/srv","owner":"2000:3000"},{"path":"/data","owner":"app","mode":"700"}]"#,
+        );
+        assert_eq!(
+            made_directories(&e).unwrap(),
+            [
+                made("/data", 0o700, 1000, 99),
+                made("/data/cache", 0o755, 1000, 99),
+                made("/srv", 0o755, 2000, 3000),
+                made("/var/lib/app", 0o750, 1000, 99),
+                made("/var/log/app", 0o755, 0, 0),
+            ]
+        );
+        // Root and numeric users.
+        let root = with_dirs(None, Some("/work"), "[]");
+        assert_eq!(
+            made_directories(&root).unwrap(),
+            [made("/data/cache", 0o755, 0, 0), made("/work", 0o755, 0, 0)]
+        );
+        let numeric = with_dirs(Some("1234"), None, r#"[{"path":"/x","owner":"1234"}]"#);
+        assert_eq!(
+            made_directories(&numeric).unwrap(),
+            [
+                made("/data/cache", 0o755, 1234, 1234),
+                made("/x", 0o755, 1234, 1234)
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_declared_directories_are_named() {
+        for (dirs, expected) in [
+            (
+                r#"[{"path":"/nix/store/abc-x"}]"#,
+                "\"/nix/store/abc-x\" is inside /nix",
+            ),
+            (
+                r#"[{"path":"var/lib"}]"#,
+                "\"var/lib\" is not a clean absolute path",
+            ),
+            (
+                r#"[{"path":"/a/../etc"}]"#,
+                "\"/a/../etc\" is not a clean absolute path",
+            ),
+            (r#"[{"path":"/"}]"#, "\"/\" is not a clean absolute path"),
+            (r#"[{"path":"/a","mode":"1777"}]"#, "has mode \"1777\""),
+            (r#"[{"path":"/a","mode":"rwx"}]"#, "has mode \"rwx\""),
+            (
+                r#"[{"path":"/a","owner":"postgres"}]"#,
+                "has owner \"postgres\", which is neither USER (app) nor a numeric uid[:gid]",
+            ),
+        ] {
+            let err = made_directories(&with_dirs(Some("app"), None, dirs)).unwrap_err();
+            assert!(err.contains(expected), "{dirs}: {err}");
+            assert!(
+                err.starts_with("passthru.imageConfig.Directories: "),
+                "{err}"
+            );
+        }
     }
 
     #[test]
@@ -392,6 +656,29 @@ mod tests {
         #[test]
         fn never_panics_on_accounts(user in "[a-z0-9:]{0,12}") {
             let _ = accounts(&user, "/");
+        }
+
+        #[test]
+        fn made_directories_never_panic_and_stay_out_of_the_store(
+            user in "[a-z0-9:]{0,8}",
+            path in "[/a-z.]{0,12}",
+            mode in "[0-9a-z]{0,5}",
+            owner in "[a-z0-9:]{0,8}",
+        ) {
+            let e = Effective {
+                user: Some(user),
+                working_dir: Some(path.clone()),
+                volumes: vec![path.clone()],
+                directories: vec![DeclaredDirectory { path, mode: Some(mode), owner: Some(owner) }],
+                ..Default::default()
+            };
+            if let Ok(dirs) = made_directories(&e) {
+                for dir in dirs {
+                    proptest::prop_assert!(dir.path.starts_with('/') && dir.path != "/");
+                    proptest::prop_assert!(!dir.path.starts_with("/nix/store"));
+                    proptest::prop_assert!(dir.mode <= 0o777);
+                }
+            }
         }
     }
 

@@ -97,6 +97,7 @@ pub fn image_stage(
     trees: &Trees,
     use_merge: bool,
     effective: &config::Effective,
+    directories: &[config::MadeDirectory],
 ) -> Output {
     let max_layers = spec.max_layers;
     let platform = spec.platform.to_pb();
@@ -140,7 +141,15 @@ pub fn image_stage(
         layers.push(llb::copy_from(onto, &copies, &platform, &Meta::named(name)));
     }
     let onto = base(&layers);
-    if let Some(layer) = extras_layer(result, trees, effective, timestamp, &platform, onto) {
+    if let Some(layer) = extras_layer(
+        result,
+        trees,
+        effective,
+        directories,
+        timestamp,
+        &platform,
+        onto,
+    ) {
         layers.push(layer);
     }
     if !use_merge {
@@ -171,11 +180,13 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// The last, small layer: links from `/` into the result, and for a non-root USER minimal
-/// accounts and `/tmp`, and the WORKDIR. Everything in it is owned by root and pinned in time.
+/// accounts and `/tmp`, and the WORKDIR, VOLUME and declared directories with their owners
+/// (`config::made_directories`). Everything else in it is owned by root; all is pinned in time.
 fn extras_layer(
     result: &BuildResult,
     trees: &Trees,
     effective: &config::Effective,
+    directories: &[config::MadeDirectory],
     timestamp: i64,
     platform: &pb::Platform,
     onto: Option<Output>,
@@ -202,18 +213,34 @@ fn extras_layer(
             data: accounts.group.clone().into_bytes(),
         });
     }
-    if let Some(dir) = effective.working_dir.as_deref().filter(|d| *d != "/") {
-        steps.push(llb::MakeFile::Dir {
-            path: dir.into(),
-            mode: 0o755,
+    // Parents a directory needs are made first, owned by root: a mkdir's parents would get its
+    // owner.
+    for dir in directories {
+        let mut parent = String::new();
+        let components: Vec<&str> = dir.path.trim_start_matches('/').split('/').collect();
+        for component in &components[..components.len().saturating_sub(1)] {
+            parent.push('/');
+            parent.push_str(component);
+            let made = steps.iter().any(|step| step_path(step) == parent)
+                || directories.iter().any(|d| d.path == parent);
+            if !made {
+                steps.push(llb::MakeFile::Dir {
+                    path: parent.clone(),
+                    mode: 0o755,
+                });
+            }
+        }
+        steps.push(llb::MakeFile::OwnedDir {
+            path: dir.path.clone(),
+            mode: dir.mode as i32,
+            uid: dir.uid,
+            gid: dir.gid,
         });
     }
     // A link must not stand where a made directory goes (`/etc` of the result vs /etc/passwd).
     let mut made_tops: Vec<&str> = steps
         .iter()
-        .map(|step| match step {
-            llb::MakeFile::Dir { path, .. } | llb::MakeFile::File { path, .. } => path.as_str(),
-        })
+        .map(step_path)
         .filter_map(|path| path.trim_start_matches('/').split('/').next())
         .collect();
     if accounts.is_some() {
@@ -260,13 +287,20 @@ fn extras_layer(
             effective.user.as_deref().unwrap_or_default()
         ));
     }
-    if let Some(dir) = effective.working_dir.as_deref().filter(|d| *d != "/") {
-        what.push(format!("WORKDIR {dir}"));
+    if !directories.is_empty() {
+        let dirs: Vec<String> = directories
+            .iter()
+            .map(|d| format!("{} ({}:{} {:o})", d.path, d.uid, d.gid, d.mode))
+            .collect();
+        what.push(format!("directories {}", dirs.join(", ")));
     }
     if !steps.is_empty() {
         let staging = llb::make_files(&steps, platform, &Meta::named("image settings files"));
-        // Copied rather than made in place, so that directories get the pinned timestamp too.
-        copies.push((staging, pinned("/".into(), "/", true, Vec::new())));
+        // Copied rather than made in place, so that directories get the pinned timestamp too;
+        // the copy keeps the owners they were made with (root unless USER's).
+        let mut copy = pinned("/".into(), "/", true, Vec::new());
+        copy.owner = None;
+        copies.push((staging, copy));
     }
     if copies.is_empty() {
         return onto;
@@ -277,6 +311,14 @@ fn extras_layer(
         platform,
         &Meta::named(what.join("; ")),
     ))
+}
+
+fn step_path(step: &llb::MakeFile) -> &str {
+    match step {
+        llb::MakeFile::Dir { path, .. }
+        | llb::MakeFile::OwnedDir { path, .. }
+        | llb::MakeFile::File { path, .. } => path.as_str(),
+    }
 }
 
 /// The OCI image config (`containerimage.config`); see `config` for the merge order.

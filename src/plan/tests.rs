@@ -66,6 +66,7 @@ fn stage(spec: &Spec, result: &BuildResult, use_merge: bool) -> Output {
         &Trees::LaidOut(built),
         use_merge,
         &effective(spec, result),
+        &config::made_directories(&effective(spec, result)).unwrap(),
     )
 }
 
@@ -222,9 +223,14 @@ fn dialect_settings_reach_the_config_and_the_settings_layer() {
     assert_eq!(config["Healthcheck"]["Retries"], 3);
     let rendered = render(&stage(&spec, &hello_result(), true));
     assert!(
-        rendered.contains("USER app: /etc/passwd, /etc/group, /tmp; WORKDIR /data"),
+        rendered.contains(
+            "USER app: /etc/passwd, /etc/group, /tmp; directories /data (1000:1000 755), /data/cache (1000:1000 755)"
+        ),
         "{rendered}"
     );
+    // USER owns WORKDIR and VOLUME as made, and the copy keeps it.
+    assert!(rendered.contains("\"owner\": \"1000:1000\",\n          \"path\": \"/data\""));
+    assert!(rendered.contains("\"owner\": \"1000:1000\",\n          \"path\": \"/data/cache\""));
     assert!(rendered.contains("\"path\": \"/etc/passwd\""));
     assert!(rendered.contains("\"src\": \"/.nix-frontend/tmp\""));
 }

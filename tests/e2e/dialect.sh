@@ -46,6 +46,37 @@ test_dialect() {
      tar -xOf '$work/dialect.tar' >/dev/null && python3 tests/lib/tmp_mode.py '$work/dialect.tar'"
 }
 
+test_user_dirs() {
+  echo "user_dirs: USER owns its WORKDIR, VOLUME and declared directories, named, numeric or root"
+  local dir=tests/fixtures/dialect out
+  check "builds (USER app:app)" build "$dir" -t nf-test/user-dirs
+  out=$(docker run --rm -e PROBE="/srv/data /srv/data/cache /var/lib/whoami" nf-test/user-dirs 2>&1)
+  check "app writes to WORKDIR, VOLUME and a declared directory: $(echo "$out" | tr '\n' ' ')" \
+    test "$(echo "$out" | grep -c 'writable by 1000$')" = 3
+  out=$(docker run --rm -e PROBE=/var/log/whoami nf-test/user-dirs 2>&1)
+  check "... but not to one declared with owner root: $(echo "$out" | tr '\n' ' ')" \
+    test "$(grep -c 'writable by' <<<"$out")/$(grep -c 'Permission denied' <<<"$out")" = 0/1
+  build "$dir" --output "type=oci,dest=$work/user-dirs.tar"
+  check "owners and modes in the image: WORKDIR 1000:1000, its parent root, the declared 0700" bash -c "
+    python3 tests/lib/oci_files.py '$work/user-dirs.tar' --modes >'$work/user-dirs.files' &&
+    grep -qP '^/srv/data\tdir\t1\t1000:1000\t755$' '$work/user-dirs.files' &&
+    grep -qP '^/srv/data/cache\tdir\t1\t1000:1000\t755$' '$work/user-dirs.files' &&
+    grep -qP '^/srv\tdir\t1\t0:0\t755$' '$work/user-dirs.files' &&
+    grep -qP '^/var/lib/whoami\tdir\t1\t1000:1000\t700$' '$work/user-dirs.files' &&
+    grep -qP '^/var/log/whoami\tdir\t1\t0:0\t755$' '$work/user-dirs.files'"
+  # The same package with a numeric USER, and with root, from Dockerfiles beside the context.
+  printf '# syntax=org/nix-frontend\n# attr=whoami\nUSER 1234:1234\nWORKDIR /data\nVOLUME /state\n' >"$work/Dockerfile.numeric"
+  check "builds with USER 1234:1234" build "$dir" -f "$work/Dockerfile.numeric" -t nf-test/user-dirs-numeric
+  out=$(docker run --rm -e PROBE="/data /state /var/lib/whoami" nf-test/user-dirs-numeric 2>&1)
+  check "uid 1234 writes to WORKDIR, VOLUME and the declared directory: $(echo "$out" | tr '\n' ' ')" \
+    test "$(echo "$out" | grep -c 'writable by 1234$')" = 3
+  check "... and is user1234 in /etc/passwd with that home" grep -q '^user=user1234 uid=1234 dir=/data' <<<"$out"
+  printf '# syntax=org/nix-frontend\n# attr=whoami\nWORKDIR /data\n' >"$work/Dockerfile.root"
+  check "builds as root" build "$dir" -f "$work/Dockerfile.root" -t nf-test/user-dirs-root
+  out=$(docker run --rm -e PROBE="/data /var/lib/whoami" nf-test/user-dirs-root 2>&1)
+  check "root writes there: $(echo "$out" | tr '\n' ' ')" test "$(echo "$out" | grep -c 'writable by 0$')" = 2
+}
+
 test_outputs() {
   echo "outputs: a derivation with several outputs gives the selected output's closure"
   local dir=tests/fixtures/outputs

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Lists what an OCI image archive (docker buildx --output type=oci) holds.
 
-usage: oci_files.py ARCHIVE [--layers | --sizes]
+usage: oci_files.py ARCHIVE [--layers | --sizes | --modes]
 Prints every path of the image's filesystem (layers applied in order, as "path<TAB>type<TAB>
-mtime<TAB>uid:gid[<TAB>link target]"); with --layers one line per layer: "digest<TAB>compressed
+mtime<TAB>uid:gid[<TAB>link target]", or with --modes "path<TAB>type<TAB>mtime<TAB>uid:gid<TAB>
+octal permission bits"); with --layers one line per layer: "digest<TAB>compressed
 size<TAB>uncompressed size<TAB>top paths"; with --sizes "compressed<TAB>uncompressed<TAB>layers"
 for the whole image.
 Only the image for this machine's platform is read; attestation manifests are skipped.
@@ -53,15 +54,18 @@ def main():
                     parts = name.split("/")
                     tops.add("/".join(parts[:4]) if name.startswith("/nix/store/") else "/".join(parts[:2]))
                     kind = "dir" if member.isdir() else "link" if member.issym() else "file"
-                    files[name] = (kind, member.linkname, member.mtime, member.uid, member.gid)
+                    files[name] = (kind, member.linkname, member.mtime, member.uid, member.gid, member.mode)
             if "--layers" in sys.argv:
                 print(f"{layer['digest']}\t{layer['size']}\t{len(raw)}\t{' '.join(sorted(tops))}")
         if "--sizes" in sys.argv:
             print(f"{compressed}\t{uncompressed}\t{len(manifest['layers'])}")
         elif "--layers" not in sys.argv:
             for name in sorted(files):
-                kind, linkname, mtime, uid, gid = files[name]
-                extra = f"\t{linkname}" if kind == "link" else ""
+                kind, linkname, mtime, uid, gid, mode = files[name]
+                if "--modes" in sys.argv:
+                    extra = f"\t{mode & 0o7777:o}"
+                else:
+                    extra = f"\t{linkname}" if kind == "link" else ""
                 print(f"{name}\t{kind}\t{mtime}\t{uid}:{gid}{extra}")
 
 

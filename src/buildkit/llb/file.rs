@@ -14,7 +14,7 @@ pub struct Copy {
     pub dir_contents: bool,
     /// Copy only these base-relative patterns (with `dir_contents`).
     pub include_patterns: Vec<String>,
-    /// Owner uid/gid of everything copied.
+    /// Owner uid/gid of everything copied; `None` keeps the source's.
     pub owner: Option<(u32, u32)>,
     /// Modification time of everything copied, Unix nanoseconds.
     pub timestamp: Option<i64>,
@@ -79,14 +79,7 @@ pub fn copy_from(
                 action: Some(pb::file_action::Action::Copy(pb::FileActionCopy {
                     src: copy.src.clone(),
                     dest: copy.dest.clone(),
-                    owner: copy.owner.map(|(uid, gid)| pb::ChownOpt {
-                        user: Some(pb::UserOpt {
-                            user: Some(pb::user_opt::User::ById(uid)),
-                        }),
-                        group: Some(pb::UserOpt {
-                            user: Some(pb::user_opt::User::ById(gid)),
-                        }),
-                    }),
+                    owner: copy.owner.map(|(uid, gid)| owner_by_id(uid, gid)),
                     mode: -1,
                     follow_symlink: false,
                     dir_copy_contents: copy.dir_contents,
@@ -107,12 +100,30 @@ pub fn copy_from(
     }
 }
 
+fn owner_by_id(uid: u32, gid: u32) -> pb::ChownOpt {
+    pb::ChownOpt {
+        user: Some(pb::UserOpt {
+            user: Some(pb::user_opt::User::ById(uid)),
+        }),
+        group: Some(pb::UserOpt {
+            user: Some(pb::user_opt::User::ById(gid)),
+        }),
+    }
+}
+
 /// A step of `make_files`.
 #[derive(Debug, Clone)]
 pub enum MakeFile {
     Dir {
         path: String,
         mode: i32,
+    },
+    /// A directory owned by `uid:gid` (parents it has to make get the same owner).
+    OwnedDir {
+        path: String,
+        mode: i32,
+        uid: u32,
+        gid: u32,
     },
     File {
         path: String,
@@ -142,6 +153,18 @@ pub fn make_files(steps: &[MakeFile], platform: &pb::Platform, meta: &Meta) -> O
                         timestamp: -1,
                     })
                 }
+                MakeFile::OwnedDir {
+                    path,
+                    mode,
+                    uid,
+                    gid,
+                } => pb::file_action::Action::Mkdir(pb::FileActionMkDir {
+                    path: path.clone(),
+                    mode: *mode,
+                    make_parents: true,
+                    owner: Some(owner_by_id(*uid, *gid)),
+                    timestamp: -1,
+                }),
                 MakeFile::File { path, mode, data } => {
                     pb::file_action::Action::Mkfile(pb::FileActionMkFile {
                         path: path.clone(),
