@@ -100,6 +100,7 @@ pub fn run(n: usize) {
         true,
         &effective,
         &config::made_directories(&effective).expect("no declared directories"),
+        None,
     );
     let definition = llb::definition(&image);
     let bytes = definition.encode_to_vec().len();

@@ -24,6 +24,7 @@
 #   requisites    nix-store --query --requisites of the results, one path per line
 #   info.json     name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`), if it evaluates
 #   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
+#   profile/      profile/<dir>/<entry>: symlinks to the entries of the result's top-level directories
 #   push-log      with NF_CACHE_PUSH, Nix's stderr of the push (a failed push is only a warning)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u
@@ -58,6 +59,7 @@ while read -r path; do
 done <"$meta/requisites"
 
 nf_root_links "$meta/root" "$(head -n 1 "$meta/results")"
+nf_profile_links "$meta/profile" "$(head -n 1 "$meta/results")"
 # NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the
 # image is still right.
 if [ -n "${NF_CACHE_PUSH:-}" ]; then

@@ -165,6 +165,23 @@ nf_root_links() {
   done
 }
 
+# Links in $1/<dir>/ to each entry of every top-level directory <dir> of the store path $2
+# (bin/app, share/man, ...): what the image gets where a FROM base has a directory of that name,
+# so that the base's entries stay beside ours.
+nf_profile_links() {
+  [ -d "$2" ] || return 0
+  for dir in "$2"/*/; do
+    dir=${dir%/}
+    [ -d "$dir" ] && [ ! -L "$dir" ] || continue
+    [ "${dir##*/}" = nix-support ] && continue
+    mkdir -p "$1/${dir##*/}"
+    for entry in "$dir"/* "$dir"/.[!.]*; do
+      [ -e "$entry" ] || [ -L "$entry" ] || continue
+      ln -s "$entry" "$1/${dir##*/}/"
+    done
+  done
+}
+
 # The closure manifest of the store paths "$@": `nix path-info --json --recursive` in the format
 # closure.json is read in (paths as keys, narSize, references). Nix 2.33 and later want the format
 # named (`--json-format 1`; without it a warning, an error in a later release); earlier ones do not

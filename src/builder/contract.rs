@@ -188,6 +188,9 @@ pub const INFO: &str = "/.nix-frontend/info.json";
 pub const PACKAGES: &str = "/.nix-frontend/packages.json";
 /// Symlinks to the main result's top-level entries, for the image root.
 pub const ROOT: &str = "/.nix-frontend/root";
+/// `profile/<dir>/<entry>`: symlinks to the entries of the main result's top-level directories,
+/// for the directories a FROM base has too.
+pub const PROFILE: &str = "/.nix-frontend/profile";
 /// An empty directory with mode 1777, the image's `/tmp` when it gets one.
 pub const TMP: &str = "/.nix-frontend/tmp";
 /// The buildable attributes with their descriptions (targets.sh).
@@ -256,6 +259,7 @@ pub fn output_paths() -> Vec<String> {
         INFO,
         PACKAGES,
         ROOT,
+        PROFILE,
         TMP,
         TARGETS,
         ROOTS,
@@ -281,7 +285,7 @@ pub fn output_paths() -> Vec<String> {
     ]
     .map(str::to_string)
     .to_vec();
-    for manifest_entry in [RESULTS, CLOSURE, ROOT, TMP] {
+    for manifest_entry in [RESULTS, CLOSURE, ROOT, PROFILE, TMP] {
         let name = &manifest_entry[MANIFEST_DIR.len()..];
         paths.push(format!("{RESULT_DIR}{name}"));
     }

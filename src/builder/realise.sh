@@ -87,5 +87,6 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   # shellcheck disable=SC2046
   nf_closure_json $(cat /tmp/nf-results) >"$result/closure.json" 2>"$nf_log" || finish build-failed
   nf_root_links "$result/root" "$(head -n 1 /tmp/nf-results)"
+  nf_profile_links "$result/profile" "$(head -n 1 /tmp/nf-results)"
 fi
 finish ok

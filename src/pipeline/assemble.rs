@@ -5,10 +5,18 @@
 use crate::buildkit::gateway::Gateway;
 use crate::buildkit::llb;
 use crate::buildkit::result::PlatformImage;
+use std::collections::BTreeSet;
+
+use crate::buildkit::gateway::{MODE_DIR, MODE_SYMLINK};
+use crate::buildkit::platform::Platform;
+use crate::dockerui::options::{normalize_image_reference, ContextSource};
 use crate::dockerui::spec::Spec;
+use crate::dockerui::syntax::BaseImage;
 use crate::error::UserError;
+use crate::plan::base::{Base, BaseConfig};
 use crate::plan::config::{self, PackageImageConfig};
 use crate::plan::{self, BuildResult};
+use bollard_buildkit_proto::fsutil::types::Stat;
 
 /// The image from the trees Nix left: the config from the derivation, the Dockerfile and the
 /// options, the layers planned and solved.
@@ -24,10 +32,29 @@ pub async fn assemble_image<G: Gateway>(
             .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
         None => PackageImageConfig::default(),
     };
-    let effective = config::effective(spec, result, &package);
+    let base = match &spec.settings.base {
+        Some(from) => {
+            let (mut base, config) = resolve_base(gateway, spec, from).await?;
+            base.merged_dirs = merged_dirs(gateway, result, trees, &base.top_dirs).await?;
+            Some((base, config))
+        }
+        None => None,
+    };
+    let mut effective = config::effective(spec, result, &package);
+    if let Some((_, base_config)) = &base {
+        effective = plan::base::inherit(effective, base_config);
+    }
     let directories = config::made_directories(&effective)
         .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?;
-    let image = plan::image_stage(spec, result, trees, use_merge, &effective, &directories);
+    let image = plan::image_stage(
+        spec,
+        result,
+        trees,
+        use_merge,
+        &effective,
+        &directories,
+        base.as_ref().map(|(base, _)| base),
+    );
     debug_dump("image stage", &image);
     let reference = gateway
         .solve(llb::definition(&image))
@@ -40,6 +67,150 @@ pub async fn assemble_image<G: Gateway>(
         config: plan::image_config(spec, &effective),
         sbom: None,
     })
+}
+
+/// The `FROM` image: its config (checked against the build's platform), its LLB source pinned by
+/// digest, and what it holds under `/nix/store` and at `/`. A `--build-context NAME=docker-image://`
+/// stands for `FROM NAME`, as in Docker.
+async fn resolve_base<G: Gateway>(
+    gateway: &G,
+    spec: &Spec,
+    from: &BaseImage,
+) -> Result<(Base, BaseConfig), UserError> {
+    let at =
+        |message: String| UserError::new(format!("{}:{}: {message}", spec.build_file, from.line));
+    if let Some(wanted) = &from.platform {
+        let wanted = Platform::parse(wanted)
+            .map_err(|err| at(format!("FROM --platform={wanted}: {err}")))?;
+        if wanted != spec.platform {
+            return Err(at(format!(
+                "FROM --platform={wanted} differs from the platform this image is built for, {}; \
+                 the closure and its base must share one",
+                spec.platform
+            )));
+        }
+    }
+    let named = spec
+        .named_contexts
+        .iter()
+        .find_map(|(name, source)| match source {
+            ContextSource::Image(reference) if *name == from.image => Some(reference.clone()),
+            _ => None,
+        });
+    let reference = match named {
+        Some(reference) => reference,
+        None => normalize_image_reference(&from.image)
+            .map_err(|err| at(format!("FROM {}: {err}", from.image)))?,
+    };
+    let platform = spec.platform.to_pb();
+    let (digest, config_json) = gateway
+        .resolve_image_config(&reference, &platform, None)
+        .await
+        .map_err(|err| {
+            at(format!(
+                "FROM {}: cannot pull {reference} for {}: {}",
+                from.image, spec.platform, err.message
+            ))
+        })?;
+    let config =
+        BaseConfig::parse(&config_json).map_err(|err| at(format!("FROM {}: {err}", from.image)))?;
+    config
+        .check_platform(&from.image, &spec.platform)
+        .map_err(at)?;
+    let pinned = if reference.contains('@') || !digest.starts_with("sha256:") {
+        reference.clone()
+    } else {
+        format!("{reference}@{digest}")
+    };
+    let image = llb::image(
+        &pinned,
+        None,
+        &platform,
+        &llb::Meta::named(format!("FROM {}", from.image)),
+    );
+    let solved = gateway
+        .solve(llb::definition(&image))
+        .await
+        .map_err(|err| UserError::gateway(&format!("pulling FROM {}", from.image), err))?;
+    // Listings the base cannot give (no /nix/store) are empty: nothing is skipped or merged.
+    let names = |stats: Vec<Stat>, dirs_only: bool| -> BTreeSet<String> {
+        stats
+            .into_iter()
+            .filter(|stat| !dirs_only || stat.mode & MODE_DIR != 0)
+            .map(|stat| stat.path)
+            .filter(|name| !name.is_empty() && !name.contains('/'))
+            .collect()
+    };
+    let store_paths = names(
+        gateway
+            .read_dir(&solved, "/nix/store")
+            .await
+            .unwrap_or_default(),
+        false,
+    );
+    let top_dirs = names(
+        gateway.read_dir(&solved, "/").await.unwrap_or_default(),
+        true,
+    );
+    Ok((
+        Base {
+            name: from.image.clone(),
+            image,
+            store_paths,
+            top_dirs,
+            merged_dirs: BTreeSet::new(),
+        },
+        config,
+    ))
+}
+
+/// The result's top-level directories that the base has too, with the builder's links to their
+/// entries checked: each must be a link named N in `profile/D` to exactly `<result>/D/N`.
+async fn merged_dirs<G: Gateway>(
+    gateway: &G,
+    result: &BuildResult,
+    trees: &plan::Trees,
+    base_dirs: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, UserError> {
+    let clashing: Vec<&str> = result
+        .root_links
+        .iter()
+        .map(|link| link.name.as_str())
+        .filter(|name| base_dirs.contains(*name))
+        .collect();
+    let mut merged = BTreeSet::new();
+    if clashing.is_empty() {
+        return Ok(merged);
+    }
+    let (manifest, manifest_dir) = trees.manifest();
+    let reference = gateway
+        .solve(llb::definition(&manifest))
+        .await
+        .map_err(|err| UserError::gateway("reading the result's links", err))?;
+    let main = &result.results[0];
+    for dir in clashing {
+        let profile = format!("{manifest_dir}/profile/{dir}");
+        // A result entry that is not a directory has no profile: its link stays as it is.
+        let Ok(entries) = gateway.read_dir(&reference, &profile).await else {
+            continue;
+        };
+        for entry in &entries {
+            let name = entry.path.rsplit('/').next().unwrap_or_default();
+            let plain =
+                !name.is_empty() && name != "." && name != ".." && !name.contains(char::is_control);
+            if !plain
+                || entry.mode & MODE_SYMLINK == 0
+                || entry.linkname != format!("{main}/{dir}/{name}")
+            {
+                return Err(UserError::new(format!(
+                    "the Nix builder reported an unexpected profile entry {:?} (link to {:?}); only links into {main}/{dir} are allowed",
+                    entry.path, entry.linkname
+                )));
+            }
+        }
+        merged.insert(dir.to_string());
+    }
+    Ok(merged)
 }
 
 async fn warn_without_entrypoint<G: Gateway>(gateway: &G, spec: &Spec, result: &BuildResult) {

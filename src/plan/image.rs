@@ -10,9 +10,9 @@ use serde_json::Value;
 use crate::builder::contract;
 use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
-use crate::nix::closure::StorePath;
+use crate::nix::closure::{Closure, StorePath};
 
-use super::{config, graph, layers};
+use super::{base, config, graph, layers};
 
 /// The Nix store's own timestamp for every path (1 second after the epoch), in nanoseconds.
 const NIX_STORE_MTIME_NANOS: i64 = 1_000_000_000;
@@ -81,7 +81,7 @@ impl Trees {
         }
     }
 
-    fn manifest(&self) -> (Output, &'static str) {
+    pub fn manifest(&self) -> (Output, &'static str) {
         match self {
             Trees::LaidOut(built) => (built.clone(), contract::MANIFEST_DIR),
             Trees::Providers { manifest, .. } => (manifest.clone(), graph::RESULT_DIR),
@@ -98,6 +98,7 @@ pub fn image_stage(
     use_merge: bool,
     effective: &config::Effective,
     directories: &[config::MadeDirectory],
+    base: Option<&base::Base>,
 ) -> Output {
     let max_layers = spec.max_layers;
     let platform = spec.platform.to_pb();
@@ -105,17 +106,33 @@ pub fn image_stage(
         .source_date_epoch
         .map(|s| s.saturating_mul(1_000_000_000))
         .unwrap_or(NIX_STORE_MTIME_NANOS);
+    // Paths the base image holds are there already (a store path is the same bytes anywhere).
+    let own_closure = match base {
+        None => result.closure.clone(),
+        Some(base) => Closure {
+            paths: result
+                .closure
+                .paths
+                .iter()
+                .filter(|(path, _)| !base.store_paths.contains(path.base_name()))
+                .map(|(path, info)| (path.clone(), info.clone()))
+                .collect(),
+        },
+    };
     // The root links take a layer of their own.
     let groups = layers::group(
-        &result.closure,
+        &own_closure,
         &result.results,
         max_layers.saturating_sub(1).max(1),
         &|path| trees.origin(path),
     );
     let total = groups.len();
-    let mut layers: Vec<Output> = Vec::with_capacity(total + 1);
+    let mut layers: Vec<Output> = Vec::with_capacity(total + 2);
+    if let Some(base) = base {
+        layers.push(base.image.clone());
+    }
     // With MergeOp every layer stands on scratch; without it each is copied onto the last.
-    let base = |layers: &[Output]| {
+    let previous = |layers: &[Output]| {
         if use_merge {
             None
         } else {
@@ -137,19 +154,16 @@ pub fn image_stage(
                 human_bytes(group.nar_size)
             ),
         };
-        let onto = base(&layers);
+        let onto = previous(&layers);
         layers.push(llb::copy_from(onto, &copies, &platform, &Meta::named(name)));
     }
-    let onto = base(&layers);
-    if let Some(layer) = extras_layer(
-        result,
-        trees,
+    let onto = previous(&layers);
+    let settings = Settings {
         effective,
         directories,
-        timestamp,
-        &platform,
-        onto,
-    ) {
+        base,
+    };
+    if let Some(layer) = extras_layer(result, trees, &settings, timestamp, &platform, onto) {
         layers.push(layer);
     }
     if !use_merge {
@@ -182,19 +196,34 @@ fn human_bytes(bytes: u64) -> String {
 /// The last, small layer: links from `/` into the result, and for a non-root USER minimal
 /// accounts and `/tmp`, and the WORKDIR, VOLUME and declared directories with their owners
 /// (`config::made_directories`). Everything else in it is owned by root; all is pinned in time.
+/// What the last layer is made from beyond the result.
+struct Settings<'a> {
+    effective: &'a config::Effective,
+    directories: &'a [config::MadeDirectory],
+    base: Option<&'a base::Base>,
+}
+
 fn extras_layer(
     result: &BuildResult,
     trees: &Trees,
-    effective: &config::Effective,
-    directories: &[config::MadeDirectory],
+    settings: &Settings,
     timestamp: i64,
     platform: &pb::Platform,
     onto: Option<Output>,
 ) -> Option<Output> {
+    let Settings {
+        effective,
+        directories,
+        base,
+    } = *settings;
     let home = effective.working_dir.as_deref().unwrap_or("/");
+    // A base with an /etc has its own accounts (distroless' nonroot, a company's users), and
+    // one with a /tmp its own /tmp: ours would replace them.
+    let base_has = |dir: &str| base.is_some_and(|b| b.top_dirs.contains(dir));
     let accounts = effective
         .user
         .as_deref()
+        .filter(|_| !base_has("etc"))
         .and_then(|user| config::accounts(user, home));
     let mut steps = Vec::new();
     if let Some(accounts) = &accounts {
@@ -243,13 +272,22 @@ fn extras_layer(
         .map(step_path)
         .filter_map(|path| path.trim_start_matches('/').split('/').next())
         .collect();
-    if accounts.is_some() {
+    let make_tmp = accounts.is_some() && !base_has("tmp");
+    if make_tmp {
         made_tops.push("tmp");
     }
+    let merged_dirs = base.map(|b| &b.merged_dirs);
+    let is_merged = |name: &str| merged_dirs.is_some_and(|m| m.contains(name));
     let links: Vec<&RootLink> = result
         .root_links
         .iter()
-        .filter(|l| !made_tops.contains(&l.name.as_str()))
+        .filter(|l| !made_tops.contains(&l.name.as_str()) && !is_merged(&l.name))
+        .collect();
+    let merged: Vec<String> = result
+        .root_links
+        .iter()
+        .filter(|l| !made_tops.contains(&l.name.as_str()) && is_merged(&l.name))
+        .map(|l| l.name.clone())
         .collect();
 
     let pinned = |src: String, dest: &str, dir_contents: bool, include: Vec<String>| llb::Copy {
@@ -275,7 +313,18 @@ fn extras_layer(
             pinned(format!("{manifest_dir}/root"), "/", true, names),
         ));
     }
-    if accounts.is_some() {
+    if !merged.is_empty() {
+        what.push(format!(
+            "links in the base's /{{{}}} into {}",
+            merged.join(","),
+            result.results[0]
+        ));
+        copies.push((
+            built.clone(),
+            pinned(format!("{manifest_dir}/profile"), "/", true, merged),
+        ));
+    }
+    if make_tmp {
         // /tmp comes from the builder, where chmod 1777 is real: a FileOp mkdir cannot set
         // the sticky bit.
         copies.push((

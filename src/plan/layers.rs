@@ -48,7 +48,8 @@ pub fn group(
                 .references
                 .iter()
                 .filter(|r| *r != *p)
-                .map(|r| index[r])
+                // A reference outside `closure` (a path a base image holds) orders nothing.
+                .filter_map(|r| index.get(r).copied())
                 .collect()
         })
         .collect();

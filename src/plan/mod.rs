@@ -15,6 +15,7 @@
 //! is here too: the builder image, its environment (`builder_env`), the credential and context
 //! mounts and the scripts' files (`tools`). `config` makes the image config.
 
+pub mod base;
 pub mod config;
 pub mod graph;
 pub mod image;

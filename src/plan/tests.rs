@@ -67,6 +67,7 @@ fn stage(spec: &Spec, result: &BuildResult, use_merge: bool) -> Output {
         use_merge,
         &effective(spec, result),
         &config::made_directories(&effective(spec, result)).unwrap(),
+        None,
     )
 }
 

@@ -47,7 +47,7 @@ unknown-instruction|ENV A=b\nENTRYPIONT ["hello"]\n|Dockerfile:4: unknown instru
 bad-json-array|CMD ["a", 1]\n|Dockerfile:3: the exec form must be a JSON array of strings
 unterminated-quote|\nENTRYPOINT hello "unterminated\n|Dockerfile:4: unterminated quote
 run-step|RUN make\n|Dockerfile:3: RUN is not supported
-from-step|FROM alpine\n|Dockerfile:3: FROM is not supported
+second-from|FROM scratch\nFROM scratch AS app\n|Dockerfile:4: a second FROM (the first is on line 3)
 arg-before-declared|LABEL v=$VERSION\nARG VERSION=1\n|Dockerfile:3: $VERSION is used before its ARG VERSION is declared
 label-without-value|LABEL justakey\n|Dockerfile:3: LABEL "justakey" has no value
 bad-healthcheck|HEALTHCHECK --interval=soon CMD ["x"]\n|Dockerfile:3: HEALTHCHECK --interval=soon is not a duration

@@ -47,6 +47,8 @@ pub struct ImageSettings {
     pub volumes: Vec<String>,
     pub stop_signal: Option<String>,
     pub healthcheck: Option<syntax::Healthcheck>,
+    /// `FROM IMAGE`: the base under the closure (none is `scratch`).
+    pub base: Option<syntax::BaseImage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -336,6 +338,7 @@ fn read_build_file(options: &Options, text: &str) -> (BuildFile, Vec<SyntaxError
             volumes: parsed.volumes,
             stop_signal: parsed.stop_signal,
             healthcheck: parsed.healthcheck,
+            base: parsed.from,
         },
         directives: parsed.directives,
     };

@@ -9,8 +9,8 @@ use super::values::{
     clean_path, command, healthcheck, is_signal, json_array, key_values, normalize_port,
 };
 use super::{
-    parse_directives, ArgDecl, Directives, Instruction, SyntaxFile, BUILD_STEP_INSTRUCTIONS,
-    CONFIG_INSTRUCTIONS,
+    parse_directives, ArgDecl, BaseImage, Directives, Instruction, SyntaxFile,
+    BUILD_STEP_INSTRUCTIONS, CONFIG_INSTRUCTIONS,
 };
 
 /// The state of a parse: what the file said so far and what `$NAME` means at this point.
@@ -23,6 +23,8 @@ pub(super) struct Parser<'a> {
     pub(super) parsed: SyntaxFile,
     /// The line of the last ENTRYPOINT.
     pub(super) entrypoint_line: usize,
+    /// The line of the FROM, 0 before one.
+    pub(super) from_line: usize,
 }
 
 impl Parser<'_> {
@@ -39,6 +41,7 @@ impl Parser<'_> {
         let rest = instruction.rest.as_str();
         match instruction.keyword.as_str() {
             "ARG" => self.arg(instruction),
+            "FROM" => self.from(instruction),
             "ENTRYPOINT" => {
                 self.parsed.entrypoint = Some(command(rest, self.parsed.shell.as_ref())?);
                 self.entrypoint_line = instruction.line;
@@ -174,6 +177,56 @@ impl Parser<'_> {
                 name,
                 default,
                 description: comment_above(self.text, instruction.line),
+                line: instruction.line,
+            });
+        }
+        Ok(())
+    }
+
+    /// One FROM, whose image is the base: the Nix closure goes on top of it.
+    fn from(&mut self, instruction: &Instruction) -> Result<(), String> {
+        if self.from_line != 0 {
+            return Err(format!(
+                "a second FROM (the first is on line {}): the image is the Nix closure on one base; \
+                 build other stages in the Nix file",
+                self.from_line
+            ));
+        }
+        self.from_line = instruction.line;
+        let mut words = self.words(instruction, &instruction.rest)?.into_iter();
+        let mut platform = None;
+        let mut image = None;
+        for word in words.by_ref() {
+            if let Some(value) = word.strip_prefix("--platform=") {
+                platform = Some(value.to_string());
+            } else if word.starts_with("--") {
+                return Err(format!(
+                    "FROM {word}: the only flag FROM takes is --platform"
+                ));
+            } else {
+                image = Some(word);
+                break;
+            }
+        }
+        let image = image.ok_or("FROM needs an image, e.g. FROM gcr.io/distroless/static")?;
+        match words.next() {
+            None => {}
+            Some(word) if word.eq_ignore_ascii_case("as") && words.next().is_some() => {}
+            Some(_) => {
+                return Err(format!(
+                    "FROM {image} takes at most `AS name` after the image"
+                ))
+            }
+        }
+        if words.next().is_some() {
+            return Err(format!(
+                "FROM {image} takes at most `AS name` after the image"
+            ));
+        }
+        if image != "scratch" {
+            self.parsed.from = Some(BaseImage {
+                image,
+                platform,
                 line: instruction.line,
             });
         }

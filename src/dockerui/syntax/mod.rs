@@ -26,8 +26,9 @@ pub use expand::{expand_variables, lex_words, Lex};
 use instructions::Parser;
 
 /// Instructions that only make sense when the content comes from Dockerfile build steps.
-const BUILD_STEP_INSTRUCTIONS: &[&str] = &["FROM", "RUN", "COPY", "ADD", "ONBUILD"];
+const BUILD_STEP_INSTRUCTIONS: &[&str] = &["RUN", "COPY", "ADD", "ONBUILD"];
 const CONFIG_INSTRUCTIONS: &[&str] = &[
+    "FROM",
     "ENTRYPOINT",
     "CMD",
     "ENV",
@@ -79,10 +80,20 @@ pub struct Healthcheck {
     pub retries: Option<u64>,
 }
 
+/// `FROM [--platform=P] IMAGE [AS NAME]`: the base image under the closure (`scratch`: none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseImage {
+    /// As written, variables expanded (a reference, or a `--build-context` name).
+    pub image: String,
+    pub platform: Option<String>,
+    pub line: usize,
+}
+
 /// What the file says about the image.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyntaxFile {
     pub directives: Directives,
+    pub from: Option<BaseImage>,
     pub args: Vec<ArgDecl>,
     pub entrypoint: Option<Command>,
     pub cmd: Option<Command>,
@@ -254,6 +265,7 @@ pub fn check(
             ..SyntaxFile::default()
         },
         entrypoint_line: 0,
+        from_line: 0,
     };
     let mut errors = Vec::new();
     for instruction in &instructions {

@@ -187,3 +187,36 @@ proptest::proptest! {
         let _ = parse_plain("Dockerfile", &lines.join("\n"));
     }
 }
+
+#[test]
+fn from_names_the_base_with_args_and_platform() {
+    let args = BTreeMap::from([("BASE".to_string(), "gcr.io/distroless/static".to_string())]);
+    let (parsed, errors) = check(
+        "Dockerfile",
+        "# syntax=org/nix-frontend\nARG BASE\nFROM --platform=linux/amd64 ${BASE}:nonroot AS app\n",
+        &args,
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        parsed.from,
+        Some(BaseImage {
+            image: "gcr.io/distroless/static:nonroot".into(),
+            platform: Some("linux/amd64".into()),
+            line: 3,
+        })
+    );
+    let (scratch, errors) = check("Dockerfile", "FROM scratch\n", &BTreeMap::new());
+    assert!(errors.is_empty() && scratch.from.is_none());
+    for (text, expected) in [
+        ("FROM a\nFROM b\n", "a second FROM (the first is on line 1)"),
+        ("FROM\n", "FROM needs an image"),
+        ("FROM --quiet a\n", "the only flag FROM takes is --platform"),
+        ("FROM a b c\n", "takes at most `AS name`"),
+    ] {
+        let (_, errors) = check("Dockerfile", text, &BTreeMap::new());
+        assert!(
+            errors.iter().any(|e| e.message.contains(expected)),
+            "{text}: {errors:?}"
+        );
+    }
+}
