@@ -81,6 +81,13 @@ pub mod scripts {
         text: include_str!("push.sh"),
         statuses: &[],
     };
+    /// The links step of a FROM base whose top-level directory is a symlink (`plan::base`).
+    pub const LINKS: Script = Script {
+        name: "links.sh",
+        mode: 0o555,
+        text: include_str!("links.sh"),
+        statuses: &[],
+    };
     /// Our expressions over the built value, applied with `nix eval --apply`: its facts for the
     /// image config (`info`), the derivations it is built from for the SBOM (`packages`), its
     /// buildable attributes (`targets`).
@@ -98,7 +105,7 @@ pub mod scripts {
         statuses: &[Status::Ok, Status::MissingFile, Status::EvalFailed],
     };
     /// Every file mounted at `SCRIPT_DIR`, in the order they are made.
-    pub const ALL: [Script; 7] = [BUILDER, COMMON, EVAL, REALISE, PUSH, FACTS, TARGETS];
+    pub const ALL: [Script; 8] = [BUILDER, COMMON, EVAL, REALISE, PUSH, LINKS, FACTS, TARGETS];
 }
 
 /// facts.nix's expressions, as the scripts name them (`nf_apply NAME`).
@@ -191,6 +198,11 @@ pub const ROOT: &str = "/.nix-frontend/root";
 /// `profile/<dir>/<entry>`: symlinks to the entries of the main result's top-level directories,
 /// for the directories a FROM base has too.
 pub const PROFILE: &str = "/.nix-frontend/profile";
+/// links.sh: `<dir>/<entry>` links for each top-level directory a FROM base has as a symlink.
+pub const LINKS_DIR: &str = "/links";
+/// links.sh: where the base image and the manifest's `PROFILE` are mounted.
+pub const LINKS_BASE: &str = "/base";
+pub const LINKS_OURS: &str = "/ours";
 /// An empty directory with mode 1777, the image's `/tmp` when it gets one.
 pub const TMP: &str = "/.nix-frontend/tmp";
 /// The buildable attributes with their descriptions (targets.sh).
@@ -260,6 +272,7 @@ pub fn output_paths() -> Vec<String> {
         PACKAGES,
         ROOT,
         PROFILE,
+        LINKS_DIR,
         TMP,
         TARGETS,
         ROOTS,

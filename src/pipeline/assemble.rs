@@ -26,6 +26,7 @@ pub async fn assemble_image<G: Gateway>(
     result: &BuildResult,
     trees: &plan::Trees,
     use_merge: bool,
+    builder_image: &llb::Output,
 ) -> Result<PlatformImage, UserError> {
     let package = match &result.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
@@ -35,7 +36,25 @@ pub async fn assemble_image<G: Gateway>(
     let base = match &spec.settings.base {
         Some(from) => {
             let (mut base, config) = resolve_base(gateway, spec, from).await?;
-            base.merged_dirs = merged_dirs(gateway, result, trees, &base.top_dirs).await?;
+            let mut shared = base.top_dirs.clone();
+            shared.extend(base.top_links.iter().cloned());
+            let with_profile = dirs_with_profile(gateway, result, trees, &shared).await?;
+            base.merged_dirs = with_profile.intersection(&base.top_dirs).cloned().collect();
+            let linked: Vec<String> = with_profile
+                .intersection(&base.top_links)
+                .cloned()
+                .collect();
+            if !linked.is_empty() {
+                let (manifest, manifest_dir) = trees.manifest();
+                let step = plan::base::links_step(
+                    spec,
+                    builder_image.clone(),
+                    &base.image,
+                    (manifest, format!("{manifest_dir}/profile")),
+                    &linked,
+                );
+                base.linked = Some((step, linked));
+            }
             Some((base, config))
         }
         None => None,
@@ -148,25 +167,31 @@ async fn resolve_base<G: Gateway>(
             .unwrap_or_default(),
         false,
     );
-    let top_dirs = names(
-        gateway.read_dir(&solved, "/").await.unwrap_or_default(),
-        true,
-    );
+    let top = gateway.read_dir(&solved, "/").await.unwrap_or_default();
+    let links_on_top = top
+        .iter()
+        .filter(|stat| stat.mode & MODE_SYMLINK != 0)
+        .map(|stat| stat.path.clone())
+        .filter(|name| !name.is_empty() && !name.contains('/') && name != "." && name != "..")
+        .collect();
+    let top_dirs = names(top, true);
     Ok((
         Base {
             name: from.image.clone(),
             image,
             store_paths,
             top_dirs,
+            top_links: links_on_top,
             merged_dirs: BTreeSet::new(),
+            linked: None,
         },
         config,
     ))
 }
 
-/// The result's top-level directories that the base has too, with the builder's links to their
-/// entries checked: each must be a link named N in `profile/D` to exactly `<result>/D/N`.
-async fn merged_dirs<G: Gateway>(
+/// The result's top-level directories whose names the base has too, with the builder's links to
+/// their entries checked: each must be a link named N in `profile/D` to exactly `<result>/D/N`.
+async fn dirs_with_profile<G: Gateway>(
     gateway: &G,
     result: &BuildResult,
     trees: &plan::Trees,

@@ -226,12 +226,14 @@ async fn build_single<G: Gateway>(
             .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")
             .await;
     }
+    let builder_image = plan::builder_image(spec, builder, options.image_resolve_mode.as_deref());
     let image = assemble_image(
         gateway,
         spec,
         &result,
         &plan::Trees::LaidOut(built),
         env.has_merge_op,
+        &builder_image,
     )
     .await?;
     Ok((image, result))

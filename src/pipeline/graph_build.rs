@@ -144,7 +144,8 @@ pub async fn build_platform<G: Gateway>(
         manifest: outputs[final_index].clone(),
         origin: holder_of,
     };
-    let image = assemble_image(gateway, spec, &result, &trees, true).await?;
+    let builder_image = plan::builder_image(spec, builder, resolve_mode);
+    let image = assemble_image(gateway, spec, &result, &trees, true, &builder_image).await?;
     Ok((image, result))
 }
 

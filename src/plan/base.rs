@@ -9,9 +9,13 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use bollard_buildkit_proto::pb;
+
 use super::config::Effective;
-use crate::buildkit::llb::Output;
+use crate::builder::contract::{self, scripts};
+use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::buildkit::platform::Platform;
+use crate::dockerui::spec::Spec;
 
 /// What the image takes from its base.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,11 +44,59 @@ pub struct Base {
     pub store_paths: BTreeSet<String>,
     /// Top-level names that are directories in the base (`bin`, `etc`, ...).
     pub top_dirs: BTreeSet<String>,
-    /// Of those, the ones that are directories in the result too: the image gets the builder's
-    /// links to each of the result's entries there (`contract::PROFILE`), checked, instead of one
-    /// link that would hide the base's directory.
+    /// Top-level names that are symlinks in the base (`bin` → `usr/bin`, or into its store).
+    pub top_links: BTreeSet<String>,
+    /// Of the directories, the ones that are directories in the result too: the image gets the
+    /// builder's links to each of the result's entries there (`contract::PROFILE`), checked,
+    /// instead of one link that would hide the base's directory.
     pub merged_dirs: BTreeSet<String>,
+    /// Of the symlinks, the ones that are directories in the result: `links_step` makes each a
+    /// directory of links to the base's entries and ours.
+    pub linked: Option<(Output, Vec<String>)>,
 }
+
+/// The step that makes a directory of links for each of `names`, top-level symlinks of the base
+/// that the result has as directories too: to what the base's link leads, then the result's
+/// links from `profile` (the manifest's `PROFILE`), which win a clash. It runs `links.sh` in the
+/// builder image; the names are checked plain names and reach it as argv entries only.
+pub fn links_step(
+    spec: &Spec,
+    builder_image: Output,
+    base: &Output,
+    profile: (Output, String),
+    names: &[String],
+) -> Output {
+    let platform = spec.platform.to_pb();
+    let mut args = vec!["/bin/sh".to_string(), scripts::LINKS.path()];
+    args.extend(names.iter().cloned());
+    let mut exec = llb::Exec::new(args, Vec::new(), "/", "root");
+    exec.output("/", Some(builder_image));
+    exec.mount(
+        super::SCRIPT_DIR,
+        "",
+        MountKind::ReadOnly(super::tools(&platform)),
+    );
+    exec.mount(contract::LINKS_BASE, "", MountKind::ReadOnly(base.clone()));
+    let (manifest, profile_dir) = profile;
+    exec.mount(
+        contract::LINKS_OURS,
+        &profile_dir,
+        MountKind::ReadOnly(manifest),
+    );
+    exec.network = pb::NetMode::None;
+    let out = exec.output(contract::OUT, None);
+    let meta = Meta::named(super::platform_prefixed(
+        spec,
+        format!(
+            "links in /{{{}}} of the base and the result",
+            names.join(",")
+        ),
+    ));
+    llb::exec(&exec, &platform, &meta).get(out)
+}
+
+/// Where `links_step`'s output holds the directories it made.
+pub const LINKS_DIR: &str = contract::LINKS_DIR;
 
 /// Longest string we take from a base's config; more is a broken or hostile registry.
 const MAX_VALUE_BYTES: usize = 64 * 1024;

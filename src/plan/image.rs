@@ -277,7 +277,11 @@ fn extras_layer(
         made_tops.push("tmp");
     }
     let merged_dirs = base.map(|b| &b.merged_dirs);
-    let is_merged = |name: &str| merged_dirs.is_some_and(|m| m.contains(name));
+    let linked = base.and_then(|b| b.linked.as_ref()).map(|(_, names)| names);
+    let is_merged = |name: &str| {
+        merged_dirs.is_some_and(|m| m.contains(name))
+            || linked.is_some_and(|l| l.iter().any(|n| n == name))
+    };
     let links: Vec<&RootLink> = result
         .root_links
         .iter()
@@ -286,7 +290,10 @@ fn extras_layer(
     let merged: Vec<String> = result
         .root_links
         .iter()
-        .filter(|l| !made_tops.contains(&l.name.as_str()) && is_merged(&l.name))
+        .filter(|l| {
+            !made_tops.contains(&l.name.as_str())
+                && merged_dirs.is_some_and(|m| m.contains(&l.name))
+        })
         .map(|l| l.name.clone())
         .collect();
 
@@ -322,6 +329,22 @@ fn extras_layer(
         copies.push((
             built.clone(),
             pinned(format!("{manifest_dir}/profile"), "/", true, merged),
+        ));
+    }
+    if let Some((links, names)) = base.and_then(|b| b.linked.as_ref()) {
+        let names: Vec<String> = names
+            .iter()
+            .filter(|n| !made_tops.contains(&n.as_str()))
+            .cloned()
+            .collect();
+        what.push(format!(
+            "links in /{{{}}} to the base's and {}",
+            names.join(","),
+            result.results[0]
+        ));
+        copies.push((
+            links.clone(),
+            pinned(base::LINKS_DIR.into(), "/", true, names),
         ));
     }
     if make_tmp {

@@ -33,7 +33,13 @@ test_from_base() {
   check "... holding busybox's store path in one layer, the base's" bash -c "
     [ \"\$(python3 tests/lib/oci_files.py '$work/from-nix.tar' --layers | grep -c -- '-busybox-static')\" = 1 ]"
   check "... and hello's in a layer of its own" bash -c "
-    python3 tests/lib/oci_files.py '$work/from-nix.tar' --layers | grep -q -- '-hello-1.0$'"
+    python3 tests/lib/oci_files.py '$work/from-nix.tar' --layers | grep -- '-hello-1.0$' >/dev/null"
+  check "... and loads" build "$dir/app" -f "$dir/app/Dockerfile.from" --build-arg "BASE=$nixbase" -t nf-test/from-nix
+  check "... runs ours" test "$(docker run --rm nf-test/from-nix)" = "hello from nix-frontend"
+  out=$(docker run --rm --entrypoint /bin/whoami nf-test/from-nix 2>/dev/null)
+  check "... and the base's program from the /bin both have now: $out" grep -q '^user=0 uid=0' <<<"$out"
+  check "... whose /bin is one directory of links to both" bash -c "
+    python3 tests/lib/oci_files.py '$work/from-nix.tar' | grep -P '^/bin/(hello|whoami)\tlink\t' | wc -l | grep -qx 2"
 
   printf '# syntax=org/nix-frontend\n# attr=hello\nFROM 127.0.0.1:5000/nf-test/missing:nope\n' >"$dir/app/Dockerfile.missing"
   if build_raw "$dir/app" -f "$dir/app/Dockerfile.missing" >"$work/missing.log" 2>&1; then
