@@ -2,6 +2,7 @@
 # `nix eval --json ... --apply "(<this file>).NAME"` (a flake is evaluated purely, where no file
 # outside it can be imported; see nf_expression in common.sh):
 #   info      name, version, meta, outputName and passthru.imageConfig, for the image config
+#             (and meta for the SBOM's main package)
 #   packages  the derivations it is built from, for the SBOM (--sbom=true)
 #   targets   its buildable attributes, for --print=targets
 # tryEval catches only throw and assert, so attributes are reached with `or` defaults first; a
@@ -17,6 +18,27 @@ let
       ids = builtins.filter (x: x != null) (map one (if builtins.isList l then l else [ l ]));
     in
     if ids == [ ] then null else builtins.concatStringsSep " AND " ids;
+  # The strings `f` makes of the first `n` elements of `l` (of anything but a list, none).
+  firstStrings = n: f: l:
+    let
+      list = if builtins.isList l then l else [ ];
+      count = if builtins.length list < n then builtins.length list else n;
+    in
+    builtins.filter (x: x != null) (builtins.genList (i: try (str (f (builtins.elemAt list i)))) count);
+  # meta.identifiers as nixpkgs' stdenv fills it in (check-meta.nix): the CPE made of all its
+  # cpeParts, its guesses when some are missing (possibleCPEs, each { cpeParts, cpe }), the purl
+  # of purlParts and the purls list. Only strings, at most 32 of each: the frontend checks their
+  # shape and keeps fewer.
+  identifiersOf = meta:
+    let
+      ids = try (meta.identifiers or null);
+      list = v: let l = try v; in if builtins.isList l then l else [ ];
+    in
+    if !(builtins.isAttrs ids) then null else {
+      cpe = try (str (ids.cpe or null));
+      possibleCPEs = firstStrings 32 (p: p.cpe or null) (list (ids.possibleCPEs or null));
+      purls = firstStrings 32 (p: p) ([ (ids.purl or null) ] ++ list (ids.purls or null));
+    };
 in
 {
   # The value itself.
@@ -35,6 +57,7 @@ in
       homepage = try (str (meta.homepage or null));
       license = try (licenseIds (meta.license or [ ]));
       mainProgram = try (str (meta.mainProgram or null));
+      identifiers = try (identifiersOf meta);
       revision = try (if builtins.isAttrs (d.src or null) then str (d.src.rev or null) else null);
       # passthru.imageConfig, as JSON text so that odd values cannot break the outer JSON.
       imageConfig = try (if builtins.isAttrs (d.imageConfig or null) then builtins.toJSON d.imageConfig else null);
@@ -42,8 +65,8 @@ in
 
   # Every derivation reachable through the attributes of `derivation` calls (buildInputs, src,
   # ...: drvAttrs), as SBOM tools for Nix walk them, each output referenced (path) with all its
-  # derivation's outputs, license, homepage and the URL its source is fetched from (a
-  # fixed-output derivation's first http(s) `urls` entry or `url`).
+  # derivation's outputs, license, homepage, identifiers (CPEs, purls) and the URL its source is
+  # fetched from (a fixed-output derivation's first http(s) `urls` entry or `url`).
   packages = value:
     let
       derivationsIn = v:
@@ -92,6 +115,7 @@ in
           license = try (licenseIds (meta.license or [ ]));
           homepage = try (str (meta.homepage or null));
           downloadLocation = if fetched == [ ] then null else builtins.head fetched;
+          identifiers = try (identifiersOf meta);
         };
     in
     map (item: describe item.drv) reachable;

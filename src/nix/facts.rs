@@ -2,7 +2,7 @@
 //! from: facts.nix's `info` as `DerivationInfo` (image config, labels, the SBOM's main package) and
 //! its `packages` as `PackageFacts` (the SBOM's other packages). Untrusted, read leniently.
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::nix::closure::StorePath;
@@ -24,6 +24,59 @@ pub struct DerivationInfo {
     pub revision: Option<String>,
     /// `passthru.imageConfig` as JSON text.
     pub image_config: Option<String>,
+    #[serde(deserialize_with = "identifiers_leniently")]
+    pub identifiers: Identifiers,
+}
+
+/// What a derivation's `meta.identifiers` holds (facts.nix's `identifiers`), as nixpkgs' stdenv
+/// fills it in: strings as they came, checked where they are used.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    /// `cpe`: the CPE 2.3 string made of all its cpeParts.
+    pub cpe: Option<String>,
+    /// The `cpe` of each of `possibleCPEs`: nixpkgs' guesses when some parts are not known.
+    pub possible_cpes: Vec<String>,
+    /// `purl`, then `purls`.
+    pub purls: Vec<String>,
+}
+
+/// At most this many strings of each list in `identifiers` are read (facts.nix sends 32).
+const MAX_LISTED_IDENTIFIERS: usize = 64;
+
+impl Identifiers {
+    pub fn is_empty(&self) -> bool {
+        self.cpe.is_none() && self.possible_cpes.is_empty() && self.purls.is_empty()
+    }
+
+    /// `identifiers` as facts.nix writes it; anything but a string where one is expected is left
+    /// out, so that an odd value costs only itself.
+    pub fn from_value(value: &Value) -> Self {
+        let strings = |key: &str| -> Vec<String> {
+            value
+                .get(key)
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .take(MAX_LISTED_IDENTIFIERS)
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        Identifiers {
+            cpe: value.get("cpe").and_then(Value::as_str).map(String::from),
+            possible_cpes: strings("possibleCPEs"),
+            purls: strings("purls"),
+        }
+    }
+}
+
+/// `identifiers` of `info.json` read as `Identifiers::from_value` does: never an error that would
+/// lose the rest of the facts.
+fn identifiers_leniently<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Identifiers, D::Error> {
+    Ok(Identifiers::from_value(&Value::deserialize(deserializer)?))
 }
 
 /// What facts.nix's `packages` reports of one derivation output the result is built from. Untrusted:
@@ -37,6 +90,7 @@ pub struct PackageFacts {
     pub license: Option<String>,
     pub homepage: Option<String>,
     pub download_location: Option<String>,
+    pub identifiers: Identifiers,
 }
 
 /// At most this many derivations are taken from `packages.json`.
@@ -71,6 +125,10 @@ pub fn parse_packages(json: &[u8]) -> Vec<PackageFacts> {
                 license: string(entry, "license"),
                 homepage: string(entry, "homepage"),
                 download_location: string(entry, "downloadLocation"),
+                identifiers: entry
+                    .get("identifiers")
+                    .map(Identifiers::from_value)
+                    .unwrap_or_default(),
             })
         })
         .collect()
@@ -104,6 +162,43 @@ mod tests {
         assert_eq!(facts[1].license, None);
         assert!(parse_packages(b"{}").is_empty());
         assert!(parse_packages(b"not json").is_empty());
+    }
+
+    #[test]
+    fn identifiers_are_read_leniently() {
+        let cpe = "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*";
+        let json = json!([
+            { "path": TOP, "identifiers": {
+                "cpe": cpe,
+                "possibleCPEs": [cpe, 7, null, { "cpe": cpe }],
+                "purls": ["pkg:github/gnu/hello", ["nested"]],
+            } },
+            { "path": LIBC, "identifiers": { "cpe": 42, "possibleCPEs": "not a list", "purls": null } },
+            { "path": LIBC_DEV, "identifiers": "not an object" },
+        ]);
+        let facts = parse_packages(json.to_string().as_bytes());
+        assert_eq!(
+            facts[0].identifiers,
+            Identifiers {
+                cpe: Some(cpe.into()),
+                possible_cpes: vec![cpe.into()],
+                purls: vec!["pkg:github/gnu/hello".into()],
+            }
+        );
+        assert!(facts[1].identifiers.is_empty());
+        assert!(facts[2].identifiers.is_empty());
+
+        // In info.json, odd identifiers cost only themselves, never the other facts.
+        for identifiers in [json!(null), json!([1, 2]), json!({ "cpe": { "x": 1 } })] {
+            let info: DerivationInfo =
+                serde_json::from_value(json!({ "name": "hello-2.12", "identifiers": identifiers }))
+                    .unwrap();
+            assert_eq!(info.name.as_deref(), Some("hello-2.12"));
+            assert!(info.identifiers.is_empty());
+        }
+        let info: DerivationInfo =
+            serde_json::from_value(json!({ "identifiers": { "cpe": cpe } })).unwrap();
+        assert_eq!(info.identifiers.cpe.as_deref(), Some(cpe));
     }
 
     proptest::proptest! {

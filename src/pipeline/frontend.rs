@@ -172,6 +172,20 @@ async fn sbom_document<G: Gateway>(
         packages: &result.packages,
         build_dependencies: spec.sbom.is_some_and(|scope| scope.build_dependencies),
     });
+    // What was left out, said without flooding the output (a closure has thousands of packages).
+    const SHOWN_WARNINGS: usize = 5;
+    for warning in document.warnings.iter().take(SHOWN_WARNINGS) {
+        gateway.warn(warning).await;
+    }
+    if document.warnings.len() > SHOWN_WARNINGS {
+        gateway
+            .warn(&format!(
+                "SBOM: {} more meta.identifiers values left out",
+                document.warnings.len() - SHOWN_WARNINGS
+            ))
+            .await;
+    }
+    let document = document.to_bytes();
     if document.len() > sbom::MAX_DOCUMENT_BYTES {
         gateway
             .warn(&format!(
@@ -380,6 +394,10 @@ mod tests {
     }
 
     fn with_sbom(has_attestations: bool) -> (FakeGateway, Built) {
+        sbom_of(good(), has_attestations)
+    }
+
+    fn sbom_of(g: FakeGateway, has_attestations: bool) -> (FakeGateway, Built) {
         let options = Options::from_pairs(&[
             ("filename", "default.nix"),
             ("target", "hello"),
@@ -391,7 +409,6 @@ mod tests {
             has_attestations,
             ..env()
         };
-        let g = good();
         let built = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
@@ -438,6 +455,24 @@ mod tests {
             .collect();
         assert_eq!(paths, [BUSYBOX, HELLO]);
         assert!(g.warnings().is_empty(), "{:?}", g.warnings());
+    }
+
+    #[test]
+    fn identifiers_left_out_of_the_sbom_are_warnings_a_few_at_most() {
+        let mut g = good();
+        let purls: Vec<String> = (0..7).map(|i| format!("not a purl {i}")).collect();
+        let packages = serde_json::json!([{ "path": HELLO, "identifiers": { "purls": purls } }]);
+        g.tree(NIX_STAGE)
+            .file(crate::builder::contract::PACKAGES, packages.to_string());
+        let (g, built) = sbom_of(g, true);
+        assert!(built.images[0].sbom.is_some());
+        let warnings = g.warnings();
+        assert_eq!(warnings.len(), 6, "{warnings:?}");
+        assert_eq!(
+            warnings[0],
+            "SBOM: hello-1.0: meta.identifiers \"not a purl 0\", not a purl, left out"
+        );
+        assert_eq!(warnings[5], "SBOM: 2 more meta.identifiers values left out");
     }
 
     #[test]

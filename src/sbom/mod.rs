@@ -15,6 +15,11 @@
 //! `downloadLocation` (the URL its source is fetched from); with the build-time closure asked
 //! for, the outputs they are built with that are not in the image become packages too, each a
 //! `BUILD_DEPENDENCY_OF` the result (no checksum: they are not in the image).
+//!
+//! A derivation's `meta.identifiers` (as nixpkgs' stdenv fills it in) gives its packages the refs
+//! scanners match on: its CPE 2.3 strings as `SECURITY`/`cpe23Type` refs and its purls as
+//! `PACKAGE-MANAGER`/`purl` refs beside the `pkg:nix` one. Only well-formed ones of sane length
+//! are carried, a few per package; what is left out is said in `Document::warnings`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -22,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::nix::closure::{Closure, StorePath};
-use crate::nix::facts::{DerivationInfo, PackageFacts};
+use crate::nix::facts::{DerivationInfo, Identifiers, PackageFacts};
 
 /// The predicate type of an SPDX document and where it lies in its ref: the result's attestation
 /// facts, kept with the result.
@@ -38,6 +43,10 @@ const MAX_TEXT: usize = 1024;
 const MAX_LICENSE_IDS: usize = 32;
 /// SPDX license ids (not deprecated), from the SPDX license list, one per line.
 const SPDX_LICENSE_IDS: &str = include_str!("spdx-license-ids.txt");
+/// At most this many CPEs, and as many purls, of one package's `meta.identifiers` are carried.
+const MAX_IDENTIFIER_REFS: usize = 8;
+/// A CPE or purl longer than this is not carried (real ones are well under 200 bytes).
+const MAX_IDENTIFIER_BYTES: usize = 512;
 
 /// What the document is written from.
 #[derive(Debug, Clone, Copy)]
@@ -56,12 +65,24 @@ pub struct Input<'a> {
     pub build_dependencies: bool,
 }
 
-/// The SPDX 2.3 JSON document, compact.
-pub fn document(input: &Input) -> Vec<u8> {
-    serde_json::to_vec(&document_value(input)).unwrap_or_default()
+/// The SPDX 2.3 document, and what of the builder's facts it leaves out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub json: Value,
+    /// One sentence per package and value left out (an identifier that is malformed, too long or
+    /// one too many; a repeat is no value of its own), naming the package.
+    pub warnings: Vec<String>,
 }
 
-pub fn document_value(input: &Input) -> Value {
+impl Document {
+    /// The document as compact JSON.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.json).unwrap_or_default()
+    }
+}
+
+/// The SPDX 2.3 document of `input`.
+pub fn document(input: &Input) -> Document {
     let results: BTreeSet<&StorePath> = input.results.iter().collect();
     let main = input.results.first();
     // What the derivations say of each store path they output (the first report wins).
@@ -72,6 +93,7 @@ pub fn document_value(input: &Input) -> Value {
         }
     }
     let mut license_refs: BTreeMap<String, String> = BTreeMap::new();
+    let mut warnings = Vec::new();
     let mut packages = Vec::new();
     let mut relationships = Vec::new();
     for result in input.results {
@@ -97,9 +119,14 @@ pub fn document_value(input: &Input) -> Value {
                 .map(String::from)
                 .or_else(|| fact.and_then(|f| f.homepage.clone())),
             download_location: fact.and_then(|f| f.download_location.clone()),
+            identifiers: if input.info.identifiers.is_empty() {
+                fact.map(|f| f.identifiers.clone()).unwrap_or_default()
+            } else {
+                input.info.identifiers.clone()
+            },
         });
         let fact = main_facts.as_ref().or(fact);
-        let mut package = package_of(path, fact, input.system, &mut license_refs);
+        let mut package = package_of(path, fact, input.system, &mut license_refs, &mut warnings);
         if let Some(hash) = &info.nar_hash {
             package["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": hex(hash) }]);
         }
@@ -131,6 +158,7 @@ pub fn document_value(input: &Input) -> Value {
                 Some(fact),
                 input.system,
                 &mut license_refs,
+                &mut warnings,
             ));
             relationships.push(json!({
                 "spdxElementId": spdx_id(&fact.path),
@@ -172,19 +200,38 @@ pub fn document_value(input: &Input) -> Value {
                 .collect(),
         );
     }
-    document
+    Document {
+        json: document,
+        warnings,
+    }
 }
 
 /// A store path's package without its checksum: name and version from the store path's name,
-/// and what the walk says of it (license, homepage, the URL its source comes from).
+/// and what the walk says of it (license, homepage, the URL its source comes from, the
+/// identifiers of its meta).
 fn package_of(
     path: &StorePath,
     fact: Option<&PackageFacts>,
     system: Option<&str>,
     license_refs: &mut BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
 ) -> Value {
     let (name, version) = parse_drv_name(path.name());
     let download = url(fact.and_then(|f| f.download_location.as_deref())).unwrap_or("NOASSERTION");
+    let nix_purl = purl(name, version, system);
+    let mut external_refs = vec![json!({
+        "referenceCategory": "PACKAGE-MANAGER",
+        "referenceType": "purl",
+        "referenceLocator": nix_purl,
+    })];
+    if let Some(fact) = fact {
+        external_refs.extend(identifier_refs(
+            path,
+            &fact.identifiers,
+            &nix_purl,
+            warnings,
+        ));
+    }
     let mut package = json!({
         "name": name,
         "SPDXID": spdx_id(path),
@@ -194,11 +241,7 @@ fn package_of(
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": "NOASSERTION",
         "copyrightText": "NOASSERTION",
-        "externalRefs": [{
-            "referenceCategory": "PACKAGE-MANAGER",
-            "referenceType": "purl",
-            "referenceLocator": purl(name, version, system),
-        }],
+        "externalRefs": external_refs,
     });
     if let Some(license) = fact.and_then(|f| f.license.as_deref()) {
         let (expression, refs) = licenses(Some(license));
@@ -213,6 +256,228 @@ fn package_of(
         package["versionInfo"] = json!(version);
     }
     package
+}
+
+/// The refs scanners match on, from `meta.identifiers`: each CPE (`cpe`, then the guesses of
+/// `possibleCPEs`, said to be guesses) as a `SECURITY` `cpe23Type` ref, each purl as a
+/// `PACKAGE-MANAGER` one; in the order given, without repeats (nor `own_purl` again), at most
+/// `MAX_IDENTIFIER_REFS` of each. A value left out is a warning naming `path`.
+fn identifier_refs(
+    path: &StorePath,
+    identifiers: &Identifiers,
+    own_purl: &str,
+    warnings: &mut Vec<String>,
+) -> Vec<Value> {
+    let mut warn = |what: String| {
+        warnings.push(format!(
+            "SBOM: {}: meta.identifiers {what} left out",
+            path.name()
+        ))
+    };
+    let guesses = identifiers.possible_cpes.iter().map(|c| (c, true));
+    let cpes = identifiers.cpe.iter().map(|c| (c, false)).chain(guesses);
+    let mut refs = Vec::new();
+    let mut seen_cpes: BTreeSet<&str> = BTreeSet::new();
+    let mut carried = 0;
+    for (cpe, guessed) in cpes {
+        if !seen_cpes.insert(cpe) {
+            continue;
+        }
+        if !is_cpe23(cpe) {
+            warn(format!("{}, not a CPE 2.3 string,", shown(cpe)));
+            continue;
+        }
+        if carried == MAX_IDENTIFIER_REFS {
+            warn(format!("{}, over {MAX_IDENTIFIER_REFS} CPEs,", shown(cpe)));
+            continue;
+        }
+        carried += 1;
+        let mut reference = json!({
+            "referenceCategory": "SECURITY",
+            "referenceType": "cpe23Type",
+            "referenceLocator": cpe,
+        });
+        if guessed {
+            reference["comment"] = json!(GUESSED_CPE);
+        }
+        refs.push(reference);
+    }
+    let mut seen_purls: BTreeSet<&str> = BTreeSet::from([own_purl]);
+    carried = 0;
+    for purl in &identifiers.purls {
+        if !seen_purls.insert(purl) {
+            continue;
+        }
+        if !is_purl(purl) {
+            warn(format!("{}, not a purl,", shown(purl)));
+            continue;
+        }
+        if carried == MAX_IDENTIFIER_REFS {
+            warn(format!(
+                "{}, over {MAX_IDENTIFIER_REFS} purls,",
+                shown(purl)
+            ));
+            continue;
+        }
+        carried += 1;
+        refs.push(json!({
+            "referenceCategory": "PACKAGE-MANAGER",
+            "referenceType": "purl",
+            "referenceLocator": purl,
+        }));
+    }
+    refs
+}
+
+/// The comment of a CPE that only `possibleCPEs` gives.
+const GUESSED_CPE: &str = "A guess of nixpkgs (meta.identifiers.possibleCPEs): the package does not give every part of its CPE.";
+
+/// A value from the builder as a warning shows it: quoted, escaped, cut after 80 characters.
+fn shown(value: &str) -> String {
+    let cut: String = value.chars().take(80).collect();
+    if cut.len() < value.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// A CPE 2.3 formatted string as SPDX's `cpe23Type` pattern takes it (NISTIR 7695's formatted
+/// string binding): `cpe:2.3:` then 11 components split at unescaped colons: the part (`a`, `h`,
+/// `o`, `*` or `-`), five values, the language (a tag such as `en-us`, or `*`/`-`), four values.
+fn is_cpe23(cpe: &str) -> bool {
+    if cpe.len() > MAX_IDENTIFIER_BYTES {
+        return false;
+    }
+    let Some(rest) = cpe.strip_prefix("cpe:2.3:") else {
+        return false;
+    };
+    let Some(components) = cpe_components(rest) else {
+        return false;
+    };
+    let [part, values @ .., other] = components.as_slice() else {
+        return false;
+    };
+    components.len() == 11
+        && matches!(
+            part.as_slice(),
+            [Cpe::Raw(b'a' | b'h' | b'o' | b'*' | b'-')]
+        )
+        && values.iter().enumerate().all(|(i, value)| {
+            if i == 5 {
+                is_cpe_language(value)
+            } else {
+                is_cpe_value(value)
+            }
+        })
+        && is_cpe_value(other)
+}
+
+/// One character of a CPE component: as written, or escaped with a backslash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cpe {
+    Raw(u8),
+    Escaped(u8),
+}
+
+/// The components of a CPE's text after `cpe:2.3:`, each as its characters; nothing for a text
+/// that is not ASCII or ends in a lone backslash.
+fn cpe_components(text: &str) -> Option<Vec<Vec<Cpe>>> {
+    let mut components = vec![Vec::new()];
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        let current = components.last_mut()?;
+        match b {
+            b':' => components.push(Vec::new()),
+            b'\\' => current.push(Cpe::Escaped(bytes.next()?)),
+            _ if b.is_ascii() => current.push(Cpe::Raw(b)),
+            _ => return None,
+        }
+    }
+    Some(components)
+}
+
+/// A value (avstring): `*` or `-` alone, or one or more plain characters (letters, digits, `-`,
+/// `.`, `_`, or escaped punctuation) with a leading and a trailing run of `?` or single `*`.
+fn is_cpe_value(value: &[Cpe]) -> bool {
+    if let [Cpe::Raw(b'*' | b'-')] = value {
+        return true;
+    }
+    let start = match value {
+        [Cpe::Raw(b'*'), ..] => 1,
+        _ => value.iter().take_while(|c| **c == Cpe::Raw(b'?')).count(),
+    };
+    let value = &value[start..];
+    let end = match value {
+        [.., Cpe::Raw(b'*')] => value.len() - 1,
+        _ => {
+            value.len()
+                - value
+                    .iter()
+                    .rev()
+                    .take_while(|c| **c == Cpe::Raw(b'?'))
+                    .count()
+        }
+    };
+    let body = &value[..end];
+    !body.is_empty()
+        && body.iter().all(|c| match *c {
+            Cpe::Raw(b) => b.is_ascii_alphanumeric() || b"-._".contains(&b),
+            Cpe::Escaped(b) => b"\\*?!\"#$%&'()+,/:;<=>@[]^`{|}~".contains(&b),
+        })
+}
+
+/// The language component: `*`, `-`, or a tag of 2 or 3 letters with an optional `-` and a
+/// region of 2 letters or 3 digits.
+fn is_cpe_language(value: &[Cpe]) -> bool {
+    let raw: Option<Vec<u8>> = value
+        .iter()
+        .map(|c| match c {
+            Cpe::Raw(b) => Some(*b),
+            Cpe::Escaped(_) => None,
+        })
+        .collect();
+    let Some(raw) = raw else { return false };
+    if raw == b"*" || raw == b"-" {
+        return true;
+    }
+    let (language, region) = match raw.iter().position(|b| *b == b'-') {
+        Some(dash) => (&raw[..dash], Some(&raw[dash + 1..])),
+        None => (&raw[..], None),
+    };
+    (2..=3).contains(&language.len())
+        && language.iter().all(u8::is_ascii_alphabetic)
+        && region.is_none_or(|r| {
+            (r.len() == 2 && r.iter().all(u8::is_ascii_alphabetic))
+                || (r.len() == 3 && r.iter().all(u8::is_ascii_digit))
+        })
+}
+
+/// A package URL as package-url's grammar has it, of sane length: `pkg:`, a type (a letter,
+/// then letters, digits, `.`, `+` or `-`), `/`, a name (after any namespace) that is not empty;
+/// printable ASCII throughout (anything else is percent-encoded in a purl).
+fn is_purl(purl: &str) -> bool {
+    let Some((kind, path)) = purl
+        .strip_prefix("pkg:")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return false;
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let name = path
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default();
+    purl.len() <= MAX_IDENTIFIER_BYTES
+        && purl.bytes().all(|b| b.is_ascii_graphic())
+        && kind.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && kind
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".+-".contains(&b))
+        && !name.is_empty()
 }
 
 /// `SPDXRef-<hash>-<name>` (SPDXIDs allow letters, digits, `.` and `-`).
@@ -398,7 +663,7 @@ mod tests {
     fn doc(info: &DerivationInfo) -> Value {
         let closure = closure();
         let results = [StorePath::parse(TOP).unwrap()];
-        document_value(&Input {
+        document(&Input {
             closure: &closure,
             results: &results,
             info,
@@ -407,6 +672,7 @@ mod tests {
             packages: &[],
             build_dependencies: false,
         })
+        .json
     }
 
     fn package<'a>(doc: &'a Value, path: &str) -> &'a Value {
@@ -569,6 +835,7 @@ mod tests {
             license: Some(license.into()),
             homepage: Some("https://example.org".into()),
             download_location: Some(download.into()),
+            identifiers: Identifiers::default(),
         };
         let packages = [
             fact(TOP, &[TOP], "MIT", "https://e.org/hello.tgz"),
@@ -591,7 +858,7 @@ mod tests {
             packages: &packages,
             build_dependencies,
         };
-        let runtime = document_value(&input(false));
+        let runtime = document(&input(false)).json;
         assert_eq!(runtime["packages"].as_array().unwrap().len(), 2);
         assert_eq!(
             package(&runtime, TOP)["downloadLocation"],
@@ -609,7 +876,7 @@ mod tests {
             "my libc licence"
         );
 
-        let with_build = document_value(&input(true));
+        let with_build = document(&input(true)).json;
         let names: Vec<&str> = with_build["packages"]
             .as_array()
             .unwrap()
@@ -630,5 +897,263 @@ mod tests {
         assert!(built_with
             .iter()
             .all(|r| r["relatedSpdxElement"] == spdx_id(&results[0])));
+    }
+
+    const CPE: &str = "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*";
+    const GUESS: &str = "cpe:2.3:a:gnu:hello:2.12:-:*:*:*:*:*:*";
+
+    /// The document of `closure()` with `info` for the result and `packages` for the rest, and
+    /// its warnings.
+    fn doc_with(info: &DerivationInfo, packages: &[PackageFacts]) -> Document {
+        let closure = closure();
+        let results = [StorePath::parse(TOP).unwrap()];
+        document(&Input {
+            closure: &closure,
+            results: &results,
+            info,
+            system: Some("x86_64-linux"),
+            created: 1_700_000_000,
+            packages,
+            build_dependencies: false,
+        })
+    }
+
+    fn identifiers(cpe: Option<&str>, possible: &[&str], purls: &[&str]) -> Identifiers {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        Identifiers {
+            cpe: cpe.map(String::from),
+            possible_cpes: strings(possible),
+            purls: strings(purls),
+        }
+    }
+
+    #[test]
+    fn identifiers_become_the_refs_scanners_match_on() {
+        let info = DerivationInfo {
+            // As nixpkgs fills it in: possibleCPEs holds the CPE itself when it is complete;
+            // the pkg:nix purl and a repeat are said once.
+            identifiers: identifiers(
+                Some(CPE),
+                &[CPE, GUESS],
+                &[
+                    "pkg:github/gnu/hello@v2.12",
+                    "pkg:nix/hello@2.12?system=x86_64-linux",
+                    "pkg:generic/hello@2.12?download_url=https%3A%2F%2Fftp.gnu.org%2Fhello.tgz",
+                    "pkg:github/gnu/hello@v2.12",
+                ],
+            ),
+            ..Default::default()
+        };
+        // The walk's facts of the result give way to info.json's; glibc has its own.
+        let fact = |path: &str, ids: Identifiers| PackageFacts {
+            path: StorePath::parse(path).unwrap(),
+            outputs: vec![StorePath::parse(path).unwrap()],
+            license: None,
+            homepage: None,
+            download_location: None,
+            identifiers: ids,
+        };
+        let packages = [
+            fact(
+                TOP,
+                identifiers(Some("cpe:2.3:a:other:x:1:*:*:*:*:*:*:*"), &[], &[]),
+            ),
+            fact(
+                LIBC,
+                identifiers(None, &["cpe:2.3:a:gnu:glibc:2.40:*:*:*:*:*:*:*"], &[]),
+            ),
+        ];
+        let document = doc_with(&info, &packages);
+        assert_eq!(document.warnings, Vec::<String>::new());
+        let doc = &document.json;
+        assert_eq!(
+            package(doc, TOP)["externalRefs"],
+            json!([
+                {
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": "pkg:nix/hello@2.12?system=x86_64-linux",
+                },
+                {
+                    "referenceCategory": "SECURITY",
+                    "referenceType": "cpe23Type",
+                    "referenceLocator": CPE,
+                },
+                {
+                    "referenceCategory": "SECURITY",
+                    "referenceType": "cpe23Type",
+                    "referenceLocator": GUESS,
+                    "comment": GUESSED_CPE,
+                },
+                {
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": "pkg:github/gnu/hello@v2.12",
+                },
+                {
+                    "referenceCategory": "PACKAGE-MANAGER",
+                    "referenceType": "purl",
+                    "referenceLocator": "pkg:generic/hello@2.12?download_url=https%3A%2F%2Fftp.gnu.org%2Fhello.tgz",
+                },
+            ])
+        );
+        let libc = &package(doc, LIBC)["externalRefs"];
+        assert_eq!(libc.as_array().unwrap().len(), 2);
+        assert_eq!(
+            libc[1]["referenceLocator"],
+            "cpe:2.3:a:gnu:glibc:2.40:*:*:*:*:*:*:*"
+        );
+        assert_eq!(libc[1]["comment"], GUESSED_CPE);
+        // Without info.json's, the walk's are the result's.
+        let walked = doc_with(&DerivationInfo::default(), &packages);
+        assert_eq!(
+            package(&walked.json, TOP)["externalRefs"][1]["referenceLocator"],
+            "cpe:2.3:a:other:x:1:*:*:*:*:*:*:*"
+        );
+        // Stable: the same input gives the same bytes.
+        assert_eq!(document.to_bytes(), doc_with(&info, &packages).to_bytes());
+    }
+
+    #[test]
+    fn malformed_identifiers_are_left_out_with_a_warning_naming_the_package() {
+        let bad_cpes = [
+            "cpe:/a:gnu:hello:2.12",                        // CPE 2.2 URI binding
+            "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*",         // 10 components
+            "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*:*",     // 12 components
+            "cpe:2.3:x:gnu:hello:2.12:*:*:*:*:*:*:*",       // no such part
+            "cpe:2.3:a:gnu:hello world:2.12:*:*:*:*:*:*:*", // a space
+            "cpe:2.3:a:gnu::2.12:*:*:*:*:*:*:*",            // an empty product
+            "cpe:2.3:a:gnu:hello:2.12:*:*:english:*:*:*:*", // not a language tag
+            "cpe:2.3:a:gnu:he*llo:2.12:*:*:*:*:*:*:*",      // a wildcard inside
+            "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*\n",     // a newline
+            "CPE:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*",       // the prefix is lower case
+            "cpe:2.3:a:gnu:héllo:2.12:*:*:*:*:*:*:*",       // not ASCII
+        ];
+        let long_cpe = format!("cpe:2.3:a:gnu:{}:2.12:*:*:*:*:*:*:*", "x".repeat(600));
+        let long_purl = format!("pkg:generic/{}", "x".repeat(600));
+        let bad_purls = [
+            "https://example.org/hello",
+            "pkg:hello",
+            "pkg:/hello",
+            "pkg:github/",
+            "pkg:github/gnu/@1.0",
+            "pkg:1github/gnu/hello",
+            "pkg:generic/hello world",
+            "pkg:generic/hello\u{7}",
+            long_purl.as_str(),
+        ];
+        let mut cpes: Vec<&str> = bad_cpes.to_vec();
+        cpes.push(&long_cpe);
+        let info = DerivationInfo {
+            identifiers: identifiers(Some("not a cpe"), &cpes, &bad_purls),
+            ..Default::default()
+        };
+        let document = doc_with(&info, &[]);
+        assert_eq!(
+            package(&document.json, TOP)["externalRefs"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(document.warnings.len(), 1 + cpes.len() + bad_purls.len());
+        // A repeat is said once.
+        let info = DerivationInfo {
+            identifiers: identifiers(Some("x"), &["x", "x"], &["y", "y"]),
+            ..Default::default()
+        };
+        assert_eq!(doc_with(&info, &[]).warnings.len(), 2);
+        assert!(document
+            .warnings
+            .iter()
+            .all(|w| w.starts_with("SBOM: hello-2.12: meta.identifiers ") && w.len() < 200));
+        assert_eq!(
+            document.warnings[0],
+            "SBOM: hello-2.12: meta.identifiers \"not a cpe\", not a CPE 2.3 string, left out"
+        );
+
+        // A few of each are carried; the rest is said.
+        let many_cpes: Vec<String> = (0..20)
+            .map(|i| format!("cpe:2.3:a:gnu:hello:2.{i}:*:*:*:*:*:*:*"))
+            .collect();
+        let many_purls: Vec<String> = (0..20)
+            .map(|i| format!("pkg:generic/hello@2.{i}"))
+            .collect();
+        let info = DerivationInfo {
+            identifiers: Identifiers {
+                cpe: None,
+                possible_cpes: many_cpes,
+                purls: many_purls,
+            },
+            ..Default::default()
+        };
+        let document = doc_with(&info, &[]);
+        let refs = package(&document.json, TOP)["externalRefs"]
+            .as_array()
+            .unwrap()
+            .clone();
+        assert_eq!(refs.len(), 1 + 2 * MAX_IDENTIFIER_REFS);
+        assert_eq!(document.warnings.len(), 2 * (20 - MAX_IDENTIFIER_REFS));
+        assert!(document.warnings[0].contains("2.8:*:*:*:*:*:*:*\", over 8 CPEs,"));
+    }
+
+    #[test]
+    fn cpes_are_checked_as_spdxs_cpe23type_pattern_does() {
+        let good = [
+            "cpe:2.3:a:gnu:hello:2.12:*:*:*:*:*:*:*",
+            "cpe:2.3:o:linux:linux_kernel:6.6.1:-:*:*:*:*:*:*",
+            "cpe:2.3:h:*:*:*:*:*:*:*:*:*:*",
+            "cpe:2.3:a:nodejs:node.js:20.1.0:*:*:en-us:*:*:*:*",
+            "cpe:2.3:a:x:y:1:*:*:fra-123:*:*:*:*",
+            "cpe:2.3:a:x:y:1:*:*:de:*:*:*:*",
+            "cpe:2.3:a:microsoft:internet_explorer:8.\\*:sp?:*:*:*:*:*:*",
+            "cpe:2.3:a:x:c\\+\\+:1:*:*:*:*:*:*:*",
+            "cpe:2.3:a:x:a\\:b:1:*:*:*:*:*:*:*",
+            "cpe:2.3:a:x:*y*:??1??:*:*:*:*:*:*:*",
+        ];
+        for cpe in good {
+            assert!(is_cpe23(cpe), "{cpe}");
+        }
+        let bad = [
+            "cpe:2.3:a:x:y:1:*:*:*:*:*:*:",
+            "cpe:2.3:a:x:y:1:*:*:*:*:*:*:*\\",
+            "cpe:2.3:a:x:y:1:*:*:e:*:*:*:*",
+            "cpe:2.3:a:x:y:1:*:*:en-u:*:*:*:*",
+            "cpe:2.3:a:x:y:1:*:*:en-us-x:*:*:*:*",
+            "cpe:2.3:a:x:y:1:*:*:*:*:*:*:**",
+            "cpe:2.3:a:x:y:?:*:*:*:*:*:*:*",
+            "cpe:2.3:a:x:*?y:1:*:*:*:*:*:*:*",
+            "cpe:2.3:a:x:y\\.z:1:*:*:*:*:*:*:*",
+            "cpe:2.3:a:x:y\\ z:1:*:*:*:*:*:*:*",
+            "cpe:2.3:ab:x:y:1:*:*:*:*:*:*:*",
+            "cpe:2.3:a:x:y:1:*:*:*:*:*:*:*:",
+            "cpe:2.3:",
+            "",
+        ];
+        for cpe in bad {
+            assert!(!is_cpe23(cpe), "{cpe}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn identifier_checks_never_panic(
+            text in "(cpe:2\\.3:|pkg:)?[a-z0-9*?\\\\:/@.+#-]{0,60}\\PC{0,4}",
+        ) {
+            let _ = is_cpe23(&text);
+            let _ = is_purl(&text);
+            let info = DerivationInfo {
+                identifiers: identifiers(Some(&text), &[&text], &[&text]),
+                ..Default::default()
+            };
+            let document = doc_with(&info, &[]);
+            let carried = package(&document.json, TOP)["externalRefs"].as_array().unwrap().len() - 1;
+            // Each value is carried or said, once: `possibleCPEs` repeats `cpe`.
+            let expected = match (is_cpe23(&text), is_purl(&text)) {
+                (false, false) => (0, 2),
+                _ => (1, 1),
+            };
+            proptest::prop_assert_eq!((carried, document.warnings.len()), expected);
+        }
     }
 }

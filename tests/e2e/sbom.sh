@@ -46,6 +46,20 @@ packages = json.load(open(sys.argv[1]))["packages"]
 licensed = [p for p in packages if p["name"] == "licensed"]
 assert [p["downloadLocation"] for p in licensed] == ["https://example.org/releases/licensed-2.0.tar.gz"], licensed
 ' "$work/licensed.spdx.json"
+  check "... meta.identifiers: its CPE a SECURITY ref, its purls beside the pkg:nix one" python3 -c '
+import json, sys
+packages = json.load(open(sys.argv[1]))["packages"]
+[licensed] = [p for p in packages if p["name"] == "licensed"]
+refs = [(r["referenceCategory"], r["referenceType"], r["referenceLocator"]) for r in licensed["externalRefs"]]
+assert refs[0][2].startswith("pkg:nix/licensed@2.0?system="), refs
+assert refs[1:] == [
+    ("SECURITY", "cpe23Type", "cpe:2.3:a:example:licensed:2.0:*:*:*:*:*:*:*"),
+    ("PACKAGE-MANAGER", "purl", "pkg:github/example/licensed@v2.0"),
+    ("PACKAGE-MANAGER", "purl", "pkg:generic/licensed@2.0"),
+], refs
+assert not any("comment" in r for r in licensed["externalRefs"]), licensed["externalRefs"]
+' "$work/licensed.spdx.json"
+  check "... with no warning about them" bash -c "! grep -q 'meta.identifiers' '$work/build.log'"
   # The build-time closure, as the Dockerfile frontend scans build stages (here in the single plan,
   # the default plan above).
   check "BUILDKIT_SBOM_SCAN_STAGE=true builds" build "$dir" -f "$dir/default.nix" --target licensed --sbom=true \
@@ -61,6 +75,8 @@ json.dump(document, open(sys.argv[2], "w"))
 by_name = {p["packageFileName"].split("-", 1)[1]: p for p in document["packages"]}
 tool, source, result = by_name["build-tool-1.5"], by_name["licensed-2.0.tar.gz"], by_name["licensed-2.0"]
 assert tool["licenseDeclared"] == "GPL-3.0-only" and "checksums" not in tool, tool
+[guess] = [r for r in tool["externalRefs"] if r["referenceType"] == "cpe23Type"]
+assert guess["referenceLocator"] == "cpe:2.3:a:example:build-tool:1.5:*:*:*:*:*:*:*" and "guess" in guess["comment"], guess
 assert source["downloadLocation"] == "https://example.org/releases/licensed-2.0.tar.gz", source
 built_with = {r["spdxElementId"] for r in document["relationships"]
               if r["relationshipType"] == "BUILD_DEPENDENCY_OF" and r["relatedSpdxElement"] == result["SPDXID"]}
@@ -78,6 +94,16 @@ PY
   check "... with a LicenseRef for the unknown license" python3 tests/lib/sbom_check.py "$work/sbom-odd.tar" \
     "$work/odd-info.json" "$work/odd.spdx.json" --license "MIT AND LicenseRef-my-own-license--$(printf %s 'my own license!' | sha256sum | cut -c1-12)"
   check "pyspdxtools validates the odd document" "$validator" -i "$work/odd.spdx.json"
+  check "... which carries only the well-formed meta.identifiers" python3 -c '
+import json, sys
+packages = json.load(open(sys.argv[1]))["packages"]
+[odd] = [p for p in packages if p["name"] == "odd"]
+refs = [(r["referenceType"], r["referenceLocator"]) for r in odd["externalRefs"]][1:]
+assert refs == [("cpe23Type", "cpe:2.3:a:example:odd:1.0:*:*:*:*:*:*:*"), ("purl", "pkg:generic/odd@1.0")], refs
+' "$work/odd.spdx.json"
+  check "... and warns of the others, naming the package" bash -c \
+    "grep -qF 'odd-1.0: meta.identifiers \"cpe:/a:example:odd:1.0\", not a CPE 2.3 string' '$work/build.log' &&
+     grep -qF 'odd-1.0: meta.identifiers \"not a purl\", not a purl' '$work/build.log'"
 
   check "--provenance=mode=max with --sbom=true builds" build "$dir" -f "$dir/default.nix" --target licensed \
     --sbom=true --provenance=mode=max --output "type=oci,dest=$work/sbom-prov.tar"

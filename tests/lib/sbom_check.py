@@ -7,7 +7,7 @@ PATH_INFO_JSON is `nix path-info --json --recursive` of the result (either JSON 
 the SPDX predicate to OUT_DOCUMENT (for a validator) and exits non-zero with a message on the
 first difference: attestation manifest and in-toto layer present, predicate type SPDX, one
 package per store path of the closure and nothing else, each with the NAR hash as SHA256 and a
-purl, DEPENDS_ON exactly the references, DESCRIBES the result, the result's license.
+pkg:nix purl, DEPENDS_ON exactly the references, DESCRIBES the result, the result's license.
 """
 import base64
 import json
@@ -89,8 +89,9 @@ def main():
         sums = [c["checksumValue"] for c in package.get("checksums", []) if c["algorithm"] == "SHA256"]
         if sums != [nar_hex(entry["narHash"])]:
             fail(f"{path}: checksum {sums} is not its NAR hash {entry['narHash']}")
+        # Its own pkg:nix purl; meta.identifiers may add purls of other types.
         purls = [r["referenceLocator"] for r in package.get("externalRefs", []) if r["referenceType"] == "purl"]
-        if len(purls) != 1 or not purls[0].startswith("pkg:nix/"):
+        if len([p for p in purls if p.startswith("pkg:nix/")]) != 1:
             fail(f"{path}: purls {purls}")
     roots = {path for path in info if not any(path in (entry.get("references") or []) or path[len("/nix/store/"):] in (entry.get("references") or []) for other, entry in info.items() if other != path)}
     if describes != roots:
