@@ -54,20 +54,24 @@ async fn run() -> i32 {
             .frontend_api_caps
             .iter()
             .any(|c| c.id == "reference.attestations" && c.enabled);
-        let worker_platform = pong
+        let worker_platforms: Vec<Platform> = pong
             .workers
             .iter()
             .flat_map(|w| w.platforms.iter())
-            .next()
             .map(|p| Platform {
                 os: p.os.clone(),
                 architecture: p.architecture.clone(),
                 variant: Some(p.variant.clone()).filter(|v| !v.is_empty()),
             })
+            .collect();
+        let worker_platform = worker_platforms
+            .first()
+            .cloned()
             .unwrap_or_else(host_platform);
         let env = Environment {
             session_id: std::env::var("BUILDKIT_SESSION_ID").unwrap_or_default(),
             worker_platform,
+            worker_platforms,
             has_merge_op,
             has_attestations,
             started_at,

@@ -9,6 +9,8 @@
 #   NF_ARG_COUNT, NF_ARG_<i>           the Nix arguments (--arg/--argstr ...), one argv entry each
 #   NF_NIXPKGS          the path of -I nixpkgs=
 #   NF_NIX_SETTINGS     extra Nix settings, one `name = value` per line
+#   NF_SYSTEM           the target platform's Nix system
+#   NF_HOST_SYSTEM      the system Nix runs on when the target's would be emulated (common.sh)
 #   NF_CONTEXT_COUNT, NF_CONTEXT_<i>   the named contexts' names; each is mounted at /nf-contexts/<i>
 #   NF_SBOM             1 to write packages.json too
 #   NF_CACHE_PUSH       NIX_CACHE_PUSH: the binary cache to copy the closure to (nf_push)

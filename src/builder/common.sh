@@ -26,6 +26,15 @@ if [ -f /run/secrets/netrc ]; then
   nf_settings="$nf_settings
 netrc-file = /run/secrets/netrc"
 fi
+# For a target the worker would emulate, Nix runs natively as the target's system: it evaluates
+# and substitutes for it at native speed, and only the builds of the target's derivations go
+# through the host's binfmt emulator; the native system stays buildable (extra-platforms).
+if [ -n "${NF_HOST_SYSTEM:-}" ] && [ -n "${NF_SYSTEM:-}" ]; then
+  echo "Nix runs on $NF_HOST_SYSTEM for $NF_SYSTEM: builds for $NF_SYSTEM are emulated" >&2
+  nf_settings="$nf_settings
+system = $NF_SYSTEM
+extra-platforms = $NF_HOST_SYSTEM"
+fi
 if [ -n "$nf_settings" ]; then
   NIX_CONFIG="${NIX_CONFIG:-}
 $nf_settings"

@@ -125,6 +125,10 @@ pub mod vars {
     pub const ATTR: &str = "NF_ATTR";
     /// The Nix system of the platform (targets.sh: a flake's `packages.<system>`).
     pub const SYSTEM: &str = "NF_SYSTEM";
+    /// The Nix system the step runs on when it is not `SYSTEM`'s (`NIX_EMULATE=builds` for a
+    /// platform the worker emulates): Nix's `system` becomes `SYSTEM` and this one an
+    /// `extra-platforms` (common.sh).
+    pub const HOST_SYSTEM: &str = "NF_HOST_SYSTEM";
     /// The number of Nix arguments, and each one (`--arg`/`--argstr` triples, word by word).
     pub const ARG_COUNT: &str = "NF_ARG_COUNT";
     pub const ARG: &str = "NF_ARG_";
@@ -148,12 +152,13 @@ pub mod vars {
     pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 18] = [
+    pub const ALL: [&str; 19] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
         ATTR,
         SYSTEM,
+        HOST_SYSTEM,
         ARG_COUNT,
         ARG,
         NIXPKGS,

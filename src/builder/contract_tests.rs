@@ -123,7 +123,9 @@ fn the_steps_set_every_variable_and_no_other() {
         ],
         "",
     );
-    let flake = spec(&[("filename", "flake.nix")], "");
+    let mut flake = spec(&[("filename", "flake.nix")], "");
+    // An arm64 build whose Nix runs on amd64 (NIX_EMULATE=builds on an amd64 worker).
+    flake.platform = Platform::parse("linux/arm64").unwrap();
     let defaulted = spec(&[("filename", "Dockerfile")], "ENV A=b\n");
     let builder = BuilderImage::from_config("docker.io/nixos/nix:2.28.3", None, b"{}");
     let context = || {

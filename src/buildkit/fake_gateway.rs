@@ -124,6 +124,10 @@ pub fn environment(started_at: i64) -> Environment {
     Environment {
         session_id: "s".into(),
         worker_platform: Platform::parse("linux/amd64").expect("a platform"),
+        worker_platforms: vec![
+            Platform::parse("linux/amd64").expect("a platform"),
+            Platform::parse("linux/arm64").expect("a platform"),
+        ],
         has_merge_op: true,
         has_attestations: true,
         started_at,

@@ -60,6 +60,8 @@ pub trait Gateway {
 pub struct Environment {
     pub session_id: String,
     pub worker_platform: Platform,
+    /// Every platform the workers run, natively or through an emulator BuildKit found.
+    pub worker_platforms: Vec<Platform>,
     pub has_merge_op: bool,
     /// The gateway takes attestations in a Result (cap `reference.attestations`).
     pub has_attestations: bool,

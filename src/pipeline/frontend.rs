@@ -112,6 +112,12 @@ async fn build_platform_image<G: Gateway>(
     ignores: &context::Ignores,
     build_file_text: &str,
 ) -> Result<PlatformImage, UserError> {
+    let nix_platform = plan::nix_platform(spec, &env.worker_platform, &env.worker_platforms)
+        .map_err(UserError::new)?;
+    let spec = &Spec {
+        nix_platform,
+        ..spec.clone()
+    };
     let builder = resolve_builder(gateway, spec, options).await?;
     let context = context::sources(options, env, ignores, spec);
     // Without MergeOp the graph plan cannot join its steps' outputs: the single plan stands in.
@@ -303,7 +309,7 @@ pub async fn resolve_builder<G: Gateway>(
     options: &Options,
 ) -> Result<BuilderImage, UserError> {
     let (digest, config) = gateway
-        .resolve_image_config(&spec.nix_image, &spec.platform.to_pb(), options.image_resolve_mode.as_deref())
+        .resolve_image_config(&spec.nix_image, &spec.nix_platform.to_pb(), options.image_resolve_mode.as_deref())
         .await
         .map_err(|err| {
             UserError::new(format!(
@@ -546,7 +552,8 @@ mod tests {
         let mut g = good();
         // Each platform's Nix stage is a step of its own name.
         good_report(g.tree("[linux/amd64] nix-build default.nix -A hello"));
-        good_report(g.tree("[linux/arm64] nix-build default.nix -A hello"));
+        // arm64 is emulated here: Nix runs on amd64, only the builds are emulated.
+        good_report(g.tree("[linux/arm64] nix-build default.nix -A hello (on linux/amd64)"));
         let built = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

@@ -66,7 +66,7 @@ pub fn links_step(
     profile: (Output, String),
     names: &[String],
 ) -> Output {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     let mut args = vec!["/bin/sh".to_string(), scripts::LINKS.path()];
     args.extend(names.iter().cloned());
     let mut exec = llb::Exec::new(args, Vec::new(), "/", "root");

@@ -17,7 +17,7 @@
 
 use std::collections::BTreeSet;
 
-use super::step::nix_exec;
+use super::step::{host_system, nix_exec, where_it_runs};
 use super::{builder_env, builder_image, evaluation_env, platform_prefixed, BuilderImage};
 use crate::builder::contract::{scripts, vars};
 
@@ -25,7 +25,9 @@ use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::StorePath;
 use crate::nix::drvgraph::{Graph, Group};
-use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
+use crate::nix::inline_inputs::{
+    derivation_system, InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR,
+};
 
 /// Where realise.sh leaves the final group's manifest and each group's status, log, time and
 /// records (the contract's).
@@ -39,7 +41,7 @@ pub fn eval_step_name(spec: &Spec) -> String {
         Some(attr) => format!("evaluate {} -A {attr}", spec.nix_file),
         None => format!("evaluate {}", spec.nix_file),
     };
-    platform_prefixed(spec, step)
+    platform_prefixed(spec, step) + &where_it_runs(spec, false)
 }
 
 /// The evaluation: the builder image (with its own store, no persistent one, so what it reports
@@ -51,7 +53,7 @@ pub fn eval_stage(
     sources: super::Sources,
     resolve_mode: Option<&str>,
 ) -> Output {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
     let mut env = evaluation_env(spec, builder);
     env.push(format!("{}={MAX_INLINE_SOURCE_BYTES}", vars::NAR_MAX_BYTES));
@@ -74,7 +76,7 @@ pub fn group_stages(
     resolve_mode: Option<&str>,
     rerun: &[bool],
 ) -> Vec<GroupStep> {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     // Each group's .drv files that no group upstream of it needs, as one Mkfile: a step merges
     // its own and those of every group upstream of it, so each file is in the LLB once.
     let derivation_layers: Vec<Option<Output>> = graph
@@ -130,6 +132,19 @@ pub fn group_stages(
             .iter()
             .map(|u| steps[*u].out.clone())
             .collect();
+        // A group that builds a derivation for the target's system (or one we cannot read) runs
+        // it emulated when Nix runs on another platform; substituting needs no CPU of the target.
+        let host = host_system(spec);
+        let builds_for_target = !group.substitute
+            && group.members.iter().any(|member| {
+                inputs
+                    .derivations
+                    .get(member)
+                    .and_then(|text| derivation_system(text))
+                    != host
+            });
+        let name = platform_prefixed(spec, group.step_name())
+            + &where_it_runs(spec, builds_for_target);
         let step = group_stage(
             spec,
             builder,
@@ -138,7 +153,7 @@ pub fn group_stages(
             layers,
             upstream,
             resolve_mode,
-            rerun.get(i).copied().unwrap_or(false),
+            (name, rerun.get(i).copied().unwrap_or(false)),
         );
         steps.push(step);
     }
@@ -157,7 +172,7 @@ pub struct GroupStep {
 /// build steps' own keys never depend on the push settings; push.sh writes a status and a log
 /// per group (`PUSH_STATUS_DIR`, `PUSH_LOG_DIR`) and always ends successfully.
 pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &GroupStep) -> Output {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     let root = llb::merge(
         vec![step.inputs.clone(), step.out.clone()],
         &platform,
@@ -199,7 +214,7 @@ fn source_layers(
     inputs: &InlineInputs,
     evaluated: &Output,
 ) -> Vec<Output> {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     let sources = group
         .derivation_closure
         .iter()
@@ -267,9 +282,9 @@ fn group_stage(
     inputs: Vec<Output>,
     upstream: Vec<Output>,
     resolve_mode: Option<&str>,
-    rerun: bool,
+    (name, rerun): (String, bool),
 ) -> GroupStep {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     let mut layers = vec![builder_image(spec, builder, resolve_mode)];
     layers.extend(inputs);
     if !group.derivation_closure.is_empty() {
@@ -321,8 +336,7 @@ fn group_stage(
     }
     let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone());
     let out = exec.output(OUT, None);
-    let meta = Meta::named(platform_prefixed(spec, group.step_name()))
-        .ignoring_cache(spec.no_cache || rerun);
+    let meta = Meta::named(name).ignoring_cache(spec.no_cache || rerun);
     GroupStep {
         out: llb::exec(&exec, &platform, &meta).get(out),
         inputs: root,

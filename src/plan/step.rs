@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use crate::builder::contract::{self, scripts, vars};
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
-use crate::dockerui::spec::Spec;
+use crate::buildkit::platform::Platform;
+use crate::dockerui::spec::{Emulation, Spec};
 
 /// What a Nix step in the builder does (part of the builder contract: which script runs).
 pub use crate::builder::contract::Task;
@@ -79,7 +80,74 @@ pub fn build_step_name(spec: &Spec) -> String {
         Some(attr) => format!("nix-build {} -A {attr}", spec.nix_file),
         None => format!("nix-build {}", spec.nix_file),
     };
-    platform_prefixed(spec, step)
+    platform_prefixed(spec, step) + &where_it_runs(spec, false)
+}
+
+/// Where the Nix steps for `spec.platform` run on a worker whose own platform is `worker` and
+/// which runs `runnable` (natively or through an emulator BuildKit found). Natively when the
+/// worker is that platform; otherwise with `NIX_EMULATE=builds` on the worker's own platform
+/// (Nix evaluates and substitutes natively; builds for the target go through the host's binfmt,
+/// or run natively for a 32-bit x86 target), with `NIX_EMULATE=all` on the target's (the
+/// builder image emulated). A target that needs an emulator the worker lacks is an error saying
+/// what to install.
+pub fn nix_platform(
+    spec: &Spec,
+    worker: &Platform,
+    runnable: &[Platform],
+) -> Result<Platform, String> {
+    let target = &spec.platform;
+    let same_arch = |a: &Platform, b: &Platform| a.os == b.os && a.architecture == b.architecture;
+    if same_arch(target, worker) {
+        return Ok(target.clone());
+    }
+    let runs_natively = target.os == worker.os
+        && matches!(
+            (worker.architecture.as_str(), target.architecture.as_str()),
+            ("amd64", "386")
+        );
+    let emulated = runnable.iter().any(|p| same_arch(p, target));
+    if !runs_natively && !emulated {
+        let arch = target.architecture.as_str();
+        return Err(format!(
+            "--platform {target}: this {worker} builder cannot run {target} programs, and the \
+             build runs them; register QEMU's emulator on the host (`docker run --privileged --rm \
+             tonistiigi/binfmt --install {arch}`, or Debian's qemu-user-static package), or build \
+             on a {target} node (`docker buildx create --append`)"
+        ));
+    }
+    match spec.emulate {
+        Emulation::Builds if worker.nix_system().is_some() => Ok(worker.clone()),
+        _ => Ok(target.clone()),
+    }
+}
+
+/// The Nix system the steps run on when it is not the target's (`nix_platform`): Nix runs as
+/// that system's, with the target's as its `system` so it evaluates and builds for it.
+pub fn host_system(spec: &Spec) -> Option<&'static str> {
+    if spec.nix_platform == spec.platform {
+        None
+    } else {
+        spec.nix_platform.nix_system()
+    }
+}
+
+/// Whether the target's own builds run through an emulator: Nix runs on another platform's
+/// system, and it is not one whose CPU runs the target's programs (x86-64 runs 32-bit x86).
+pub fn emulates_target(spec: &Spec) -> bool {
+    host_system(spec).is_some()
+        && !(spec.nix_platform.architecture == "amd64" && spec.platform.architecture == "386")
+}
+
+/// Where a Nix step runs, for its progress name: `(on linux/amd64)` when that is not the target
+/// platform, `(emulated)` when it builds the target's derivations through an emulator.
+pub fn where_it_runs(spec: &Spec, builds_for_target: bool) -> String {
+    if host_system(spec).is_none() {
+        String::new()
+    } else if builds_for_target && emulates_target(spec) {
+        " (emulated)".to_string()
+    } else {
+        format!(" (on {})", spec.nix_platform)
+    }
 }
 
 /// A step's progress name with its platform in front when several are built (`[linux/arm64] …`).
@@ -111,7 +179,7 @@ pub fn nix_stage(
     resolve_mode: Option<&str>,
     task: Task,
 ) -> Output {
-    let platform = spec.platform.to_pb();
+    let platform = spec.nix_platform.to_pb();
     let image = builder_image(spec, builder, resolve_mode);
     let mut env = match task {
         Task::Build => evaluation_env(spec, builder),
@@ -177,7 +245,7 @@ pub fn nix_exec(
     exec.mount(
         SCRIPT_DIR,
         "",
-        MountKind::ReadOnly(tools(&spec.platform.to_pb())),
+        MountKind::ReadOnly(tools(&spec.nix_platform.to_pb())),
     );
     mount_credentials(&mut exec);
     exec.network = network_mode(spec);
@@ -198,7 +266,7 @@ pub fn builder_image(spec: &Spec, builder: &BuilderImage, resolve_mode: Option<&
     llb::image(
         &builder.reference,
         resolve_mode,
-        &spec.platform.to_pb(),
+        &spec.nix_platform.to_pb(),
         &Meta::named(format!("builder image {}", builder.reference)),
     )
 }
@@ -268,6 +336,9 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     }
     if let Some(system) = spec.platform.nix_system() {
         env.push(format!("{}={system}", vars::SYSTEM));
+    }
+    if let Some(system) = host_system(spec) {
+        env.push(format!("{}={system}", vars::HOST_SYSTEM));
     }
     // Each Nix argument is an environment variable of its own, read back one by one.
     env.push(format!("{}={}", vars::ARG_COUNT, spec.nix_args.len()));

@@ -320,3 +320,37 @@ fn named_contexts_are_mounted_read_only_and_named_in_the_environment_only() {
         "no change to other builds' keys"
     );
 }
+
+#[test]
+fn nix_runs_natively_unless_the_whole_builder_must_be_emulated() {
+    let p = |text: &str| Platform::parse(text).unwrap();
+    let amd64 = p("linux/amd64");
+    let runnable = [p("linux/amd64"), p("linux/amd64/v2"), p("linux/arm64")];
+    let for_platform = |platform: &str, emulate: Option<&str>| {
+        let mut pairs = vec![("filename", "default.nix"), ("platform", platform)];
+        if let Some(mode) = emulate {
+            pairs.push(("build-arg:NIX_EMULATE", mode));
+        }
+        let spec = spec(&pairs, "");
+        nix_platform(&spec, &amd64, &runnable)
+    };
+    assert_eq!(for_platform("linux/amd64", None), Ok(p("linux/amd64")));
+    // arm64: Nix natively, its builds emulated; or all of the builder emulated.
+    assert_eq!(for_platform("linux/arm64", None), Ok(p("linux/amd64")));
+    assert_eq!(for_platform("linux/arm64", Some("all")), Ok(p("linux/arm64")));
+    // 32-bit x86 runs on the x86-64 CPU without an emulator.
+    assert_eq!(for_platform("linux/386", None), Ok(p("linux/amd64")));
+    // arm/v7 needs an emulator this worker lacks: said with what to install.
+    let err = for_platform("linux/arm/v7", None).unwrap_err();
+    assert!(
+        err.contains("this linux/amd64 builder cannot run linux/arm/v7 programs")
+            && err.contains("tonistiigi/binfmt --install arm"),
+        "{err}"
+    );
+    let mut arm = spec(&[("filename", "default.nix"), ("platform", "linux/arm64")], "");
+    arm.nix_platform = amd64.clone();
+    assert_eq!(host_system(&arm), Some("x86_64-linux"));
+    assert!(step::emulates_target(&arm));
+    assert!(builder_env(&arm, &builder()).contains(&"NF_HOST_SYSTEM=x86_64-linux".to_string()));
+    assert_eq!(build_step_name(&arm), "nix-build default.nix (on linux/amd64)");
+}

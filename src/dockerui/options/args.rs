@@ -10,6 +10,7 @@ pub const SBOM_SCAN_STAGE: &str = "BUILDKIT_SBOM_SCAN_STAGE";
 pub const NIX_MAX_LAYERS: &str = "NIX_MAX_LAYERS";
 pub const NIX_CACHE_ID: &str = "NIX_CACHE_ID";
 pub const NIX_PLAN: &str = "NIX_PLAN";
+pub const NIX_EMULATE: &str = "NIX_EMULATE";
 pub const NIX_MAX_BUILD_STEPS: &str = "NIX_MAX_BUILD_STEPS";
 pub const NIX_ARGS: &str = "NIX_ARGS";
 pub const NIXPKGS: &str = "NIXPKGS";
@@ -88,6 +89,11 @@ pub const TABLE: &[BuildArg] = &[
         Some("graph"),
     ),
     arg(
+        NIX_EMULATE,
+        "for a platform the builder does not run natively: builds (Nix runs natively and only builds for that platform are emulated) or all (the whole builder image emulated)",
+        Some("builds"),
+    ),
+    arg(
         NIX_MAX_BUILD_STEPS,
         "most build steps in graph mode",
         Some("8"),
@@ -139,6 +145,7 @@ mod tests {
             NIX_MAX_LAYERS,
             NIX_CACHE_ID,
             NIX_PLAN,
+            NIX_EMULATE,
             NIX_MAX_BUILD_STEPS,
             NIX_ARGS,
             NIXPKGS,

@@ -5,7 +5,8 @@ use crate::dockerui::options::{args, Options, Platform};
 use crate::dockerui::syntax;
 
 use super::{
-    option_error, NixPlan, SbomScope, SpecError, Warning, DEFAULT_MAX_LAYERS, DOCKER_MAX_LAYERS,
+    option_error, Emulation, NixPlan, SbomScope, SpecError, Warning, DEFAULT_MAX_LAYERS,
+    DOCKER_MAX_LAYERS,
 };
 
 /// `--platform`'s platforms, else the worker's; each must have a Nix system.
@@ -94,6 +95,17 @@ pub(super) fn max_layers(options: &Options) -> Result<usize, SpecError> {
                 ),
             )
         })
+}
+
+pub(super) fn emulation(options: &Options) -> Result<Emulation, SpecError> {
+    match options.build_arg(args::NIX_EMULATE) {
+        None | Some("builds") => Ok(Emulation::Builds),
+        Some("all") => Ok(Emulation::All),
+        Some(other) => Err(option_error(
+            "build arg NIX_EMULATE",
+            format!("{other:?} is neither builds (Nix runs natively, only builds for the target platform are emulated) nor all (the whole builder image emulated)"),
+        )),
+    }
 }
 
 pub(super) fn nix_plan(options: &Options) -> Result<NixPlan, SpecError> {

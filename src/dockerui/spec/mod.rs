@@ -16,7 +16,7 @@ use crate::dockerui::options::{args, Options, Platform};
 use crate::dockerui::syntax::{self, SyntaxError};
 
 use build_args::{
-    cache_id, cache_push, max_build_steps, max_layers, nix_plan, nix_settings, nixpkgs,
+    cache_id, cache_push, emulation, max_build_steps, max_layers, nix_plan, nix_settings, nixpkgs,
     parse_nix_args, platforms, sbom_scan_stage_warning, sbom_scope, source_date_epoch,
     unused_build_args_warning,
 };
@@ -70,6 +70,12 @@ pub struct Spec {
     pub nix_image: String,
     /// The platform this spec builds (one of `platforms`).
     pub platform: Platform,
+    /// Where the Nix steps run: `platform`, or the worker's own when it would emulate
+    /// `platform` and `emulate` is `Emulation::Builds` (set by the pipeline, which knows the
+    /// worker).
+    pub nix_platform: Platform,
+    /// `NIX_EMULATE`: what runs emulated for a platform the worker does not run natively.
+    pub emulate: Emulation,
     /// Every platform asked for (`--platform a,b`): one image each, under one index.
     pub platforms: Vec<Platform>,
     pub settings: ImageSettings,
@@ -184,6 +190,7 @@ impl Spec {
     pub fn for_platform(&self, platform: &Platform) -> Spec {
         Spec {
             platform: platform.clone(),
+            nix_platform: platform.clone(),
             ..self.clone()
         }
     }
@@ -261,6 +268,8 @@ impl Spec {
             attr: target.attr,
             nix_image,
             platform: platforms[0].clone(),
+            nix_platform: platforms[0].clone(),
+            emulate: emulation(options)?,
             platforms,
             settings: file.settings,
             warnings: file.warnings,
@@ -343,6 +352,17 @@ fn read_build_file(options: &Options, text: &str) -> (BuildFile, Vec<SyntaxError
         directives: parsed.directives,
     };
     (file, errors)
+}
+
+/// What runs emulated when the worker does not run the target platform natively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulation {
+    /// Nix runs natively, evaluating and substituting for the target's system; only the builds
+    /// of the target's derivations run emulated (Nix's `extra-platforms` and the host's binfmt).
+    Builds,
+    /// The whole builder image of the target platform runs emulated: for expressions that take
+    /// files from the builder image itself (a `builtins.path` of its `/usr/bin`).
+    All,
 }
 
 /// How Nix's work is planned as BuildKit steps.
