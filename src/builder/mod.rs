@@ -2,6 +2,7 @@
 //! contract they and Rust share (paths under the output, status words, the error a failure
 //! becomes), and the reading of their reports, checked as untrusted input.
 
+pub mod architecture;
 pub mod contract;
 pub mod report;
 

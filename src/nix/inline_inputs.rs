@@ -212,7 +212,10 @@ mod tests {
     fn the_system_of_a_derivation() {
         let drv = br#"Derive([("out","/nix/store/a-app","","")],[("/nix/store/b.drv",["out"])],["/nix/store/c-src"],"aarch64-linux","/nix/store/d/busybox",["sh","-c","x\"y"],[("name","app")])"#;
         assert_eq!(derivation_system(drv), Some("aarch64-linux"));
-        assert_eq!(derivation_system(b"Derive([],[],[],\"x86_64-linux\",\"b\",[],[])"), Some("x86_64-linux"));
+        assert_eq!(
+            derivation_system(b"Derive([],[],[],\"x86_64-linux\",\"b\",[],[])"),
+            Some("x86_64-linux")
+        );
         assert_eq!(derivation_system(b"Derive([],[])"), None);
         assert_eq!(derivation_system(b"not a derivation"), None);
     }

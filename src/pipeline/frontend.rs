@@ -241,6 +241,16 @@ async fn build_single<G: Gateway>(
         result.closure.paths.len(),
         result.closure.total_nar_size()
     );
+    if plan::host_system(spec).is_some() {
+        let laid_out = |path: &crate::nix::closure::StorePath| {
+            Some((
+                built_ref.clone(),
+                crate::builder::contract::layer_tree(path),
+            ))
+        };
+        crate::builder::architecture::check_programs(gateway, &spec.platform, &result, laid_out)
+            .await?;
+    }
     if !env.has_merge_op {
         gateway
             .warn("this BuildKit has no MergeOp: layers are chained copies and not shared between images")

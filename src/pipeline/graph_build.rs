@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::builder::architecture;
 use crate::builder::contract::{self, nix_error_text, Report, Status};
 use crate::builder::report::{self, invalid, ReportFiles};
 use crate::buildkit::gateway::{read_whole_file, Gateway};
@@ -130,6 +131,14 @@ pub async fn build_platform<G: Gateway>(
         info,
         ca_bundle,
     };
+    if plan::host_system(spec).is_some() {
+        architecture::check_programs(gateway, &spec.platform, &result, |path| {
+            holder_of
+                .get(path)
+                .map(|h| (holders[*h].1.clone(), String::new()))
+        })
+        .await?;
+    }
     let image_holder = holders.len() - 1;
     let trees = Trees::Providers {
         by_path: holder_of

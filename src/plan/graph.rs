@@ -143,8 +143,8 @@ pub fn group_stages(
                     .and_then(|text| derivation_system(text))
                     != host
             });
-        let name = platform_prefixed(spec, group.step_name())
-            + &where_it_runs(spec, builds_for_target);
+        let name =
+            platform_prefixed(spec, group.step_name()) + &where_it_runs(spec, builds_for_target);
         let step = group_stage(
             spec,
             builder,

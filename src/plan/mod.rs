@@ -27,10 +27,10 @@ use crate::builder::contract;
 
 pub use image::{default_program, image_config, image_stage, BuildResult, RootLink, Trees};
 pub use step::{
-    build_stage, build_step_name, builder_env, builder_image, evaluation_env, host_system, nix_platform, mount_credentials,
-    mount_push_secrets, mount_sources, named_context_dir, network_mode, nix_cache_id, nix_stage,
-    platform_prefixed, tools, BuilderImage, Sources, Task, AWS_SECRET, CACHE_KEY_SECRET,
-    NETRC_SECRET, SCRIPT_DIR,
+    build_stage, build_step_name, builder_env, builder_image, evaluation_env, host_system,
+    mount_credentials, mount_push_secrets, mount_sources, named_context_dir, network_mode,
+    nix_cache_id, nix_platform, nix_stage, platform_prefixed, tools, BuilderImage, Sources, Task,
+    AWS_SECRET, CACHE_KEY_SECRET, NETRC_SECRET, SCRIPT_DIR,
 };
 
 #[cfg(test)]

@@ -337,7 +337,10 @@ fn nix_runs_natively_unless_the_whole_builder_must_be_emulated() {
     assert_eq!(for_platform("linux/amd64", None), Ok(p("linux/amd64")));
     // arm64: Nix natively, its builds emulated; or all of the builder emulated.
     assert_eq!(for_platform("linux/arm64", None), Ok(p("linux/amd64")));
-    assert_eq!(for_platform("linux/arm64", Some("all")), Ok(p("linux/arm64")));
+    assert_eq!(
+        for_platform("linux/arm64", Some("all")),
+        Ok(p("linux/arm64"))
+    );
     // 32-bit x86 runs on the x86-64 CPU without an emulator.
     assert_eq!(for_platform("linux/386", None), Ok(p("linux/amd64")));
     // arm/v7 needs an emulator this worker lacks: said with what to install.
@@ -347,10 +350,16 @@ fn nix_runs_natively_unless_the_whole_builder_must_be_emulated() {
             && err.contains("tonistiigi/binfmt --install arm"),
         "{err}"
     );
-    let mut arm = spec(&[("filename", "default.nix"), ("platform", "linux/arm64")], "");
+    let mut arm = spec(
+        &[("filename", "default.nix"), ("platform", "linux/arm64")],
+        "",
+    );
     arm.nix_platform = amd64.clone();
     assert_eq!(host_system(&arm), Some("x86_64-linux"));
     assert!(step::emulates_target(&arm));
     assert!(builder_env(&arm, &builder()).contains(&"NF_HOST_SYSTEM=x86_64-linux".to_string()));
-    assert_eq!(build_step_name(&arm), "nix-build default.nix (on linux/amd64)");
+    assert_eq!(
+        build_step_name(&arm),
+        "nix-build default.nix (on linux/amd64)"
+    );
 }
