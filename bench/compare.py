@@ -15,8 +15,14 @@ prune -af`), no-change rebuild time, rebuild time after a one-line change to the
 the same on a fresh builder (cache exported with `--cache-to type=local,mode=max`, `docker
 builder prune -af`, leaf changed, built with `--cache-from`: how CI runners build),
 final image size (uncompressed layer tars), layer count, and the bytes of layers that are new
-after the leaf change (what a push would send). Times are medians of N runs; ratios are ours over
-the recipe's. Expects scripts/setup, scripts/nix-image and scripts/frontend-image to have run.
+after the leaf change (what a push would send). Where the fixture has a library in the middle of
+its closure with a source of its own (chain: the middle link's mid.txt; wide: the middle library's
+mid.txt), also the rebuild time after a one-line change to that source and the bytes of layers
+that are new after it (against the image after the leaf change): what a push sends when a
+library, and so everything that depends on it, changes (wide's libraries are random bytes: in
+graph mode the libraries built in the same step as the changed one come out new too). Times are
+medians of N runs; ratios are ours over the recipe's. Expects scripts/setup, scripts/nix-image and
+scripts/frontend-image to have run.
 """
 import argparse
 import json
@@ -36,11 +42,13 @@ FRONTEND = os.environ.get("FRONTEND", "")
 CACHE = "local"
 OCI_FILES = os.path.join(ROOT, "tests", "lib", "oci_files.py")
 
-# fixture -> (attribute, leaf source file relative to the fixture, line to write)
+# fixture -> (attribute, leaf source file relative to the fixture, line to write,
+#             source file of a library mid-closure or None, line to write)
 FIXTURES = {
-    "expensive": ("app", "app/message.txt", "hello from the app, version {n}\n"),
-    "chain": ("top", "top.txt", "version {n}\n"),
-    "wide": ("app", "app/message.txt", "hello from the wide app, version {n}\n"),
+    "expensive": ("app", "app/message.txt", "hello from the app, version {n}\n", None, None),
+    "chain": ("top", "top.txt", "version {n}\n", "mid.txt", "chain-75, version {n}\n"),
+    "wide": ("app", "app/message.txt", "hello from the wide app, version {n}\n",
+             "mid.txt", "wide-lib-150, version {n}\n"),
 }
 
 
@@ -102,33 +110,47 @@ def closure_nar_size(context, attr):
     return sum(v["narSize"] for v in values), len(info)
 
 
+def new_bytes(before, after):
+    """Uncompressed and gzipped bytes of the layers of `after` that `before` does not hold."""
+    known = {d for d, _, _ in before}
+    new = [(u, c) for d, u, c in after if d not in known]
+    return sum(u for u, _ in new), sum(c for _, c in new)
+
+
+def write(context, name, line, n):
+    with open(os.path.join(context, name), "w") as f:
+        f.write(line.format(n=n))
+
+
 def measure(kind, fixture, runs, work):
-    attr, leaf, line = FIXTURES[fixture]
+    attr, leaf, line, mid, mid_line = FIXTURES[fixture]
     samples = {"cold": [], "nochange": [], "leaf": [], "fresh": []}
+    if mid:
+        samples["mid"] = []
     figures = {}
     nar = None
     for i in range(runs):
         context = os.path.join(work, f"{fixture}-{kind}-{i}")
         shutil.copytree(os.path.join(ROOT, "tests", "fixtures", fixture), context)
-        with open(os.path.join(context, leaf), "w") as f:
-            f.write(line.format(n=1))
+        write(context, leaf, line, 1)
+        if mid:
+            write(context, mid, mid_line, 1)
         prune()
         tag = f"nf-bench/{fixture}-{kind}"
         samples["cold"].append(build(kind, context, attr, tag))
         samples["nochange"].append(build(kind, context, attr, tag))
         before = layers(kind, context, attr, work, f"{fixture}-{kind}-before")
-        with open(os.path.join(context, leaf), "w") as f:
-            f.write(line.format(n=i + 2))
+        write(context, leaf, line, i + 2)
         samples["leaf"].append(build(kind, context, attr, tag))
         after = layers(kind, context, attr, work, f"{fixture}-{kind}-after")
-        known = {d for d, _, _ in before}
-        new = [(u, c) for d, u, c in after if d not in known]
-        figures = {
-            "image_bytes": sum(u for _, u, _ in after),
-            "layers": len(after),
-            "new_layer_bytes": sum(u for u, _ in new),
-            "new_layer_bytes_gz": sum(c for _, c in new),
-        }
+        figures = {"image_bytes": sum(u for _, u, _ in after), "layers": len(after)}
+        figures["new_layer_bytes"], figures["new_layer_bytes_gz"] = new_bytes(before, after)
+        if mid:
+            # A library mid-closure: new paths for it and everything above it, up to the result.
+            write(context, mid, mid_line, i + 2)
+            samples["mid"].append(build(kind, context, attr, tag))
+            changed = layers(kind, context, attr, work, f"{fixture}-{kind}-mid")
+            figures["mid_layer_bytes"], figures["mid_layer_bytes_gz"] = new_bytes(after, changed)
         # A fresh CI builder: export with mode=max, prune everything, change the leaf, build
         # with the imported cache.
         cache = os.path.join(work, f"cache-{fixture}-{kind}-{i}")
@@ -139,8 +161,7 @@ def measure(kind, fixture, runs, work):
             cache_to, cache_from = f"type=local,dest={cache},mode=max", f"type=local,src={cache}"
         build(kind, context, attr, tag, extra=["--cache-to", cache_to])
         prune()
-        with open(os.path.join(context, leaf), "w") as f:
-            f.write(line.format(n=i + 100))
+        write(context, leaf, line, i + 100)
         samples["fresh"].append(build(kind, context, attr, tag, extra=["--cache-from", cache_from]))
         shutil.rmtree(cache, ignore_errors=True)
         if nar is None:
@@ -157,6 +178,9 @@ def main():
     parser.add_argument("--builder")
     parser.add_argument("--cache", choices=("local", "registry"), default="local")
     args = parser.parse_args()
+    unknown = [f for f in args.fixtures.split(",") if f not in FIXTURES]
+    if unknown:
+        parser.error(f"unknown fixture {', '.join(unknown)} (known: {', '.join(FIXTURES)})")
     global BUILDER, CACHE, NIX_IMAGE, FRONTEND
     BUILDER, CACHE = args.builder, args.cache
     if BUILDER:
@@ -183,12 +207,19 @@ def main():
             print(f"{'':28}{'nix-frontend':>16}{'recipe':>16}{'ours/recipe':>14}")
             for key, label in (("cold", "cold build (s)"), ("nochange", "no-change rebuild (s)"),
                                ("leaf", "leaf-change rebuild (s)"),
-                               ("fresh", "leaf change, fresh builder (s)")):
+                               ("fresh", "leaf change, fresh builder (s)"),
+                               ("mid", "library-change rebuild (s)")):
+                if key not in ours[0]:
+                    continue
                 a, b = ours[0][key], recipe[0][key]
                 print(f"{label:28}{a:16.2f}{b:16.2f}{a / b:14.2f}")
             for key, label in (("image_bytes", "image size (bytes)"), ("layers", "layers"),
                                ("new_layer_bytes", "new layer bytes after leaf"),
-                               ("new_layer_bytes_gz", "  the same, gzipped")):
+                               ("new_layer_bytes_gz", "  the same, gzipped"),
+                               ("mid_layer_bytes", "new layer bytes after lib"),
+                               ("mid_layer_bytes_gz", "  the same, gzipped")):
+                if key not in ours[1]:
+                    continue
                 a, b = ours[1][key], recipe[1][key]
                 ratio = f"{a / b:14.4f}" if b else f"{'-':>14}"
                 print(f"{label:28}{a:16}{b:16}{ratio}")

@@ -1,6 +1,7 @@
-//! The image stage: each closure path copied onto scratch as its own layer from the output that
-//! holds its tree (`Trees`), grouped past the layer cap (`super::layers`), merged, plus a last small
-//! layer of root links and USER/WORKDIR files; and the image config's entry points.
+//! The image stage: the closure's paths copied onto scratch from the outputs that hold their trees
+//! (`Trees`), a layer for each result and large path and shared layers for the small ones
+//! (`super::layers`), merged, plus a last small layer of root links and USER/WORKDIR files; and
+//! the image config's entry points.
 
 use std::collections::BTreeMap;
 
@@ -90,7 +91,7 @@ impl Trees {
 }
 
 /// The image stage: every closure path copied from `built` onto scratch, grouped into at most
-/// `max_layers` layers (one per path below that), plus a last layer with the root symlinks.
+/// `max_layers` layers (see `layers`), the last of them the root symlinks' and USER files'.
 pub fn image_stage(
     spec: &Spec,
     result: &BuildResult,

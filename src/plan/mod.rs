@@ -8,12 +8,13 @@
 //! the whole closure and the manifest in its output.
 //!
 //! Either way the image stage (`image_stage`) then copies each closure path from the output that
-//! holds its tree (`Trees`) onto scratch as its own layer (grouped past the layer cap, see
-//! `layers`) and merges them, so a store path's layer is the same bytes, and the same digest, in
-//! every image that contains it; a last layer holds the root links and the USER and WORKDIR
-//! files. Without MergeOp each layer is copied onto the one before. What every Nix step shares
-//! is here too: the builder image, its environment (`builder_env`), the credential and context
-//! mounts and the scripts' files (`tools`). `config` makes the image config.
+//! holds its tree (`Trees`) onto scratch, each result and large path as a layer of its own and
+//! small paths in shared layers (see `layers`), and merges them, so a large path's layer is the
+//! same bytes, and the same digest, in every image that contains it; a last layer holds the root
+//! links and the USER and WORKDIR files. Without MergeOp each layer is copied onto the one
+//! before. What every Nix step shares is here too: the builder image, its environment
+//! (`builder_env`), the credential and context mounts and the scripts' files (`tools`). `config`
+//! makes the image config.
 
 pub mod base;
 pub mod config;

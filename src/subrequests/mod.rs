@@ -331,7 +331,7 @@ mod tests {
             .iter()
             .find(|a| a["name"] == "NIX_MAX_LAYERS")
             .unwrap();
-        assert_eq!(layers["value"], "100", "defaults are shown");
+        assert_eq!(layers["value"], "70", "defaults are shown");
     }
 
     #[test]

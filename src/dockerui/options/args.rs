@@ -27,8 +27,12 @@ pub const NIX_CACHE_PUSH: &str = "NIX_CACHE_PUSH";
 /// The resolved digest is shown in the progress (`builder image …@sha256:…`) and keys the
 /// caches; pin your own with `NIX_IMAGE=nixos/nix:TAG@sha256:…`.
 pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.35.2";
-/// Layers when `NIX_MAX_LAYERS` is not given: room is left for images built on ours.
-pub const DEFAULT_MAX_LAYERS: usize = 100;
+/// Layers when `NIX_MAX_LAYERS` is not given. Docker refuses an image of more than 125 layers
+/// (overlayfs stops near 128 lower layers), and an image built FROM ours adds its own: at 100
+/// (nixpkgs' buildLayeredImage default) only 25 were left, and the nixos/nix image went from 100
+/// to 70 for that reason (NixOS/nix#13155). 70 leaves 55, the same room as nixos/nix, which users
+/// already build on; with small paths sharing layers (`plan::layers`) most closures need fewer.
+pub const DEFAULT_MAX_LAYERS: usize = 70;
 
 /// A build arg nix-frontend reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,7 +81,7 @@ pub const TABLE: &[BuildArg] = &[
         "a Nix binary cache (http, https or s3 URL) every build step pushes what it built to",
         None,
     ),
-    arg(NIX_MAX_LAYERS, "most layers in the image", Some("100")),
+    arg(NIX_MAX_LAYERS, "most layers in the image", Some("70")),
     arg(
         NIX_CACHE_ID,
         "id of the persistent Nix store cache mount (NIX_PLAN=single)",
