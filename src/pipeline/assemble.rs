@@ -19,7 +19,7 @@ pub async fn assemble_image<G: Gateway>(
     trees: &plan::Trees,
     use_merge: bool,
 ) -> Result<PlatformImage, UserError> {
-    let package = match &result.info.image_config {
+    let package = match &result.main.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
             .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
         None => PackageImageConfig::default(),
@@ -32,6 +32,7 @@ pub async fn assemble_image<G: Gateway>(
         .await
         .map_err(|err| UserError::gateway("assembling the image", err))?;
     warn_without_entrypoint(gateway, spec, result).await;
+    warn_of_collisions(gateway, result).await;
     Ok(PlatformImage {
         platform: spec.platform.clone(),
         reference,
@@ -46,7 +47,30 @@ async fn warn_without_entrypoint<G: Gateway>(gateway: &G, spec: &Spec, result: &
         && spec.settings.cmd.is_none()
     {
         gateway
-            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .warn("no entrypoint: the result (the first attribute's package) has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .await;
+    }
+}
+
+/// Names two packages provide that `NIX_COLLISIONS=first` settled: the first package's entry is
+/// in the image.
+async fn warn_of_collisions<G: Gateway>(gateway: &G, result: &BuildResult) {
+    const SHOWN: usize = 10;
+    for collision in result.collisions.iter().take(SHOWN) {
+        gateway
+            .warn(&format!(
+                "{}; the image has {}'s (NIX_COLLISIONS=first)",
+                collision.describe(),
+                collision.first
+            ))
+            .await;
+    }
+    if result.collisions.len() > SHOWN {
+        gateway
+            .warn(&format!(
+                "and {} more names two packages provide (NIX_COLLISIONS=first)",
+                result.collisions.len() - SHOWN
+            ))
             .await;
     }
 }

@@ -170,7 +170,8 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The last, small layer: links from `/` into the result, and for a non-root USER minimal
+/// The last, small layer: links from `/` into the packages (directories of links where several
+/// have the same directory, as the builder merged them), and for a non-root USER minimal
 /// accounts and `/tmp`, and the WORKDIR. Everything in it is owned by root and pinned in time.
 fn extras_layer(
     result: &BuildResult,
@@ -238,11 +239,15 @@ fn extras_layer(
     let mut what = Vec::new();
     if !links.is_empty() {
         let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
-        what.push(format!(
-            "links /{{{}}} into {}",
-            names.join(","),
-            result.results[0]
-        ));
+        what.push(if result.others.is_empty() {
+            format!("links /{{{}}} into {}", names.join(","), result.main.path)
+        } else {
+            format!(
+                "links /{{{}}} into {} packages",
+                names.join(","),
+                result.others.len() + 1
+            )
+        });
         copies.push((
             built.clone(),
             pinned(format!("{manifest_dir}/root"), "/", true, names),
@@ -284,9 +289,10 @@ pub fn image_config(spec: &Spec, effective: &config::Effective) -> Value {
     config::to_json(spec, effective)
 }
 
-/// `meta.mainProgram` when the result has it in `bin/`, else the only executable there.
+/// The main package's `meta.mainProgram` when it has it in `bin/`, else the only executable
+/// there.
 pub fn default_program(result: &BuildResult) -> Option<&str> {
-    if let Some(main) = &result.info.main_program {
+    if let Some(main) = &result.main.info.main_program {
         if result.executables.iter().any(|e| e == main) {
             return Some(main.as_str());
         }
