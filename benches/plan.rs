@@ -86,11 +86,17 @@ pub fn run(n: usize) {
     let result = BuildResult {
         packages: Vec::new(),
         closure,
+        main: nix_frontend::nix::facts::RootPackage {
+            path: results[0].clone(),
+            info: config::DerivationInfo::default(),
+        },
+        others: Vec::new(),
         results: results.clone(),
         root_links: vec![RootLink { name: "bin".into() }],
         executables: vec!["app".into()],
-        info: config::DerivationInfo::default(),
         ca_bundle: None,
+        tz_dir: None,
+        collisions: Vec::new(),
     };
     let effective = config::effective(&spec, &result, &config::PackageImageConfig::default());
     let image = plan::image_stage(

@@ -6,6 +6,7 @@
 #   NF_FILE_DEFAULTED   1 when no file was named: without default.nix, flake.nix is built
 #   NF_FLAKE            1 to build a flake (the file's directory)
 #   NF_ATTR             the attribute (-A) or the flake's output
+#   NF_ATTR_COUNT, NF_ATTR_<i>         several attributes instead, one argv entry each
 #   NF_ARG_COUNT, NF_ARG_<i>           the Nix arguments (--arg/--argstr ...), one argv entry each
 #   NF_NIXPKGS          the path of -I nixpkgs=
 #   NF_NIX_SETTINGS     extra Nix settings, one `name = value` per line
@@ -14,19 +15,26 @@
 #   NF_CONTEXT_COUNT, NF_CONTEXT_<i>   the named contexts' names; each is mounted at /nf-contexts/<i>
 #   NF_SBOM             1 to write packages.json too
 #   NF_CACHE_PUSH       NIX_CACHE_PUSH: the binary cache to copy the closure to (nf_push)
+#   NF_COLLISIONS       first: the package listed first wins a collision in root/ (else an error)
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's
 # error. Outputs in /out/.nix-frontend:
-#   status        ok | missing-file | eval-failed | build-failed
+#   status        ok | missing-file | eval-failed | build-failed | collision
 #   log           Nix's stderr of the failing step
 #   ran-at        when this ran (Unix seconds), to tell a cached failure from a fresh one
 #   results       the build's output paths, one per line
 #   closure.json  nix path-info --json --recursive of the results (nf_closure_json)
 #   requisites    nix-store --query --requisites of the results, one path per line
 #   info.json     name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`), if it evaluates
-#   root/         symlinks to the first result's top-level entries (bin, etc, share, ...)
-#   profile/      profile/<dir>/<entry>: symlinks to the entries of the result's top-level directories
+#                 (of the first attribute; info-<i>.json of attribute i of several)
+#   root/         the image's root: links to the top-level entries (bin, etc, share, ...) of each
+#                 package, directories of links where several have the same one (nf_profile)
+#   profile-roots those packages, one store path a line: the first result, or with several
+#                 attributes the first output of each
+#   collisions    the names two packages provide (`FIRST SECOND NAME`), which root/ has the first's
+#   profile/      profile/<dir>/<entry>: root/ with each top-level directory a directory of links
+#                 (nf_profile_links), for the directories a FROM base has too
 #   push-log      with NF_CACHE_PUSH, Nix's stderr of the push (a failed push is only a warning)
 # and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
 set -u
@@ -60,8 +68,18 @@ while read -r path; do
     { echo "copying $path into its layer tree failed" >"$meta/log"; finish build-failed; }
 done <"$meta/requisites"
 
-nf_root_links "$meta/root" "$(head -n 1 "$meta/results")"
-nf_profile_links "$meta/profile" "$(head -n 1 "$meta/results")"
+# The image's root from its packages; a collision stops the build unless NIX_COLLISIONS=first.
+# shellcheck disable=SC2046 # derivation paths have no spaces or glob characters
+nf_profile_roots "$meta/results" $(cat "$meta/roots") >"$meta/profile-roots" ||
+  { echo "listing the image's packages failed" >>"$meta/log"; finish build-failed; }
+# shellcheck disable=SC2046
+nf_profile "$meta/root" "$meta/collisions" $(cat "$meta/profile-roots") 2>"$meta/log" ||
+  { echo "making the image's root links failed" >>"$meta/log"; finish build-failed; }
+if [ -s "$meta/collisions" ] && [ "${NF_COLLISIONS:-}" != first ]; then
+  cp "$meta/collisions" "$meta/log"
+  finish collision
+fi
+nf_profile_links "$meta/profile" $(cat "$meta/profile-roots")
 # NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the
 # image is still right.
 if [ -n "${NF_CACHE_PUSH:-}" ]; then

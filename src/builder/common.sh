@@ -96,13 +96,38 @@ nf_find_file() {
 
 # Evaluates the file (or flake) into $meta/derivations, $meta/info.json and $meta/roots: the
 # derivations to realise, each with the selected output (`-A pkg` is out, `-A pkg.dev` is dev).
-# With NF_SBOM=1 also $meta/packages.json, the derivations the result is built from.
+# With NF_SBOM=1 also $meta/packages.json, the derivations the result is built from. With several
+# attributes (NF_ATTR_COUNT, NF_ATTR_<i>) each is evaluated in turn as NF_ATTR, in the order
+# given: its root is one line of $meta/roots (each must be one derivation), its facts are in
+# info.json and packages.json for the first, info-<i>.json and packages-<i>.json for the others.
 nf_evaluate() {
   nf_find_file
+  : >"$meta/derivations"
+  : >"$meta/roots"
+  if [ -z "${NF_ATTR_COUNT:-}" ]; then
+    nf_evaluate_attr "$meta/info.json" "$meta/packages.json"
+    return
+  fi
+  nf_attr_index=0
+  while [ "$nf_attr_index" -lt "$NF_ATTR_COUNT" ]; do
+    eval "NF_ATTR=\"\${NF_ATTR_$nf_attr_index}\""
+    if [ "$nf_attr_index" = 0 ]; then
+      nf_evaluate_attr "$meta/info.json" "$meta/packages.json"
+    else
+      nf_evaluate_attr "$meta/info-$nf_attr_index.json" "$meta/packages-$nf_attr_index.json"
+    fi
+    nf_attr_index=$((nf_attr_index + 1))
+  done
+}
+
+# Evaluates NF_ATTR (or the file's value) as nf_evaluate says, its info in $1 and packages in $2.
+nf_evaluate_attr() {
+  info_file=$1
+  packages_file=$2
   if [ "${NF_FLAKE:-}" = 1 ]; then
     installable=$(nf_flake_installable)
     echo "evaluating $installable" >&2
-    logged "$meta/derivations" with_contexts nix --extra-experimental-features "$features" path-info \
+    logged /tmp/nf-derivations with_contexts nix --extra-experimental-features "$features" path-info \
       --no-write-lock-file --derivation "$installable" || finish eval-failed
   else
     set -- "$NF_FILE"
@@ -110,25 +135,32 @@ nf_evaluate() {
       set -- "$@" -A "$NF_ATTR"
     fi
     echo "evaluating $*" >&2
-    logged "$meta/derivations" with_nix_args nix-instantiate "$@" || finish eval-failed
+    logged /tmp/nf-derivations with_nix_args nix-instantiate "$@" || finish eval-failed
   fi
-  nf_apply info >"$meta/info.json" 2>/dev/null || rm -f "$meta/info.json"
+  cat /tmp/nf-derivations >>"$meta/derivations"
+  nf_apply info >"$info_file" 2>/dev/null || rm -f "$info_file"
   if [ "${NF_SBOM:-}" = 1 ]; then
-    nf_apply packages >"$meta/packages.json" 2>/dev/null || rm -f "$meta/packages.json"
+    nf_apply packages >"$packages_file" 2>/dev/null || rm -f "$packages_file"
   fi
   # One derivation: only the selected output, so the image holds that output's closure and not
   # every output's. grep and parameter expansion only: the official nixos/nix image has no sed.
-  output=$(grep -o '"outputName":"[a-zA-Z0-9_+.-]*"' "$meta/info.json" 2>/dev/null | head -n 1)
+  output=$(grep -o '"outputName":"[a-zA-Z0-9_+.-]*"' "$info_file" 2>/dev/null | head -n 1)
   output=${output#\"outputName\":\"}
   output=${output%\"}
-  if [ -n "$output" ] && [ "$(wc -l <"$meta/derivations")" = 1 ]; then
-    derivation=$(cat "$meta/derivations")
+  count=$(wc -l </tmp/nf-derivations)
+  if [ -n "$output" ] && [ "$count" = 1 ]; then
+    derivation=$(cat /tmp/nf-derivations)
     case $derivation in
-      *!*) printf '%s\n' "$derivation" >"$meta/roots" ;;
-      *) printf '%s\n' "$derivation!$output" >"$meta/roots" ;;
+      *!*) printf '%s\n' "$derivation" >>"$meta/roots" ;;
+      *) printf '%s\n' "$derivation!$output" >>"$meta/roots" ;;
     esac
+  elif [ -n "${NF_ATTR_COUNT:-}" ] && [ "$count" != 1 ]; then
+    # Several attributes: each is one package of the image, whose first output its links are from.
+    printf 'error: the attribute %s gives %s derivations; with several attributes, each must be one package\n' \
+      "$NF_ATTR" "$count" >"$meta/log"
+    finish eval-failed
   else
-    cp "$meta/derivations" "$meta/roots"
+    cat /tmp/nf-derivations >>"$meta/roots"
   fi
 }
 
@@ -163,30 +195,119 @@ nf_layer_tree() {
   mkdir -p "/out/layers/$1/nix/store" && cp -al "/out/nix/store/$1" "/out/layers/$1/nix/store/"
 }
 
-# Links in $1 to the top-level entries of the store path $2 (bin, etc, share, ...; not
-# nix-support): the image's root links, checked by the frontend.
-nf_root_links() {
-  [ -d "$2" ] || return 0
-  for entry in "$2"/* "$2"/.[!.]*; do
-    [ -e "$entry" ] || [ -L "$entry" ] || continue
-    [ "${entry##*/}" = nix-support ] && continue
-    ln -s "$entry" "$1/"
+# The packages the image's root is made of, one per line: with several attributes the first
+# output of each root ("$@", one per attribute, already realised, so nothing is built), else the
+# first result (of the results file $1), as nix-store --realise listed them.
+nf_profile_roots() {
+  results_file=$1
+  shift
+  if [ -z "${NF_ATTR_COUNT:-}" ]; then
+    head -n 1 "$results_file"
+    return
+  fi
+  for root in "$@"; do
+    logged /tmp/nf-outputs nix-store --realise "$root" || return 1
+    head -n 1 /tmp/nf-outputs
   done
 }
 
-# Links in $1/<dir>/ to each entry of every top-level directory <dir> of the store path $2
-# (bin/app, share/man, ...): what the image gets where a FROM base has a directory of that name,
-# so that the base's entries stay beside ours.
-nf_profile_links() {
-  [ -d "$2" ] || return 0
-  for dir in "$2"/*/; do
-    dir=${dir%/}
-    [ -d "$dir" ] && [ ! -L "$dir" ] || continue
-    [ "${dir##*/}" = nix-support ] && continue
-    mkdir -p "$1/${dir##*/}"
-    for entry in "$dir"/* "$dir"/.[!.]*; do
+# Makes directory $1 the image's root from the packages "$@" after $2, as nixpkgs' buildEnv
+# merges them: a link to each top-level entry of each package (not nix-support), in order; where
+# several packages have the same directory, a real directory holding links to each one's
+# entries, merged the same way at every depth (up to 16). A name that is not a directory in all of
+# them (bin/sh in two packages) is a collision, unless both are the same file (one store file
+# through links, or equal bytes): the first package's entry stays, and `FIRST SECOND NAME` is
+# written to the file $2. The links are checked by the frontend.
+nf_profile() {
+  nf_profile_dir=$1
+  nf_collisions=$2
+  shift 2
+  : >"$nf_collisions"
+  nf_seen=" "
+  for nf_package in "$@"; do
+    case $nf_seen in *" $nf_package "*) continue ;; esac
+    nf_seen="$nf_seen$nf_package "
+    [ -d "$nf_package" ] || continue
+    for entry in "$nf_package"/* "$nf_package"/.[!.]*; do
       [ -e "$entry" ] || [ -L "$entry" ] || continue
-      ln -s "$entry" "$1/${dir##*/}/"
+      [ "${entry##*/}" = nix-support ] && continue
+      nf_merge "$nf_profile_dir" "${entry##*/}" "$nf_package" || return 1
+    done
+  done
+}
+
+# Puts the entry $2 (a relative path) of the package $3 at $1/$2 (nf_profile's rule). Recursive:
+# only the positional parameters survive a call, so nothing else is used after one.
+nf_merge() {
+  case $2 in */*/*/*/*/*/*/*/*/*/*/*/*/*/*/*/*)
+    echo "merging $3/$2: directories deeper than 16 levels are not merged" >&2
+    return 1 ;;
+  esac
+  if [ ! -e "$1/$2" ] && [ ! -L "$1/$2" ]; then
+    ln -s "$3/$2" "$1/$2"
+    return
+  fi
+  if [ -d "$1/$2" ] && [ -d "$3/$2" ]; then
+    if [ -L "$1/$2" ]; then
+      # A link to another package's directory becomes a directory of links to its entries.
+      owner=$(readlink "$1/$2")
+      rm "$1/$2" && mkdir "$1/$2" || return 1
+      for entry in "$owner"/* "$owner"/.[!.]*; do
+        [ -e "$entry" ] || [ -L "$entry" ] || continue
+        ln -s "$entry" "$1/$2/" || return 1
+      done
+    fi
+    for entry in "$3/$2"/* "$3/$2"/.[!.]*; do
+      [ -e "$entry" ] || [ -L "$entry" ] || continue
+      nf_merge "$1" "$2/${entry##*/}" "$3" || return 1
+    done
+    return 0
+  fi
+  if [ "$(readlink -f "$1/$2")" = "$(readlink -f "$3/$2")" ]; then
+    return 0
+  fi
+  if [ -f "$1/$2" ] && [ -f "$3/$2" ] && cmp -s "$1/$2" "$3/$2" 2>/dev/null; then
+    return 0
+  fi
+  printf '%s %s %s\n' "$(nf_owner "$1" "$2")" "$3" "$2" >>"$nf_collisions"
+}
+
+# The package the entry $2 of the root $1 comes from: a link's, or for a merged directory the
+# first package with an entry in it.
+nf_owner() {
+  if [ -L "$1/$2" ]; then
+    link=$(readlink "$1/$2")
+    printf '%s' "${link%"/$2"}"
+    return
+  fi
+  for entry in "$1/$2"/* "$1/$2"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    nf_owner "$1" "$2/${entry##*/}"
+    return
+  done
+}
+
+# The image's root again (nf_profile's rule over the packages "$@" after $1), but with every
+# top-level directory a real directory of links (bin/app, share/man, ...): what the image gets
+# where a FROM base has a directory of that name, so that the base's entries stay beside ours.
+# Collisions were settled by nf_profile: here the first package's entry stays.
+nf_profile_links() {
+  nf_profile_dir=$1
+  shift
+  nf_collisions=/dev/null
+  nf_seen=" "
+  for nf_package in "$@"; do
+    case $nf_seen in *" $nf_package "*) continue ;; esac
+    nf_seen="$nf_seen$nf_package "
+    for nf_top in "$nf_package"/*/; do
+      nf_top=${nf_top%/}
+      [ -d "$nf_top" ] && [ ! -L "$nf_top" ] || continue
+      [ "${nf_top##*/}" = nix-support ] && continue
+      mkdir -p "$nf_profile_dir/${nf_top##*/}" || return 1
+      for entry in "$nf_top"/* "$nf_top"/.[!.]*; do
+        [ -e "$entry" ] || [ -L "$entry" ] || continue
+        nf_merge "$nf_profile_dir" "${nf_top##*/}/${entry##*/}" "$nf_package" || return 1
+      done
     done
   done
 }

@@ -50,6 +50,7 @@ pub mod scripts {
             Status::MissingFile,
             Status::EvalFailed,
             Status::BuildFailed,
+            Status::Collision,
         ],
     };
     /// Shell functions the other scripts source.
@@ -71,7 +72,12 @@ pub mod scripts {
         name: "realise.sh",
         mode: 0o555,
         text: include_str!("realise.sh"),
-        statuses: &[Status::Ok, Status::BuildFailed, Status::Skipped],
+        statuses: &[
+            Status::Ok,
+            Status::BuildFailed,
+            Status::Skipped,
+            Status::Collision,
+        ],
     };
     /// The graph plan's push step of one group (`NIX_CACHE_PUSH`): its own words,
     /// `PUSH_WORDS`, not a `Status`.
@@ -121,8 +127,11 @@ pub mod vars {
     pub const FILE_DEFAULTED: &str = "NF_FILE_DEFAULTED";
     /// 1 to build a flake.
     pub const FLAKE: &str = "NF_FLAKE";
-    /// The attribute (`-A`) or the flake's output.
+    /// The attribute (`-A`) or the flake's output, when there is one; with several, their
+    /// number and each one (NF_ATTR is then set by the scripts to each in turn).
     pub const ATTR: &str = "NF_ATTR";
+    pub const ATTR_COUNT: &str = "NF_ATTR_COUNT";
+    pub const ATTRS: &str = "NF_ATTR_";
     /// The Nix system of the platform (targets.sh: a flake's `packages.<system>`).
     pub const SYSTEM: &str = "NF_SYSTEM";
     /// The Nix system the step runs on when it is not `SYSTEM`'s (`NIX_EMULATE=builds` for a
@@ -150,13 +159,19 @@ pub mod vars {
     pub const FINAL: &str = "NF_FINAL";
     /// `NIX_CACHE_PUSH`: the binary cache to copy what was built to (builder.sh, push.sh).
     pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";
+    /// `first` when the package listed first wins a collision in the root links (builder.sh,
+    /// and realise.sh in the final group); unset, a collision is an error.
+    pub const COLLISIONS: &str = "NF_COLLISIONS";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 22] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
         ATTR,
+        ATTR_COUNT,
+        ATTRS,
+        COLLISIONS,
         SYSTEM,
         HOST_SYSTEM,
         ARG_COUNT,
@@ -194,11 +209,16 @@ pub const RAN_AT: &str = "/.nix-frontend/ran-at";
 pub const RESULTS: &str = "/.nix-frontend/results";
 /// `nix path-info --json --recursive` of the results (builder.sh).
 pub const CLOSURE: &str = "/.nix-frontend/closure.json";
-/// Name, version, meta, outputName and passthru.imageConfig of the result (facts.nix's `info`).
+/// Name, version, meta, outputName and passthru.imageConfig of the result (facts.nix's `info`):
+/// of the first attribute; of attribute `i` of several at `INFO_OF<i>.json` (`info_of`).
 pub const INFO: &str = "/.nix-frontend/info.json";
-/// The derivations the result is built from, for the SBOM (facts.nix's `packages`, only with --sbom).
+pub const INFO_OF: &str = "/.nix-frontend/info-";
+/// The derivations the result is built from, for the SBOM (facts.nix's `packages`, only with
+/// --sbom): of the first attribute; of attribute `i` of several at `PACKAGES_OF<i>.json`.
 pub const PACKAGES: &str = "/.nix-frontend/packages.json";
-/// Symlinks to the main result's top-level entries, for the image root.
+pub const PACKAGES_OF: &str = "/.nix-frontend/packages-";
+/// The image's root: links to the top-level entries of each package (the first output of each
+/// attribute), and where several have the same directory, a directory of links (`nf_profile`).
 pub const ROOT: &str = "/.nix-frontend/root";
 /// `profile/<dir>/<entry>`: symlinks to the entries of the main result's top-level directories,
 /// for the directories a FROM base has too.
@@ -208,6 +228,11 @@ pub const LINKS_DIR: &str = "/links";
 /// links.sh: where the base image and the manifest's `PROFILE` are mounted.
 pub const LINKS_BASE: &str = "/base";
 pub const LINKS_OURS: &str = "/ours";
+/// The packages `ROOT` is made of, one store path a line, in the order of the attributes.
+pub const PROFILE_ROOTS: &str = "/.nix-frontend/profile-roots";
+/// The names two packages provide, one per line: `FIRST SECOND NAME` (the store paths of both
+/// packages and the name in them); ROOT holds the first's.
+pub const COLLISIONS: &str = "/.nix-frontend/collisions";
 /// An empty directory with mode 1777, the image's `/tmp` when it gets one.
 pub const TMP: &str = "/.nix-frontend/tmp";
 /// The buildable attributes with their descriptions (targets.sh).
@@ -235,7 +260,7 @@ pub use crate::nix::closure::STORE_DIR;
 /// for the common.sh functions it calls).
 pub const GROUP_REPORT_DIR: &str = "/nf";
 /// realise.sh, in a group's output: the final group's manifest (`results`, `closure.json`,
-/// `root/`, `tmp/`, as in `MANIFEST_DIR`).
+/// `root/`, `profile-roots`, `collisions`, `tmp/`, as in `MANIFEST_DIR`).
 pub const RESULT_DIR: &str = "/nf/result";
 /// realise.sh, per group (`<dir>/<group id>`): its status word, Nix's stderr, when it ran, and
 /// the records of the paths it made. Merged into the groups after it, where realise.sh reads
@@ -274,10 +299,14 @@ pub fn output_paths() -> Vec<String> {
         RESULTS,
         CLOSURE,
         INFO,
+        INFO_OF,
         PACKAGES,
+        PACKAGES_OF,
         ROOT,
         PROFILE,
         LINKS_DIR,
+        PROFILE_ROOTS,
+        COLLISIONS,
         TMP,
         TARGETS,
         ROOTS,
@@ -303,7 +332,15 @@ pub fn output_paths() -> Vec<String> {
     ]
     .map(str::to_string)
     .to_vec();
-    for manifest_entry in [RESULTS, CLOSURE, ROOT, PROFILE, TMP] {
+    for manifest_entry in [
+        RESULTS,
+        CLOSURE,
+        ROOT,
+        PROFILE,
+        PROFILE_ROOTS,
+        COLLISIONS,
+        TMP,
+    ] {
         let name = &manifest_entry[MANIFEST_DIR.len()..];
         paths.push(format!("{RESULT_DIR}{name}"));
     }
@@ -329,6 +366,22 @@ pub fn input_paths() -> Vec<String> {
     paths
 }
 
+/// facts.nix's `info` of attribute `index` (0: the first, or the only one).
+pub fn info_of(index: usize) -> String {
+    match index {
+        0 => INFO.to_string(),
+        i => format!("{INFO_OF}{i}.json"),
+    }
+}
+
+/// facts.nix's `packages` of attribute `index` (0: the first, or the only one).
+pub fn packages_of(index: usize) -> String {
+    match index {
+        0 => PACKAGES.to_string(),
+        i => format!("{PACKAGES_OF}{i}.json"),
+    }
+}
+
 /// The tree of one closure path, whose contents are that path's layer.
 pub fn layer_tree(path: &StorePath) -> String {
     format!("{LAYERS}/{}", path.base_name())
@@ -351,15 +404,19 @@ pub enum Status {
     BuildFailed,
     /// A build step did not run because a step it depends on failed (realise.sh).
     Skipped,
+    /// Two of the image's packages provide the same name, and no rule settles it (builder.sh,
+    /// realise.sh in the final group); the names are in the log as `COLLISIONS` has them.
+    Collision,
 }
 
 impl Status {
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Ok,
         Status::MissingFile,
         Status::EvalFailed,
         Status::BuildFailed,
         Status::Skipped,
+        Status::Collision,
     ];
 
     /// The word the scripts write.
@@ -370,6 +427,7 @@ impl Status {
             Status::EvalFailed => "eval-failed",
             Status::BuildFailed => "build-failed",
             Status::Skipped => "skipped",
+            Status::Collision => "collision",
         }
     }
 
@@ -454,8 +512,81 @@ impl Report {
                 "building {target} stopped: a step it needs failed\n{}",
                 nix_error_text(&self.log)
             ))),
+            Status::Collision => Err(collision_error(&target, &self.log)),
         }
     }
+}
+
+/// Two packages of the image that provide the same name, as the scripts report it (a line of
+/// `COLLISIONS`: `FIRST SECOND NAME`). Untrusted: the store paths are parsed, the name is text
+/// without control characters, at most 4096 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Collision {
+    /// The package listed first, whose entry the image gets with `NIX_COLLISIONS=first`.
+    pub first: StorePath,
+    pub second: StorePath,
+    /// The name inside both, e.g. `bin/sh`.
+    pub name: String,
+}
+
+/// At most this many collisions are named in one message.
+const MAX_COLLISIONS_SHOWN: usize = 10;
+
+impl Collision {
+    /// The lines of a `COLLISIONS` file; a malformed line is skipped.
+    pub fn parse_all(text: &str) -> Vec<Collision> {
+        text.lines()
+            .filter_map(|line| {
+                let mut parts = line.splitn(3, ' ');
+                let first = StorePath::parse(parts.next()?).ok()?;
+                let second = StorePath::parse(parts.next()?).ok()?;
+                let name = parts.next()?;
+                let plain = !name.is_empty()
+                    && name.len() <= 4096
+                    && !name.chars().any(char::is_control)
+                    && !name
+                        .split('/')
+                        .any(|p| p.is_empty() || p == "." || p == "..");
+                plain.then(|| Collision {
+                    first,
+                    second,
+                    name: name.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// `bin/sh is in both /nix/store/…-a and /nix/store/…-b`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} is in both {} and {}",
+            self.name, self.first, self.second
+        )
+    }
+}
+
+/// The error of a build whose packages collide (`Status::Collision`), naming each collision
+/// (`log` as `COLLISIONS` has them) and what settles it.
+pub fn collision_error(target: &str, log: &str) -> UserError {
+    let collisions = Collision::parse_all(log);
+    let mut lines: Vec<String> = collisions
+        .iter()
+        .take(MAX_COLLISIONS_SHOWN)
+        .map(Collision::describe)
+        .collect();
+    if collisions.len() > MAX_COLLISIONS_SHOWN {
+        lines.push(format!(
+            "and {} more",
+            collisions.len() - MAX_COLLISIONS_SHOWN
+        ));
+    }
+    if lines.is_empty() {
+        lines.push(nix_error_text(log));
+    }
+    UserError::new(format!(
+        "the packages of {target} collide in the image's root:\n{}\nbuild only one of them, or let the one listed first win with --build-arg NIX_COLLISIONS=first",
+        lines.join("\n")
+    ))
 }
 
 /// The file (its path in the build context) and line of the innermost position a Nix error

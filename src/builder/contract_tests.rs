@@ -127,6 +127,14 @@ fn the_steps_set_every_variable_and_no_other() {
     // An arm64 build whose Nix runs on amd64 (NIX_EMULATE=builds on an amd64 worker).
     flake.platform = Platform::parse("linux/arm64").unwrap();
     let defaulted = spec(&[("filename", "Dockerfile")], "ENV A=b\n");
+    let several = spec(
+        &[
+            ("filename", "default.nix"),
+            ("target", "hello busybox"),
+            ("build-arg:NIX_COLLISIONS", "first"),
+        ],
+        "",
+    );
     let builder = BuilderImage::from_config("docker.io/nixos/nix:2.28.3", None, b"{}");
     let context = || {
         llb::local(
@@ -149,7 +157,7 @@ fn the_steps_set_every_variable_and_no_other() {
     )
     .unwrap();
     let mut outputs = Vec::new();
-    for spec in [&everything, &flake, &defaulted] {
+    for spec in [&everything, &flake, &defaulted, &several] {
         for task in [Task::Build, Task::Targets] {
             outputs.push(plan::nix_stage(
                 spec,

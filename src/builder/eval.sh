@@ -8,7 +8,9 @@
 # Outputs in /out/.nix-frontend:
 #   status, log, ran-at   as the single-step builder writes them
 #   info.json             name, version, meta, outputName, passthru.imageConfig (facts.nix's `info`)
-#   roots                 what to realise, one `drv!output` (or drv) per line
+#                         of the first attribute; info-<i>.json of attribute i of several
+#   roots                 what to realise, one `drv!output` (or drv) per line; with several
+#                         attributes (NF_ATTR_COUNT) one line each, in the order given
 #   records               `nix-store --dump-db` of the derivations' closure (.drv files and the
 #                         sources evaluation added to the store): path, hash, size, deriver, refs
 #   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and

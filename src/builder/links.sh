@@ -1,8 +1,9 @@
 # nix-frontend's links step, for a FROM base whose /bin, /share ... is a symlink (a usr-merged
 # distribution's, or a base this frontend made): for each top-level name in "$@" (plain names the
-# frontend checked) it makes /out/links/<name> a directory of links to what the base's link leads to,
-# then adds the result's links from the manifest's profile, which win a clash. The base is
-# mounted at /base and the profile at /ours, both read-only. Names arrive only as argv entries.
+# frontend checked) it makes /out/links/<name> a directory of links to what the base's link
+# leads to, then adds the packages' links (and directories of links) from the manifest's
+# profile, which win a clash. The base is mounted at /base and the profile at /ours, both
+# read-only. Names arrive only as argv entries.
 set -eu
 for name in "$@"; do
   mkdir -p "/out/links/$name"
@@ -19,8 +20,8 @@ for name in "$@"; do
     done
   fi
   for entry in "/ours/$name"/* "/ours/$name"/.[!.]*; do
-    [ -L "$entry" ] || continue
-    rm -f "/out/links/$name/${entry##*/}"
-    cp -P "$entry" "/out/links/$name/"
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    rm -rf "/out/links/$name/${entry##*/}"
+    cp -RP "$entry" "/out/links/$name/"
   done
 done

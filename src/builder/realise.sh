@@ -3,7 +3,9 @@
 # .drv files and sources the group needs (carried in the LLB by the frontend, or copied by content
 # out of the evaluation) and the
 # outputs of every group it depends on. Constant text: the roots to realise arrive in
-# NF_ROOT_0..NF_ROOT_<NF_ROOT_COUNT-1>, the group's name in NF_GROUP (a store path base name).
+# NF_ROOT_0..NF_ROOT_<NF_ROOT_COUNT-1>, the group's name in NF_GROUP (a store path base name);
+# in the final group (NF_FINAL=1) with several attributes (NF_ATTR_COUNT) each root is one
+# attribute's, and NF_COLLISIONS=first lets the one listed first win a collision in root/.
 #
 # Inputs, merged at /nf: nar/<path> (sources as NARs; .drv files the frontend carried are at
 # their store paths), records/<id> (`nix-store --dump-db` records of the paths beside them),
@@ -12,9 +14,10 @@
 #   layers/<path>/nix/store/<path>   the same, hard-linked, as the image's layer tree
 #   nf/records/<group>   their registration records
 #   nf/new/<group>       their store paths, one per line (what a push step copies to NIX_CACHE_PUSH)
-#   nf/status/<group>    ok | build-failed | skipped (an input group failed)
-#   nf/log/<group>       Nix's stderr when the build failed
-#   nf/result/           with NF_FINAL=1, the image's manifest: results, closure.json, root/, tmp/
+#   nf/status/<group>    ok | build-failed | skipped (an input group failed) | collision
+#   nf/log/<group>       Nix's stderr when the build failed (the collisions for collision)
+#   nf/result/           with NF_FINAL=1, the image's manifest: results, closure.json, root/,
+#                        profile-roots, collisions, tmp/ (as builder.sh writes them)
 # It exits 0 once the status is written; the frontend reads it and reports Nix's error text.
 set -u
 mkdir -p /out/nix/store /out/nf/records /out/nf/status /out/nf/log /out/nf/ran-at
@@ -86,7 +89,15 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   cp /tmp/nf-results "$result/results"
   # shellcheck disable=SC2046
   nf_closure_json $(cat /tmp/nf-results) >"$result/closure.json" 2>"$nf_log" || finish build-failed
-  nf_root_links "$result/root" "$(head -n 1 /tmp/nf-results)"
-  nf_profile_links "$result/profile" "$(head -n 1 /tmp/nf-results)"
+  nf_profile_roots "$result/results" "$@" >"$result/profile-roots" || finish build-failed
+  # shellcheck disable=SC2046 # store paths have no spaces or glob characters
+  nf_profile "$result/root" "$result/collisions" $(cat "$result/profile-roots") 2>"$nf_log" ||
+    { echo "making the image's root links failed" >>"$nf_log"; finish build-failed; }
+  if [ -s "$result/collisions" ] && [ "${NF_COLLISIONS:-}" != first ]; then
+    cp "$result/collisions" "$nf_log"
+    finish collision
+  fi
+  # shellcheck disable=SC2046
+  nf_profile_links "$result/profile" $(cat "$result/profile-roots")
 fi
 finish ok

@@ -1,22 +1,23 @@
 //! The builder's report, read back and checked: the status of the Nix step, the results and
-//! their closure (validated by `closure`), the laid-out trees, the root links, the executables
-//! of the result's `bin/`, the derivation's info and a CA bundle. Nothing the builder wrote is
-//! trusted: every path is checked against what the closure allows. Where the builder writes
-//! each file is `builder::contract`.
+//! their closure (validated by `closure`), the laid-out trees, the image's packages and the root
+//! links made from them, the executables of the main package's `bin/`, each attribute's info, a
+//! CA bundle and time zone data. Nothing the builder wrote is trusted: every path is checked
+//! against what the closure allows. Where the builder writes each file is `builder::contract`.
 
 use bollard_buildkit_proto::fsutil::types::Stat;
 
-use crate::builder::contract::{self, Report, Status};
+use crate::builder::contract::{self, Collision, Report, Status};
 use crate::buildkit::gateway::{read_whole_file, Gateway, MODE_DIR, MODE_SYMLINK};
 use crate::error::UserError;
 use crate::nix::closure::{self, Closure, Limits, StorePath};
-use crate::nix::facts::DerivationInfo;
+use crate::nix::facts::{DerivationInfo, PackageFacts, RootPackage};
 
-/// A symlink at the image root into the result, e.g. `/bin` → `/nix/store/…-hello/bin`.
+/// A top-level entry of the image's root: a link into a package (`/bin` →
+/// `/nix/store/…-hello/bin`), or with several packages a directory of such links.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootLink {
-    /// The entry's name, at the image root and in the main result (the link's target is
-    /// always `<main result>/<name>`, checked by `report`).
+    /// The entry's name, at the image root and in the packages (every link below it points at
+    /// the same relative path in one package, checked by `report`).
     pub name: String,
 }
 
@@ -24,17 +25,123 @@ pub struct RootLink {
 #[derive(Debug, Clone)]
 pub struct BuildResult {
     pub closure: Closure,
-    /// The build outputs; the first is the main result.
+    /// The build outputs, every output of every attribute; the first is the main package's.
     pub results: Vec<StorePath>,
+    /// The main package: the (first) attribute's first output. Its program is the entrypoint,
+    /// its facts label the image.
+    pub main: RootPackage,
+    /// The packages of the other attributes, in the order given.
+    pub others: Vec<RootPackage>,
+    /// The image's root, from every package (see `nf_profile` in common.sh).
     pub root_links: Vec<RootLink>,
-    /// Executables in the main result's `bin/`, by name.
+    /// Executables in the main package's `bin/`, by name.
     pub executables: Vec<String>,
-    /// Name, version, meta and passthru of the built value.
-    pub info: DerivationInfo,
-    /// `SSL_CERT_FILE` for a CA bundle in the closure (nixpkgs' cacert).
+    /// `SSL_CERT_FILE`: a CA bundle of a package, else nixpkgs' cacert in the closure.
     pub ca_bundle: Option<String>,
-    /// The derivations the result is built from (facts.nix's `packages`), with --sbom.
-    pub packages: Vec<crate::nix::facts::PackageFacts>,
+    /// `TZDIR`: a package's time zone database (nixpkgs' tzdata, `share/zoneinfo`).
+    pub tz_dir: Option<String>,
+    /// The derivations the packages are built from (facts.nix's `packages`), with --sbom.
+    pub packages: Vec<PackageFacts>,
+    /// Names two packages provide that `NIX_COLLISIONS=first` settled, for warnings.
+    pub collisions: Vec<Collision>,
+}
+
+impl BuildResult {
+    /// Every package of the image, the main one first.
+    pub fn roots(&self) -> impl Iterator<Item = &RootPackage> {
+        std::iter::once(&self.main).chain(&self.others)
+    }
+}
+
+/// The image's packages and root as the step that made the root reported them (the single step,
+/// or the graph's final group, under `manifest_dir`), checked.
+pub struct Profile {
+    /// One store path per attribute, each a result: the main package's, then the others'.
+    pub main: StorePath,
+    pub others: Vec<StorePath>,
+    pub root_links: Vec<RootLink>,
+    pub collisions: Vec<Collision>,
+}
+
+/// Reads `profile-roots`, `root/` and `collisions` under `manifest_dir` of `reference`;
+/// `attributes` is the number of attributes built (one package each; 1 for none).
+pub async fn read_profile<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    manifest_dir: &str,
+    results: &[StorePath],
+    attributes: usize,
+) -> Result<Profile, UserError> {
+    let file = format!("{manifest_dir}/profile-roots");
+    let text = read_whole_file(gateway, reference, &file, 1 << 20)
+        .await
+        .map_err(|err| invalid(format!("no list of the image's packages ({err})")))?;
+    let roots = parse_results(&String::from_utf8_lossy(&text))?;
+    if let Some(stray) = roots.iter().find(|r| !results.contains(r)) {
+        return Err(invalid(format!(
+            "the image's package {stray} is not among the results"
+        )));
+    }
+    if roots.len() != attributes.max(1) {
+        return Err(invalid(format!(
+            "{} packages for {} attributes",
+            roots.len(),
+            attributes.max(1)
+        )));
+    }
+    let root_links =
+        read_root_links(gateway, reference, &format!("{manifest_dir}/root"), &roots).await?;
+    let collisions = gateway
+        .read_file(reference, &format!("{manifest_dir}/collisions"))
+        .await
+        .map(|bytes| Collision::parse_all(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default();
+    let mut roots = roots.into_iter();
+    let main = roots.next().ok_or_else(|| invalid("no package".into()))?;
+    Ok(Profile {
+        main,
+        others: roots.collect(),
+        root_links,
+        collisions,
+    })
+}
+
+impl Profile {
+    /// Every package, the main one first.
+    pub fn roots(&self) -> Vec<StorePath> {
+        std::iter::once(&self.main)
+            .chain(&self.others)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The packages of the image with each attribute's facts (`info_of`), and with --sbom the
+/// derivations each is built from (`packages_of`), read from the step that evaluated.
+pub async fn read_root_packages<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    profile: &Profile,
+    sbom: bool,
+) -> (RootPackage, Vec<RootPackage>, Vec<PackageFacts>) {
+    let mut facts = Vec::new();
+    let mut described = Vec::new();
+    for (index, path) in profile.roots().into_iter().enumerate() {
+        let info = read_info(gateway, reference, &contract::info_of(index)).await;
+        described.push(RootPackage { path, info });
+        let reached = read_packages(gateway, reference, &contract::packages_of(index), sbom).await;
+        facts.extend(reached.into_iter().map(|fact| PackageFacts {
+            root: index,
+            ..fact
+        }));
+    }
+    let mut described = described.into_iter();
+    // `roots()` starts with the main package: the fallback is never taken.
+    let main = described.next().unwrap_or_else(|| RootPackage {
+        path: profile.main.clone(),
+        info: DerivationInfo::default(),
+    });
+    (main, described.collect(), facts)
 }
 
 /// Where a Nix step's report lies in its output, and what to call the step in an error: one
@@ -112,11 +219,13 @@ pub async fn read_report_files<G: Gateway>(
     })
 }
 
-/// The single step's report; `packages.json` too when an SBOM was asked for.
+/// The single step's report; the `packages` facts too when an SBOM was asked for.
+/// `attributes` is the number of attributes built.
 pub async fn read_build_result<G: Gateway>(
     gateway: &G,
     reference: &str,
     sbom: bool,
+    attributes: usize,
 ) -> Result<BuildResult, UserError> {
     let results = read_results(gateway, reference, contract::RESULTS).await?;
     let closure = read_closure(gateway, reference, contract::CLOSURE, &results).await?;
@@ -137,32 +246,41 @@ pub async fn read_build_result<G: Gateway>(
     }
 
     check_empty_tmp(gateway, reference, contract::TMP).await?;
-    let main = &results[0];
-    let root_links = read_root_links(gateway, reference, contract::ROOT, main).await?;
+    let profile = read_profile(
+        gateway,
+        reference,
+        contract::MANIFEST_DIR,
+        &results,
+        attributes,
+    )
+    .await?;
+    let (main, others, packages) = read_root_packages(gateway, reference, &profile, sbom).await;
     let executables = read_executables(
         gateway,
         reference,
-        &contract::in_layer_tree(main, "bin"),
-        &root_links,
+        &contract::in_layer_tree(&main.path, "bin"),
+        &profile.root_links,
     )
     .await;
-    let info = read_info(gateway, reference, contract::INFO).await;
-    let packages = read_packages(gateway, reference, sbom).await;
-    let ca_bundle = find_ca_bundle(gateway, &closure, |path| {
+    let locate = |path: &StorePath| {
         (
             reference.to_string(),
             format!("{}{path}", contract::layer_tree(path)),
         )
-    })
-    .await;
+    };
+    let ca_bundle = find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
+    let tz_dir = find_tz_dir(gateway, &profile.roots(), locate).await;
     Ok(BuildResult {
         packages,
         closure,
         results,
-        root_links,
+        main,
+        others,
+        root_links: profile.root_links,
         executables,
-        info,
         ca_bundle,
+        tz_dir,
+        collisions: profile.collisions,
     })
 }
 
@@ -239,15 +357,48 @@ pub async fn check_empty_tmp<G: Gateway>(
     Ok(())
 }
 
-/// The root links the builder left in `dir` of `reference`, each checked to point into `main`.
+/// The most directories of the image's root read back (each is one ReadDir), and how deep.
+const MAX_ROOT_DIRS: usize = 4096;
+const MAX_ROOT_DEPTH: usize = 16;
+
+/// The image's root the builder left in `dir` of `reference`: every link checked to point at its
+/// own path in one of `roots`, every directory (only where several packages are merged) read
+/// and checked the same way. Its top-level entries, sorted.
 pub async fn read_root_links<G: Gateway>(
     gateway: &G,
     reference: &str,
     dir: &str,
-    main: &StorePath,
+    roots: &[StorePath],
 ) -> Result<Vec<RootLink>, UserError> {
     let entries = gateway.read_dir(reference, dir).await.unwrap_or_default();
-    validate_root_links(main, &entries)
+    let mut pending = validate_root_entries(roots, "", &entries)?;
+    let mut links: Vec<RootLink> = entries
+        .iter()
+        .map(|entry| RootLink {
+            name: base_name(&entry.path).to_string(),
+        })
+        .collect();
+    links.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut read = 0;
+    while let Some(relative) = pending.pop() {
+        read += 1;
+        if read > MAX_ROOT_DIRS || relative.split('/').count() > MAX_ROOT_DEPTH {
+            return Err(invalid(format!(
+                "the image's root has more than {MAX_ROOT_DIRS} merged directories or deeper than {MAX_ROOT_DEPTH} levels"
+            )));
+        }
+        let entries = gateway
+            .read_dir(reference, &format!("{dir}/{relative}"))
+            .await
+            .map_err(|err| invalid(format!("root directory {relative:?} ({})", err.message)))?;
+        pending.extend(validate_root_entries(roots, &relative, &entries)?);
+    }
+    Ok(links)
+}
+
+/// The last part of a path as ReadDir names an entry.
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or_default()
 }
 
 /// The programs in the main result's `bin/` (at `bin_dir` of `reference`), when it has one.
@@ -267,17 +418,17 @@ pub async fn read_executables<G: Gateway>(
     executables(&entries)
 }
 
-/// The derivations the result is built from (facts.nix's `packages`, written only with --sbom):
-/// none when no SBOM was asked for, or it is missing, too big or not readable.
+/// The derivations a package is built from (facts.nix's `packages` at `path`, written only with
+/// --sbom): none when no SBOM was asked for, or it is missing, too big or not readable.
 pub async fn read_packages<G: Gateway>(
     gateway: &G,
     reference: &str,
+    path: &str,
     sbom: bool,
-) -> Vec<crate::nix::facts::PackageFacts> {
+) -> Vec<PackageFacts> {
     if !sbom {
         return Vec::new();
     }
-    let path = contract::PACKAGES;
     match crate::buildkit::gateway::read_whole_file(gateway, reference, path, MAX_PACKAGES_BYTES)
         .await
     {
@@ -302,19 +453,21 @@ pub async fn read_info<G: Gateway>(gateway: &G, reference: &str, path: &str) -> 
     }
 }
 
-/// nixpkgs' CA bundle (`nss-cacert`), when the closure holds it and it has the usual file;
-/// `locate` says which ref holds a path and where the path's own tree lies in it.
+/// `SSL_CERT_FILE`: the CA bundle of the first package that has one at nixpkgs' place
+/// (`etc/ssl/certs/ca-bundle.crt`), else of nixpkgs' cacert (`nss-cacert`) anywhere in the
+/// closure. `locate` says which ref holds a path and where the path's own tree lies in it.
 pub async fn find_ca_bundle<G: Gateway>(
     gateway: &G,
     closure: &closure::Closure,
+    roots: &[StorePath],
     locate: impl Fn(&StorePath) -> (String, String),
 ) -> Option<String> {
     const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
-    for path in closure
+    let cacerts = closure
         .paths
         .keys()
-        .filter(|p| p.name().starts_with("nss-cacert"))
-    {
+        .filter(|p| p.name().starts_with("nss-cacert"));
+    for path in roots.iter().chain(cacerts) {
         let (reference, tree) = locate(path);
         if let Ok(entries) = gateway
             .read_dir(&reference, &format!("{tree}/etc/ssl/certs"))
@@ -322,6 +475,27 @@ pub async fn find_ca_bundle<G: Gateway>(
         {
             if entries.iter().any(|e| e.path == "ca-bundle.crt") {
                 return Some(format!("{path}/{BUNDLE}"));
+            }
+        }
+    }
+    None
+}
+
+/// `TZDIR`: the time zone database of the first package that has one at nixpkgs' place
+/// (tzdata's `share/zoneinfo`, a directory or a link to one).
+pub async fn find_tz_dir<G: Gateway>(
+    gateway: &G,
+    roots: &[StorePath],
+    locate: impl Fn(&StorePath) -> (String, String),
+) -> Option<String> {
+    for path in roots {
+        let (reference, tree) = locate(path);
+        if let Ok(entries) = gateway.read_dir(&reference, &format!("{tree}/share")).await {
+            let zoneinfo = entries.iter().any(|e| {
+                e.path == "zoneinfo" && (e.mode & MODE_DIR != 0 || e.mode & MODE_SYMLINK != 0)
+            });
+            if zoneinfo {
+                return Some(format!("{path}/share/zoneinfo"));
             }
         }
     }
@@ -336,24 +510,42 @@ fn is_plain_name(name: &str) -> bool {
         && !name.chars().any(char::is_control)
 }
 
-/// Each root entry must be a symlink named `N` pointing at exactly `<main result>/N`.
-pub fn validate_root_links(main: &StorePath, entries: &[Stat]) -> Result<Vec<RootLink>, UserError> {
-    let mut links = Vec::new();
+/// The entries of the image's root at `relative` (`""`: the top) must each be a link at
+/// `relative/N` pointing at exactly `<package>/relative/N` for one of `roots`, or, with several
+/// packages, a directory: returned, to be read in turn.
+pub fn validate_root_entries(
+    roots: &[StorePath],
+    relative: &str,
+    entries: &[Stat],
+) -> Result<Vec<String>, UserError> {
+    let several = roots.iter().any(|r| Some(r) != roots.first());
+    let mut directories = Vec::new();
     for entry in entries {
-        let name = entry.path.rsplit('/').next().unwrap_or_default();
-        let expected = format!("{main}/{name}");
-        if !is_plain_name(name) || entry.mode & MODE_SYMLINK == 0 || entry.linkname != expected {
-            return Err(UserError::new(format!(
-                "the Nix builder reported an unexpected root entry {:?} (link to {:?}); only links into {main} are allowed",
-                entry.path, entry.linkname
-            )));
+        let name = base_name(&entry.path);
+        let path = if relative.is_empty() {
+            name.to_string()
+        } else {
+            format!("{relative}/{name}")
+        };
+        let is_link = entry.mode & MODE_SYMLINK != 0;
+        let into_a_root = roots
+            .iter()
+            .any(|root| entry.linkname == format!("{root}/{path}"));
+        if is_plain_name(name) && is_link && into_a_root {
+            continue;
         }
-        links.push(RootLink {
-            name: name.to_string(),
-        });
+        if is_plain_name(name) && !is_link && entry.mode & MODE_DIR != 0 && several {
+            directories.push(path);
+            continue;
+        }
+        let into: Vec<String> = roots.iter().map(ToString::to_string).collect();
+        return Err(UserError::new(format!(
+            "the Nix builder reported an unexpected root entry {path:?} (link to {:?}); only links into {} are allowed",
+            entry.linkname,
+            into.join(", ")
+        )));
     }
-    links.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(links)
+    Ok(directories)
 }
 
 /// Names of executables (or symlinks, as Nix wrappers often are) among `entries`, sorted.
@@ -417,6 +609,7 @@ mod report_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::buildkit::fake_gateway::FakeGateway;
 
     fn stat(path: &str, mode: u32, linkname: &str) -> Stat {
         Stat {
@@ -432,20 +625,142 @@ mod tests {
     #[test]
     fn root_links_must_point_into_the_result() {
         let main = StorePath::parse(MAIN).unwrap();
+        let roots = std::slice::from_ref(&main);
         let good = [stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin"))];
-        assert_eq!(validate_root_links(&main, &good).unwrap()[0].name, "bin");
+        assert_eq!(
+            validate_root_entries(roots, "", &good).unwrap(),
+            Vec::<String>::new()
+        );
         for bad in [
             stat("bin", MODE_SYMLINK | 0o777, "/etc"),
             stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/../x")),
             stat("etc", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin")),
             stat("bin", 0o755, &format!("{MAIN}/bin")),
             stat("..", MODE_SYMLINK, &format!("{MAIN}/..")),
+            // One package: nothing is merged, so no directory.
+            stat("bin", MODE_DIR | 0o755, ""),
+        ] {
+            let err = validate_root_entries(roots, "", std::slice::from_ref(&bad)).unwrap_err();
+            assert!(err.message.contains("only links into"), "{bad:?}: {err}");
+        }
+    }
+
+    const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-1.36";
+
+    #[test]
+    fn merged_directories_hold_links_each_at_its_own_path_in_a_package() {
+        let roots = [
+            StorePath::parse(MAIN).unwrap(),
+            StorePath::parse(BUSYBOX).unwrap(),
+        ];
+        let top = [
+            stat("bin", MODE_DIR | 0o755, ""),
+            stat("share", MODE_SYMLINK | 0o777, &format!("{BUSYBOX}/share")),
+        ];
+        assert_eq!(validate_root_entries(&roots, "", &top).unwrap(), ["bin"]);
+        let bin = [
+            stat("hello", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin/hello")),
+            stat("sh", MODE_SYMLINK | 0o777, &format!("{BUSYBOX}/bin/sh")),
+        ];
+        assert!(validate_root_entries(&roots, "bin", &bin)
+            .unwrap()
+            .is_empty());
+        for bad in [
+            // Not at its own path in the package.
+            stat("sh", MODE_SYMLINK | 0o777, &format!("{BUSYBOX}/sbin/sh")),
+            stat("sh", MODE_SYMLINK | 0o777, &format!("{BUSYBOX}/sh")),
+            // Into no package.
+            stat(
+                "sh",
+                MODE_SYMLINK | 0o777,
+                "/nix/store/00000000000000000000000000000000-x/bin/sh",
+            ),
+            // A file of the builder's.
+            stat("sh", 0o755, ""),
         ] {
             assert!(
-                validate_root_links(&main, std::slice::from_ref(&bad)).is_err(),
+                validate_root_entries(&roots, "bin", std::slice::from_ref(&bad)).is_err(),
                 "{bad:?}"
             );
         }
+    }
+
+    fn read_links(g: &FakeGateway, roots: &[StorePath]) -> Result<Vec<RootLink>, UserError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(read_root_links(
+                g,
+                &FakeGateway::ref_of("report"),
+                "/root",
+                roots,
+            ))
+    }
+
+    #[test]
+    fn the_whole_merged_root_is_read_and_checked() {
+        let roots = [
+            StorePath::parse(MAIN).unwrap(),
+            StorePath::parse(BUSYBOX).unwrap(),
+        ];
+        let mut g = FakeGateway::default();
+        g.tree("report")
+            .dir(
+                "/root",
+                vec![
+                    stat("share", MODE_DIR | 0o755, ""),
+                    stat("bin", MODE_SYMLINK | 0o777, &format!("{MAIN}/bin")),
+                ],
+            )
+            .dir("/root/share", vec![stat("doc", MODE_DIR | 0o755, "")])
+            .dir(
+                "/root/share/doc",
+                vec![
+                    stat(
+                        "hello",
+                        MODE_SYMLINK | 0o777,
+                        &format!("{MAIN}/share/doc/hello"),
+                    ),
+                    stat(
+                        "busybox",
+                        MODE_SYMLINK | 0o777,
+                        &format!("{BUSYBOX}/share/doc/busybox"),
+                    ),
+                ],
+            );
+        let names: Vec<String> = read_links(&g, &roots)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert_eq!(names, ["bin", "share"]);
+        // A planted link two levels down is found.
+        g.tree("report").dir(
+            "/root/share/doc",
+            vec![stat("shadow", MODE_SYMLINK | 0o777, "/etc/shadow")],
+        );
+        let err = read_links(&g, &roots).unwrap_err();
+        assert!(err.message.contains("\"share/doc/shadow\""), "{err}");
+        // A directory that cannot be read is refused, not skipped.
+        g.tree("report").dirs.remove("/root/share/doc");
+        assert!(read_links(&g, &roots).is_err());
+    }
+
+    #[test]
+    fn collisions_are_read_leniently_and_named_with_both_paths() {
+        let text = format!(
+            "{MAIN} {BUSYBOX} bin/sh\n{MAIN} {BUSYBOX} share/a b\nnot a line\n{MAIN} /etc bin/x\n{MAIN} {BUSYBOX} ../x\n"
+        );
+        let collisions = Collision::parse_all(&text);
+        assert_eq!(collisions.len(), 2);
+        assert_eq!(collisions[1].name, "share/a b");
+        let err = contract::collision_error("attributes \"a\", \"b\" of default.nix", &text);
+        assert!(
+            err.message
+                .contains(&format!("bin/sh is in both {MAIN} and {BUSYBOX}")),
+            "{err}"
+        );
+        assert!(err.message.contains("NIX_COLLISIONS=first"), "{err}");
     }
 
     #[test]

@@ -158,3 +158,290 @@ esac"#,
     );
     assert!(sandbox.file(&tree).is_dir(), "no {tree}");
 }
+
+/// Makes a package directory under the sandbox's `store/`: `files` as (relative path, text); a
+/// text starting with `->` is a symlink to the rest.
+fn package(sandbox: &Sandbox, name: &str, files: &[(&str, &str)]) -> String {
+    let root = sandbox.dir.join("store").join(name);
+    for (path, text) in files {
+        let file = root.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        match text.strip_prefix("->") {
+            Some(target) => std::os::unix::fs::symlink(target, &file).unwrap(),
+            None => std::fs::write(&file, text).unwrap(),
+        }
+    }
+    std::fs::create_dir_all(&root).unwrap();
+    root.display().to_string()
+}
+
+/// The link at `path` of the sandbox, as text.
+fn link(sandbox: &Sandbox, path: &str) -> String {
+    std::fs::read_link(sandbox.file(path))
+        .map(|t| t.display().to_string())
+        .unwrap_or_else(|err| format!("no link at {path}: {err}"))
+}
+
+/// Runs common.sh's nf_profile over the packages; the collisions file's text.
+fn profile(sandbox: &Sandbox, packages: &[&str]) -> String {
+    let out = sandbox.dir.join("out");
+    let driver = format!(
+        "meta={out}/.nix-frontend\nmkdir -p $meta/root\n. \"$(dirname \"$0\")/common.sh\"\nnf_profile $meta/root $meta/collisions \"$@\" || echo failed >$meta/status\n",
+        out = out.display()
+    );
+    sandbox.write("tools/profile.sh", &driver, 0o755);
+    let status = Command::new("/bin/sh")
+        .arg(sandbox.dir.join("tools/profile.sh"))
+        .args(packages)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        !out.join(".nix-frontend/status").exists(),
+        "nf_profile failed"
+    );
+    std::fs::read_to_string(out.join(".nix-frontend/collisions")).unwrap()
+}
+
+/// One package's root is links to its top-level entries, as before there were several.
+#[test]
+fn one_package_gives_links_to_its_top_level_entries() {
+    let sandbox = Sandbox::new("profile-one");
+    let app = package(
+        &sandbox,
+        "app",
+        &[
+            ("bin/app", "a"),
+            ("share/doc/app", "d"),
+            ("nix-support/x", ""),
+        ],
+    );
+    assert_eq!(profile(&sandbox, &[&app]), "");
+    let root = "out/.nix-frontend/root";
+    assert_eq!(link(&sandbox, &format!("{root}/bin")), format!("{app}/bin"));
+    assert_eq!(
+        link(&sandbox, &format!("{root}/share")),
+        format!("{app}/share")
+    );
+    assert!(!sandbox.file(&format!("{root}/nix-support")).exists());
+}
+
+/// Several packages are merged as buildEnv merges them: a directory two of them have becomes a
+/// directory of links, at every depth; the same file twice is no collision; anything else is,
+/// named with both packages, and the first package's entry stays.
+#[test]
+fn several_packages_are_merged_and_collisions_named() {
+    let sandbox = Sandbox::new("profile-several");
+    let app = package(
+        &sandbox,
+        "app",
+        &[
+            ("bin/app", "app"),
+            ("bin/sh", "app's sh"),
+            ("share/doc/app/README", "r"),
+            ("share/same", "equal bytes"),
+            ("etc/ssl/certs/ca-bundle.crt", "certs"),
+            ("lib", "a file here"),
+        ],
+    );
+    let busybox = package(
+        &sandbox,
+        "busybox",
+        &[
+            ("bin/busybox", "bb"),
+            ("bin/sh", "->busybox"),
+            ("share/doc/busybox/README", "r"),
+            ("share/same", "equal bytes"),
+            ("lib/libx.so", "a directory here"),
+            ("nix-support/propagated", ""),
+        ],
+    );
+    let tzdata = package(&sandbox, "tzdata", &[("share/zoneinfo/UTC", "tz")]);
+    let odd = package(
+        &sandbox,
+        "odd",
+        &[("share", "a file where the others have a directory")],
+    );
+    let collisions = profile(&sandbox, &[&app, &busybox, &tzdata, &app, &odd]);
+    let root = "out/.nix-frontend/root";
+    // bin: a directory with each package's programs; bin/sh stays app's.
+    assert!(sandbox.file(&format!("{root}/bin")).is_dir());
+    assert_eq!(
+        link(&sandbox, &format!("{root}/bin/app")),
+        format!("{app}/bin/app")
+    );
+    assert_eq!(
+        link(&sandbox, &format!("{root}/bin/busybox")),
+        format!("{busybox}/bin/busybox")
+    );
+    assert_eq!(
+        link(&sandbox, &format!("{root}/bin/sh")),
+        format!("{app}/bin/sh")
+    );
+    // share: merged two levels down, doc/ of two packages a directory again.
+    assert!(sandbox.file(&format!("{root}/share/doc")).is_dir());
+    assert_eq!(
+        link(&sandbox, &format!("{root}/share/doc/busybox")),
+        format!("{busybox}/share/doc/busybox")
+    );
+    assert_eq!(
+        link(&sandbox, &format!("{root}/share/doc/app")),
+        format!("{app}/share/doc/app")
+    );
+    assert_eq!(
+        link(&sandbox, &format!("{root}/share/zoneinfo")),
+        format!("{tzdata}/share/zoneinfo")
+    );
+    assert_eq!(
+        link(&sandbox, &format!("{root}/share/same")),
+        format!("{app}/share/same")
+    );
+    // Only one package has etc: a link; nix-support is never linked.
+    assert_eq!(link(&sandbox, &format!("{root}/etc")), format!("{app}/etc"));
+    assert!(!sandbox.file(&format!("{root}/nix-support")).exists());
+    // Collisions: a file against a file, a file against a directory; nothing for equal bytes
+    // or for the package listed twice.
+    let mut lines: Vec<&str> = collisions.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        [
+            format!("{app} {busybox} bin/sh"),
+            format!("{app} {busybox} lib"),
+            format!("{app} {odd} share"),
+        ]
+    );
+}
+
+/// Fake Nix for builder.sh with the attributes `app` and `busybox` of default.nix (and `pair`,
+/// two derivations): each a derivation with an `out` output, realised as a package of the
+/// sandbox's store; `both` gives each a `bin/sh`.
+fn several_attributes(sandbox: &Sandbox, both: bool) -> (String, String) {
+    sandbox.write("src/default.nix", "{}\n", 0o644);
+    let sh = if both { "sh" } else { "sh-of-app" };
+    let app = package(
+        sandbox,
+        "app",
+        &[("bin/app", "a"), (&format!("bin/{sh}"), "a")],
+    );
+    let busybox = package(sandbox, "busybox", &[("bin/busybox", "b"), ("bin/sh", "b")]);
+    let drv = |name: &str| format!("/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-{name}.drv");
+    sandbox.command(
+        "nix-instantiate",
+        &format!(
+            r#"case $3 in
+  app) echo {} ;;
+  busybox) echo {} ;;
+  pair) echo {}; echo {} ;;
+  *) echo "error: attribute '$3' missing" >&2; exit 1 ;;
+esac"#,
+            drv("app"),
+            drv("busybox"),
+            drv("app"),
+            drv("busybox")
+        ),
+    );
+    sandbox.command(
+        "nix",
+        r#"case " $* " in
+  *" path-info "*) echo '{}' ;;
+  *" eval "*) echo '{"derivation":true,"outputName":"out"}' ;;
+  *) exit 1 ;;
+esac"#,
+    );
+    sandbox.command(
+        "nix-store",
+        &format!(
+            r#"case $1 in
+  --realise)
+    shift
+    for root in "$@"; do
+      case $root in *app.drv*) echo {app} ;; *busybox.drv*) echo {busybox} ;; esac
+    done ;;
+  --query) echo {app}; echo {busybox} ;;
+  *) exit 1 ;;
+esac"#
+        ),
+    );
+    (app, busybox)
+}
+
+/// Several attributes: each evaluated in turn, one root each in the order given, each one's
+/// facts in a file of its own, and the image's root made from the first output of each.
+#[test]
+fn builder_builds_several_attributes_into_one_root() {
+    let sandbox = Sandbox::new("several");
+    let (app, busybox) = several_attributes(&sandbox, false);
+    let env = [
+        ("NF_FILE", "default.nix"),
+        ("NF_ATTR_COUNT", "2"),
+        ("NF_ATTR_0", "app"),
+        ("NF_ATTR_1", "busybox"),
+    ];
+    let (status, log) = sandbox.run("builder.sh", &env);
+    assert_eq!(Status::parse(&status), Ok(Status::Ok), "{log}");
+    let read = |path: &str| std::fs::read_to_string(sandbox.file(&format!("/out{path}"))).unwrap();
+    let roots: Vec<String> = read(contract::ROOTS).lines().map(String::from).collect();
+    assert_eq!(roots.len(), 2);
+    assert!(roots[0].ends_with("-app.drv!out") && roots[1].ends_with("-busybox.drv!out"));
+    assert_eq!(read(contract::PROFILE_ROOTS), format!("{app}\n{busybox}\n"));
+    assert!(sandbox
+        .file(&format!("/out{}", contract::info_of(1)))
+        .is_file());
+    let root = format!("/out{}", contract::ROOT);
+    assert_eq!(
+        link(&sandbox, &format!("{root}/bin/app")),
+        format!("{app}/bin/app")
+    );
+    assert_eq!(
+        link(&sandbox, &format!("{root}/bin/sh")),
+        format!("{busybox}/bin/sh")
+    );
+}
+
+/// A name two packages provide stops the build with the collision status, both named in the
+/// log; with NF_COLLISIONS=first the first package's entry is in the root, and the build ends ok.
+#[test]
+fn builder_stops_at_a_collision_unless_the_first_may_win() {
+    let sandbox = Sandbox::new("collision");
+    let (app, busybox) = several_attributes(&sandbox, true);
+    let mut env = vec![
+        ("NF_FILE", "default.nix"),
+        ("NF_ATTR_COUNT", "2"),
+        ("NF_ATTR_0", "app"),
+        ("NF_ATTR_1", "busybox"),
+    ];
+    let (status, log) = sandbox.run("builder.sh", &env);
+    assert_eq!(Status::parse(&status), Ok(Status::Collision), "{log}");
+    assert_eq!(log, format!("{app} {busybox} bin/sh\n"));
+
+    let sandbox = Sandbox::new("collision-first");
+    let (app, _) = several_attributes(&sandbox, true);
+    env.push(("NF_COLLISIONS", "first"));
+    let (status, log) = sandbox.run("builder.sh", &env);
+    assert_eq!(Status::parse(&status), Ok(Status::Ok), "{log}");
+    let root = format!("/out{}", contract::ROOT);
+    assert_eq!(
+        link(&sandbox, &format!("{root}/bin/sh")),
+        format!("{app}/bin/sh")
+    );
+}
+
+/// With several attributes each must be one derivation: one that gives two is refused naming it.
+#[test]
+fn several_attributes_are_each_one_package() {
+    let sandbox = Sandbox::new("pair");
+    several_attributes(&sandbox, false);
+    let env = [
+        ("NF_FILE", "default.nix"),
+        ("NF_ATTR_COUNT", "2"),
+        ("NF_ATTR_0", "app"),
+        ("NF_ATTR_1", "pair"),
+    ];
+    let (status, log) = sandbox.run("builder.sh", &env);
+    assert_eq!(Status::parse(&status), Ok(Status::EvalFailed), "{log}");
+    assert!(
+        log.contains("the attribute pair gives 2 derivations"),
+        "{log}"
+    );
+}

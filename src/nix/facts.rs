@@ -79,12 +79,22 @@ fn identifiers_leniently<'de, D: Deserializer<'de>>(
     Ok(Identifiers::from_value(&Value::deserialize(deserializer)?))
 }
 
+/// One package the image is of (an attribute's first output; the image's root links point into
+/// them), with what facts.nix's `info` says of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootPackage {
+    pub path: StorePath,
+    pub info: DerivationInfo,
+}
+
 /// What facts.nix's `packages` reports of one derivation output the result is built from. Untrusted:
 /// every field is checked where it is used.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageFacts {
     /// The output referenced.
     pub path: StorePath,
+    /// Which of the image's packages (`RootPackage`, by index) it was reached from.
+    pub root: usize,
     /// Every output of its derivation.
     pub outputs: Vec<StorePath>,
     pub license: Option<String>,
@@ -121,6 +131,7 @@ pub fn parse_packages(json: &[u8]) -> Vec<PackageFacts> {
                 .unwrap_or_default();
             Some(PackageFacts {
                 path,
+                root: 0,
                 outputs,
                 license: string(entry, "license"),
                 homepage: string(entry, "homepage"),

@@ -7,12 +7,14 @@ use crate::buildkit::llb;
 use crate::buildkit::result::PlatformImage;
 use std::collections::BTreeSet;
 
+use crate::builder::report;
 use crate::buildkit::gateway::{MODE_DIR, MODE_SYMLINK};
 use crate::buildkit::platform::Platform;
 use crate::dockerui::options::{normalize_image_reference, ContextSource};
 use crate::dockerui::spec::Spec;
 use crate::dockerui::syntax::BaseImage;
 use crate::error::UserError;
+use crate::nix::closure::StorePath;
 use crate::plan::base::{Base, BaseConfig};
 use crate::plan::config::{self, PackageImageConfig};
 use crate::plan::{self, BuildResult};
@@ -28,7 +30,7 @@ pub async fn assemble_image<G: Gateway>(
     use_merge: bool,
     builder_image: &llb::Output,
 ) -> Result<PlatformImage, UserError> {
-    let package = match &result.info.image_config {
+    let package = match &result.main.info.image_config {
         Some(json) => PackageImageConfig::parse(json)
             .map_err(|err| UserError::new(format!("{}: {err}", spec.describe_target())))?,
         None => PackageImageConfig::default(),
@@ -80,6 +82,7 @@ pub async fn assemble_image<G: Gateway>(
         .await
         .map_err(|err| UserError::gateway("assembling the image", err))?;
     warn_without_entrypoint(gateway, spec, result).await;
+    warn_of_collisions(gateway, result).await;
     Ok(PlatformImage {
         platform: spec.platform.clone(),
         reference,
@@ -189,6 +192,9 @@ async fn resolve_base<G: Gateway>(
     ))
 }
 
+/// Directories of links read per top-level name of the profile: more is a hostile builder.
+const MAX_PROFILE_DIRS: usize = 1024;
+
 /// The result's top-level directories whose names the base has too, with the builder's links to
 /// their entries checked: each must be a link named N in `profile/D` to exactly `<result>/D/N`.
 async fn dirs_with_profile<G: Gateway>(
@@ -212,26 +218,32 @@ async fn dirs_with_profile<G: Gateway>(
         .solve(llb::definition(&manifest))
         .await
         .map_err(|err| UserError::gateway("reading the result's links", err))?;
-    let main = &result.results[0];
+    let roots: Vec<StorePath> = result.roots().map(|root| root.path.clone()).collect();
     for dir in clashing {
-        let profile = format!("{manifest_dir}/profile/{dir}");
         // A result entry that is not a directory has no profile: its link stays as it is.
-        let Ok(entries) = gateway.read_dir(&reference, &profile).await else {
+        if gateway
+            .read_dir(&reference, &format!("{manifest_dir}/profile/{dir}"))
+            .await
+            .is_err()
+        {
             continue;
-        };
-        for entry in &entries {
-            let name = entry.path.rsplit('/').next().unwrap_or_default();
-            let plain =
-                !name.is_empty() && name != "." && name != ".." && !name.contains(char::is_control);
-            if !plain
-                || entry.mode & MODE_SYMLINK == 0
-                || entry.linkname != format!("{main}/{dir}/{name}")
-            {
+        }
+        // As the root: each entry a link to its own path in a package, or (with several) a
+        // directory of such links.
+        let mut pending = vec![dir.to_string()];
+        let mut read = 0;
+        while let Some(relative) = pending.pop() {
+            read += 1;
+            if read > MAX_PROFILE_DIRS {
                 return Err(UserError::new(format!(
-                    "the Nix builder reported an unexpected profile entry {:?} (link to {:?}); only links into {main}/{dir} are allowed",
-                    entry.path, entry.linkname
+                    "the Nix builder reported more than {MAX_PROFILE_DIRS} directories of links in /{dir}"
                 )));
             }
+            let entries = gateway
+                .read_dir(&reference, &format!("{manifest_dir}/profile/{relative}"))
+                .await
+                .map_err(|err| UserError::gateway("reading the result's links", err))?;
+            pending.extend(report::validate_root_entries(&roots, &relative, &entries)?);
         }
         merged.insert(dir.to_string());
     }
@@ -244,7 +256,30 @@ async fn warn_without_entrypoint<G: Gateway>(gateway: &G, spec: &Spec, result: &
         && spec.settings.cmd.is_none()
     {
         gateway
-            .warn("no entrypoint: the result has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .warn("no entrypoint: the result (the first attribute's package) has no meta.mainProgram and not exactly one program in bin/; set ENTRYPOINT or CMD")
+            .await;
+    }
+}
+
+/// Names two packages provide that `NIX_COLLISIONS=first` settled: the first package's entry is
+/// in the image.
+async fn warn_of_collisions<G: Gateway>(gateway: &G, result: &BuildResult) {
+    const SHOWN: usize = 10;
+    for collision in result.collisions.iter().take(SHOWN) {
+        gateway
+            .warn(&format!(
+                "{}; the image has {}'s (NIX_COLLISIONS=first)",
+                collision.describe(),
+                collision.first
+            ))
+            .await;
+    }
+    if result.collisions.len() > SHOWN {
+        gateway
+            .warn(&format!(
+                "and {} more names two packages provide (NIX_COLLISIONS=first)",
+                result.collisions.len() - SHOWN
+            ))
             .await;
     }
 }

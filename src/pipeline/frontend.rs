@@ -172,7 +172,7 @@ async fn sbom_document<G: Gateway>(
     let document = sbom::document(&sbom::Input {
         closure: &result.closure,
         results: &result.results,
-        info: &result.info,
+        roots: &result.roots().collect::<Vec<_>>(),
         system: spec.platform.nix_system(),
         created: spec.source_date_epoch.unwrap_or(env.started_at),
         packages: &result.packages,
@@ -235,7 +235,9 @@ async fn build_single<G: Gateway>(
     let (built, built_ref, report) =
         run_nix_stage(gateway, options, env, spec, builder, context).await?;
     report.check(spec, Task::Build, build_file_text)?;
-    let result = report::read_build_result(gateway, &built_ref, spec.sbom.is_some()).await?;
+    let result =
+        report::read_build_result(gateway, &built_ref, spec.sbom.is_some(), spec.attrs.len())
+            .await?;
     eprintln!(
         "nix-frontend: closure of {} paths, {} bytes",
         result.closure.paths.len(),
@@ -371,6 +373,7 @@ mod tests {
         tree.file("/.nix-frontend/status", "ok\n")
             .file("/.nix-frontend/ran-at", "10")
             .file("/.nix-frontend/results", format!("{HELLO}\n"))
+            .file("/.nix-frontend/profile-roots", format!("{HELLO}\n"))
             .file(
                 "/.nix-frontend/closure.json",
                 format!(r#"{{"{HELLO}":{{"narSize":100,"references":["{BUSYBOX}"]}},"{BUSYBOX}":{{"narSize":2000,"references":[]}}}}"#),
@@ -655,6 +658,17 @@ mod tests {
             vec![entry("etc", MODE_SYMLINK | 0o777, "/etc")],
         );
         expect_error(&mut g, "only links into");
+    }
+
+    #[test]
+    fn a_collision_in_the_single_step_names_both_packages() {
+        let mut g = good();
+        g.tree(NIX_STAGE)
+            .file("/.nix-frontend/status", "collision\n")
+            .file("/.nix-frontend/log", format!("{HELLO} {BUSYBOX} bin/sh\n"));
+        expect_error(&mut g, &format!("bin/sh is in both {HELLO} and {BUSYBOX}"));
+        // Not built again: a collision is no transient failure.
+        assert!(g.warnings().is_empty());
     }
 
     #[test]

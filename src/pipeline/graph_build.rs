@@ -105,18 +105,21 @@ pub async fn build_platform<G: Gateway>(
     let holder_of = locate(gateway, &closure, &holders).await?;
 
     report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")).await?;
-    let main = &results[0];
-    let root_links =
-        report::read_root_links(gateway, &final_ref, &format!("{RESULT_DIR}/root"), main).await?;
-    let main_ref = &holders[holder_of[main]].1;
-    let executables =
-        report::read_executables(gateway, main_ref, &format!("{main}/bin"), &root_links).await;
-    let info = report::read_info(gateway, &eval_ref, contract::INFO).await;
-    let packages = report::read_packages(gateway, &eval_ref, spec.sbom.is_some()).await;
-    let ca_bundle = report::find_ca_bundle(gateway, &closure, |path| {
-        (holders[holder_of[path]].1.clone(), path.to_string())
-    })
+    let profile =
+        report::read_profile(gateway, &final_ref, RESULT_DIR, &results, spec.attrs.len()).await?;
+    let (main, others, packages) =
+        report::read_root_packages(gateway, &eval_ref, &profile, spec.sbom.is_some()).await;
+    let main_ref = &holders[holder_of[&main.path]].1;
+    let executables = report::read_executables(
+        gateway,
+        main_ref,
+        &format!("{}/bin", main.path),
+        &profile.root_links,
+    )
     .await;
+    let locate = |path: &StorePath| (holders[holder_of[path]].1.clone(), path.to_string());
+    let ca_bundle = report::find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
+    let tz_dir = report::find_tz_dir(gateway, &profile.roots(), locate).await;
     eprintln!(
         "nix-frontend: closure of {} paths, {} bytes",
         closure.paths.len(),
@@ -126,10 +129,13 @@ pub async fn build_platform<G: Gateway>(
         packages,
         closure,
         results,
-        root_links,
+        main,
+        others,
+        root_links: profile.root_links,
         executables,
-        info,
         ca_bundle,
+        tz_dir,
+        collisions: profile.collisions,
     };
     if plan::host_system(spec).is_some() {
         architecture::check_programs(gateway, &spec.platform, &result, |path| {
@@ -210,6 +216,12 @@ impl Steps<'_> {
             let Some((index, report)) = first_failure(gateway, self.graph, &refs).await? else {
                 return Ok((steps, refs));
             };
+            if report.status == Status::Collision {
+                return Err(contract::collision_error(
+                    &self.spec.describe_target(),
+                    &report.log,
+                ));
+            }
             let step = self.graph.groups[index].step_name();
             if !report.is_stale_failure(started_at) || rerun[index] {
                 return Err(UserError::new(format!(
@@ -405,6 +417,8 @@ async fn first_failure<G: Gateway>(
         match report.status {
             Status::Ok => {}
             Status::BuildFailed => return Ok(Some((i, report))),
+            // Only the final group makes the image's root, where packages can collide.
+            Status::Collision if group.is_final => return Ok(Some((i, report))),
             Status::Skipped => skipped = skipped.or(Some((i, report))),
             other => {
                 return Err(invalid(format!(
@@ -525,6 +539,7 @@ mod tests {
         step(g.tree(APP_STEP), &base(APP_DRV), &[APP]);
         g.tree(APP_STEP)
             .file("/nf/result/results", format!("{APP}\n"))
+            .file("/nf/result/profile-roots", format!("{APP}\n"))
             .file(
                 "/nf/result/closure.json",
                 format!(r#"{{"{APP}":{{"narSize":100,"references":["{BUSYBOX}","{DEP}"]}},"{DEP}":{{"narSize":4000,"references":[]}},"{BUSYBOX}":{{"narSize":2000,"references":[]}}}}"#),
@@ -574,6 +589,133 @@ mod tests {
             }
         }
         (execs, g.warnings())
+    }
+
+    const EVAL_TWO: &str = "evaluate default.nix -A app -A dep";
+    const FINAL_TWO: &str = "build app-1.0 and 1 more";
+
+    /// `--target "app dep"`: two packages, both built in the final step, whose root merges their
+    /// `bin/` (and has dep's `share/`).
+    fn good_two() -> FakeGateway {
+        let mut g = FakeGateway::default();
+        g.tree("load build definition from default.nix")
+            .file("default.nix", "# syntax=org/nix-frontend\n{ app = ...; }");
+        evaluation(g.tree(EVAL_TWO));
+        g.tree(EVAL_TWO)
+            .file(
+                "/.nix-frontend/roots",
+                format!("{APP_DRV}!out\n{DEP_DRV}!out\n"),
+            )
+            .file(
+                "/.nix-frontend/info.json",
+                r#"{"pname":"app","license":"MIT","mainProgram":"app"}"#,
+            )
+            .file(
+                "/.nix-frontend/info-1.json",
+                r#"{"pname":"dep","license":"GPL-2.0-only AND MIT"}"#,
+            );
+        step(g.tree(FINAL_TWO), &base(APP_DRV), &[APP, DEP]);
+        g.tree(FINAL_TWO)
+            .file("/nf/result/results", format!("{APP}\n{DEP}\n"))
+            .file("/nf/result/profile-roots", format!("{APP}\n{DEP}\n"))
+            .file(
+                "/nf/result/closure.json",
+                format!(r#"{{"{APP}":{{"narSize":100,"references":["{BUSYBOX}","{DEP}"]}},"{DEP}":{{"narSize":4000,"references":[]}},"{BUSYBOX}":{{"narSize":2000,"references":[]}}}}"#),
+            )
+            .dir("/nf/result/tmp", vec![])
+            .dir(
+                "/nf/result/root",
+                vec![
+                    entry("bin", MODE_DIR | 0o755, ""),
+                    entry("share", MODE_SYMLINK | 0o777, &format!("{DEP}/share")),
+                ],
+            )
+            .dir(
+                "/nf/result/root/bin",
+                vec![
+                    entry("app", MODE_SYMLINK | 0o777, &format!("{APP}/bin/app")),
+                    entry("dep", MODE_SYMLINK | 0o777, &format!("{DEP}/bin/dep")),
+                ],
+            )
+            .dir(&format!("{APP}/bin"), vec![entry("app", 0o555, "")])
+            .dir(&format!("{DEP}/share"), vec![entry("zoneinfo", MODE_DIR, "")]);
+        g
+    }
+
+    fn run_two(g: &FakeGateway, pairs: &[(&str, &str)]) -> Result<Built, UserError> {
+        let mut options = vec![("filename", "default.nix"), ("target", "app dep")];
+        options.extend_from_slice(pairs);
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(build(g, &Options::from_pairs(&options), &environment(0)))
+    }
+
+    #[test]
+    fn several_attributes_make_one_image_of_every_package() {
+        let g = good_two();
+        let built = run_two(&g, &[("build-arg:NIX_COLLISIONS", "first")]).unwrap();
+        let config = &built.images[0].config["config"];
+        // The first attribute's program, its labels with the licenses of both.
+        assert_eq!(config["Entrypoint"][0], format!("{APP}/bin/app"));
+        assert_eq!(config["Labels"]["org.opencontainers.image.title"], "app");
+        assert_eq!(
+            config["Labels"]["org.opencontainers.image.licenses"],
+            "MIT AND GPL-2.0-only"
+        );
+        let env: Vec<&str> = config["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "PATH=/bin".to_string(),
+                format!("TZDIR={DEP}/share/zoneinfo")
+            ]
+        );
+        // Every attribute reaches the evaluation; the collision rule only the final step.
+        let definitions = g.definitions();
+        let steps = crate::buildkit::llb::definition_to_json(&definitions[FINAL_SOLVE]).to_string();
+        assert!(steps.contains("NF_COLLISIONS=first"), "{steps}");
+        assert!(steps.contains("NF_ATTR_COUNT=2") && steps.contains("NF_ATTR_1=dep"));
+        let image =
+            crate::buildkit::llb::definition_to_json(definitions.last().unwrap()).to_string();
+        assert!(
+            image.contains("links /{bin,share} into 2 packages"),
+            "{image}"
+        );
+        assert!(image.contains("/nf/result/root"), "{image}");
+    }
+
+    #[test]
+    fn colliding_packages_stop_the_build_naming_both() {
+        let mut g = good_two();
+        g.tree(FINAL_TWO)
+            .file(&format!("/nf/status/{}", base(APP_DRV)), "collision\n")
+            .file(
+                &format!("/nf/log/{}", base(APP_DRV)),
+                format!("{APP} {DEP} bin/sh\n"),
+            );
+        let err = run_two(&g, &[]).unwrap_err();
+        assert!(
+            err.message
+                .contains(&format!("bin/sh is in both {APP} and {DEP}")),
+            "{err}"
+        );
+        assert!(
+            err.message
+                .contains("the packages of attributes \"app\", \"dep\" of default.nix collide"),
+            "{err}"
+        );
+        // A wrong number of packages for the attributes is refused.
+        let mut g = good_two();
+        g.tree(FINAL_TWO)
+            .file("/nf/result/profile-roots", format!("{APP}\n"));
+        let err = run_two(&g, &[]).unwrap_err();
+        assert!(err.message.contains("1 packages for 2 attributes"), "{err}");
     }
 
     #[test]

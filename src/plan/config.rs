@@ -1,6 +1,7 @@
 //! The OCI image config (`containerimage.config`), merged from four levels, each over the last:
-//! what the result implies (Entrypoint from `meta.mainProgram` or the only program in `bin/`,
-//! `PATH=/bin`, OCI labels from `pname`/`version`/`meta`, `SSL_CERT_FILE` for a CA bundle), the
+//! what the result implies (Entrypoint from the main package's `meta.mainProgram` or its only
+//! program in `bin/`, `PATH=/bin`, OCI labels from its `pname`/`version`/`meta` with the licenses
+//! of every package, `SSL_CERT_FILE` for a CA bundle, `TZDIR` for time zone data), the
 //! derivation's `passthru.imageConfig`, the Dockerfile's instructions, and `--label`.
 
 use std::collections::BTreeMap;
@@ -133,8 +134,32 @@ pub fn derivation_labels(info: &DerivationInfo) -> BTreeMap<String, String> {
     labels
 }
 
+/// The licenses of every package of the image as one SPDX expression (each id once, joined
+/// with AND, as facts.nix joins a package's own), when there are several packages.
+fn combined_licenses(result: &BuildResult) -> Option<String> {
+    if result.others.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    for license in result
+        .roots()
+        .filter_map(|root| root.info.license.as_deref())
+    {
+        for id in license
+            .split(" AND ")
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    (!ids.is_empty()).then(|| ids.join(" AND "))
+}
+
 pub fn effective(spec: &Spec, result: &BuildResult, package: &PackageImageConfig) -> Effective {
-    let main = &result.results[0];
+    let main = &result.main.path;
     let has_bin = result.root_links.iter().any(|l| l.name == "bin");
     let mut e = Effective::default();
 
@@ -143,9 +168,16 @@ pub fn effective(spec: &Spec, result: &BuildResult, package: &PackageImageConfig
     if let Some(bundle) = result.ca_bundle.as_ref() {
         set_env(&mut e.env, "SSL_CERT_FILE", bundle);
     }
+    if let Some(zoneinfo) = result.tz_dir.as_ref() {
+        set_env(&mut e.env, "TZDIR", zoneinfo);
+    }
     e.entrypoint =
         super::default_program(result).map(|program| vec![format!("{main}/bin/{program}")]);
-    e.labels = derivation_labels(&result.info);
+    e.labels = derivation_labels(&result.main.info);
+    if let Some(licenses) = combined_licenses(result) {
+        e.labels
+            .insert("org.opencontainers.image.licenses".into(), licenses);
+    }
 
     // 2. passthru.imageConfig.
     match &package.env {

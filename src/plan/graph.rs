@@ -37,10 +37,7 @@ const OUT: &str = super::contract::OUT;
 
 /// The progress name of the evaluation step, e.g. `evaluate default.nix -A hello`.
 pub fn eval_step_name(spec: &Spec) -> String {
-    let step = match &spec.attr {
-        Some(attr) => format!("evaluate {} -A {attr}", spec.nix_file),
-        None => format!("evaluate {}", spec.nix_file),
-    };
+    let step = format!("evaluate {}{}", spec.nix_file, spec.attr_arguments());
     platform_prefixed(spec, step) + &where_it_runs(spec, false)
 }
 
@@ -333,6 +330,7 @@ fn group_stage(
     }
     if group.is_final {
         env.push(format!("{}=1", vars::FINAL));
+        env.extend(super::step::profile_env(spec));
     }
     let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone());
     let out = exec.output(OUT, None);

@@ -194,9 +194,6 @@ fn human_bytes(bytes: u64) -> String {
     }
 }
 
-/// The last, small layer: links from `/` into the result, and for a non-root USER minimal
-/// accounts and `/tmp`, and the WORKDIR, VOLUME and declared directories with their owners
-/// (`config::made_directories`). Everything else in it is owned by root; all is pinned in time.
 /// What the last layer is made from beyond the result.
 struct Settings<'a> {
     effective: &'a config::Effective,
@@ -204,6 +201,10 @@ struct Settings<'a> {
     base: Option<&'a base::Base>,
 }
 
+/// The last, small layer: links from `/` into the packages (directories of links where several
+/// have the same directory, as the builder merged them), and for a non-root USER minimal
+/// accounts and `/tmp`, and the WORKDIR, VOLUME and declared directories with their owners
+/// (`config::made_directories`). Everything else in it is owned by root; all is pinned in time.
 fn extras_layer(
     result: &BuildResult,
     trees: &Trees,
@@ -311,11 +312,15 @@ fn extras_layer(
     let mut what = Vec::new();
     if !links.is_empty() {
         let names: Vec<String> = links.iter().map(|l| l.name.clone()).collect();
-        what.push(format!(
-            "links /{{{}}} into {}",
-            names.join(","),
-            result.results[0]
-        ));
+        what.push(if result.others.is_empty() {
+            format!("links /{{{}}} into {}", names.join(","), result.main.path)
+        } else {
+            format!(
+                "links /{{{}}} into {} packages",
+                names.join(","),
+                result.others.len() + 1
+            )
+        });
         copies.push((
             built.clone(),
             pinned(format!("{manifest_dir}/root"), "/", true, names),
@@ -399,9 +404,10 @@ pub fn image_config(spec: &Spec, effective: &config::Effective) -> Value {
     config::to_json(spec, effective)
 }
 
-/// `meta.mainProgram` when the result has it in `bin/`, else the only executable there.
+/// The main package's `meta.mainProgram` when it has it in `bin/`, else the only executable
+/// there.
 pub fn default_program(result: &BuildResult) -> Option<&str> {
-    if let Some(main) = &result.info.main_program {
+    if let Some(main) = &result.main.info.main_program {
         if result.executables.iter().any(|e| e == main) {
             return Some(main.as_str());
         }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::builder::contract::{self, scripts, vars};
 use crate::buildkit::llb::{self, Meta, MountKind, Output};
 use crate::buildkit::platform::Platform;
-use crate::dockerui::spec::{Emulation, Spec};
+use crate::dockerui::spec::{Collisions, Emulation, Spec};
 
 /// What a Nix step in the builder does (part of the builder contract: which script runs).
 pub use crate::builder::contract::Task;
@@ -76,10 +76,7 @@ pub fn nix_cache_id(spec: &Spec, builder: &BuilderImage) -> String {
 
 /// The progress name of the Nix step, e.g. `nix-build default.nix -A hello`.
 pub fn build_step_name(spec: &Spec) -> String {
-    let step = match &spec.attr {
-        Some(attr) => format!("nix-build {} -A {attr}", spec.nix_file),
-        None => format!("nix-build {}", spec.nix_file),
-    };
+    let step = format!("nix-build {}{}", spec.nix_file, spec.attr_arguments());
     platform_prefixed(spec, step) + &where_it_runs(spec, false)
 }
 
@@ -187,6 +184,9 @@ pub fn nix_stage(
     };
     if let (Task::Build, Some(url)) = (task, &spec.cache_push) {
         env.push(format!("{}={url}", vars::CACHE_PUSH));
+    }
+    if task == Task::Build {
+        env.extend(profile_env(spec));
     }
     let cache_id = nix_cache_id(spec, builder);
     let script = match task {
@@ -325,8 +325,16 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     }
     env.push("NO_COLOR=1".into());
     env.push(format!("{}={}", vars::FILE, spec.nix_file));
-    if let Some(attr) = &spec.attr {
-        env.push(format!("{}={attr}", vars::ATTR));
+    // One attribute in NF_ATTR; several each in a variable of its own, read back one by one.
+    match spec.attrs.as_slice() {
+        [] => {}
+        [attr] => env.push(format!("{}={attr}", vars::ATTR)),
+        attrs => {
+            env.push(format!("{}={}", vars::ATTR_COUNT, attrs.len()));
+            for (i, attr) in attrs.iter().enumerate() {
+                env.push(format!("{}={attr}", vars::indexed(vars::ATTRS, i)));
+            }
+        }
     }
     if spec.flake {
         env.push(format!("{}=1", vars::FLAKE));
@@ -368,6 +376,14 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     }
     env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
     env
+}
+
+/// The environment of the step that makes the image's root links (the single step, the graph's
+/// final group): `NIX_COLLISIONS=first` when several packages could collide. Only there, so that
+/// the rule never changes another step's cache key.
+pub fn profile_env(spec: &Spec) -> Option<String> {
+    (spec.attrs.len() > 1 && spec.collisions == Collisions::First)
+        .then(|| format!("{}=first", vars::COLLISIONS))
 }
 
 /// The environment of a step that evaluates the result: the builder's, and with --sbom the

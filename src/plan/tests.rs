@@ -8,6 +8,7 @@ use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::options::{Options, Platform};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::{self, Limits, StorePath};
+use crate::nix::facts::RootPackage;
 
 const HELLO: &str = "/nix/store/8rdhvmrp4a21j859nhvq50qvgwx6lf9l-hello-1.0";
 const BUSYBOX: &str = "/nix/store/4wyqq71kp9g4lz3dhpmy0d35kk63qb30-busybox-static";
@@ -46,11 +47,17 @@ fn hello_result() -> BuildResult {
     BuildResult {
         packages: Vec::new(),
         closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
+        main: RootPackage {
+            path: results[0].clone(),
+            info: config::DerivationInfo::default(),
+        },
+        others: Vec::new(),
         results,
         root_links: vec![RootLink { name: "bin".into() }],
         executables: vec!["hello".into()],
-        info: config::DerivationInfo::default(),
         ca_bundle: None,
+        tz_dir: None,
+        collisions: Vec::new(),
     }
 }
 
@@ -82,13 +89,20 @@ fn render(output: &Output) -> String {
 #[test]
 fn build_stage_passes_user_values_as_environment_only() {
     let spec = spec(
-        &[("filename", "default.nix"), ("target", "hello; rm -rf /")],
+        &[
+            ("filename", "default.nix"),
+            ("target", "\"hello; rm -rf /\""),
+        ],
         "",
     );
     let out = build_stage(&spec, &builder(), context().into(), None);
     let rendered = render(&out);
-    // The attribute is one environment entry, never part of the script or argv.
-    assert!(rendered.contains("\"NF_ATTR=hello; rm -rf /\""));
+    // The attribute (a name with spaces in Nix's quotes) is one environment entry, never part
+    // of the script or argv.
+    assert!(
+        rendered.contains(r#""NF_ATTR=\"hello; rm -rf /\"""#),
+        "{rendered}"
+    );
     assert!(!scripts::BUILDER.text.contains("hello; rm"));
     insta::assert_snapshot!("build_stage", rendered);
 }
@@ -159,6 +173,10 @@ fn equal_paths_give_equal_layer_vertices_in_different_images() {
     let results = vec![StorePath::parse(HELLO_2).unwrap()];
     let second = BuildResult {
         closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
+        main: RootPackage {
+            path: results[0].clone(),
+            info: config::DerivationInfo::default(),
+        },
         results,
         ..hello_result()
     };
@@ -193,9 +211,9 @@ fn main_program_wins_over_a_single_executable_only_when_present() {
     let mut result = hello_result();
     result.executables = vec!["a".into(), "b".into()];
     assert_eq!(default_program(&result), None);
-    result.info.main_program = Some("b".into());
+    result.main.info.main_program = Some("b".into());
     assert_eq!(default_program(&result), Some("b"));
-    result.info.main_program = Some("missing".into());
+    result.main.info.main_program = Some("missing".into());
     assert_eq!(default_program(&result), None);
 }
 
@@ -239,7 +257,7 @@ fn dialect_settings_reach_the_config_and_the_settings_layer() {
 #[test]
 fn package_image_config_sits_between_the_result_and_the_dockerfile() {
     let mut result = hello_result();
-    result.info = config::DerivationInfo {
+    result.main.info = config::DerivationInfo {
         pname: Some("hello".into()),
         version: Some("1.0".into()),
         ..Default::default()
@@ -361,5 +379,68 @@ fn nix_runs_natively_unless_the_whole_builder_must_be_emulated() {
     assert_eq!(
         build_step_name(&arm),
         "nix-build default.nix (on linux/amd64)"
+    );
+}
+
+#[test]
+fn ssl_cert_file_and_tzdir_come_from_the_packages_unless_the_user_sets_them() {
+    let mut result = hello_result();
+    result.ca_bundle = Some(format!("{BUSYBOX}/etc/ssl/certs/ca-bundle.crt"));
+    result.tz_dir = Some(format!("{BUSYBOX}/share/zoneinfo"));
+    let plain = spec(&[("filename", "Dockerfile")], "");
+    let e = effective(&plain, &result);
+    assert_eq!(
+        e.env,
+        [
+            ("PATH".to_string(), "/bin".to_string()),
+            (
+                "SSL_CERT_FILE".to_string(),
+                format!("{BUSYBOX}/etc/ssl/certs/ca-bundle.crt")
+            ),
+            ("TZDIR".to_string(), format!("{BUSYBOX}/share/zoneinfo")),
+        ]
+    );
+    let set = spec(&[("filename", "Dockerfile")], "ENV TZDIR=/zones\n");
+    let e = effective(&set, &result);
+    assert!(e.env.contains(&("TZDIR".into(), "/zones".into())));
+    assert_eq!(e.env.iter().filter(|(k, _)| k == "TZDIR").count(), 1);
+}
+
+#[test]
+fn several_packages_label_the_image_with_every_license_and_the_first_ones_name() {
+    let mut result = hello_result();
+    result.main.info = config::DerivationInfo {
+        pname: Some("hello".into()),
+        license: Some("MIT".into()),
+        ..Default::default()
+    };
+    let e = effective(&spec(&[("filename", "default.nix")], ""), &result);
+    assert_eq!(e.labels["org.opencontainers.image.licenses"], "MIT");
+    result.others = vec![
+        RootPackage {
+            path: StorePath::parse(BUSYBOX).unwrap(),
+            info: config::DerivationInfo {
+                pname: Some("busybox".into()),
+                license: Some("GPL-2.0-only AND MIT".into()),
+                ..Default::default()
+            },
+        },
+        RootPackage {
+            path: StorePath::parse("/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-tzdata").unwrap(),
+            info: config::DerivationInfo::default(),
+        },
+    ];
+    let spec = spec(&[("filename", "default.nix")], "");
+    let e = effective(&spec, &result);
+    assert_eq!(e.labels["org.opencontainers.image.title"], "hello");
+    assert_eq!(
+        e.labels["org.opencontainers.image.licenses"],
+        "MIT AND GPL-2.0-only"
+    );
+    assert_eq!(e.entrypoint, Some(vec![format!("{HELLO}/bin/hello")]));
+    let rendered = render(&stage(&spec, &result, true));
+    assert!(
+        rendered.contains("links /{bin} into 3 packages"),
+        "{rendered}"
     );
 }

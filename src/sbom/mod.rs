@@ -1,12 +1,15 @@
 //! The SBOM of an image: an SPDX 2.3 JSON document written from the validated closure and the
 //! derivation's metadata (`--sbom=true`). Pure: what goes in is the closure, the results, the
-//! `info.json` facts and the platform; what comes out is the document's bytes.
+//! image's packages with their `info.json` facts and the platform; what comes out is the
+//! document's bytes.
 //!
 //! Every store path of the image is one package: its name and version split from the store
 //! path's name as Nix's `builtins.parseDrvName` does, a stable SPDXID from the store path's hash,
 //! the NAR hash as its SHA256 checksum, the store path itself as `packageFileName`, a
 //! `pkg:nix/NAME@VERSION?system=SYSTEM` purl (the type proposed in package-url/purl-spec#877),
 //! a `DEPENDS_ON` relationship per reference and `DESCRIBES` from the document to each result.
+//! Each of the image's packages (one per attribute built) gets its own license, homepage and
+//! description from what its evaluation said.
 //! Metadata that is odd (not an SPDX id, too long, not a URL) becomes `NOASSERTION`, a
 //! `LicenseRef-…` or is left out: the document stays valid and the build never fails over it.
 //!
@@ -27,7 +30,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::nix::closure::{Closure, StorePath};
-use crate::nix::facts::{DerivationInfo, Identifiers, PackageFacts};
+use crate::nix::facts::{Identifiers, PackageFacts, RootPackage};
 
 /// The predicate type of an SPDX document and where it lies in its ref: the result's attestation
 /// facts, kept with the result.
@@ -54,12 +57,14 @@ pub struct Input<'a> {
     pub closure: &'a Closure,
     /// The build outputs; the first is the main result.
     pub results: &'a [StorePath],
-    pub info: &'a DerivationInfo,
+    /// The image's packages, one per attribute, the main one first, with their facts.
+    pub roots: &'a [&'a RootPackage],
     /// The Nix system the closure was built for, e.g. `x86_64-linux`.
     pub system: Option<&'a str>,
     /// Unix seconds of the document's creation.
     pub created: i64,
-    /// The derivations the result is built from (facts.nix's `packages`), possibly none.
+    /// The derivations the packages are built from (facts.nix's `packages`, each naming the
+    /// package it was reached from), possibly none.
     pub packages: &'a [PackageFacts],
     /// Whether the build-time closure is listed too (`BUILDKIT_SBOM_SCAN_STAGE=true`).
     pub build_dependencies: bool,
@@ -84,7 +89,13 @@ impl Document {
 /// The SPDX 2.3 document of `input`.
 pub fn document(input: &Input) -> Document {
     let results: BTreeSet<&StorePath> = input.results.iter().collect();
-    let main = input.results.first();
+    let main = input
+        .roots
+        .first()
+        .map(|root| &root.path)
+        .or(input.results.first());
+    let roots: HashMap<&StorePath, &RootPackage> =
+        input.roots.iter().rev().map(|r| (&r.path, *r)).collect();
     // What the derivations say of each store path they output (the first report wins).
     let mut facts: HashMap<&StorePath, &PackageFacts> = HashMap::new();
     for package in input.packages {
@@ -105,34 +116,34 @@ pub fn document(input: &Input) -> Document {
     }
     for (path, info) in &input.closure.paths {
         let fact = facts.get(path).copied();
-        // The main result: info.json (the value built) over the walk's facts where it says
-        // anything.
-        let main_facts = (Some(path) == main).then(|| PackageFacts {
+        let root = roots.get(path).copied();
+        // A package of the image: its info.json (the value built) over the walk's facts where
+        // it says anything.
+        let root_facts = root.map(|root| PackageFacts {
             path: path.clone(),
+            root: 0,
             outputs: Vec::new(),
-            license: input
+            license: root
                 .info
                 .license
                 .clone()
                 .or_else(|| fact.and_then(|f| f.license.clone())),
-            homepage: url(input.info.homepage.as_deref())
+            homepage: url(root.info.homepage.as_deref())
                 .map(String::from)
                 .or_else(|| fact.and_then(|f| f.homepage.clone())),
             download_location: fact.and_then(|f| f.download_location.clone()),
-            identifiers: if input.info.identifiers.is_empty() {
+            identifiers: if root.info.identifiers.is_empty() {
                 fact.map(|f| f.identifiers.clone()).unwrap_or_default()
             } else {
-                input.info.identifiers.clone()
+                root.info.identifiers.clone()
             },
         });
-        let fact = main_facts.as_ref().or(fact);
+        let fact = root_facts.as_ref().or(fact);
         let mut package = package_of(path, fact, input.system, &mut license_refs, &mut warnings);
         if let Some(hash) = &info.nar_hash {
             package["checksums"] = json!([{ "algorithm": "SHA256", "checksumValue": hex(hash) }]);
         }
-        if let Some(description) =
-            text(input.info.description.as_deref()).filter(|_| Some(path) == main)
-        {
+        if let Some(description) = root.and_then(|r| text(r.info.description.as_deref())) {
             package["description"] = json!(description);
         }
         if results.contains(path) {
@@ -160,10 +171,12 @@ pub fn document(input: &Input) -> Document {
                 &mut license_refs,
                 &mut warnings,
             ));
+            // A build dependency of the package whose walk reached it.
+            let of = input.roots.get(fact.root).map_or(main, |root| &root.path);
             relationships.push(json!({
                 "spdxElementId": spdx_id(&fact.path),
                 "relationshipType": "BUILD_DEPENDENCY_OF",
-                "relatedSpdxElement": spdx_id(main),
+                "relatedSpdxElement": spdx_id(of),
             }));
         }
     }
@@ -641,6 +654,7 @@ pub fn iso8601(seconds: i64) -> String {
 mod tests {
     use super::*;
     use crate::nix::closure::{self, Limits};
+    use crate::nix::facts::DerivationInfo;
 
     const TOP: &str = "/nix/store/0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-hello-2.12";
     const LIBC: &str = "/nix/store/9v5d40jyvmwgnq1nj8f19ji2rcc5dksd-glibc-2.40";
@@ -663,10 +677,14 @@ mod tests {
     fn doc(info: &DerivationInfo) -> Value {
         let closure = closure();
         let results = [StorePath::parse(TOP).unwrap()];
+        let top = RootPackage {
+            path: results[0].clone(),
+            info: info.clone(),
+        };
         document(&Input {
             closure: &closure,
             results: &results,
-            info,
+            roots: &[&top],
             system: Some("x86_64-linux"),
             created: 1_700_000_000,
             packages: &[],
@@ -828,6 +846,7 @@ mod tests {
         let results = [StorePath::parse(TOP).unwrap()];
         let fact = |path: &str, outputs: &[&str], license: &str, download: &str| PackageFacts {
             path: StorePath::parse(path).unwrap(),
+            root: 0,
             outputs: outputs
                 .iter()
                 .map(|o| StorePath::parse(o).unwrap())
@@ -848,11 +867,15 @@ mod tests {
             ),
             fact(TOOL, &[TOOL], "GPL-3.0-only", "https://e.org/tool.tgz"),
         ];
-        let info = DerivationInfo::default();
+        let top = RootPackage {
+            path: results[0].clone(),
+            info: DerivationInfo::default(),
+        };
+        let roots = [&top];
         let input = |build_dependencies| Input {
             closure: &closure,
             results: &results,
-            info: &info,
+            roots: &roots,
             system: Some("x86_64-linux"),
             created: 1_700_000_000,
             packages: &packages,
@@ -907,10 +930,14 @@ mod tests {
     fn doc_with(info: &DerivationInfo, packages: &[PackageFacts]) -> Document {
         let closure = closure();
         let results = [StorePath::parse(TOP).unwrap()];
+        let top = RootPackage {
+            path: results[0].clone(),
+            info: info.clone(),
+        };
         document(&Input {
             closure: &closure,
             results: &results,
-            info,
+            roots: &[&top],
             system: Some("x86_64-linux"),
             created: 1_700_000_000,
             packages,
@@ -947,6 +974,7 @@ mod tests {
         // The walk's facts of the result give way to info.json's; glibc has its own.
         let fact = |path: &str, ids: Identifiers| PackageFacts {
             path: StorePath::parse(path).unwrap(),
+            root: 0,
             outputs: vec![StorePath::parse(path).unwrap()],
             license: None,
             homepage: None,
@@ -1155,5 +1183,79 @@ mod tests {
             };
             proptest::prop_assert_eq!((carried, document.warnings.len()), expected);
         }
+    }
+
+    #[test]
+    fn every_package_of_the_image_is_described_with_its_own_facts() {
+        let manifest = json!({
+            TOP: { "narSize": 10, "references": [LIBC] },
+            LIBC: { "narSize": 20, "references": [] },
+            TOOL: { "narSize": 30, "references": [LIBC] },
+        });
+        let results = [
+            StorePath::parse(TOP).unwrap(),
+            StorePath::parse(TOOL).unwrap(),
+        ];
+        let closure = closure::parse(
+            manifest.to_string().as_bytes(),
+            &results,
+            &Limits::default(),
+        )
+        .unwrap();
+        let describe = |path: &StorePath, license: &str, description: &str| RootPackage {
+            path: path.clone(),
+            info: DerivationInfo {
+                license: Some(license.into()),
+                description: Some(description.into()),
+                ..Default::default()
+            },
+        };
+        let top = describe(&results[0], "MIT", "says hello");
+        let tool = describe(&results[1], "GPL-3.0-only", "a tool");
+        let dev = PackageFacts {
+            path: StorePath::parse(LIBC_DEV).unwrap(),
+            root: 1,
+            outputs: Vec::new(),
+            license: None,
+            homepage: None,
+            download_location: None,
+            identifiers: Identifiers::default(),
+        };
+        let doc = document(&Input {
+            closure: &closure,
+            results: &results,
+            roots: &[&top, &tool],
+            system: None,
+            created: 0,
+            packages: std::slice::from_ref(&dev),
+            build_dependencies: true,
+        })
+        .json;
+        assert_eq!(doc["name"], "hello-2.12");
+        for (path, license, description) in
+            [(TOP, "MIT", "says hello"), (TOOL, "GPL-3.0-only", "a tool")]
+        {
+            let package = package(&doc, path);
+            assert_eq!(package["licenseDeclared"], license);
+            assert_eq!(package["description"], description);
+            assert_eq!(package["primaryPackagePurpose"], "APPLICATION");
+        }
+        assert!(package(&doc, LIBC).get("description").is_none());
+        let relationships = doc["relationships"].as_array().unwrap();
+        let described: Vec<&Value> = relationships
+            .iter()
+            .filter(|r| r["relationshipType"] == "DESCRIBES")
+            .map(|r| &r["relatedSpdxElement"])
+            .collect();
+        assert_eq!(
+            described,
+            [&json!(spdx_id(&results[0])), &json!(spdx_id(&results[1]))]
+        );
+        // A build dependency belongs to the package whose derivations reached it.
+        let built_with = relationships
+            .iter()
+            .find(|r| r["relationshipType"] == "BUILD_DEPENDENCY_OF")
+            .unwrap();
+        assert_eq!(built_with["relatedSpdxElement"], spdx_id(&results[1]));
     }
 }

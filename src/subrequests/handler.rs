@@ -82,7 +82,7 @@ pub async fn subrequest<G: Gateway>(
         Ok(bytes) => serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null),
         Err(_) => Value::Null,
     };
-    Ok(super::targets(&reported, spec.attr.as_deref()))
+    Ok(super::targets(&reported, &spec.attrs))
 }
 
 /// The Nix file's first syntax error (rnix, no builder), at its own file and line: the build

@@ -86,7 +86,7 @@ pub fn outline(args: &[ArgDecl], given: &BTreeMap<String, String>) -> BTreeMap<S
 }
 
 /// `targets` as facts.nix's `targets` reported them: `[{name, description}]`.
-pub fn targets(reported: &Value, default: Option<&str>) -> BTreeMap<String, Vec<u8>> {
+pub fn targets(reported: &Value, defaults: &[String]) -> BTreeMap<String, Vec<u8>> {
     let list: Vec<Value> = reported
         .as_array()
         .map(|items| {
@@ -96,7 +96,7 @@ pub fn targets(reported: &Value, default: Option<&str>) -> BTreeMap<String, Vec<
                     let name = item["name"].as_str()?;
                     Some(json!({
                         "name": name,
-                        "default": Some(name) == default,
+                        "default": defaults.iter().any(|d| d == name),
                         "description": item["description"].as_str().unwrap_or_default(),
                     }))
                 })
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn targets_mark_the_default() {
         let reported = json!([{"name": "hello", "description": "greets"}, {"name": "other", "description": ""}]);
-        let meta = targets(&reported, Some("hello"));
+        let meta = targets(&reported, &["hello".to_string()]);
         let json: Value = serde_json::from_slice(&meta["result.json"]).unwrap();
         assert_eq!(json["targets"][0]["default"], true);
         assert_eq!(json["targets"][1]["default"], false);

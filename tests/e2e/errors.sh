@@ -90,7 +90,9 @@ test_hostile() {
   # Each payload would print PWNED (spelled apart in the text itself) if a shell ran it in the
   # builder, where that output would land in the build log.
   local payload="\$(printf 'PWN%s' ED >&2);\`printf 'PWN%s' ED >&2\`'\""
-  expect_error shell-syntax-target "$dir" -f "$dir/default.nix" --target "links;$payload" -- "selection path 'links;\$(printf 'PWN%s' ED >&2)"
+  # Spaces separate attributes: the attribute's payload has none (the shell's IFS stands in).
+  local attr_payload="\$(printf\${IFS}PWN%s\${IFS}ED>&2);\`printf\${IFS}PWN%s\${IFS}ED>&2\`'\""
+  expect_error shell-syntax-target "$dir" -f "$dir/default.nix" --target "links;$attr_payload" -- "selection path 'links;\$(printf\${IFS}PWN%s\${IFS}ED>&2)"
   check "the attribute's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-target.log'"
   check "a NIX_ARGS value with shell syntax is one argument" build "$dir" -f "$dir/default.nix" --target links \
     --build-arg "NIX_ARGS=--argstr x '\$(printf PWN%s ED >&2);\`printf PWN%s ED\`'" -t nf-test/args

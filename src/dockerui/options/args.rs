@@ -17,6 +17,7 @@ pub const NIXPKGS: &str = "NIXPKGS";
 pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
 pub const NIX_TRUSTED_PUBLIC_KEYS: &str = "NIX_TRUSTED_PUBLIC_KEYS";
 pub const NIX_CACHE_PUSH: &str = "NIX_CACHE_PUSH";
+pub const NIX_COLLISIONS: &str = "NIX_COLLISIONS";
 
 /// The builder image used when `NIX_IMAGE` is not given: the newest release of Nix by its
 /// tag. Every release tag since 2.23 is amd64 and arm64: NixOS/nix's
@@ -53,7 +54,16 @@ const fn arg(name: &'static str, meaning: &'static str, default: Option<&'static
 
 /// Every build arg nix-frontend reads.
 pub const TABLE: &[BuildArg] = &[
-    arg(NIX_ATTR, "attribute to build (-A); --target wins", None),
+    arg(
+        NIX_ATTR,
+        "attributes to build (-A), separated by spaces; --target wins",
+        None,
+    ),
+    arg(
+        NIX_COLLISIONS,
+        "with several attributes, a file two of them provide: error, or first (the one listed first wins, with a warning)",
+        Some("error"),
+    ),
     arg(NIX_FILE, "Nix file in the build context", None),
     arg(NIX_IMAGE, "Nix builder image", Some(DEFAULT_NIX_IMAGE)),
     arg(
@@ -156,6 +166,7 @@ mod tests {
             NIX_SUBSTITUTERS,
             NIX_TRUSTED_PUBLIC_KEYS,
             NIX_CACHE_PUSH,
+            NIX_COLLISIONS,
         ] {
             assert_eq!(TABLE.iter().filter(|a| a.name == name).count(), 1, "{name}");
         }

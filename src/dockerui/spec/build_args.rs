@@ -5,8 +5,8 @@ use crate::dockerui::options::{args, Options, Platform};
 use crate::dockerui::syntax;
 
 use super::{
-    option_error, Emulation, NixPlan, SbomScope, SpecError, Warning, DEFAULT_MAX_LAYERS,
-    DOCKER_MAX_LAYERS,
+    option_error, Collisions, Emulation, NixPlan, SbomScope, SpecError, Warning,
+    DEFAULT_MAX_LAYERS, DOCKER_MAX_LAYERS,
 };
 
 /// `--platform`'s platforms, else the worker's; each must have a Nix system.
@@ -115,6 +115,18 @@ pub(super) fn nix_plan(options: &Options) -> Result<NixPlan, SpecError> {
         Some(other) => Err(option_error(
             "build arg NIX_PLAN",
             format!("{other:?} is not a plan: use graph (a build step per group of derivations, cached and exported by BuildKit) or single (one step over a persistent store)"),
+        )),
+    }
+}
+
+/// What a name that two of the image's packages provide does (`NIX_COLLISIONS`).
+pub(super) fn collisions(options: &Options) -> Result<Collisions, SpecError> {
+    match options.build_arg(args::NIX_COLLISIONS) {
+        None | Some("error") => Ok(Collisions::Error),
+        Some("first") => Ok(Collisions::First),
+        Some(other) => Err(option_error(
+            "build arg NIX_COLLISIONS",
+            format!("{other:?} is no rule: use error (a name two packages provide stops the build) or first (the package listed first wins, with a warning)"),
         )),
     }
 }

@@ -16,9 +16,9 @@ use crate::dockerui::options::{args, Options, Platform};
 use crate::dockerui::syntax::{self, SyntaxError};
 
 use build_args::{
-    cache_id, cache_push, emulation, max_build_steps, max_layers, nix_plan, nix_settings, nixpkgs,
-    parse_nix_args, platforms, sbom_scan_stage_warning, sbom_scope, source_date_epoch,
-    unused_build_args_warning,
+    cache_id, cache_push, collisions, emulation, max_build_steps, max_layers, nix_plan,
+    nix_settings, nixpkgs, parse_nix_args, platforms, sbom_scan_stage_warning, sbom_scope,
+    source_date_epoch, unused_build_args_warning,
 };
 use target::nix_target;
 
@@ -65,7 +65,9 @@ pub struct Spec {
     pub flake: bool,
     /// No file was named: `default.nix`, or `flake.nix` when the context has no default.nix.
     pub nix_file_defaulted: bool,
-    pub attr: Option<String>,
+    /// The attributes to build (`-A`; a flake's packages), in the order given: the image is the
+    /// closure of all of them, the first one's program its entrypoint. None: the file's value.
+    pub attrs: Vec<String>,
     /// Fully qualified builder image reference.
     pub nix_image: String,
     /// The platform this spec builds (one of `platforms`).
@@ -109,6 +111,19 @@ pub struct Spec {
     pub named_contexts: Vec<(String, crate::dockerui::options::ContextSource)>,
     /// `--sbom=true`: the SBOM is written, and what it covers.
     pub sbom: Option<SbomScope>,
+    /// With several attributes, what a name two of them provide does (`NIX_COLLISIONS`).
+    pub collisions: Collisions,
+}
+
+/// What a name that two of the image's packages provide (`bin/sh` in both) does in its root
+/// links, where directories are merged as nixpkgs' buildEnv merges them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Collisions {
+    /// The build stops with an error naming both store paths (the default, as in buildEnv).
+    #[default]
+    Error,
+    /// The package listed first wins; each collision is a warning.
+    First,
 }
 
 /// What the SBOM covers besides the image's closure.
@@ -195,12 +210,22 @@ impl Spec {
         }
     }
 
-    /// What is built, for messages: `attribute "x" of default.nix` or the file.
+    /// What is built, for messages: `attribute "x" of default.nix`, `attributes "x", "y" of
+    /// default.nix` or the file.
     pub fn describe_target(&self) -> String {
-        match &self.attr {
-            Some(attr) => format!("attribute {attr:?} of {}", self.nix_file),
-            None => self.nix_file.clone(),
+        match self.attrs.as_slice() {
+            [] => self.nix_file.clone(),
+            [attr] => format!("attribute {attr:?} of {}", self.nix_file),
+            attrs => {
+                let names: Vec<String> = attrs.iter().map(|a| format!("{a:?}")).collect();
+                format!("attributes {} of {}", names.join(", "), self.nix_file)
+            }
         }
+    }
+
+    /// The attributes as `-A` arguments for progress names: ` -A x -A y`, or nothing.
+    pub fn attr_arguments(&self) -> String {
+        self.attrs.iter().map(|a| format!(" -A {a}")).collect()
     }
 
     /// `text` is the build file named by `options.filename`; `default_platform` the worker's.
@@ -265,7 +290,7 @@ impl Spec {
             nix_file: target.nix_file,
             flake: target.flake,
             nix_file_defaulted: target.defaulted,
-            attr: target.attr,
+            attrs: target.attrs,
             nix_image,
             platform: platforms[0].clone(),
             nix_platform: platforms[0].clone(),
@@ -295,6 +320,7 @@ impl Spec {
                 .map(|(name, source)| (name.clone(), source.clone()))
                 .collect(),
             sbom: sbom_scope(options),
+            collisions: collisions(options)?,
         })
     }
 }

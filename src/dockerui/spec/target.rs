@@ -1,4 +1,4 @@
-//! Which Nix file and attribute to build: several options can name them, and whichever named
+//! Which Nix file and attributes to build: several options can name them, and whichever named
 //! them is the one an error about them points at.
 
 use crate::dockerui::options::{args, Options};
@@ -6,18 +6,20 @@ use crate::dockerui::syntax;
 
 use super::{option_error, Mode, SpecError, DEFAULT_NIX_FILE};
 
-/// Which Nix file and attribute to build.
+/// Which Nix file and attributes to build.
 pub(super) struct NixTarget {
     pub(super) nix_file: String,
     /// Which option named the file.
     pub(super) source: &'static str,
     pub(super) flake: bool,
     pub(super) defaulted: bool,
-    pub(super) attr: Option<String>,
+    /// The attributes, in the order given (none: the file's value itself).
+    pub(super) attrs: Vec<String>,
 }
 
 /// The Nix file from NIX_FILE, `-f` or `# nix=` (a `dir#attr` there names a flake and its
-/// attribute); the attribute from `--target`, NIX_ATTR, `# attr=` or that flake reference.
+/// attribute, `dir#a dir#b` several); the attributes from `--target`, NIX_ATTR, `# attr=` (a list
+/// separated by spaces) or that flake reference.
 pub(super) fn nix_target(
     options: &Options,
     mode: Mode,
@@ -37,38 +39,125 @@ pub(super) fn nix_target(
             None => (DEFAULT_NIX_FILE.to_string(), "the default"),
         },
     };
-    // `# nix=.#attr` (or `sub/dir#attr`): the flake in that directory, that attribute.
-    let mut flake_attr = None;
-    if let Some((dir, attr)) = nix_file.clone().split_once('#') {
-        let dir = dir.trim_end_matches('/');
+    // `# nix=.#attr` (or `sub/dir#attr`, or several installables of one flake, `.#a .#b`): the
+    // flake in that directory, those attributes.
+    let mut flake_attrs = Vec::new();
+    if nix_file.contains('#') {
+        let (dir, attrs) =
+            flake_installables(&nix_file).map_err(|message| option_error(source, message))?;
         nix_file = if dir.is_empty() || dir == "." {
             "flake.nix".to_string()
         } else {
             format!("{dir}/flake.nix")
         };
-        flake_attr = Some(attr.to_string()).filter(|a| !a.is_empty());
+        flake_attrs = attrs;
     }
     validate_relative_path(&nix_file).map_err(|message| option_error(source, message))?;
-    let attr = match (
+    let named = match (
         &options.target,
         options.build_arg(args::NIX_ATTR),
         &directives.attr,
     ) {
-        (Some(target), _, _) => Some((target.clone(), "--target")),
-        (None, Some(attr), _) => Some((attr.to_string(), "build arg NIX_ATTR")),
-        (None, None, Some(attr)) => Some((attr.clone(), "the # attr= directive")),
-        _ => flake_attr.map(|attr| (attr, "the # nix= directive")),
+        (Some(target), _, _) => Some((target.as_str(), "--target")),
+        (None, Some(attr), _) => Some((attr, "build arg NIX_ATTR")),
+        (None, None, Some(attr)) => Some((attr.as_str(), "the # attr= directive")),
+        _ => None,
     };
-    if let Some((attr, source)) = &attr {
-        validate_attr(attr).map_err(|message| option_error(source, message))?;
-    }
+    let attrs = match named {
+        Some((text, option)) => {
+            let attrs = split_attrs(text);
+            if attrs.is_empty() {
+                return Err(option_error(option, "the attribute name is empty"));
+            }
+            validate_attrs(&attrs).map_err(|message| option_error(option, message))?;
+            attrs
+        }
+        None => {
+            validate_attrs(&flake_attrs).map_err(|message| option_error(source, message))?;
+            flake_attrs
+        }
+    };
     Ok(NixTarget {
         flake: nix_file == "flake.nix" || nix_file.ends_with("/flake.nix"),
         defaulted: source == "the default",
         source,
         nix_file,
-        attr: attr.map(|(attr, _)| attr),
+        attrs,
     })
+}
+
+/// The attributes of a list separated by spaces, in order. A space inside Nix's double quotes
+/// (`"a b".c`, an attribute name with a space) separates nothing; every other character,
+/// tabs and newlines included, is part of a name (and refused by `validate_attr`).
+fn split_attrs(text: &str) -> Vec<String> {
+    let mut attrs = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    attrs.push(std::mem::take(&mut current));
+                }
+            }
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        attrs.push(current);
+    }
+    attrs
+}
+
+/// `DIR#ATTR` (one flake reference, `# nix=.#app`) or several of the same flake separated by
+/// spaces (`.#app .#busybox`): the flake's directory and the attributes (none for `DIR#`).
+fn flake_installables(text: &str) -> Result<(String, Vec<String>), String> {
+    let words = split_attrs(text);
+    let mut dir: Option<String> = None;
+    let mut attrs = Vec::new();
+    for word in &words {
+        let Some((word_dir, attr)) = word.split_once('#') else {
+            return Err(format!(
+                "{word:?} is no flake reference; name several attributes of one flake as DIR#ATTR each (.#app .#busybox)"
+            ));
+        };
+        let word_dir = match word_dir.trim_end_matches('/') {
+            "" => ".",
+            d => d,
+        };
+        match &dir {
+            Some(first) if first != word_dir => {
+                return Err(format!(
+                    "{text:?} names two flakes, {first:?} and {word_dir:?}; the attributes of one image come from one flake"
+                ))
+            }
+            Some(_) => {}
+            None => dir = Some(word_dir.to_string()),
+        }
+        if attr.is_empty() && words.len() > 1 {
+            return Err(format!("{word:?} names no attribute"));
+        }
+        if !attr.is_empty() {
+            attrs.push(attr.to_string());
+        }
+    }
+    let dir = dir.ok_or_else(|| "the Nix file name is empty".to_string())?;
+    Ok((dir, attrs))
+}
+
+/// Each attribute as `validate_attr` wants it, and none listed twice.
+fn validate_attrs(attrs: &[String]) -> Result<(), String> {
+    for (i, attr) in attrs.iter().enumerate() {
+        validate_attr(attr)?;
+        if attrs[..i].contains(attr) {
+            return Err(format!("{attr:?} is listed twice"));
+        }
+    }
+    Ok(())
 }
 
 /// A path inside the build context: relative, no `..`, no NUL or newline.

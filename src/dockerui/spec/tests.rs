@@ -41,7 +41,7 @@ fn nix_mode_builds_the_file_itself() {
     .unwrap();
     assert_eq!(spec.mode, Mode::Nix);
     assert_eq!(spec.nix_file, "default.nix");
-    assert_eq!(spec.attr.as_deref(), Some("hello"));
+    assert_eq!(spec.attrs, ["hello"]);
     assert_eq!(spec.nix_image, DEFAULT_NIX_IMAGE);
 }
 
@@ -58,7 +58,7 @@ fn dockerfile_mode_takes_directives_and_settings() {
     .unwrap();
     assert_eq!(spec.mode, Mode::Dockerfile);
     assert_eq!(spec.nix_file, "app.nix");
-    assert_eq!(spec.attr.as_deref(), Some("hello"));
+    assert_eq!(spec.attrs, ["hello"]);
     assert_eq!(spec.settings.cmd, Some(vec!["x".to_string()]));
     assert_eq!(spec.settings.labels["b"], "from-cli");
     assert_eq!(spec.nix_image, "docker.io/nix-frontend-test/nix:local");
@@ -72,14 +72,14 @@ fn target_wins_over_build_arg_and_directive() {
         &amd64(),
     )
     .unwrap();
-    assert_eq!(spec.attr.as_deref(), Some("t"));
+    assert_eq!(spec.attrs, ["t"]);
     let spec = Spec::new(
         &options(&[("build-arg:NIX_ATTR", "a")]),
         "# attr=d\n",
         &amd64(),
     )
     .unwrap();
-    assert_eq!(spec.attr.as_deref(), Some("a"));
+    assert_eq!(spec.attrs, ["a"]);
 }
 
 #[test]
@@ -181,5 +181,146 @@ fn warnings_for_deprecated_instructions_and_unused_build_args() {
 #[test]
 fn attribute_names_with_shell_characters_are_data() {
     let spec = Spec::new(&options(&[("target", "a;$(id)'\"")]), "", &amd64()).unwrap();
-    assert_eq!(spec.attr.as_deref(), Some("a;$(id)'\""));
+    assert_eq!(spec.attrs, ["a;$(id)'\""]);
+}
+
+#[test]
+fn several_attributes_are_separated_by_spaces_in_every_option() {
+    let attrs = |pairs: &[(&str, &str)], text: &str| {
+        Spec::new(&options(pairs), text, &amd64()).map(|spec| spec.attrs)
+    };
+    assert_eq!(
+        attrs(&[("target", " app  busybox ")], "").unwrap(),
+        ["app", "busybox"]
+    );
+    assert_eq!(
+        attrs(&[("build-arg:NIX_ATTR", "app cacert")], "").unwrap(),
+        ["app", "cacert"]
+    );
+    assert_eq!(
+        attrs(&[], "# attr=app cacert tzdata busybox\n").unwrap(),
+        ["app", "cacert", "tzdata", "busybox"]
+    );
+    // A name with a space is written in Nix's quotes, as -A takes it.
+    assert_eq!(
+        attrs(&[("target", "app \"my tools\".x")], "").unwrap(),
+        ["app", "\"my tools\".x"]
+    );
+    let spec = Spec::new(&options(&[("target", "app busybox")]), "", &amd64()).unwrap();
+    assert_eq!(
+        spec.describe_target(),
+        "attributes \"app\", \"busybox\" of default.nix"
+    );
+    assert_eq!(spec.attr_arguments(), " -A app -A busybox");
+}
+
+#[test]
+fn each_of_several_attributes_is_checked_naming_the_option() {
+    for (pairs, text, option, needle) in [
+        (
+            vec![("target", "app --eval")],
+            "",
+            "--target",
+            "starts with '-'",
+        ),
+        (
+            vec![("target", "app app")],
+            "",
+            "--target",
+            "\"app\" is listed twice",
+        ),
+        (
+            vec![("target", "app\tx")],
+            "",
+            "--target",
+            "control character",
+        ),
+        (
+            vec![("target", "   ")],
+            "",
+            "--target",
+            "the attribute name is empty",
+        ),
+        (
+            vec![("build-arg:NIX_ATTR", "a -b")],
+            "",
+            "build arg NIX_ATTR",
+            "starts with '-'",
+        ),
+        (
+            vec![],
+            "# attr=a a\n",
+            "the # attr= directive",
+            "listed twice",
+        ),
+        (
+            vec![],
+            "# nix=.#a sub#b\n",
+            "the # nix= directive",
+            "names two flakes",
+        ),
+        (
+            vec![],
+            "# nix=.#a b\n",
+            "the # nix= directive",
+            "no flake reference",
+        ),
+        (
+            vec![],
+            "# nix=.#a .#a\n",
+            "the # nix= directive",
+            "listed twice",
+        ),
+    ] {
+        let err = Spec::new(&options(&pairs), text, &amd64()).unwrap_err();
+        match err {
+            SpecError::Option {
+                option: got,
+                message,
+            } => {
+                assert_eq!(got, option, "{pairs:?} {text:?}");
+                assert!(message.contains(needle), "{message}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+}
+
+#[test]
+fn a_flake_takes_several_installables_of_itself() {
+    let spec = Spec::new(&options(&[]), "# nix=sub/#app sub#busybox\n", &amd64()).unwrap();
+    assert_eq!(spec.nix_file, "sub/flake.nix");
+    assert!(spec.flake);
+    assert_eq!(spec.attrs, ["app", "busybox"]);
+    let spec = Spec::new(&options(&[]), "# nix=.#app\n", &amd64()).unwrap();
+    assert_eq!(
+        (spec.nix_file.as_str(), spec.attrs.as_slice()),
+        ("flake.nix", &["app".to_string()][..])
+    );
+    // --target wins over the installables, as over one.
+    let spec = Spec::new(
+        &options(&[("target", "x y")]),
+        "# nix=.#app .#busybox\n",
+        &amd64(),
+    )
+    .unwrap();
+    assert_eq!(spec.attrs, ["x", "y"]);
+}
+
+#[test]
+fn nix_collisions_is_error_or_first() {
+    let rule = |value: Option<&str>| {
+        let mut pairs = vec![("target", "a b")];
+        if let Some(value) = value {
+            pairs.push(("build-arg:NIX_COLLISIONS", value));
+        }
+        Spec::new(&options(&pairs), "", &amd64()).map(|spec| spec.collisions)
+    };
+    assert_eq!(rule(None).unwrap(), Collisions::Error);
+    assert_eq!(rule(Some("error")).unwrap(), Collisions::Error);
+    assert_eq!(rule(Some("first")).unwrap(), Collisions::First);
+    match rule(Some("last")).unwrap_err() {
+        SpecError::Option { option, .. } => assert_eq!(option, "build arg NIX_COLLISIONS"),
+        other => panic!("{other}"),
+    }
 }
