@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sha2::{Digest, Sha256};
+
 use crate::nix::closure::StorePath;
 
 use super::{invalid, DryRun, Graph, GraphError, Group, Record, Root};
@@ -143,8 +145,10 @@ impl Planner<'_> {
         members
     }
 
-    /// Joins sibling groups (heads with the same consumer group) in even chunks, so that a wide
-    /// fan costs about `budget` steps besides the final one.
+    /// Joins sibling groups (heads with the same consumer group) into about `budget` steps
+    /// besides the final one. A sibling's step is chosen by a hash of its name without the store
+    /// hash, so a changed library (a new hash, the same name) stays in its step and no other
+    /// sibling moves: only that step is built again.
     fn join_siblings(&self, members: &mut Members, budget: usize) {
         let consumers = self.consumers();
         let group_of = group_index(members);
@@ -158,11 +162,17 @@ impl Planner<'_> {
         }
         let chunks = (budget / families.len().max(1)).max(1);
         for family in families.values() {
-            let size = family.len().div_ceil(chunks).max(1);
-            for chunk in family.chunks(size) {
-                for other in &chunk[1..] {
-                    let moved = members.remove(other).unwrap_or_default();
-                    members.entry(chunk[0].clone()).or_default().extend(moved);
+            let mut buckets: BTreeMap<u64, Vec<&StorePath>> = BTreeMap::new();
+            for head in family {
+                buckets
+                    .entry(name_hash(head.name()) % chunks as u64)
+                    .or_default()
+                    .push(head);
+            }
+            for bucket in buckets.values() {
+                for other in &bucket[1..] {
+                    let moved = members.remove(*other).unwrap_or_default();
+                    members.entry(bucket[0].clone()).or_default().extend(moved);
                 }
             }
         }
@@ -345,4 +355,14 @@ fn requisites(records: &BTreeMap<StorePath, Record>, seeds: &[StorePath]) -> Vec
         stack.extend(records[&path].references.iter().cloned());
     }
     seen.into_iter().collect()
+}
+
+/// A stable hash of a store path's name (not its store hash): the same in every build.
+fn name_hash(name: &str) -> u64 {
+    let digest = Sha256::digest(name.as_bytes());
+    u64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 8 bytes"),
+    )
 }

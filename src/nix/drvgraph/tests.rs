@@ -181,6 +181,53 @@ fn a_wide_fan_is_bounded_and_shared_paths_start_groups() {
 }
 
 #[test]
+fn a_changed_library_stays_in_its_step_and_moves_no_other() {
+    // The same fan twice, lib-20 with another store hash the second time (a library change).
+    let plan_with = |changed: bool| {
+        let lib_path = |i: usize| {
+            let name = format!("lib-{i}.drv");
+            if changed && i == 20 {
+                let other = path("lib-20-changed");
+                format!("{}-{name}", &other[..other.find('-').unwrap()])
+            } else {
+                path(&name)
+            }
+        };
+        let mut text = record("busybox", &[]);
+        let mut app = format!(
+            "{}\nsha256:0000\n100\n\n41\n{}\n",
+            path("app.drv"),
+            path("busybox")
+        );
+        let mut build = vec![path("app.drv")];
+        for i in 0..40 {
+            text += &format!(
+                "{}\nsha256:0000\n100\n\n1\n{}\n",
+                lib_path(i),
+                path("busybox")
+            );
+            app += &format!("{}\n", lib_path(i));
+            build.push(lib_path(i));
+        }
+        text += &app;
+        let dry = DryRun {
+            build: build.iter().map(|p| StorePath::parse(p).unwrap()).collect(),
+            fetch: BTreeSet::new(),
+        };
+        let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &dry, 8).unwrap();
+        let mut steps: Vec<Vec<String>> = graph.groups.iter().map(names).collect();
+        for step in &mut steps {
+            step.sort();
+        }
+        steps.sort();
+        steps
+    };
+    let before = plan_with(false);
+    assert!(before.len() > 2 && before.len() <= 9, "{before:?}");
+    assert_eq!(before, plan_with(true));
+}
+
+#[test]
 fn substitutable_paths_are_one_step_everyone_reads() {
     let text = record("app.drv", &[]);
     let mut run = dry(&["app.drv"]);
