@@ -30,7 +30,7 @@ test_multiplatform() {
     bash -c '[ "$(docker run --rm --platform linux/amd64 nf-test/multiplatform)" = "hello from nix-frontend" ]'
   check "rebuilding amd64 alone reuses its cache" build "$dir" -f "$dir/default.nix" --target hello \
     --platform linux/amd64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t nf-test/amd64-only
-  check "... Nix did not run" nix_step_cached
+  check "... Nix did not run (ran: $(nix_steps_run))" nix_step_cached
   check "a single foreign platform" build "$dir" -f "$dir/default.nix" --target hello \
     --platform linux/arm64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t nf-test/arm64-only
   check "... is an arm64 image that runs" bash -c \

@@ -109,6 +109,16 @@ nix_step_cached() {
   done
 }
 
+# The Nix steps of the last build that ran rather than came from the cache, for a failed
+# nix_step_cached's message.
+nix_steps_run() {
+  local id
+  for id in $(grep -oE '^#[0-9]+ (\[[^]]+\] )?(nix-build|evaluate|build|substitute) ' "$work/build.log" | cut -d' ' -f1 | sort -u); do
+    grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" && ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log" ||
+      grep -m1 -E "^$id [^0-9]" "$work/build.log" | cut -c1-80
+  done | tr '\n' ';'
+}
+
 # The names of the derivations Nix built in the last build.
 nix_built() {
   grep -oE "building '/nix/store/[a-z0-9]{32}-[^']+\.drv'" "$work/build.log" | cut -d- -f2- | tr -d "'" | sort -u | tr '\n' ' '
