@@ -72,14 +72,7 @@ done <"$meta/requisites"
 # shellcheck disable=SC2046 # derivation paths have no spaces or glob characters
 nf_profile_roots "$meta/results" $(cat "$meta/roots") >"$meta/profile-roots" ||
   { echo "listing the image's packages failed" >>"$meta/log"; finish build-failed; }
-# shellcheck disable=SC2046
-nf_profile "$meta/root" "$meta/collisions" $(cat "$meta/profile-roots") 2>"$meta/log" ||
-  { echo "making the image's root links failed" >>"$meta/log"; finish build-failed; }
-if [ -s "$meta/collisions" ] && [ "${NF_COLLISIONS:-}" != first ]; then
-  cp "$meta/collisions" "$meta/log"
-  finish collision
-fi
-nf_profile_links "$meta/profile" $(cat "$meta/profile-roots")
+nf_image_root "$meta/profile-roots" "$meta/root" "$meta/collisions" "$meta/profile" "$meta/log"
 # NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the
 # image is still right.
 if [ -n "${NF_CACHE_PUSH:-}" ]; then

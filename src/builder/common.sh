@@ -287,6 +287,21 @@ nf_owner() {
   done
 }
 
+# The image's root from the packages listed in the file $1: the links in $2 (nf_profile), the
+# collisions in $3, the profile of links in $4 (nf_profile_links); errors go to the log file $5.
+# A collision ends the step (collision) unless NIX_COLLISIONS=first.
+nf_image_root() {
+  # shellcheck disable=SC2046 # store paths have no spaces or glob characters
+  nf_profile "$2" "$3" $(cat "$1") 2>"$5" ||
+    { echo "making the image's root links failed" >>"$5"; finish build-failed; }
+  if [ -s "$3" ] && [ "${NF_COLLISIONS:-}" != first ]; then
+    cp "$3" "$5"
+    finish collision
+  fi
+  # shellcheck disable=SC2046
+  nf_profile_links "$4" $(cat "$1")
+}
+
 # The image's root again (nf_profile's rule over the packages "$@" after $1), but with every
 # top-level directory a real directory of links (bin/app, share/man, ...): what the image gets
 # where a FROM base has a directory of that name, so that the base's entries stay beside ours.

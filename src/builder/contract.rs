@@ -58,7 +58,12 @@ pub mod scripts {
         name: "common.sh",
         mode: 0o444,
         text: include_str!("common.sh"),
-        statuses: &[Status::MissingFile, Status::EvalFailed],
+        statuses: &[
+            Status::MissingFile,
+            Status::EvalFailed,
+            Status::BuildFailed,
+            Status::Collision,
+        ],
     };
     /// The graph plan's evaluation step.
     pub const EVAL: Script = Script {

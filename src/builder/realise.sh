@@ -90,14 +90,6 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   # shellcheck disable=SC2046
   nf_closure_json $(cat /tmp/nf-results) >"$result/closure.json" 2>"$nf_log" || finish build-failed
   nf_profile_roots "$result/results" "$@" >"$result/profile-roots" || finish build-failed
-  # shellcheck disable=SC2046 # store paths have no spaces or glob characters
-  nf_profile "$result/root" "$result/collisions" $(cat "$result/profile-roots") 2>"$nf_log" ||
-    { echo "making the image's root links failed" >>"$nf_log"; finish build-failed; }
-  if [ -s "$result/collisions" ] && [ "${NF_COLLISIONS:-}" != first ]; then
-    cp "$result/collisions" "$nf_log"
-    finish collision
-  fi
-  # shellcheck disable=SC2046
-  nf_profile_links "$result/profile" $(cat "$result/profile-roots")
+  nf_image_root "$result/profile-roots" "$result/root" "$result/collisions" "$result/profile" "$nf_log"
 fi
 finish ok

@@ -195,8 +195,8 @@ async fn resolve_base<G: Gateway>(
 /// Directories of links read per top-level name of the profile: more is a hostile builder.
 const MAX_PROFILE_DIRS: usize = 1024;
 
-/// The result's top-level directories whose names the base has too, with the builder's links to
-/// their entries checked: each must be a link named N in `profile/D` to exactly `<result>/D/N`.
+/// The result's top-level directories whose names the base has too and whose profile of links
+/// the builder made, checked (`checked_profile`).
 async fn dirs_with_profile<G: Gateway>(
     gateway: &G,
     result: &BuildResult,
@@ -220,34 +220,43 @@ async fn dirs_with_profile<G: Gateway>(
         .map_err(|err| UserError::gateway("reading the result's links", err))?;
     let roots: Vec<StorePath> = result.roots().map(|root| root.path.clone()).collect();
     for dir in clashing {
-        // A result entry that is not a directory has no profile: its link stays as it is.
-        if gateway
-            .read_dir(&reference, &format!("{manifest_dir}/profile/{dir}"))
-            .await
-            .is_err()
-        {
-            continue;
+        if checked_profile(gateway, &reference, manifest_dir, dir, &roots).await? {
+            merged.insert(dir.to_string());
         }
-        // As the root: each entry a link to its own path in a package, or (with several) a
-        // directory of such links.
-        let mut pending = vec![dir.to_string()];
-        let mut read = 0;
-        while let Some(relative) = pending.pop() {
-            read += 1;
-            if read > MAX_PROFILE_DIRS {
-                return Err(UserError::new(format!(
-                    "the Nix builder reported more than {MAX_PROFILE_DIRS} directories of links in /{dir}"
-                )));
-            }
-            let entries = gateway
-                .read_dir(&reference, &format!("{manifest_dir}/profile/{relative}"))
-                .await
-                .map_err(|err| UserError::gateway("reading the result's links", err))?;
-            pending.extend(report::validate_root_entries(&roots, &relative, &entries)?);
-        }
-        merged.insert(dir.to_string());
     }
     Ok(merged)
+}
+
+/// Whether the result has a profile of links for `dir` (a result entry that is not a directory
+/// has none: its link stays as it is), checked as the root is: each entry a link to its own
+/// path in a package, or (with several) a directory of such links.
+async fn checked_profile<G: Gateway>(
+    gateway: &G,
+    reference: &str,
+    manifest_dir: &str,
+    dir: &str,
+    roots: &[StorePath],
+) -> Result<bool, UserError> {
+    let mut pending = vec![dir.to_string()];
+    let mut read = 0;
+    while let Some(relative) = pending.pop() {
+        read += 1;
+        if read > MAX_PROFILE_DIRS {
+            return Err(UserError::new(format!(
+                "the Nix builder reported more than {MAX_PROFILE_DIRS} directories of links in /{dir}"
+            )));
+        }
+        let entries = match gateway
+            .read_dir(reference, &format!("{manifest_dir}/profile/{relative}"))
+            .await
+        {
+            Ok(entries) => entries,
+            Err(_) if relative == dir => return Ok(false),
+            Err(err) => return Err(UserError::gateway("reading the result's links", err)),
+        };
+        pending.extend(report::validate_root_entries(roots, &relative, &entries)?);
+    }
+    Ok(true)
 }
 
 async fn warn_without_entrypoint<G: Gateway>(gateway: &G, spec: &Spec, result: &BuildResult) {

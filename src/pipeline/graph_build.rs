@@ -155,12 +155,11 @@ pub async fn build_platform<G: Gateway>(
         in_image: holder_of
             .values()
             .any(|h| *h == image_holder)
-            .then_some(image),
+            .then(|| image.clone()),
         manifest: outputs[final_index].clone(),
         origin: holder_of,
     };
-    let builder_image = plan::builder_image(spec, builder, resolve_mode);
-    let image = assemble_image(gateway, spec, &result, &trees, true, &builder_image).await?;
+    let image = assemble_image(gateway, spec, &result, &trees, true, &image).await?;
     Ok((image, result))
 }
 

@@ -675,22 +675,7 @@ mod tests {
     }
 
     fn doc(info: &DerivationInfo) -> Value {
-        let closure = closure();
-        let results = [StorePath::parse(TOP).unwrap()];
-        let top = RootPackage {
-            path: results[0].clone(),
-            info: info.clone(),
-        };
-        document(&Input {
-            closure: &closure,
-            results: &results,
-            roots: &[&top],
-            system: Some("x86_64-linux"),
-            created: 1_700_000_000,
-            packages: &[],
-            build_dependencies: false,
-        })
-        .json
+        doc_with(info, &[]).json
     }
 
     fn package<'a>(doc: &'a Value, path: &str) -> &'a Value {

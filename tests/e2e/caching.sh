@@ -235,16 +235,11 @@ test_nix_cache_push() {
     echo "  (skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon; tests/engines.sh covers Docker 28)"
     return
   fi
-  local dir=$work/push cache=$work/push-cache port=$((21000 + $$ % 9000)) server
-  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir" && mkdir -p "$cache"
+  local dir=$work/push cache=$work/push-cache port=$((21000 + $$ % 9000))
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
   echo "pushed dependency $$" >"$dir/dep/info.txt"
-  printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$cache/nix-cache-info"
-  docker run --rm -v "$work:/work" "$NIX_IMAGE" \
-    nix-store --generate-binary-cache-key push-test /work/push-key.sec /work/push-key.pub
-  python3 tests/lib/upload_http.py "$port" "$cache" >"$work/upload-http.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
-  local push=(--network host --secret "id=nix-cache-key,src=$work/push-key.sec"
+  upload_cache "$cache" "$port" push-test
+  local push=(--network host --secret "id=nix-cache-key,src=$work/push-test.sec"
     --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port")
   check "a build with NIX_CACHE_PUSH" build "$dir" -t nf-test/push "${push[@]}"
   check "... ran a push step per build step" bash -c \
@@ -253,13 +248,13 @@ test_nix_cache_push() {
     pushed_signed "$cache" expensive-dep-1.0 app-1.0
   check "... and the key is in no layer of the image" bash -c \
     "mkdir -p '$work/push-no-key' && docker save -o '$work/push.tar' nf-test/push &&
-     python3 tests/lib/token_absent.py \"\$(sed -n 1p '$work/push-key.sec' | cut -d: -f2 | cut -c1-40)\" '$work/push.tar' '$work/push-no-key'"
+     python3 tests/lib/token_absent.py \"\$(sed -n 1p '$work/push-test.sec' | cut -d: -f2 | cut -c1-40)\" '$work/push.tar' '$work/push-no-key'"
   # A fresh builder: no BuildKit cache, only the Nix cache.
   docker builder prune -af >/dev/null
   echo "a leaf change $$" >"$dir/app/message.txt"
   check "a leaf change on a pruned builder with the cache as substituter" build "$dir" -t nf-test/push-fresh \
     --network host --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" \
-    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-key.pub")"
+    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-test.pub")"
   check "... substituted the dependency and built only the app (built: $(nix_built))" bash -c \
     "grep -qE \"copying path '/nix/store/[a-z0-9]{32}-expensive-dep-1.0' from 'http://127.0.0.1:$port'\" '$work/build.log' &&
      ! grep -q 'compiling the expensive dependency' '$work/build.log'"
@@ -267,10 +262,10 @@ test_nix_cache_push() {
   # The single plan pushes from its one step.
   echo "single plan $$" >"$dir/app/message.txt"
   check "NIX_PLAN=single pushes too" build "$dir" -t nf-test/push-single "${push[@]}" --build-arg NIX_PLAN=single \
-    --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-key.pub")"
+    --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-test.pub")"
   check "... the new app is in the cache" bash -c \
     "[ \$(grep -l 'StorePath: /nix/store/[a-z0-9]*-app-1.0$' '$cache'/*.narinfo | wc -l) -ge 2 ]"
-  kill "$server" 2>/dev/null
+  kill "$upload_server" 2>/dev/null
   expect_error cache-push-url "$dir" --build-arg NIX_CACHE_PUSH=file:///etc -- "build arg NIX_CACHE_PUSH" "https://"
 }
 

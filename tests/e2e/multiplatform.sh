@@ -83,8 +83,8 @@ test_foreign_native() {
     echo "  (skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon)"
     return
   fi
-  local dir=$work/foreign cache=$work/foreign-cache port=$((31000 + $$ % 9000)) server cid
-  rm -rf "$dir" "$cache" && cp -r tests/fixtures/foreign "$dir" && mkdir -p "$cache" \
+  local dir=$work/foreign cache=$work/foreign-cache port=$((31000 + $$ % 9000)) cid
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/foreign "$dir" && mkdir -p \
     "$dir/busybox/x86_64-linux" "$dir/busybox/aarch64-linux" "$dir/busybox/i686-linux"
   docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$dir/busybox/x86_64-linux/busybox"
   # 32-bit x86 runs on this CPU: the x86-64 busybox builds the program-less lib for i686-linux.
@@ -92,22 +92,17 @@ test_foreign_native() {
   cid=$(docker create --platform linux/arm64 nix-frontend-test/nix:local-arm64 true) &&
     docker cp "$cid:/usr/bin/busybox" "$dir/busybox/aarch64-linux/busybox" >/dev/null && docker rm "$cid" >/dev/null
   chmod +x "$dir"/busybox/*/busybox
-  printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$cache/nix-cache-info"
-  docker run --rm -v "$work:/work" "$NIX_IMAGE" \
-    nix-store --generate-binary-cache-key foreign-test /work/foreign-key.sec /work/foreign-key.pub
-  python3 tests/lib/upload_http.py "$port" "$cache" >"$work/foreign-http.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  upload_cache "$cache" "$port" foreign-test
   check "the dependency built for both systems and pushed to a signed cache" build "$dir" -f "$dir/default.nix" \
     --target lib --platform linux/amd64,linux/arm64 --network host \
-    --secret "id=nix-cache-key,src=$work/foreign-key.sec" --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port" \
+    --secret "id=nix-cache-key,src=$work/foreign-test.sec" --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port" \
     --output "type=oci,dest=$work/foreign-lib.tar"
   check "... both in the cache" test "$(grep -l 'StorePath: /nix/store/[a-z0-9]*-foreign-lib-1.0$' "$cache"/*.narinfo | wc -l)" = 2
   check "... whose arm64 one was built emulated on aarch64" bash -c \
     "grep -q '\[linux/arm64\] build foreign-lib-1.0 (emulated)' '$work/build.log'"
   docker builder prune -af >/dev/null
   local subst=(--network host --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port"
-    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/foreign-key.pub")")
+    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/foreign-test.pub")")
   check "the app for both platforms on a pruned builder" build "$dir" -f "$dir/default.nix" --target app \
     --platform linux/amd64,linux/arm64 "${subst[@]}" --output "type=oci,dest=$work/foreign.tar"
   cp "$work/build.log" "$work/foreign.log"
@@ -137,7 +132,7 @@ while "manifests" in doc:
     doc = json.loads(blob(doc["manifests"][0]["digest"]))
 assert json.loads(blob(doc["config"]["digest"]))["architecture"] == "386"
 ' "$work/foreign-386.tar"
-  kill "$server" 2>/dev/null
+  kill "$upload_server" 2>/dev/null
   # A builder-image path in a foreign image: refused, not shipped as the wrong architecture.
   expect_error foreign-builder-path tests/fixtures/hello -f tests/fixtures/hello/default.nix --target hello \
     --platform linux/arm64 -- "the image is for linux/arm64" "an x86-64 program" "NIX_EMULATE=all"

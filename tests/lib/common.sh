@@ -109,6 +109,20 @@ nix_step_cached() {
   done
 }
 
+# A Nix binary cache in DIR that takes uploads (HTTP PUT, tests/lib/upload_http.py) on
+# 127.0.0.1:PORT, and a key pair KEY named KEY for it in $work/KEY.sec and $work/KEY.pub; the
+# server's pid in $upload_server.
+upload_cache() { # upload_cache DIR PORT KEY
+  local dir=$1 port=$2 key=$3
+  mkdir -p "$dir"
+  printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$dir/nix-cache-info"
+  docker run --rm -v "$work:/work" "$NIX_IMAGE" \
+    nix-store --generate-binary-cache-key "$key" "/work/$key.sec" "/work/$key.pub"
+  python3 tests/lib/upload_http.py "$port" "$dir" >"$work/$key-http.log" 2>&1 &
+  upload_server=$!
+  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 # The Nix steps of the last build that ran rather than came from the cache, for a failed
 # nix_step_cached's message.
 nix_steps_run() {
