@@ -97,10 +97,10 @@ timed() { # timed VAR COMMAND...
 
 # The log of the last build shows every Nix step (evaluation, build steps; nix-build in single
 # mode) taken from a cache (CACHED, or its layer extracted from an imported cache) with no output
-# of a process at all: Nix did not run.
-nix_step_cached() {
-  local ids id
-  ids=$(grep -oE '^#[0-9]+ (\[[^]]+\] )?(nix-build|evaluate|build|substitute) ' "$work/build.log" | cut -d' ' -f1 | sort -u)
+# of a process at all: Nix did not run. KINDS narrows the steps looked at (default: all).
+nix_step_cached() { # nix_step_cached [KINDS: an ERE such as 'build|substitute']
+  local kinds=${1:-nix-build|evaluate|build|substitute} ids id
+  ids=$(grep -oE "^#[0-9]+ (\[[^]]+\] )?($kinds) " "$work/build.log" | cut -d' ' -f1 | sort -u)
   [ -n "$ids" ] || return 1
   for id in $ids; do
     grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" || return 1
