@@ -76,12 +76,12 @@ pub fn head_of(bytes: &[u8]) -> Head {
 }
 
 /// Checks the result's programs (following one `#!` to its interpreter in the closure) against
-/// `platform`; `locate` says which ref holds a store path and under what prefix its tree lies.
+/// `platform`; `locate` says which ref holds a store path (at its own path).
 pub async fn check_programs<G: Gateway>(
     gateway: &G,
     platform: &Platform,
     result: &BuildResult,
-    locate: impl Fn(&StorePath) -> Option<(String, String)>,
+    locate: impl Fn(&StorePath) -> Option<String>,
 ) -> Result<(), UserError> {
     let Some(expected) = elf_machine_of(platform) else {
         return Ok(());
@@ -92,9 +92,9 @@ pub async fn check_programs<G: Gateway>(
             let path = StorePath::parse(&file)
                 .ok()
                 .or_else(|| StorePath::parse(&store_path_of(&file)?).ok())?;
-            let (reference, prefix) = locate(&path)?;
+            let reference = locate(&path)?;
             let bytes = gateway
-                .read_file_range(&reference, &format!("{prefix}{file}"), 0, HEAD_BYTES)
+                .read_file_range(&reference, &file, 0, HEAD_BYTES)
                 .await
                 .ok()?;
             Some(head_of(&bytes))

@@ -36,11 +36,12 @@
 #   profile/      profile/<dir>/<entry>: root/ with each top-level directory a directory of links
 #                 (nf_profile_links), for the directories a FROM base has too
 #   push-log      with NF_CACHE_PUSH, Nix's stderr of the push (a failed push is only a warning)
-# and /out/layers/<hash>-<name>/nix/store/<hash>-<name> for every path of the closure.
+# and /out/nix/store/<hash>-<name> for every path of the closure, each one's image layer copied
+# from there.
 set -u
 meta=/out/.nix-frontend
 tools=$(dirname "$0")
-mkdir -p "$meta/root" "$meta/tmp" /out/layers
+mkdir -p "$meta/root" "$meta/tmp" /out/nix/store
 chmod 1777 "$meta/tmp"
 date +%s >"$meta/ran-at"
 
@@ -56,17 +57,14 @@ logged "$meta/results" nix-store --realise "$@" || finish build-failed
 # shellcheck disable=SC2046
 nf_closure_json $(cat "$meta/results") >"$meta/closure.json" 2>"$meta/log" || finish build-failed
 
-# Each path in a tree of its own, so that the frontend can copy it as one layer whose /nix and
-# /nix/store entries are created by that copy (and so get its pinned timestamp). The list goes
-# through a file, not a pipe, so that a failing nix-store ends the step here.
+# The closure out of the persistent store, in one copy. The list goes through a file, not a
+# pipe, so that a failing nix-store ends the step here.
 # shellcheck disable=SC2046
 logged "$meta/requisites" nix-store --query --requisites $(cat "$meta/results") ||
   { echo "listing the closure of the results failed" >>"$meta/log"; finish build-failed; }
-while read -r path; do
-  layer="/out/layers/${path##*/}/nix/store"
-  { mkdir -p "$layer" && cp -a "$path" "$layer/"; } ||
-    { echo "copying $path into its layer tree failed" >"$meta/log"; finish build-failed; }
-done <"$meta/requisites"
+# shellcheck disable=SC2046 # store paths have no spaces or glob characters
+cp -a $(cat "$meta/requisites") /out/nix/store/ ||
+  { echo "copying the closure out of the store failed" >"$meta/log"; finish build-failed; }
 
 # The image's root from its packages; a collision stops the build unless NIX_COLLISIONS=first.
 # shellcheck disable=SC2046 # derivation paths have no spaces or glob characters

@@ -188,13 +188,6 @@ nf_apply() {
   fi
 }
 
-# Hard-links /out/nix/store/$1 as /out/layers/$1/nix/store/$1: the tree the frontend copies as
-# that path's image layer (copying its contents creates /nix and /nix/store in the copy itself,
-# so they get the pinned timestamp too).
-nf_layer_tree() {
-  mkdir -p "/out/layers/$1/nix/store" && cp -al "/out/nix/store/$1" "/out/layers/$1/nix/store/"
-}
-
 # The packages the image's root is made of, one per line: with several attributes the first
 # output of each root ("$@", one per attribute, already realised, so nothing is built), else the
 # first result (of the results file $1), as nix-store --realise listed them.

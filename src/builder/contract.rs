@@ -257,9 +257,8 @@ pub const PUSH_LOG: &str = "/.nix-frontend/push-log";
 /// requisites of the roots (eval.sh) or of the results (builder.sh).
 pub const DERIVATIONS: &str = "/.nix-frontend/derivations";
 pub const REQUISITES: &str = "/.nix-frontend/requisites";
-/// One tree per closure path: `/layers/<base>/nix/store/<base>`.
-pub const LAYERS: &str = "/layers";
-/// eval.sh and realise.sh: the store paths they made valid, at their store paths.
+/// eval.sh and realise.sh: the store paths they made valid, builder.sh: the closure, each at its
+/// store path (and each path's image layer is copied from there).
 pub use crate::nix::closure::STORE_DIR;
 /// The graph plan's reports in a step's output, each under a directory below (push.sh's `$meta`,
 /// for the common.sh functions it calls).
@@ -322,7 +321,6 @@ pub fn output_paths() -> Vec<String> {
         DERIVATION_SIZES,
         DERIVATIONS,
         REQUISITES,
-        LAYERS,
         STORE_DIR,
         GROUP_REPORT_DIR,
         RESULT_DIR,
@@ -385,16 +383,6 @@ pub fn packages_of(index: usize) -> String {
         0 => PACKAGES.to_string(),
         i => format!("{PACKAGES_OF}{i}.json"),
     }
-}
-
-/// The tree of one closure path, whose contents are that path's layer.
-pub fn layer_tree(path: &StorePath) -> String {
-    format!("{LAYERS}/{}", path.base_name())
-}
-
-/// `sub` inside the store path `path` as laid out in its layer tree.
-pub fn in_layer_tree(path: &StorePath, sub: &str) -> String {
-    format!("{}{path}/{sub}", layer_tree(path))
 }
 
 /// How a Nix step ended, from the status word the scripts write.

@@ -19,8 +19,7 @@
 #   drv-files, drv-sizes  the .drv files concatenated, and their sizes and paths (`wc -c`)
 # and /out/nix/store/<path> for every path of the derivations' closure, which the frontend reads
 # (and later vertices copy by content where it does not carry them), so that evaluation is never
-# their ancestor in BuildKit's cache (and for sources, hard-linked,
-# /out/layers/<path>/nix/store/<path>, the tree their image layer is copied from).
+# their ancestor in BuildKit's cache; a source's image layer is copied from there too.
 set -u
 meta=/out/.nix-frontend
 mkdir -p "$meta" /out/nix/store
@@ -49,7 +48,7 @@ if [ -s /tmp/nf-drvs ]; then
   { wc -c $(cat /tmp/nf-drvs) >"$meta/drv-sizes" && cat $(cat /tmp/nf-drvs) >"$meta/drv-files"; } ||
     { echo "listing the derivation files failed" >"$meta/log"; finish eval-failed; }
 fi
-# One copy for all paths; layer trees only for sources (a .drv is never in an image).
+# One copy for all paths.
 # shellcheck disable=SC2046
 cp -a $(cat "$meta/requisites") /out/nix/store/ ||
   { echo "copying the derivations and sources failed" >"$meta/log"; finish eval-failed; }
@@ -59,7 +58,6 @@ cp -a $(cat "$meta/requisites") /out/nix/store/ ||
 mkdir -p "$meta/nar"
 while read -r path; do
   case $path in *.drv) continue ;; esac
-  nf_layer_tree "${path##*/}" || { echo "laying out $path failed" >"$meta/log"; finish eval-failed; }
   size=$(nix-store --query --size "$path") || { echo "reading the size of $path failed" >"$meta/log"; finish eval-failed; }
   if [ "$size" -le "${NF_NAR_MAX_BYTES:-0}" ]; then
     nix-store --dump "$path" >"$meta/nar/${path##*/}" || { echo "dumping $path failed" >"$meta/log"; finish eval-failed; }

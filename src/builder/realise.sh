@@ -10,8 +10,8 @@
 # Inputs, merged at /nf: nar/<path> (sources as NARs; .drv files the frontend carried are at
 # their store paths), records/<id> (`nix-store --dump-db` records of the paths beside them),
 # status/<id> (each upstream group's status word). Outputs in /out:
-#   nix/store/<path>     every path this group made valid that its inputs did not hold
-#   layers/<path>/nix/store/<path>   the same, hard-linked, as the image's layer tree
+#   nix/store/<path>     every path this group made valid that its inputs did not hold (each
+#                        one's image layer is copied from there)
 #   nf/records/<group>   their registration records
 #   nf/new/<group>       their store paths, one per line (what a push step copies to NIX_CACHE_PUSH)
 #   nf/status/<group>    ok | build-failed | skipped (an input group failed) | collision
@@ -77,9 +77,6 @@ if [ -s /tmp/nf-new ]; then
   # shellcheck disable=SC2046
   cp -a $(cat /tmp/nf-new) /out/nix/store/ ||
     { echo "copying the new paths failed" >"$nf_log"; finish build-failed; }
-  while read -r path; do
-    nf_layer_tree "${path##*/}" || { echo "laying out $path failed" >"$nf_log"; finish build-failed; }
-  done </tmp/nf-new
 fi
 
 if [ "${NF_FINAL:-}" = 1 ]; then

@@ -229,11 +229,11 @@ pub async fn read_build_result<G: Gateway>(
 ) -> Result<BuildResult, UserError> {
     let results = read_results(gateway, reference, contract::RESULTS).await?;
     let closure = read_closure(gateway, reference, contract::CLOSURE, &results).await?;
-    // The layer trees must be exactly the closure: nothing missing, nothing extra.
+    // The copied store must be exactly the closure: nothing missing, nothing extra.
     let layer_dirs = gateway
-        .read_dir(reference, contract::LAYERS)
+        .read_dir(reference, contract::STORE_DIR)
         .await
-        .map_err(|err| invalid(format!("no layer trees ({})", err.message)))?;
+        .map_err(|err| invalid(format!("no copied store paths ({})", err.message)))?;
     let mut laid_out: Vec<&str> = layer_dirs.iter().map(|e| e.path.as_str()).collect();
     laid_out.sort_unstable();
     let expected: Vec<&str> = closure.paths.keys().map(StorePath::base_name).collect();
@@ -258,16 +258,11 @@ pub async fn read_build_result<G: Gateway>(
     let executables = read_executables(
         gateway,
         reference,
-        &contract::in_layer_tree(&main.path, "bin"),
+        &format!("{}/bin", main.path),
         &profile.root_links,
     )
     .await;
-    let locate = |path: &StorePath| {
-        (
-            reference.to_string(),
-            format!("{}{path}", contract::layer_tree(path)),
-        )
-    };
+    let locate = |_: &StorePath| reference.to_string();
     let ca_bundle = find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
     let tz_dir = find_tz_dir(gateway, &profile.roots(), locate).await;
     Ok(BuildResult {
@@ -455,12 +450,12 @@ pub async fn read_info<G: Gateway>(gateway: &G, reference: &str, path: &str) -> 
 
 /// `SSL_CERT_FILE`: the CA bundle of the first package that has one at nixpkgs' place
 /// (`etc/ssl/certs/ca-bundle.crt`), else of nixpkgs' cacert (`nss-cacert`) anywhere in the
-/// closure. `locate` says which ref holds a path and where the path's own tree lies in it.
+/// closure. `locate` says which ref holds a path (at its own path).
 pub async fn find_ca_bundle<G: Gateway>(
     gateway: &G,
     closure: &closure::Closure,
     roots: &[StorePath],
-    locate: impl Fn(&StorePath) -> (String, String),
+    locate: impl Fn(&StorePath) -> String,
 ) -> Option<String> {
     const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
     let cacerts = closure
@@ -468,9 +463,8 @@ pub async fn find_ca_bundle<G: Gateway>(
         .keys()
         .filter(|p| p.name().starts_with("nss-cacert"));
     for path in roots.iter().chain(cacerts) {
-        let (reference, tree) = locate(path);
         if let Ok(entries) = gateway
-            .read_dir(&reference, &format!("{tree}/etc/ssl/certs"))
+            .read_dir(&locate(path), &format!("{path}/etc/ssl/certs"))
             .await
         {
             if entries.iter().any(|e| e.path == "ca-bundle.crt") {
@@ -486,11 +480,13 @@ pub async fn find_ca_bundle<G: Gateway>(
 pub async fn find_tz_dir<G: Gateway>(
     gateway: &G,
     roots: &[StorePath],
-    locate: impl Fn(&StorePath) -> (String, String),
+    locate: impl Fn(&StorePath) -> String,
 ) -> Option<String> {
     for path in roots {
-        let (reference, tree) = locate(path);
-        if let Ok(entries) = gateway.read_dir(&reference, &format!("{tree}/share")).await {
+        if let Ok(entries) = gateway
+            .read_dir(&locate(path), &format!("{path}/share"))
+            .await
+        {
             let zoneinfo = entries.iter().any(|e| {
                 e.path == "zoneinfo" && (e.mode & MODE_DIR != 0 || e.mode & MODE_SYMLINK != 0)
             });

@@ -151,11 +151,7 @@ esac"#,
     let (status, log) = sandbox.run("builder.sh", &[("NF_FILE", "default.nix")]);
     assert_eq!(Status::parse(&status), Ok(Status::Ok), "{log}");
     let result = StorePath::parse(RESULT).unwrap();
-    let tree = format!(
-        "{}{}",
-        contract::OUT,
-        contract::in_layer_tree(&result, "bin")
-    );
+    let tree = format!("{}/nix/store/{}/bin", contract::OUT, result.base_name());
     assert!(sandbox.file(&tree).is_dir(), "no {tree}");
 }
 

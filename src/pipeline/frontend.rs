@@ -244,13 +244,8 @@ async fn build_single<G: Gateway>(
         result.closure.total_nar_size()
     );
     if plan::host_system(spec).is_some() {
-        let laid_out = |path: &crate::nix::closure::StorePath| {
-            Some((
-                built_ref.clone(),
-                crate::builder::contract::layer_tree(path),
-            ))
-        };
-        crate::builder::architecture::check_programs(gateway, &spec.platform, &result, laid_out)
+        let holder = |_: &crate::nix::closure::StorePath| Some(built_ref.clone());
+        crate::builder::architecture::check_programs(gateway, &spec.platform, &result, holder)
             .await?;
     }
     if !env.has_merge_op {
@@ -378,10 +373,10 @@ mod tests {
                 "/.nix-frontend/closure.json",
                 format!(r#"{{"{HELLO}":{{"narSize":100,"references":["{BUSYBOX}"]}},"{BUSYBOX}":{{"narSize":2000,"references":[]}}}}"#),
             )
-            .dir("/layers", vec![entry(&base(BUSYBOX), 1 << 31, ""), entry(&base(HELLO), 1 << 31, "")])
+            .dir("/nix/store", vec![entry(&base(BUSYBOX), 1 << 31, ""), entry(&base(HELLO), 1 << 31, "")])
             .dir("/.nix-frontend/tmp", vec![])
             .dir("/.nix-frontend/root", vec![entry("bin", MODE_SYMLINK | 0o777, &format!("{HELLO}/bin"))])
-            .dir(&format!("/layers/{}{HELLO}/bin", base(HELLO)), vec![entry("hello", 0o555, "")]);
+            .dir(&format!("{HELLO}/bin"), vec![entry("hello", 0o555, "")]);
     }
 
     /// A gateway whose builder reported a good hello build.
@@ -640,11 +635,11 @@ mod tests {
     }
 
     #[test]
-    fn laid_out_trees_must_match_the_closure() {
+    fn copied_store_paths_must_match_the_closure() {
         let mut g = good();
         g.tree(NIX_STAGE)
             .dirs
-            .get_mut("/layers")
+            .get_mut("/nix/store")
             .unwrap()
             .push(entry("extra", 1 << 31, ""));
         expect_error(&mut g, "differ from the closure");

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::builder::contract;
 use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
-use crate::nix::closure::{Closure, StorePath};
+use crate::nix::closure::{Closure, StorePath, STORE_DIR};
 
 use super::{base, config, graph, layers};
 
@@ -25,13 +25,12 @@ pub use crate::builder::report::{BuildResult, RootLink};
 /// `/tmp`).
 #[derive(Debug, Clone)]
 pub enum Trees {
-    /// The single Nix step's output: `contract::layer_tree` per path, the manifest beside.
+    /// The single Nix step's output: the closure at its store paths, the manifest beside.
     LaidOut(Output),
-    /// Per path the output holding it (a group's or the evaluation's, laid out the same way, or
-    /// the builder image's own store), and the final group's output with the manifest at
-    /// `graph::RESULT_DIR`.
+    /// Per path the output holding it (a group's or the evaluation's, or the builder image's own
+    /// store), and the final group's output with the manifest at `graph::RESULT_DIR`.
     Providers {
-        /// Paths a build step or the evaluation laid out under `/layers`.
+        /// Paths a build step or the evaluation holds in its `/nix/store`.
         by_path: BTreeMap<StorePath, Output>,
         /// The builder image, for paths only its store holds.
         in_image: Option<Output>,
@@ -42,32 +41,27 @@ pub enum Trees {
 }
 
 impl Trees {
-    /// The copy that puts `path` (with /nix and /nix/store) onto scratch, owned by root and
-    /// pinned in time. Copying a layer tree's contents creates /nix and /nix/store in the copy
-    /// itself, so they get the pinned timestamp too (parents made by createDestPath, or implied
-    /// by include patterns, get the build's time).
+    /// The copy that puts `path` into `/nix/store`, owned by root and pinned in time: every
+    /// output holds each of its paths at its own path (`pinned_store_dirs` pins the parents).
     pub fn copy_of(&self, path: &StorePath, timestamp: i64) -> (Output, llb::Copy) {
-        let (from, src, include_patterns) = match self {
-            Trees::LaidOut(built) => (built.clone(), contract::layer_tree(path), Vec::new()),
+        let from = match self {
+            Trees::LaidOut(built) => built.clone(),
             Trees::Providers {
                 by_path,
                 in_image,
                 manifest,
                 ..
-            } => match by_path.get(path) {
-                Some(output) => (output.clone(), contract::layer_tree(path), Vec::new()),
-                None => (
-                    in_image.clone().unwrap_or_else(|| manifest.clone()),
-                    "/".to_string(),
-                    vec![format!("nix/store/{}", path.base_name())],
-                ),
-            },
+            } => by_path
+                .get(path)
+                .or(in_image.as_ref())
+                .unwrap_or(manifest)
+                .clone(),
         };
         let copy = llb::Copy {
-            src,
-            dest: "/".to_string(),
-            dir_contents: true,
-            include_patterns,
+            src: path.to_string(),
+            dest: format!("{STORE_DIR}/"),
+            dir_contents: false,
+            include_patterns: Vec::new(),
             owner: Some((0, 0)),
             timestamp: Some(timestamp),
         };
@@ -155,6 +149,8 @@ pub fn image_stage(
                 human_bytes(group.nar_size)
             ),
         };
+        let mut copies = copies;
+        copies.push(pinned_store_dirs(&platform, timestamp));
         let onto = previous(&layers);
         layers.push(llb::copy_from(onto, &copies, &platform, &Meta::named(name)));
     }
@@ -177,6 +173,31 @@ pub fn image_stage(
         human_bytes(result.closure.total_nar_size())
     );
     llb::merge(layers, &platform, &Meta::named(name))
+}
+
+/// The last copy of a store paths' layer: an empty `/nix/store` copied over the one the paths'
+/// copies made, so that `/nix` and `/nix/store` are owned by root and pinned in time like the
+/// paths in them. Parents made by a copy's createDestPath get the build's time in older
+/// BuildKits, and a mkdir does not touch a directory that exists; a copy onto an existing
+/// directory sets its metadata after its contents.
+fn pinned_store_dirs(platform: &pb::Platform, timestamp: i64) -> (Output, llb::Copy) {
+    let skeleton = llb::make_files(
+        &[llb::MakeFile::Dir {
+            path: STORE_DIR.to_string(),
+            mode: 0o755,
+        }],
+        platform,
+        &Meta::named("/nix/store"),
+    );
+    let copy = llb::Copy {
+        src: "/".to_string(),
+        dest: "/".to_string(),
+        dir_contents: true,
+        include_patterns: Vec::new(),
+        owner: Some((0, 0)),
+        timestamp: Some(timestamp),
+    };
+    (skeleton, copy)
 }
 
 fn human_bytes(bytes: u64) -> String {
