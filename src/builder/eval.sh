@@ -56,11 +56,18 @@ cp -a $(cat "$meta/requisites") /out/nix/store/ ||
 # steps in their LLB, so that those steps' cache keys do not depend on BuildKit's checksum of
 # copied content (it differs between BuildKit releases).
 mkdir -p "$meta/nar"
-while read -r path; do
-  case $path in *.drv) continue ;; esac
-  size=$(nix-store --query --size "$path") || { echo "reading the size of $path failed" >"$meta/log"; finish eval-failed; }
-  if [ "$size" -le "${NF_NAR_MAX_BYTES:-0}" ]; then
-    nix-store --dump "$path" >"$meta/nar/${path##*/}" || { echo "dumping $path failed" >"$meta/log"; finish eval-failed; }
-  fi
-done <"$meta/requisites"
+grep -v '\.drv$' "$meta/requisites" >/tmp/nf-sources
+if [ -s /tmp/nf-sources ]; then
+  # One query for every source's size (a process per source costs 15 ms each), in the same order.
+  # shellcheck disable=SC2046 # store paths have no spaces or glob characters
+  nix-store --query --size $(cat /tmp/nf-sources) >/tmp/nf-source-sizes ||
+    { echo "reading the sizes of the sources failed" >"$meta/log"; finish eval-failed; }
+  [ "$(wc -l </tmp/nf-sources)" = "$(wc -l </tmp/nf-source-sizes)" ] ||
+    { echo "reading the sizes of the sources gave another count" >"$meta/log"; finish eval-failed; }
+  while read -r path && read -r size <&3; do
+    if [ "$size" -le "${NF_NAR_MAX_BYTES:-0}" ]; then
+      nix-store --dump "$path" >"$meta/nar/${path##*/}" || { echo "dumping $path failed" >"$meta/log"; finish eval-failed; }
+    fi
+  done </tmp/nf-sources 3</tmp/nf-source-sizes
+fi
 finish ok
