@@ -292,7 +292,8 @@ nf_image_root() {
     finish collision
   fi
   # shellcheck disable=SC2046
-  nf_profile_links "$4" $(cat "$1")
+  nf_profile_links "$4" $(cat "$1") 2>>"$5" ||
+    { echo "making the image's profile links failed" >>"$5"; finish build-failed; }
 }
 
 # The image's root again (nf_profile's rule over the packages "$@" after $1), but with every
