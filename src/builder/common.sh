@@ -135,10 +135,24 @@ nf_evaluate_attr() {
       set -- "$@" -A "$NF_ATTR"
     fi
     echo "evaluating $*" >&2
-    logged /tmp/nf-derivations with_nix_args nix-instantiate "$@" || finish eval-failed
+    # A value that is one derivation: one evaluation gives its .drv and its info (a file's
+    # evaluation, nixpkgs' above all, is most of this step). Anything else, or an error, goes to
+    # nix-instantiate, whose text is the one the user sees; Nix's messages of a good evaluation
+    # (traces, warnings) are shown.
+    if nf_apply evaluated >"$info_file" 2>/tmp/nf-evaluated-log &&
+      drv=$(grep -o '"drvPath":"/nix/store/[^"]*\.drv"' "$info_file"); then
+      cat /tmp/nf-evaluated-log >&2
+      drv=${drv#\"drvPath\":\"}
+      printf '%s\n' "${drv%\"}" >/tmp/nf-derivations
+    else
+      logged /tmp/nf-derivations with_nix_args nix-instantiate "$@" || finish eval-failed
+      nf_apply info >"$info_file" 2>/dev/null || rm -f "$info_file"
+    fi
   fi
   cat /tmp/nf-derivations >>"$meta/derivations"
-  nf_apply info >"$info_file" 2>/dev/null || rm -f "$info_file"
+  if [ "${NF_FLAKE:-}" = 1 ]; then
+    nf_apply info >"$info_file" 2>/dev/null || rm -f "$info_file"
+  fi
   if [ "${NF_SBOM:-}" = 1 ]; then
     nf_apply packages >"$packages_file" 2>/dev/null || rm -f "$packages_file"
   fi

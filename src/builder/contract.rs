@@ -120,7 +120,7 @@ pub mod scripts {
 }
 
 /// facts.nix's expressions, as the scripts name them (`nf_apply NAME`).
-pub const FACTS_EXPRESSIONS: [&str; 3] = ["info", "packages", "targets"];
+pub const FACTS_EXPRESSIONS: [&str; 4] = ["info", "evaluated", "packages", "targets"];
 
 /// The environment variables the scripts read: every user value and every fact of the plan
 /// arrives in one of them, never in a script's text. A name ending in `_` is a family, one

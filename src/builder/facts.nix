@@ -3,6 +3,9 @@
 # outside it can be imported; see nf_expression in common.sh):
 #   info      name, version, meta, outputName and passthru.imageConfig, for the image config
 #             (and meta for the SBOM's main package)
+#   evaluated info, and drvPath when the value is one derivation: one evaluation of the file
+#             gives both the derivation to build (its .drv files written, as by nix-instantiate)
+#             and its facts
 #   packages  the derivations it is built from, for the SBOM (--sbom=true)
 #   targets   its buildable attributes, for --print=targets
 # tryEval catches only throw and assert, so attributes are reached with `or` defaults first; a
@@ -39,10 +42,7 @@ let
       possibleCPEs = firstStrings 32 (p: p.cpe or null) (list (ids.possibleCPEs or null));
       purls = firstStrings 32 (p: p) ([ (ids.purl or null) ] ++ list (ids.purls or null));
     };
-in
-{
-  # The value itself.
-  info = value:
+  infoOf = value:
     let
       d = value;
       meta = if builtins.isAttrs (d.meta or null) then d.meta else { };
@@ -62,6 +62,14 @@ in
       # passthru.imageConfig, as JSON text so that odd values cannot break the outer JSON.
       imageConfig = try (if builtins.isAttrs (d.imageConfig or null) then builtins.toJSON d.imageConfig else null);
     };
+in
+{
+  # The value itself.
+  info = value: infoOf value;
+
+  # The value itself, and the derivation it is. drvPath is not caught: a derivation that cannot
+  # be instantiated fails this, and eval.sh then asks nix-instantiate for its error.
+  evaluated = value: infoOf value // (if isDerivation value then { inherit (value) drvPath; } else { });
 
   # Every derivation reachable through the attributes of `derivation` calls (buildInputs, src,
   # ...: drvAttrs), as SBOM tools for Nix walk them, each output referenced (path) with all its
