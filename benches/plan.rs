@@ -102,7 +102,7 @@ pub fn run(n: usize) {
     let image = plan::image_stage(
         &spec,
         &result,
-        &plan::Trees::LaidOut(built),
+        &plan::Trees::SingleStep(built),
         true,
         &effective,
         &config::made_directories(&effective).expect("no declared directories"),

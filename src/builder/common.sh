@@ -129,6 +129,7 @@ nf_evaluate_attr() {
     echo "evaluating $installable" >&2
     logged /tmp/nf-derivations with_contexts nix --extra-experimental-features "$features" path-info \
       --no-write-lock-file --derivation "$installable" || finish eval-failed
+    nf_apply info >"$info_file" 2>/dev/null || rm -f "$info_file"
   else
     set -- "$NF_FILE"
     if [ -n "${NF_ATTR:-}" ]; then
@@ -150,9 +151,6 @@ nf_evaluate_attr() {
     fi
   fi
   cat /tmp/nf-derivations >>"$meta/derivations"
-  if [ "${NF_FLAKE:-}" = 1 ]; then
-    nf_apply info >"$info_file" 2>/dev/null || rm -f "$info_file"
-  fi
   if [ "${NF_SBOM:-}" = 1 ]; then
     nf_apply packages >"$packages_file" 2>/dev/null || rm -f "$packages_file"
   fi

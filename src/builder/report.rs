@@ -230,17 +230,17 @@ pub async fn read_build_result<G: Gateway>(
     let results = read_results(gateway, reference, contract::RESULTS).await?;
     let closure = read_closure(gateway, reference, contract::CLOSURE, &results).await?;
     // The copied store must be exactly the closure: nothing missing, nothing extra.
-    let layer_dirs = gateway
+    let store_entries = gateway
         .read_dir(reference, contract::STORE_DIR)
         .await
         .map_err(|err| invalid(format!("no copied store paths ({})", err.message)))?;
-    let mut laid_out: Vec<&str> = layer_dirs.iter().map(|e| e.path.as_str()).collect();
-    laid_out.sort_unstable();
+    let mut copied: Vec<&str> = store_entries.iter().map(|e| e.path.as_str()).collect();
+    copied.sort_unstable();
     let expected: Vec<&str> = closure.paths.keys().map(StorePath::base_name).collect();
-    if laid_out != expected {
+    if copied != expected {
         return Err(invalid(format!(
             "the copied store paths ({}) differ from the closure ({})",
-            laid_out.len(),
+            copied.len(),
             expected.len()
         )));
     }

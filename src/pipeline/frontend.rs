@@ -258,7 +258,7 @@ async fn build_single<G: Gateway>(
         gateway,
         spec,
         &result,
-        &plan::Trees::LaidOut(built),
+        &plan::Trees::SingleStep(built),
         env.has_merge_op,
         &builder_image,
     )

@@ -26,7 +26,7 @@ pub use crate::builder::report::{BuildResult, RootLink};
 #[derive(Debug, Clone)]
 pub enum Trees {
     /// The single Nix step's output: the closure at its store paths, the manifest beside.
-    LaidOut(Output),
+    SingleStep(Output),
     /// Per path the output holding it (a group's or the evaluation's, or the builder image's own
     /// store), and the final group's output with the manifest at `graph::RESULT_DIR`.
     Providers {
@@ -45,7 +45,7 @@ impl Trees {
     /// output holds each of its paths at its own path (`pinned_store_dirs` pins the parents).
     pub fn copy_of(&self, path: &StorePath, timestamp: i64) -> (Output, llb::Copy) {
         let from = match self {
-            Trees::LaidOut(built) => built.clone(),
+            Trees::SingleStep(built) => built.clone(),
             Trees::Providers {
                 by_path,
                 in_image,
@@ -71,14 +71,14 @@ impl Trees {
     /// The build step `path` came from: 0 for all in single mode.
     fn origin(&self, path: &StorePath) -> usize {
         match self {
-            Trees::LaidOut(_) => 0,
+            Trees::SingleStep(_) => 0,
             Trees::Providers { origin, .. } => origin.get(path).copied().unwrap_or(0),
         }
     }
 
     pub fn manifest(&self) -> (Output, &'static str) {
         match self {
-            Trees::LaidOut(built) => (built.clone(), contract::MANIFEST_DIR),
+            Trees::SingleStep(built) => (built.clone(), contract::MANIFEST_DIR),
             Trees::Providers { manifest, .. } => (manifest.clone(), graph::RESULT_DIR),
         }
     }
@@ -122,6 +122,7 @@ pub fn image_stage(
         &|path| trees.origin(path),
     );
     let total = groups.len();
+    let pin_store_dirs = pinned_store_dirs(&platform, timestamp);
     let mut layers: Vec<Output> = Vec::with_capacity(total + 2);
     if let Some(base) = base {
         layers.push(base.image.clone());
@@ -150,7 +151,7 @@ pub fn image_stage(
             ),
         };
         let mut copies = copies;
-        copies.push(pinned_store_dirs(&platform, timestamp));
+        copies.push(pin_store_dirs.clone());
         let onto = previous(&layers);
         layers.push(llb::copy_from(onto, &copies, &platform, &Meta::named(name)));
     }

@@ -70,7 +70,7 @@ fn stage(spec: &Spec, result: &BuildResult, use_merge: bool) -> Output {
     image_stage(
         spec,
         result,
-        &Trees::LaidOut(built),
+        &Trees::SingleStep(built),
         use_merge,
         &effective(spec, result),
         &config::made_directories(&effective(spec, result)).unwrap(),

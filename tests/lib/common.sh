@@ -95,17 +95,28 @@ timed() { # timed VAR COMMAND...
   return $rc
 }
 
+# The vertex ids of the last build's Nix steps of KINDS (an ERE; default: every kind).
+nix_step_ids() { # nix_step_ids [KINDS]
+  grep -oE "^#[0-9]+ (\[[^]]+\] )?(${1:-nix-build|evaluate|build|substitute}) " "$work/build.log" |
+    cut -d' ' -f1 | sort -u
+}
+
+# Step ID of the last build came from a cache (CACHED, or its layer extracted from an imported
+# cache) with no output of a process at all.
+nix_step_from_cache() { # nix_step_from_cache ID
+  grep -qE "^$1 (CACHED|extracting sha256:)" "$work/build.log" &&
+    # Process output lines carry a timestamp in seconds after the vertex id.
+    ! grep -qE "^$1 [0-9]+\.[0-9]+ " "$work/build.log"
+}
+
 # The log of the last build shows every Nix step (evaluation, build steps; nix-build in single
-# mode) taken from a cache (CACHED, or its layer extracted from an imported cache) with no output
-# of a process at all: Nix did not run. KINDS narrows the steps looked at (default: all).
+# mode) taken from a cache: Nix did not run. KINDS narrows the steps looked at (default: all).
 nix_step_cached() { # nix_step_cached [KINDS: an ERE such as 'build|substitute']
-  local kinds=${1:-nix-build|evaluate|build|substitute} ids id
-  ids=$(grep -oE "^#[0-9]+ (\[[^]]+\] )?($kinds) " "$work/build.log" | cut -d' ' -f1 | sort -u)
+  local ids id
+  ids=$(nix_step_ids "${1:-}")
   [ -n "$ids" ] || return 1
   for id in $ids; do
-    grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" || return 1
-    # Process output lines carry a timestamp in seconds after the vertex id.
-    ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log" || return 1
+    nix_step_from_cache "$id" || return 1
   done
 }
 
@@ -127,9 +138,8 @@ upload_cache() { # upload_cache DIR PORT KEY
 # nix_step_cached's message.
 nix_steps_run() {
   local id
-  for id in $(grep -oE '^#[0-9]+ (\[[^]]+\] )?(nix-build|evaluate|build|substitute) ' "$work/build.log" | cut -d' ' -f1 | sort -u); do
-    grep -qE "^$id (CACHED|extracting sha256:)" "$work/build.log" && ! grep -qE "^$id [0-9]+\.[0-9]+ " "$work/build.log" ||
-      grep -m1 -E "^$id [^0-9]" "$work/build.log" | cut -c1-80
+  for id in $(nix_step_ids); do
+    nix_step_from_cache "$id" || grep -m1 -E "^$id [^0-9]" "$work/build.log" | cut -c1-80
   done | tr '\n' ';'
 }
 
