@@ -62,8 +62,11 @@ test_two_nodes() {
   # buildx 0.13's plain progress does not name nodes: each node's own cache shows what it ran.
   local busybox_amd64 busybox_arm64
   node_ran() { # node_ran NODE: the busybox layer of the build step NODE ran, by store path
-    docker buildx du --builder "$1" --verbose 2>/dev/null | grep -q 'exec /bin/sh /.nix-frontend/realise.sh' &&
-      docker buildx du --builder "$1" --verbose | sed -n 's/^Description:.*layer [0-9]*\/[0-9]*: \(.*-busybox-static\)$/\1/p' | head -1
+    # Read once: `du | grep -q` under pipefail fails when grep's early exit breaks du's pipe.
+    local records
+    records=$(docker buildx du --builder "$1" --verbose 2>/dev/null) &&
+      grep -q 'exec /bin/sh /.nix-frontend/realise.sh' <<<"$records" &&
+      sed -n 's/^Description:.*layer [0-9]*\/[0-9]*: \(.*-busybox-static\)$/\1/p' <<<"$records" | head -1
   }
   busybox_amd64=$(node_ran nf-bk-node-amd64)
   busybox_arm64=$(node_ran nf-bk-node-arm64)
