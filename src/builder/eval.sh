@@ -15,7 +15,7 @@
 #                         sources evaluation added to the store): path, hash, size, deriver, refs
 #   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and
 #                         what it would fetch from a binary cache
-#   nar/<path>            `nix-store --dump` of each source up to NF_NAR_MAX_BYTES
+#   nar/<path>            `nix-store --dump` of each source that is a tree, up to NF_NAR_MAX_BYTES
 #   drv-files, drv-sizes  the .drv files concatenated, and their sizes and paths (`wc -c`)
 # and /out/nix/store/<path> for every path of the derivations' closure, which the frontend reads
 # (and later vertices copy by content where it does not carry them), so that evaluation is never
@@ -52,22 +52,27 @@ fi
 # shellcheck disable=SC2046
 cp -a $(cat "$meta/requisites") /out/nix/store/ ||
   { echo "copying the derivations and sources failed" >"$meta/log"; finish eval-failed; }
-# Sources up to NF_NAR_MAX_BYTES also as their NAR, which the frontend carries to the build
-# steps in their LLB, so that those steps' cache keys do not depend on BuildKit's checksum of
-# copied content (it differs between BuildKit releases).
+# Sources that are trees (or symlinks), up to NF_NAR_MAX_BYTES, also as their NAR, which the
+# frontend carries to the build steps in their LLB, so that those steps' cache keys do not depend
+# on BuildKit's checksum of copied content (it differs between BuildKit releases). A source that
+# is one file needs no NAR: the frontend reads it from /out/nix/store (a Nix process costs 40 ms).
 mkdir -p "$meta/nar"
-grep -v '\.drv$' "$meta/requisites" >/tmp/nf-sources
-if [ -s /tmp/nf-sources ]; then
-  # One query for every source's size (a process per source costs 15 ms each), in the same order.
+: >/tmp/nf-trees
+while read -r path; do
+  case $path in *.drv) continue ;; esac
+  if [ -L "$path" ] || [ ! -f "$path" ]; then printf '%s\n' "$path" >>/tmp/nf-trees; fi
+done <"$meta/requisites"
+if [ -s /tmp/nf-trees ]; then
+  # One query for every tree's size (a process per source costs 40 ms), in the same order.
   # shellcheck disable=SC2046 # store paths have no spaces or glob characters
-  nix-store --query --size $(cat /tmp/nf-sources) >/tmp/nf-source-sizes ||
+  nix-store --query --size $(cat /tmp/nf-trees) >/tmp/nf-tree-sizes ||
     { echo "reading the sizes of the sources failed" >"$meta/log"; finish eval-failed; }
-  [ "$(wc -l </tmp/nf-sources)" = "$(wc -l </tmp/nf-source-sizes)" ] ||
+  [ "$(wc -l </tmp/nf-trees)" = "$(wc -l </tmp/nf-tree-sizes)" ] ||
     { echo "reading the sizes of the sources gave another count" >"$meta/log"; finish eval-failed; }
   while read -r path && read -r size <&3; do
     if [ "$size" -le "${NF_NAR_MAX_BYTES:-0}" ]; then
       nix-store --dump "$path" >"$meta/nar/${path##*/}" || { echo "dumping $path failed" >"$meta/log"; finish eval-failed; }
     fi
-  done </tmp/nf-sources 3</tmp/nf-source-sizes
+  done </tmp/nf-trees 3</tmp/nf-tree-sizes
 fi
 finish ok

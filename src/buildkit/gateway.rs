@@ -13,6 +13,14 @@ use crate::buildkit::platform::Platform;
 pub const MODE_DIR: u32 = 1 << 31;
 pub const MODE_SYMLINK: u32 = 1 << 27;
 
+/// Whether a `read_dir` entry's mode is a regular file: none of Go's `os.ModeType` bits (dir,
+/// symlink, device, named pipe, socket, char device, irregular).
+pub fn is_regular_file(mode: u32) -> bool {
+    const MODE_TYPE: u32 =
+        MODE_DIR | MODE_SYMLINK | 1 << 26 | 1 << 25 | 1 << 24 | 1 << 21 | 1 << 19;
+    mode & MODE_TYPE == 0
+}
+
 /// A failed gateway call: which call, and what BuildKit said (its message, never the raw status).
 #[derive(Debug, Clone)]
 pub struct GatewayError {

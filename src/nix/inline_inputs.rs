@@ -9,9 +9,12 @@
 //! evaluation (untrusted) and each path is checked against its registration record's NAR hash,
 //! so a build step only ever receives what Nix registered.
 //!
-//! `.drv` files go in as plain files at their store paths; sources (from `builtins.path`, `./x`)
-//! as their NAR (`nix-store --dump`), which the build step restores (`nix-store --restore`),
-//! since a source may be a tree with executables and symlinks. A source over
+//! `.drv` files go in as plain files at their store paths, and so does a source that is one file
+//! (`./message.txt`, a program), executable or not: the frontend reads it from the evaluation and
+//! makes its NAR itself to check it. Any other source (a tree, which may hold symlinks) goes in as
+//! its NAR (`nix-store --dump`), which the build step restores (`nix-store --restore`). Each Nix
+//! process costs about 40 ms to start, so a step that restores nothing saves that per source,
+//! and so does the evaluation that dumps nothing. A source over
 //! `MAX_INLINE_SOURCE_BYTES` stays a content-keyed copy: its step's key then holds within one
 //! BuildKit release only.
 
@@ -151,19 +154,51 @@ pub fn derivation_system(text: &[u8]) -> Option<&str> {
 
 /// The NAR serialisation of a single non-executable regular file (what a .drv is in the store).
 pub fn regular_file_nar(contents: &[u8]) -> Vec<u8> {
-    let mut nar = Vec::with_capacity(contents.len() + 128);
-    for token in [
-        b"nix-archive-1".as_slice(),
-        b"(",
-        b"type",
-        b"regular",
-        b"contents",
-    ] {
+    file_nar(contents, false)
+}
+
+/// The NAR serialisation of a single regular file, executable or not.
+pub fn file_nar(contents: &[u8], executable: bool) -> Vec<u8> {
+    let mut nar = Vec::with_capacity(contents.len() + 160);
+    for token in [b"nix-archive-1".as_slice(), b"(", b"type", b"regular"] {
         nar_string(&mut nar, token);
     }
+    if executable {
+        nar_string(&mut nar, b"executable");
+        nar_string(&mut nar, b"");
+    }
+    nar_string(&mut nar, b"contents");
     nar_string(&mut nar, contents);
     nar_string(&mut nar, b")");
     nar
+}
+
+/// A source that is one regular file, as its NAR says: whether it is executable, and its bytes.
+/// `None` for a tree or a symlink (those are restored from their NAR).
+pub fn single_file(nar: &[u8]) -> Option<(bool, &[u8])> {
+    let mut rest = nar;
+    let mut next = || -> Option<&[u8]> {
+        let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
+        let padded = len.checked_add((8 - len % 8) % 8)?;
+        let token = rest.get(8..8 + len)?;
+        rest = rest.get(8 + padded..)?;
+        Some(token)
+    };
+    for expected in [b"nix-archive-1".as_slice(), b"(", b"type", b"regular"] {
+        if next()? != expected {
+            return None;
+        }
+    }
+    let (executable, contents) = match next()? {
+        b"executable" => {
+            (next()? == b"" && next()? == b"contents").then_some(())?;
+            (true, next()?)
+        }
+        b"contents" => (false, next()?),
+        _ => return None,
+    };
+    // Exactly one file: its NAR is what file_nar makes of it, nothing more.
+    (file_nar(contents, executable) == nar).then_some((executable, contents))
 }
 
 fn nar_string(out: &mut Vec<u8>, bytes: &[u8]) {
@@ -220,6 +255,66 @@ mod tests {
         assert_eq!(derivation_system(b"not a derivation"), None);
     }
     use proptest::prelude::*;
+
+    #[test]
+    fn a_single_file_is_read_back_from_its_nar() {
+        assert_eq!(
+            single_file(&file_nar(b"hi\n", false)),
+            Some((false, b"hi\n".as_slice()))
+        );
+        assert_eq!(
+            single_file(&file_nar(b"#!/bin/sh", true)),
+            Some((true, b"#!/bin/sh".as_slice()))
+        );
+        assert_eq!(
+            single_file(&file_nar(b"", false)),
+            Some((false, b"".as_slice()))
+        );
+        // A tree, a symlink, trailing bytes, a cut NAR: not one file.
+        let mut tree = Vec::new();
+        for token in [
+            b"nix-archive-1".as_slice(),
+            b"(",
+            b"type",
+            b"directory",
+            b")",
+        ] {
+            nar_string(&mut tree, token);
+        }
+        assert_eq!(single_file(&tree), None);
+        let mut link = Vec::new();
+        for token in [
+            b"nix-archive-1".as_slice(),
+            b"(",
+            b"type",
+            b"symlink",
+            b"target",
+            b"/x",
+            b")",
+        ] {
+            nar_string(&mut link, token);
+        }
+        assert_eq!(single_file(&link), None);
+        let mut longer = file_nar(b"a", false);
+        longer.extend_from_slice(&[0; 8]);
+        assert_eq!(single_file(&longer), None);
+        let whole = file_nar(b"abc", true);
+        assert_eq!(single_file(&whole[..whole.len() - 8]), None);
+        assert_eq!(single_file(b""), None);
+    }
+
+    proptest! {
+        #[test]
+        fn single_file_inverts_file_nar(contents in proptest::collection::vec(any::<u8>(), 0..100), executable: bool) {
+            let nar = file_nar(&contents, executable);
+            prop_assert_eq!(single_file(&nar), Some((executable, contents.as_slice())));
+        }
+
+        #[test]
+        fn single_file_never_panics(nar in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = single_file(&nar);
+        }
+    }
 
     #[test]
     fn derivation_files_are_split_by_their_sizes() {

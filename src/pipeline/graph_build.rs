@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::builder::architecture;
 use crate::builder::contract::{self, nix_error_text, Report, Status};
 use crate::builder::report::{self, invalid, ReportFiles};
-use crate::buildkit::gateway::{read_whole_file, Gateway};
+use crate::buildkit::gateway::{is_regular_file, read_whole_file, Gateway};
 use crate::buildkit::llb::{self, Output};
 use crate::buildkit::result::PlatformImage;
 use crate::dockerui::options::Options;
@@ -376,8 +376,26 @@ async fn read_inline_inputs<G: Gateway>(
         .map_err(|err| invalid(format!("no {DERIVATION_FILES} ({err})")))?;
         derivations = inline_inputs::split_derivations(&sizes, &files).map_err(invalid)?;
     }
+    // A source that is one file is read from the evaluation's store and made a NAR here (the
+    // evaluation dumps only trees): one listing says which sources are files.
+    let mut store_modes: BTreeMap<String, u32> = BTreeMap::new();
+    if chosen.iter().any(|p| !p.base_name().ends_with(".drv")) {
+        store_modes = gateway
+            .read_dir(eval_ref, "/nix/store")
+            .await
+            .map_err(|err| invalid(format!("no /nix/store in the evaluation ({})", err.message)))?
+            .into_iter()
+            .map(|entry| (entry.path, entry.mode))
+            .collect();
+    }
     for path in chosen {
         let record = &graph.records[&path];
+        let limit = usize::try_from(record.nar_size)
+            .unwrap_or(usize::MAX)
+            .min(MAX_INLINE_SOURCE_BYTES as usize);
+        let file_mode = store_modes
+            .get(path.base_name())
+            .filter(|mode| is_regular_file(**mode));
         if path.base_name().ends_with(".drv") {
             let bytes = derivations
                 .remove(&path)
@@ -385,11 +403,17 @@ async fn read_inline_inputs<G: Gateway>(
             inline_inputs::verify(record, &inline_inputs::regular_file_nar(&bytes))
                 .map_err(invalid)?;
             inputs.derivations.insert(path, bytes);
+        } else if let Some(mode) = file_mode {
+            let file = path.to_string();
+            let bytes = read_whole_file(gateway, eval_ref, &file, limit)
+                .await
+                .map_err(|err| invalid(format!("no {file} in the evaluation ({err})")))?;
+            // Nix's rule: executable when the owner may execute it.
+            let nar = inline_inputs::file_nar(&bytes, mode & 0o100 != 0);
+            inline_inputs::verify(record, &nar).map_err(invalid)?;
+            inputs.source_nars.insert(path, nar);
         } else {
             let file = format!("{SOURCE_NAR_DIR}/{}", path.base_name());
-            let limit = usize::try_from(record.nar_size)
-                .unwrap_or(usize::MAX)
-                .min(MAX_INLINE_SOURCE_BYTES as usize);
             let bytes = read_whole_file(gateway, eval_ref, &file, limit)
                 .await
                 .map_err(|err| invalid(format!("no {file} ({err})")))?;
@@ -810,6 +834,44 @@ mod tests {
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("\"{path}\"")), "{path}");
         }
+    }
+
+    #[test]
+    fn a_source_that_is_one_file_goes_to_its_store_path_without_a_nar() {
+        let mut g = good();
+        // busybox as one executable file in the evaluation's store, with no NAR beside it.
+        let program: &[u8] = b"\x7fELF a busybox";
+        let nar = crate::nix::inline_inputs::file_nar(program, true);
+        let drv_nar = |text: &str| crate::nix::inline_inputs::regular_file_nar(text.as_bytes());
+        let records = record_of(BUSYBOX, &nar, &[])
+            + &record_of(DEP_DRV, &drv_nar(DEP_DRV_TEXT), &[BUSYBOX])
+            + &record_of(APP_DRV, &drv_nar(APP_DRV_TEXT), &[BUSYBOX, DEP_DRV]);
+        let eval = g.tree(EVAL);
+        eval.files
+            .remove(&format!("/.nix-frontend/nar/{}", base(BUSYBOX)));
+        eval.file(BUSYBOX, program)
+            .file("/.nix-frontend/records", records)
+            .dir("/nix/store", vec![entry(&base(BUSYBOX), 0o555, "")]);
+        run(&mut g).unwrap();
+        let steps = crate::buildkit::llb::definition_to_json(&g.definitions()[FINAL_SOLVE]);
+        let text = steps.to_string();
+        assert!(
+            text.contains(&format!(
+                "\"mode\":\"555\",\"output\":0,\"owner\":null,\"path\":\"{BUSYBOX}\""
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("/nf/nar"), "{text}");
+
+        // Bytes that are not what the record says are refused, naming the path.
+        let mut g = good();
+        let eval = g.tree(EVAL);
+        eval.files
+            .remove(&format!("/.nix-frontend/nar/{}", base(BUSYBOX)));
+        eval.file(BUSYBOX, program)
+            .dir("/nix/store", vec![entry(&base(BUSYBOX), 0o555, "")]);
+        let err = run(&mut g).unwrap_err();
+        assert!(err.message.contains(BUSYBOX), "{}", err.message);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::dockerui::spec::Spec;
 use crate::nix::closure::StorePath;
 use crate::nix::drvgraph::{Graph, Group};
 use crate::nix::inline_inputs::{
-    derivation_system, InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR,
+    derivation_system, single_file, InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR,
 };
 
 /// Where realise.sh leaves the final group's manifest and each group's status, log, time and
@@ -221,17 +221,32 @@ fn source_layers(
     let mut layers: Vec<Output> = carried
         .into_iter()
         .map(|p| {
-            llb::make_files(
-                &[
-                    llb::MakeFile::Dir {
-                        path: RESTORE_DIR.into(),
-                        mode: 0o755,
+            // A file goes straight to its store path (no restore in the step); a tree as its NAR.
+            let (dir, file) = match single_file(&inputs.source_nars[p]) {
+                Some((executable, contents)) => (
+                    "/nix/store",
+                    llb::MakeFile::File {
+                        path: p.to_string(),
+                        mode: if executable { 0o555 } else { 0o444 },
+                        data: contents.to_vec(),
                     },
+                ),
+                None => (
+                    RESTORE_DIR,
                     llb::MakeFile::File {
                         path: format!("{RESTORE_DIR}/{}", p.base_name()),
                         mode: 0o444,
                         data: inputs.source_nars[p].clone(),
                     },
+                ),
+            };
+            llb::make_files(
+                &[
+                    llb::MakeFile::Dir {
+                        path: dir.into(),
+                        mode: 0o755,
+                    },
+                    file,
                 ],
                 &platform,
                 &Meta::named(platform_prefixed(spec, format!("source {}", p.name()))),
