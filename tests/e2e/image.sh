@@ -12,7 +12,7 @@ test_from_base() {
   printf 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY busybox /bin/sh\nENV BASE_VAR=from-base PATH=/usr/local/bin:/bin\nLABEL org.example.base=plain\n' \
     >"$dir/plain/Dockerfile"
   check "a plain base built with Docker's own frontend and pushed" \
-    docker buildx build -q --output "type=image,name=$plain,push=true" "$dir/plain" >/dev/null
+    push_plain --output "type=image,name=$plain,push=true" "$dir/plain"
   printf '# syntax=org/nix-frontend\n# attr=hello\nARG BASE\nFROM $BASE\nENV APP=1\n' >"$dir/app/Dockerfile.from"
   check "FROM it builds" build "$dir/app" -f "$dir/app/Dockerfile.from" --build-arg "BASE=$plain" -t nf-test/from-plain
   check "... runs ours" test "$(docker run --rm nf-test/from-plain)" = "hello from nix-frontend"
@@ -49,7 +49,7 @@ test_from_base() {
       grep -q 'Dockerfile.missing:3: FROM 127.0.0.1:5000/nf-test/missing:nope: cannot pull' "$work/missing.log"
   fi
   local arm=127.0.0.1:5000/nf-test/arm-base:$$
-  check "an arm64 base pushed" docker buildx build -q --platform linux/arm64 --output "type=image,name=$arm,push=true" "$dir/plain" >/dev/null
+  check "an arm64 base pushed" push_plain --platform linux/arm64 --output "type=image,name=$arm,push=true" "$dir/plain"
   if build_raw "$dir/app" -f "$dir/app/Dockerfile.from" --build-arg "BASE=$arm" --platform linux/amd64 >"$work/arm.log" 2>&1; then
     fail "a base of another platform is an error"
   else

@@ -21,15 +21,30 @@ build_raw() { # build_raw DIR [ARGS...]: docker buildx build with the test build
 # shellcheck source=tests/lib/export_race.sh
 . tests/lib/export_race.sh
 
-# A failure from the upstream export race (export_race.sh) is no fault of the build: it is said
-# and the build run once more, as README tells users to.
+# A failure from the upstream export race or the test registry's write race (export_race.sh) is
+# no fault of the build: it is said and the build run once more, as README tells users to.
 build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
   if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
   if upstream_export_race "$work/build.log"; then
     echo "    (the export hit moby/buildkit#6521, the upstream unpack race; building again)"
     if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
+  elif registry_write_race "$work/build.log"; then
+    echo "    (the test registry answered 500 to a tag it was writing; pushing again)"
+    if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
   fi
   tail -25 "$work/build.log" | sed 's/^/    | /'
+  return 1
+}
+
+# push_plain ARGS...: `docker buildx build ARGS` (Docker's own frontend) that pushes to the test
+# registry, run once more after the registry's write race (export_race.sh).
+push_plain() {
+  if docker buildx build "$@" >"$work/push.log" 2>&1; then return 0; fi
+  if registry_write_race "$work/push.log"; then
+    echo "    (the test registry answered 500 to a tag it was writing; pushing again)"
+    if docker buildx build "$@" >"$work/push.log" 2>&1; then return 0; fi
+  fi
+  tail -25 "$work/push.log" | sed 's/^/    | /'
   return 1
 }
 
