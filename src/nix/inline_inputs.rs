@@ -104,11 +104,20 @@ pub fn split_derivations(
     Ok(split)
 }
 
-/// The inputs read from the evaluation and checked: .drv bytes and source NARs by path.
+/// The inputs read from the evaluation and checked, by path: .drv bytes, sources that are one
+/// file, and the NARs of the other sources.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InlineInputs {
     pub derivations: BTreeMap<StorePath, Vec<u8>>,
+    pub source_files: BTreeMap<StorePath, SourceFile>,
     pub source_nars: BTreeMap<StorePath, Vec<u8>>,
+}
+
+/// A source that is one regular file: its bytes, and whether Nix made it executable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub executable: bool,
+    pub contents: Vec<u8>,
 }
 
 /// The `system` of a derivation in its ATerm form (`Derive([outputs],[inputs],[sources],
@@ -173,34 +182,6 @@ pub fn file_nar(contents: &[u8], executable: bool) -> Vec<u8> {
     nar
 }
 
-/// A source that is one regular file, as its NAR says: whether it is executable, and its bytes.
-/// `None` for a tree or a symlink (those are restored from their NAR).
-pub fn single_file(nar: &[u8]) -> Option<(bool, &[u8])> {
-    let mut rest = nar;
-    let mut next = || -> Option<&[u8]> {
-        let len = usize::try_from(u64::from_le_bytes(rest.get(..8)?.try_into().ok()?)).ok()?;
-        let padded = len.checked_add((8 - len % 8) % 8)?;
-        let token = rest.get(8..8 + len)?;
-        rest = rest.get(8 + padded..)?;
-        Some(token)
-    };
-    for expected in [b"nix-archive-1".as_slice(), b"(", b"type", b"regular"] {
-        if next()? != expected {
-            return None;
-        }
-    }
-    let (executable, contents) = match next()? {
-        b"executable" => {
-            (next()? == b"" && next()? == b"contents").then_some(())?;
-            (true, next()?)
-        }
-        b"contents" => (false, next()?),
-        _ => return None,
-    };
-    // Exactly one file: its NAR is what file_nar makes of it, nothing more.
-    (file_nar(contents, executable) == nar).then_some((executable, contents))
-}
-
 fn nar_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
     out.extend_from_slice(bytes);
@@ -255,66 +236,6 @@ mod tests {
         assert_eq!(derivation_system(b"not a derivation"), None);
     }
     use proptest::prelude::*;
-
-    #[test]
-    fn a_single_file_is_read_back_from_its_nar() {
-        assert_eq!(
-            single_file(&file_nar(b"hi\n", false)),
-            Some((false, b"hi\n".as_slice()))
-        );
-        assert_eq!(
-            single_file(&file_nar(b"#!/bin/sh", true)),
-            Some((true, b"#!/bin/sh".as_slice()))
-        );
-        assert_eq!(
-            single_file(&file_nar(b"", false)),
-            Some((false, b"".as_slice()))
-        );
-        // A tree, a symlink, trailing bytes, a cut NAR: not one file.
-        let mut tree = Vec::new();
-        for token in [
-            b"nix-archive-1".as_slice(),
-            b"(",
-            b"type",
-            b"directory",
-            b")",
-        ] {
-            nar_string(&mut tree, token);
-        }
-        assert_eq!(single_file(&tree), None);
-        let mut link = Vec::new();
-        for token in [
-            b"nix-archive-1".as_slice(),
-            b"(",
-            b"type",
-            b"symlink",
-            b"target",
-            b"/x",
-            b")",
-        ] {
-            nar_string(&mut link, token);
-        }
-        assert_eq!(single_file(&link), None);
-        let mut longer = file_nar(b"a", false);
-        longer.extend_from_slice(&[0; 8]);
-        assert_eq!(single_file(&longer), None);
-        let whole = file_nar(b"abc", true);
-        assert_eq!(single_file(&whole[..whole.len() - 8]), None);
-        assert_eq!(single_file(b""), None);
-    }
-
-    proptest! {
-        #[test]
-        fn single_file_inverts_file_nar(contents in proptest::collection::vec(any::<u8>(), 0..100), executable: bool) {
-            let nar = file_nar(&contents, executable);
-            prop_assert_eq!(single_file(&nar), Some((executable, contents.as_slice())));
-        }
-
-        #[test]
-        fn single_file_never_panics(nar in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = single_file(&nar);
-        }
-    }
 
     #[test]
     fn derivation_files_are_split_by_their_sizes() {

@@ -409,9 +409,14 @@ async fn read_inline_inputs<G: Gateway>(
                 .await
                 .map_err(|err| invalid(format!("no {file} in the evaluation ({err})")))?;
             // Nix's rule: executable when the owner may execute it.
-            let nar = inline_inputs::file_nar(&bytes, mode & 0o100 != 0);
-            inline_inputs::verify(record, &nar).map_err(invalid)?;
-            inputs.source_nars.insert(path, nar);
+            let executable = mode & 0o100 != 0;
+            inline_inputs::verify(record, &inline_inputs::file_nar(&bytes, executable))
+                .map_err(invalid)?;
+            let source = inline_inputs::SourceFile {
+                executable,
+                contents: bytes,
+            };
+            inputs.source_files.insert(path, source);
         } else {
             let file = format!("{SOURCE_NAR_DIR}/{}", path.base_name());
             let bytes = read_whole_file(gateway, eval_ref, &file, limit)

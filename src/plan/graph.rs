@@ -26,7 +26,7 @@ use crate::dockerui::spec::Spec;
 use crate::nix::closure::StorePath;
 use crate::nix::drvgraph::{Graph, Group};
 use crate::nix::inline_inputs::{
-    derivation_system, single_file, InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR,
+    derivation_system, InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR,
 };
 
 /// Where realise.sh leaves the final group's manifest and each group's status, log, time and
@@ -216,19 +216,19 @@ fn source_layers(
         .derivation_closure
         .iter()
         .filter(|p| !inputs.derivations.contains_key(*p));
-    let (carried, copied): (Vec<&StorePath>, Vec<&StorePath>) =
-        sources.partition(|p| inputs.source_nars.contains_key(*p));
+    let (carried, copied): (Vec<&StorePath>, Vec<&StorePath>) = sources
+        .partition(|p| inputs.source_files.contains_key(*p) || inputs.source_nars.contains_key(*p));
     let mut layers: Vec<Output> = carried
         .into_iter()
         .map(|p| {
             // A file goes straight to its store path (no restore in the step); a tree as its NAR.
-            let (dir, file) = match single_file(&inputs.source_nars[p]) {
-                Some((executable, contents)) => (
+            let (dir, file) = match inputs.source_files.get(p) {
+                Some(source) => (
                     "/nix/store",
                     llb::MakeFile::File {
                         path: p.to_string(),
-                        mode: if executable { 0o555 } else { 0o444 },
-                        data: contents.to_vec(),
+                        mode: if source.executable { 0o555 } else { 0o444 },
+                        data: source.contents.clone(),
                     },
                 ),
                 None => (
