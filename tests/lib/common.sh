@@ -48,6 +48,37 @@ push_plain() {
   return 1
 }
 
+# runs_as PLATFORM IMAGE EXPECTED: the image's PLATFORM variant, run from the local store only,
+# prints EXPECTED. Once, in a full CI run, dockerd 26 did not find the arm64 variant of a
+# multi-platform image it had just stored (19 runs of the test alone never did so): a failure
+# shows what the store holds and runs the image once more, saying so; a second failure fails.
+runs_as() {
+  local out
+  out=$(docker run --rm --pull never --platform "$1" "$2" 2>&1)
+  [ "$out" = "$3" ] && return 0
+  printf '    | %s\n' "$out"
+  image_store_state "$2" | sed 's/^/    | /'
+  echo "    (dockerd did not run the $1 image of $2; running it once more)"
+  sleep 1
+  out=$(docker run --rm --pull never --platform "$1" "$2" 2>&1)
+  [ "$out" = "$3" ] && return 0
+  printf '    | %s\n' "$out"
+  return 1
+}
+
+# What containerd holds of IMAGE (dockerd's containerd store): its index and, for each
+# manifest, whether the manifest and its config are present. Only to explain a failure.
+image_store_state() { # image_store_state IMAGE
+  command -v ctr >/dev/null || return 0
+  local name=$1 target
+  case $name in */*/*) ;; */*) name=docker.io/$name ;; *) name=docker.io/library/$name ;; esac
+  case $name in *:*) ;; *) name=$name:latest ;; esac
+  target=$(ctr -n moby images ls "name==$name" 2>/dev/null | awk 'NR == 2 { print $3 }')
+  echo "image store: $name -> ${target:-nothing}"
+  [ -n "$target" ] || return 0
+  python3 tests/lib/image_store.py "$(ctr -n moby content get "$target")" 2>&1
+}
+
 # The subrequest flag of this buildx: 0.13 has --print (experimental); 0.14+ calls it --call
 # (--print is gone in 0.29).
 call_flag() {
