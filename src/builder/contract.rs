@@ -447,7 +447,8 @@ pub enum Task {
     Targets,
 }
 
-/// What a Nix step reported about itself.
+/// What a Nix step reported about itself. `log` and `ran_at` (Unix seconds) are read only when
+/// the status is not `ok`: they explain or date a failure, and are empty and 0 otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub status: Status,

@@ -201,6 +201,15 @@ pub async fn read_report_files<G: Gateway>(
             ))
         })?;
     let status = Status::parse(&word)?;
+    // Only a failure is explained or rerun: a step that succeeded costs one read, not three
+    // (each read mounts the step's output in BuildKit).
+    if status == Status::Ok {
+        return Ok(Report {
+            status,
+            log: String::new(),
+            ran_at: 0,
+        });
+    }
     let log = gateway
         .read_file(reference, &files.log)
         .await
@@ -566,6 +575,22 @@ mod report_tests {
             .build()
             .unwrap()
             .block_on(read_report_files(g, &FakeGateway::ref_of("report"), files))
+    }
+
+    #[test]
+    fn a_step_that_succeeded_costs_one_read() {
+        // Its log and time are never read: they only explain or date a failure.
+        let mut group = FakeGateway::default();
+        group
+            .tree("report")
+            .file("/nf/status/abc-app.drv", "ok\n")
+            .file("/nf/log/abc-app.drv", "warning: something")
+            .file("/nf/ran-at/abc-app.drv", "50");
+        let report = read(&group, &ReportFiles::of_group("abc-app.drv", "build app")).unwrap();
+        assert_eq!(
+            (report.status, report.log.as_str(), report.ran_at),
+            (Status::Ok, "", 0)
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures_util::future::join_all;
+
 use crate::builder::architecture;
 use crate::builder::contract::{self, nix_error_text, Report, Status};
 use crate::builder::report::{self, invalid, ReportFiles};
@@ -183,8 +185,8 @@ struct Steps<'a> {
 }
 
 impl Steps<'_> {
-    /// Solves every step (one solve of the last runs them all), then each for its ref; a step
-    /// that failed in an earlier build, from the cache, runs once more with every step after it.
+    /// Solves every step, each for its ref, as one graph (BuildKit runs a step shared by several
+    /// solves once); a step that failed in an earlier build, from the cache, runs once more with every step after it.
     async fn solve<G: Gateway>(
         &self,
         gateway: &G,
@@ -205,11 +207,13 @@ impl Steps<'_> {
             let outputs: Vec<Output> = steps.iter().map(|s| s.out.clone()).collect();
             let last = outputs.last().expect("a graph has a final group");
             debug_dump("build steps", last);
-            solve(gateway, last, what).await?;
-            let mut refs = Vec::with_capacity(outputs.len());
-            for output in &outputs {
-                refs.push(solve(gateway, output, what).await?);
-            }
+            // All at once: each returns its ref as soon as its step is done, and BuildKit reads
+            // the definitions (every one holds the sources carried in the LLB, megabytes with a
+            // program among them) while the steps run rather than after.
+            let refs = join_all(outputs.iter().map(|output| solve(gateway, output, what)))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<String>, UserError>>()?;
             let Some((index, report)) = first_failure(gateway, self.graph, &refs).await? else {
                 return Ok((steps, refs));
             };
@@ -473,14 +477,24 @@ mod tests {
     const DEP: &str = "/nix/store/d49g8ixfsf79ydjy0qwl3cgfhfcf53ja-expensive-dep-1.0";
     const APP: &str = "/nix/store/dirm4ad3r1rdnvd63cmffyibp09h7kap-app-1.0";
 
-    /// Solves of a graph build: the build file, two .dockerignore probes, the evaluation, the
-    /// final step (which runs them all), each step again for its ref, the builder image, the
-    /// image.
+    /// Solves of a graph build: the build file, two .dockerignore probes, the evaluation, each
+    /// step for its ref (made together, in build order), the builder image, the image.
     const EVAL: &str = "evaluate default.nix -A app";
     const DEP_STEP: &str = "build expensive-dep-1.0";
     const APP_STEP: &str = "build app-1.0";
-    /// The final step's solve (it runs them all), for the definitions solved, in order.
-    const FINAL_SOLVE: usize = 4;
+    /// Which of the definitions solved (in order) is the final step's: the first that holds
+    /// the step marked final (the image's, solved later, holds it too).
+    fn final_solve(g: &FakeGateway) -> usize {
+        let marker = format!("{}=1", crate::builder::contract::vars::FINAL);
+        g.definitions()
+            .iter()
+            .position(|d| {
+                crate::buildkit::llb::definition_to_json(d)
+                    .to_string()
+                    .contains(&marker)
+            })
+            .expect("a solve of the final step")
+    }
 
     fn base(path: &str) -> String {
         path["/nix/store/".len()..].to_string()
@@ -704,7 +718,8 @@ mod tests {
         );
         // Every attribute reaches the evaluation; the collision rule only the final step.
         let definitions = g.definitions();
-        let steps = crate::buildkit::llb::definition_to_json(&definitions[FINAL_SOLVE]).to_string();
+        let steps =
+            crate::buildkit::llb::definition_to_json(&definitions[final_solve(&g)]).to_string();
         assert!(steps.contains("NF_COLLISIONS=first"), "{steps}");
         assert!(steps.contains("NF_ATTR_COUNT=2") && steps.contains("NF_ATTR_1=dep"));
         let image =
@@ -815,8 +830,8 @@ mod tests {
             built.images[0].config["config"]["Entrypoint"][0],
             format!("{APP}/bin/app")
         );
-        assert_eq!(g.solves(), 9);
-        let names = step_names(&g, FINAL_SOLVE);
+        assert_eq!(g.solves(), 8);
+        let names = step_names(&g, final_solve(&g));
         // The .drv files and sources are carried in the LLB: the evaluation is no ancestor of
         // any build step, so their keys never depend on BuildKit's content checksums.
         assert!(
@@ -835,7 +850,8 @@ mod tests {
             );
         }
         // The image's layers copy each path out of the step that holds it.
-        let image = crate::buildkit::llb::definition_to_json(&g.definitions()[8]).to_string();
+        let image =
+            crate::buildkit::llb::definition_to_json(g.definitions().last().unwrap()).to_string();
         for path in [BUSYBOX, DEP, APP] {
             assert!(image.contains(&format!("\"{path}\"")), "{path}");
         }
@@ -858,7 +874,7 @@ mod tests {
             .file("/.nix-frontend/records", records)
             .dir("/nix/store", vec![entry(&base(BUSYBOX), 0o555, "")]);
         run(&mut g).unwrap();
-        let steps = crate::buildkit::llb::definition_to_json(&g.definitions()[FINAL_SOLVE]);
+        let steps = crate::buildkit::llb::definition_to_json(&g.definitions()[final_solve(&g)]);
         let text = steps.to_string();
         assert!(
             text.contains(&format!(
