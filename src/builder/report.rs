@@ -577,20 +577,27 @@ mod report_tests {
             .block_on(read_report_files(g, &FakeGateway::ref_of("report"), files))
     }
 
-    #[test]
-    fn a_step_that_succeeded_costs_one_read() {
-        // Its log and time are never read: they only explain or date a failure.
+    /// A graph build step's report for the group `abc-app.drv`, as realise.sh writes it.
+    fn group_report(status: &str, log: &str, ran_at: &str) -> FakeGateway {
         let mut group = FakeGateway::default();
         group
             .tree("report")
-            .file("/nf/status/abc-app.drv", "ok\n")
-            .file("/nf/log/abc-app.drv", "warning: something")
-            .file("/nf/ran-at/abc-app.drv", "50");
+            .file("/nf/status/abc-app.drv", status)
+            .file("/nf/log/abc-app.drv", log)
+            .file("/nf/ran-at/abc-app.drv", ran_at);
+        group
+    }
+
+    #[test]
+    fn a_step_that_succeeded_costs_one_read() {
+        // Its log and time are never read: they only explain or date a failure.
+        let group = group_report("ok\n", "warning: something", "50");
         let report = read(&group, &ReportFiles::of_group("abc-app.drv", "build app")).unwrap();
         assert_eq!(
             (report.status, report.log.as_str(), report.ran_at),
             (Status::Ok, "", 0)
         );
+        assert_eq!(group.file_reads(), 1);
     }
 
     #[test]
@@ -603,12 +610,7 @@ mod report_tests {
             .file("/.nix-frontend/status", "build-failed\n")
             .file("/.nix-frontend/log", "error: builder failed")
             .file("/.nix-frontend/ran-at", "100");
-        let mut group = FakeGateway::default();
-        group
-            .tree("report")
-            .file("/nf/status/abc-app.drv", "skipped\n")
-            .file("/nf/log/abc-app.drv", "skipped: dep did not build")
-            .file("/nf/ran-at/abc-app.drv", "50");
+        let group = group_report("skipped\n", "skipped: dep did not build", "50");
         let single = read(&single, &ReportFiles::of_nix_step()).unwrap();
         let group = read(&group, &ReportFiles::of_group("abc-app.drv", "build app")).unwrap();
         assert_eq!(

@@ -186,7 +186,8 @@ struct Steps<'a> {
 
 impl Steps<'_> {
     /// Solves every step, each for its ref, as one graph (BuildKit runs a step shared by several
-    /// solves once); a step that failed in an earlier build, from the cache, runs once more with every step after it.
+    /// solves once); a step that failed in an earlier build, from the cache, runs once more with
+    /// every step after it.
     async fn solve<G: Gateway>(
         &self,
         gateway: &G,

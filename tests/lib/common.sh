@@ -66,7 +66,7 @@ runs_as() {
   return 1
 }
 
-# What containerd holds of IMAGE (dockerd's containerd store): its index and, for each
+# What containerd holds of IMAGE (dockerd's containerd store): its target and, for each
 # manifest, whether the manifest and its config are present. Only to explain a failure.
 image_store_state() { # image_store_state IMAGE
   command -v ctr >/dev/null || return 0
