@@ -162,6 +162,8 @@ pub mod vars {
     pub const ROOT_COUNT: &str = "NF_ROOT_COUNT";
     pub const ROOT: &str = "NF_ROOT_";
     pub const FINAL: &str = "NF_FINAL";
+    /// realise.sh: 1 when the step has no network; Nix then asks no binary cache (common.sh).
+    pub const OFFLINE: &str = "NF_OFFLINE";
     /// `NIX_CACHE_PUSH`: the binary cache to copy what was built to (builder.sh, push.sh).
     pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";
     /// `first` when the package listed first wins a collision in the root links (builder.sh,
@@ -169,7 +171,7 @@ pub mod vars {
     pub const COLLISIONS: &str = "NF_COLLISIONS";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 22] = [
+    pub const ALL: [&str; 23] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
@@ -191,6 +193,7 @@ pub mod vars {
         ROOT_COUNT,
         ROOT,
         FINAL,
+        OFFLINE,
         CACHE_PUSH,
     ];
 

@@ -156,6 +156,12 @@ fn the_steps_set_every_variable_and_no_other() {
         8,
     )
     .unwrap();
+    // The .drv carried in the LLB, of a build Nix runs offline (NF_OFFLINE).
+    let mut offline_inputs = crate::nix::inline_inputs::InlineInputs::default();
+    offline_inputs.derivations.insert(
+        crate::nix::closure::StorePath::parse(drv).unwrap(),
+        br#"Derive([("out","/nix/store/1c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-hello","","")],[],[],"x86_64-linux","b",[],[])"#.to_vec(),
+    );
     let mut outputs = Vec::new();
     for spec in [&everything, &flake, &defaulted, &several] {
         for task in [Task::Build, Task::Targets] {
@@ -172,7 +178,7 @@ fn the_steps_set_every_variable_and_no_other() {
             spec,
             &builder,
             &graph_of,
-            &Default::default(),
+            &offline_inputs,
             &evaluated,
             None,
             &[],

@@ -120,47 +120,6 @@ pub struct SourceFile {
     pub contents: Vec<u8>,
 }
 
-/// The `system` of a derivation in its ATerm form (`Derive([outputs],[inputs],[sources],
-/// "system",...)`): the fourth field, read without a full parser. `None` when the text is not
-/// that shape.
-pub fn derivation_system(text: &[u8]) -> Option<&str> {
-    let body = text.strip_prefix(b"Derive(")?;
-    let (mut depth, mut field, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    let mut start = None;
-    for (i, byte) in body.iter().enumerate() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => {
-                    in_string = false;
-                    if let (3, 0, Some(from)) = (field, depth, start) {
-                        return std::str::from_utf8(&body[from..i]).ok();
-                    }
-                }
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => {
-                in_string = true;
-                if field == 3 && depth == 0 {
-                    start = Some(i + 1);
-                }
-            }
-            b'[' | b'(' => depth += 1,
-            b']' | b')' => depth = depth.checked_sub(1)?,
-            b',' if depth == 0 => field += 1,
-            _ => {}
-        }
-        if field > 3 {
-            return None;
-        }
-    }
-    None
-}
-
 /// The NAR serialisation of a single non-executable regular file (what a .drv is in the store).
 pub fn regular_file_nar(contents: &[u8]) -> Vec<u8> {
     file_nar(contents, false)
@@ -224,17 +183,6 @@ pub fn verify(record: &Record, nar: &[u8]) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_system_of_a_derivation() {
-        let drv = br#"Derive([("out","/nix/store/a-app","","")],[("/nix/store/b.drv",["out"])],["/nix/store/c-src"],"aarch64-linux","/nix/store/d/busybox",["sh","-c","x\"y"],[("name","app")])"#;
-        assert_eq!(derivation_system(drv), Some("aarch64-linux"));
-        assert_eq!(
-            derivation_system(b"Derive([],[],[],\"x86_64-linux\",\"b\",[],[])"),
-            Some("x86_64-linux")
-        );
-        assert_eq!(derivation_system(b"Derive([],[])"), None);
-        assert_eq!(derivation_system(b"not a derivation"), None);
-    }
     use proptest::prelude::*;
 
     #[test]

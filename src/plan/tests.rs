@@ -457,3 +457,81 @@ fn several_packages_label_the_image_with_every_license_and_the_first_ones_name()
         "{rendered}"
     );
 }
+
+#[test]
+fn only_steps_that_build_offline_run_without_the_network() {
+    let path = |name: &str| StorePath::parse(&format!("/nix/store/{name}")).unwrap();
+    let group = |id: &str, members: Vec<StorePath>, substitute: bool| crate::nix::drvgraph::Group {
+        id: id.into(),
+        roots: members.iter().map(|m| m.to_string()).collect(),
+        members,
+        upstream: vec![],
+        derivation_closure: vec![],
+        substitute,
+        is_final: false,
+    };
+    let app = path("0c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-app.drv");
+    let source = path("1c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-src.tar.gz.drv");
+    let unread = path("2c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-big.drv");
+    let fetched = path("3c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-lib");
+    let mut graph = crate::nix::drvgraph::Graph {
+        groups: vec![
+            group("app", vec![app.clone()], false),
+            group("src", vec![source.clone(), app.clone()], false),
+            group("big", vec![unread, app.clone()], false),
+            group("lib", vec![fetched], true),
+        ],
+        records: Default::default(),
+    };
+    graph.groups[0].is_final = true;
+    let mut inputs = crate::nix::inline_inputs::InlineInputs::default();
+    inputs.derivations.insert(
+        app,
+        br#"Derive([("out","/nix/store/4c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-app","","")],[],[],"x86_64-linux","b",[],[])"#.to_vec(),
+    );
+    inputs.derivations.insert(
+        source,
+        br#"Derive([("out","/nix/store/5c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-src.tar.gz","sha256","0f3e")],[],[],"x86_64-linux","builtin:fetchurl",[],[])"#.to_vec(),
+    );
+    // Each step's (network, whether NF_OFFLINE is set), in the graph's order.
+    let networks = |spec: &Spec| -> Vec<(i64, bool)> {
+        graph::group_stages(spec, &builder(), &graph, &inputs, &context(), None, &[])
+            .iter()
+            .map(|step| {
+                let json = llb::definition_to_json(&llb::definition(&step.out));
+                let exec = json
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .rev()
+                    .find_map(|v| v.get("exec"))
+                    .unwrap()
+                    .clone();
+                let offline = exec["env"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v == "NF_OFFLINE=1");
+                (exec["network"].as_i64().unwrap(), offline)
+            })
+            .collect()
+    };
+    let (unset, host, none) = (
+        pb::NetMode::Unset as i64,
+        pb::NetMode::Host as i64,
+        pb::NetMode::None as i64,
+    );
+    // Only the input-addressed build goes offline; a fetch, an unread .drv and a substitution
+    // keep BuildKit's default.
+    let default = spec(&[("filename", "default.nix")], "");
+    assert_eq!(
+        networks(&default),
+        [(none, true), (unset, false), (unset, false), (unset, false)]
+    );
+    // --network host: every step has the host's, as asked.
+    let on_host = spec(
+        &[("filename", "default.nix"), ("force-network-mode", "host")],
+        "",
+    );
+    assert_eq!(networks(&on_host), [(host, false); 4]);
+}

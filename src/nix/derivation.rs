@@ -1,0 +1,137 @@
+//! What a `.drv` file says that the plan needs, read from its ATerm text
+//! (`Derive([outputs],[inputs],[sources],"system","builder",[args],[env])`) without a full
+//! parser: its system, and whether Nix would give its build the network. Text of another shape
+//! (a newer format, or not a derivation) reads as unknown, and the callers then assume the most.
+
+/// The `system` field, `None` when the text is not that shape.
+pub fn system(text: &[u8]) -> Option<&str> {
+    let field = top_level_fields(text)?.into_iter().nth(3)?;
+    let inner = field.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
+    std::str::from_utf8(inner).ok()
+}
+
+/// Whether Nix gives this derivation's build the network: an output with a hash algorithm
+/// (fixed-output, which is how Nix fetches, or content-addressed), or `__impure` or
+/// `__noChroot` set. Unknown text counts as needing it.
+pub fn needs_network(text: &[u8]) -> bool {
+    let Some(outputs) = top_level_fields(text).and_then(|fields| fields.into_iter().next()) else {
+        return true;
+    };
+    // In `[("out","/nix/store/…","sha256","…"),…]` the third string of a tuple is its hash
+    // algorithm, empty for an input-addressed output.
+    let hashed = strings(outputs)
+        .into_iter()
+        .any(|(depth, position, value)| depth == 2 && position == 2 && !value.is_empty());
+    let contains = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
+    hashed || contains(br#"("__impure","1")"#) || contains(br#"("__noChroot","1")"#)
+}
+
+/// The body's fields, split at the commas outside strings, lists and tuples.
+fn top_level_fields(text: &[u8]) -> Option<Vec<&[u8]>> {
+    let body = text.strip_prefix(b"Derive(")?.strip_suffix(b")")?;
+    let mut fields = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
+    for (i, byte) in body.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'(' => depth += 1,
+            b']' | b')' => depth = depth.checked_sub(1)?,
+            b',' if depth == 0 => {
+                fields.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (depth == 0 && !in_string).then(|| {
+        fields.push(&body[start..]);
+        fields
+    })
+}
+
+/// The strings of a field as (nesting depth, position among its siblings, raw bytes).
+fn strings(field: &[u8]) -> Vec<(usize, usize, &[u8])> {
+    let mut found = Vec::new();
+    let mut positions = vec![0usize];
+    let (mut in_string, mut escaped, mut start) = (false, false, 0);
+    for (i, byte) in field.iter().enumerate() {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => {
+                    in_string = false;
+                    let position = *positions.last().unwrap_or(&0);
+                    found.push((positions.len() - 1, position, &field[start..i]));
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                start = i + 1;
+            }
+            b'[' | b'(' => positions.push(0),
+            b']' | b')' => {
+                positions.pop();
+            }
+            b',' => {
+                if let Some(position) = positions.last_mut() {
+                    *position += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &[u8] = br#"Derive([("out","/nix/store/a-app","","")],[("/nix/store/b.drv",["out"])],["/nix/store/c-src"],"aarch64-linux","/nix/store/d/busybox",["sh","-c","x\"y,("],[("name","app")])"#;
+
+    #[test]
+    fn the_system_of_a_derivation() {
+        assert_eq!(system(APP), Some("aarch64-linux"));
+        assert_eq!(
+            system(b"Derive([],[],[],\"x86_64-linux\",\"b\",[],[])"),
+            Some("x86_64-linux")
+        );
+        assert_eq!(system(b"Derive([],[])"), None);
+        assert_eq!(system(b"not a derivation"), None);
+        assert_eq!(system(b"Derive([],[],[],\"x86_64-linux\""), None);
+    }
+
+    #[test]
+    fn only_fixed_output_content_addressed_and_impure_builds_get_the_network() {
+        assert!(!needs_network(APP));
+        let fetch = br#"Derive([("out","/nix/store/a-src.tar.gz","sha256","0f3e")],[],[],"x86_64-linux","builtin:fetchurl",[],[("url","https://example.org/src.tar.gz")])"#;
+        assert!(needs_network(fetch));
+        let recursive = br#"Derive([("out","/nix/store/a-src","r:sha256","0f3e")],[],[],"x86_64-linux","b",[],[])"#;
+        assert!(needs_network(recursive));
+        let floating = br#"Derive([("dev","","r:sha256",""),("out","","r:sha256","")],[],[],"x86_64-linux","b",[],[])"#;
+        assert!(needs_network(floating));
+        let impure = br#"Derive([("out","/nix/store/a-x","","")],[],[],"x86_64-linux","b",[],[("__impure","1"),("name","x")])"#;
+        assert!(needs_network(impure));
+        let no_chroot = br#"Derive([("out","/nix/store/a-x","","")],[],[],"x86_64-linux","b",[],[("__noChroot","1")])"#;
+        assert!(needs_network(no_chroot));
+        // A hash-like string elsewhere (an argument, an env value) is no output hash.
+        let args = br#"Derive([("out","/nix/store/a-x","","")],[],[],"x86_64-linux","b",["sha256","0f3e"],[("outputHash","")])"#;
+        assert!(!needs_network(args));
+        assert!(needs_network(b"DrvWithVersion(\"xp-dyn-drv\",[])"));
+        assert!(needs_network(b"Derive([(\"out\""));
+    }
+}
