@@ -21,7 +21,8 @@ mid.txt), also the rebuild time after a one-line change to that source and the b
 that are new after it (against the image after the leaf change): what a push sends when a
 library, and so everything that depends on it, changes (wide's libraries are random bytes: in
 graph mode the libraries built in the same step as the changed one come out new too). Times are
-medians of N runs; ratios are ours over the recipe's. Expects scripts/setup, scripts/nix-image and
+medians of N runs, ours and the recipe's taken in turn (this machine's speed drifts within
+minutes); ratios are ours over the recipe's. Expects scripts/setup, scripts/nix-image and
 scripts/frontend-image to have run.
 """
 import argparse
@@ -122,53 +123,68 @@ def write(context, name, line, n):
         f.write(line.format(n=n))
 
 
-def measure(kind, fixture, runs, work):
+def measure_once(kind, fixture, i, work):
+    """Run i of one way of building the fixture: its times, and its image's figures."""
     attr, leaf, line, mid, mid_line = FIXTURES[fixture]
-    samples = {"cold": [], "nochange": [], "leaf": [], "fresh": []}
+    times = {}
+    context = os.path.join(work, f"{fixture}-{kind}-{i}")
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", fixture), context)
+    write(context, leaf, line, 1)
     if mid:
-        samples["mid"] = []
+        write(context, mid, mid_line, 1)
+    prune()
+    tag = f"nf-bench/{fixture}-{kind}"
+    times["cold"] = build(kind, context, attr, tag)
+    times["nochange"] = build(kind, context, attr, tag)
+    before = layers(kind, context, attr, work, f"{fixture}-{kind}-before")
+    write(context, leaf, line, i + 2)
+    times["leaf"] = build(kind, context, attr, tag)
+    after = layers(kind, context, attr, work, f"{fixture}-{kind}-after")
+    figures = {"image_bytes": sum(u for _, u, _ in after), "layers": len(after)}
+    figures["new_layer_bytes"], figures["new_layer_bytes_gz"] = new_bytes(before, after)
+    if mid:
+        # A library mid-closure: new paths for it and everything above it, up to the result.
+        write(context, mid, mid_line, i + 2)
+        times["mid"] = build(kind, context, attr, tag)
+        changed = layers(kind, context, attr, work, f"{fixture}-{kind}-mid")
+        figures["mid_layer_bytes"], figures["mid_layer_bytes_gz"] = new_bytes(after, changed)
+    # A fresh CI builder: export with mode=max, prune everything, change the leaf, build
+    # with the imported cache.
+    cache = os.path.join(work, f"cache-{fixture}-{kind}-{i}")
+    if CACHE == "registry":
+        ref = f"127.0.0.1:5000/nf-bench/cache:{fixture}-{kind}-{i}-{os.getpid()}"
+        cache_to, cache_from = f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}"
+    else:
+        cache_to, cache_from = f"type=local,dest={cache},mode=max", f"type=local,src={cache}"
+    build(kind, context, attr, tag, extra=["--cache-to", cache_to])
+    prune()
+    write(context, leaf, line, i + 100)
+    times["fresh"] = build(kind, context, attr, tag, extra=["--cache-from", cache_from])
+    shutil.rmtree(cache, ignore_errors=True)
+    return times, figures, context
+
+
+def measure(fixture, runs, work):
+    """Both ways of building, run by run in turn (ours, then the recipe, then ours again...), so
+    that the machine's speed, which drifts within minutes here, weighs on both alike. Per way:
+    the medians, the last run's figures, and the samples."""
+    kinds = ("nix-frontend", "recipe")
+    samples = {kind: {} for kind in kinds}
     figures = {}
     nar = None
     for i in range(runs):
-        context = os.path.join(work, f"{fixture}-{kind}-{i}")
-        shutil.copytree(os.path.join(ROOT, "tests", "fixtures", fixture), context)
-        write(context, leaf, line, 1)
-        if mid:
-            write(context, mid, mid_line, 1)
-        prune()
-        tag = f"nf-bench/{fixture}-{kind}"
-        samples["cold"].append(build(kind, context, attr, tag))
-        samples["nochange"].append(build(kind, context, attr, tag))
-        before = layers(kind, context, attr, work, f"{fixture}-{kind}-before")
-        write(context, leaf, line, i + 2)
-        samples["leaf"].append(build(kind, context, attr, tag))
-        after = layers(kind, context, attr, work, f"{fixture}-{kind}-after")
-        figures = {"image_bytes": sum(u for _, u, _ in after), "layers": len(after)}
-        figures["new_layer_bytes"], figures["new_layer_bytes_gz"] = new_bytes(before, after)
-        if mid:
-            # A library mid-closure: new paths for it and everything above it, up to the result.
-            write(context, mid, mid_line, i + 2)
-            samples["mid"].append(build(kind, context, attr, tag))
-            changed = layers(kind, context, attr, work, f"{fixture}-{kind}-mid")
-            figures["mid_layer_bytes"], figures["mid_layer_bytes_gz"] = new_bytes(after, changed)
-        # A fresh CI builder: export with mode=max, prune everything, change the leaf, build
-        # with the imported cache.
-        cache = os.path.join(work, f"cache-{fixture}-{kind}-{i}")
-        if CACHE == "registry":
-            ref = f"127.0.0.1:5000/nf-bench/cache:{fixture}-{kind}-{i}-{os.getpid()}"
-            cache_to, cache_from = f"type=registry,ref={ref},mode=max", f"type=registry,ref={ref}"
-        else:
-            cache_to, cache_from = f"type=local,dest={cache},mode=max", f"type=local,src={cache}"
-        build(kind, context, attr, tag, extra=["--cache-to", cache_to])
-        prune()
-        write(context, leaf, line, i + 100)
-        samples["fresh"].append(build(kind, context, attr, tag, extra=["--cache-from", cache_from]))
-        shutil.rmtree(cache, ignore_errors=True)
-        if nar is None:
-            nar = closure_nar_size(context, attr)
-        figures["nar"] = nar
-    times = {k: statistics.median(v) for k, v in samples.items()}
-    return times, figures, samples
+        for kind in kinds:
+            times, figures[kind], context = measure_once(kind, fixture, i, work)
+            for key, value in times.items():
+                samples[kind].setdefault(key, []).append(value)
+            if nar is None:
+                nar = closure_nar_size(context, FIXTURES[fixture][0])
+    results = {}
+    for kind in kinds:
+        figures[kind]["nar"] = nar
+        medians = {k: statistics.median(v) for k, v in samples[kind].items()}
+        results[kind] = (medians, figures[kind], samples[kind])
+    return results
 
 
 def main():
@@ -198,9 +214,7 @@ def main():
           f"builder image {NIX_IMAGE}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as work:
         for fixture in args.fixtures.split(","):
-            results = {}
-            for kind in ("nix-frontend", "recipe"):
-                results[kind] = measure(kind, fixture, args.runs, work)
+            results = measure(fixture, args.runs, work)
             ours, recipe = results["nix-frontend"], results["recipe"]
             nar, paths = ours[1]["nar"]
             print(f"\n## {fixture}: closure of {paths} store paths, NAR size {nar} bytes")
