@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::join_all;
+use futures_util::future::{join_all, try_join, try_join3, try_join_all};
 
 use crate::builder::architecture;
 use crate::builder::contract::{self, nix_error_text, Report, Status};
@@ -297,9 +297,12 @@ async fn read_graph<G: Gateway>(
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
-    let roots = read_text(gateway, eval_ref, contract::ROOTS).await?;
-    let records = read_text(gateway, eval_ref, contract::RECORDS).await?;
-    let dry_run = read_text(gateway, eval_ref, contract::DRY_RUN).await?;
+    let (roots, records, dry_run) = try_join3(
+        read_text(gateway, eval_ref, contract::ROOTS),
+        read_text(gateway, eval_ref, contract::RECORDS),
+        read_text(gateway, eval_ref, contract::DRY_RUN),
+    )
+    .await?;
     let graph_error = |err: drvgraph::GraphError| UserError::new(err.to_string());
     let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;
@@ -365,42 +368,43 @@ async fn read_inline_inputs<G: Gateway>(
         .iter()
         .filter_map(|p| graph.records.get(*p))
         .collect();
-    let mut inputs = InlineInputs::default();
     let chosen = inline_inputs::choose(&records);
-    // The .drv files in one read (a report of hundreds of small files).
-    let mut derivations = BTreeMap::new();
-    if chosen.iter().any(|p| p.base_name().ends_with(".drv")) {
-        let sizes = read_text(gateway, eval_ref, DERIVATION_SIZES).await?;
-        let files = read_whole_file(
-            gateway,
-            eval_ref,
-            DERIVATION_FILES,
-            inline_inputs::INLINE_BUDGET_BYTES as usize,
-        )
-        .await
-        .map_err(|err| invalid(format!("no {DERIVATION_FILES} ({err})")))?;
-        derivations = inline_inputs::split_derivations(&sizes, &files).map_err(invalid)?;
-    }
-    // A source that is one file is read from the evaluation's store and made a NAR here (the
-    // evaluation dumps only trees): one listing says which sources are files.
-    let mut store_modes: BTreeMap<String, u32> = BTreeMap::new();
-    if chosen.iter().any(|p| !p.base_name().ends_with(".drv")) {
-        store_modes = gateway
+    // The .drv files in one read (a report of hundreds of small files), and which sources are
+    // files (the evaluation dumps only trees), read together.
+    let derivations = async {
+        if !chosen.iter().any(|p| p.base_name().ends_with(".drv")) {
+            return Ok(BTreeMap::new());
+        }
+        let (sizes, files) = try_join(read_text(gateway, eval_ref, DERIVATION_SIZES), async {
+            read_whole_file(
+                gateway,
+                eval_ref,
+                DERIVATION_FILES,
+                inline_inputs::INLINE_BUDGET_BYTES as usize,
+            )
+            .await
+            .map_err(|err| invalid(format!("no {DERIVATION_FILES} ({err})")))
+        })
+        .await?;
+        inline_inputs::split_derivations(&sizes, &files).map_err(invalid)
+    };
+    let store_modes = async {
+        if !chosen.iter().any(|p| !p.base_name().ends_with(".drv")) {
+            return Ok(BTreeMap::new());
+        }
+        Ok(gateway
             .read_dir(eval_ref, "/nix/store")
             .await
             .map_err(|err| invalid(format!("no /nix/store in the evaluation ({})", err.message)))?
             .into_iter()
             .map(|entry| (entry.path, entry.mode))
-            .collect();
-    }
+            .collect::<BTreeMap<String, u32>>())
+    };
+    let (mut derivations, store_modes) = try_join(derivations, store_modes).await?;
+    let mut inputs = InlineInputs::default();
+    let mut sources = Vec::new();
     for path in chosen {
         let record = &graph.records[&path];
-        let limit = usize::try_from(record.nar_size)
-            .unwrap_or(usize::MAX)
-            .min(MAX_INLINE_SOURCE_BYTES as usize);
-        let file_mode = store_modes
-            .get(path.base_name())
-            .filter(|mode| is_regular_file(**mode));
         if path.base_name().ends_with(".drv") {
             let bytes = derivations
                 .remove(&path)
@@ -408,30 +412,67 @@ async fn read_inline_inputs<G: Gateway>(
             inline_inputs::verify(record, &inline_inputs::regular_file_nar(&bytes))
                 .map_err(invalid)?;
             inputs.derivations.insert(path, bytes);
-        } else if let Some(mode) = file_mode {
-            let file = path.to_string();
-            let bytes = read_whole_file(gateway, eval_ref, &file, limit)
-                .await
-                .map_err(|err| invalid(format!("no {file} in the evaluation ({err})")))?;
-            // Nix's rule: executable when the owner may execute it.
-            let executable = mode & 0o100 != 0;
-            inline_inputs::verify(record, &inline_inputs::file_nar(&bytes, executable))
-                .map_err(invalid)?;
-            let source = inline_inputs::SourceFile {
-                executable,
-                contents: bytes,
-            };
-            inputs.source_files.insert(path, source);
-        } else {
-            let file = format!("{SOURCE_NAR_DIR}/{}", path.base_name());
-            let bytes = read_whole_file(gateway, eval_ref, &file, limit)
-                .await
-                .map_err(|err| invalid(format!("no {file} ({err})")))?;
-            inline_inputs::verify(record, &bytes).map_err(invalid)?;
-            inputs.source_nars.insert(path, bytes);
+            continue;
+        }
+        let file_mode = store_modes
+            .get(path.base_name())
+            .copied()
+            .filter(|mode| is_regular_file(*mode));
+        sources.push(read_source(gateway, eval_ref, record, path, file_mode));
+    }
+    // The sources, all at once.
+    for (path, source) in try_join_all(sources).await? {
+        match source {
+            Source::File(file) => {
+                inputs.source_files.insert(path, file);
+            }
+            Source::Nar(nar) => {
+                inputs.source_nars.insert(path, nar);
+            }
         }
     }
     Ok(inputs)
+}
+
+/// A source as it is carried: a file's bytes, or a tree's NAR.
+enum Source {
+    File(inline_inputs::SourceFile),
+    Nar(Vec<u8>),
+}
+
+/// One source read from the evaluation and checked against its record: a regular file (its
+/// mode in the evaluation's store given) from its store path, any other as its NAR.
+async fn read_source<G: Gateway>(
+    gateway: &G,
+    eval_ref: &str,
+    record: &drvgraph::Record,
+    path: StorePath,
+    file_mode: Option<u32>,
+) -> Result<(StorePath, Source), UserError> {
+    let limit = usize::try_from(record.nar_size)
+        .unwrap_or(usize::MAX)
+        .min(MAX_INLINE_SOURCE_BYTES as usize);
+    if let Some(mode) = file_mode {
+        let file = path.to_string();
+        let bytes = read_whole_file(gateway, eval_ref, &file, limit)
+            .await
+            .map_err(|err| invalid(format!("no {file} in the evaluation ({err})")))?;
+        // Nix's rule: executable when the owner may execute it.
+        let executable = mode & 0o100 != 0;
+        inline_inputs::verify(record, &inline_inputs::file_nar(&bytes, executable))
+            .map_err(invalid)?;
+        let source = inline_inputs::SourceFile {
+            executable,
+            contents: bytes,
+        };
+        return Ok((path, Source::File(source)));
+    }
+    let file = format!("{SOURCE_NAR_DIR}/{}", path.base_name());
+    let bytes = read_whole_file(gateway, eval_ref, &file, limit)
+        .await
+        .map_err(|err| invalid(format!("no {file} ({err})")))?;
+    inline_inputs::verify(record, &bytes).map_err(invalid)?;
+    Ok((path, Source::Nar(bytes)))
 }
 
 /// The first step (in build order) that did not build, with its report, read by the reader of
