@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::{join_all, try_join, try_join3, try_join_all};
+use futures_util::future::{join, join_all, try_join, try_join3, try_join_all};
 
 use crate::builder::architecture;
 use crate::builder::contract::{self, nix_error_text, Report, Status};
@@ -69,7 +69,15 @@ pub async fn build_platform<G: Gateway>(
         evaluated: &evaluated,
         resolve_mode,
     };
-    let (group_steps, refs) = steps.solve(gateway, started_at).await?;
+    // The image's empty /nix/store needs nothing of the build: solved while the steps run, it is
+    // ready when they are (an error in it is the image's, reported there).
+    let skeleton = plan::image::store_skeleton(spec);
+    let (built, _) = join(
+        steps.solve(gateway, started_at),
+        solve(gateway, &skeleton, || "making /nix/store".into()),
+    )
+    .await;
+    let (group_steps, refs) = built?;
     if spec.cache_push.is_some() {
         push(gateway, spec, builder, &graph, &group_steps).await?;
     }
@@ -77,13 +85,24 @@ pub async fn build_platform<G: Gateway>(
 
     let final_index = graph.final_group();
     let final_ref = refs[final_index].clone();
-    let results =
-        report::read_results(gateway, &final_ref, &format!("{RESULT_DIR}/results")).await?;
-    let closure = report::read_closure(
-        gateway,
-        &final_ref,
-        &format!("{RESULT_DIR}/closure.json"),
-        &results,
+    // What the final step reported, the builder image's ref and the tmp check, together.
+    let manifest = async {
+        let results =
+            report::read_results(gateway, &final_ref, &format!("{RESULT_DIR}/results")).await?;
+        let closure = report::read_closure(
+            gateway,
+            &final_ref,
+            &format!("{RESULT_DIR}/closure.json"),
+            &results,
+        )
+        .await?;
+        Ok::<_, UserError>((results, closure))
+    };
+    let image = plan::builder_image(spec, builder, resolve_mode);
+    let ((results, closure), image_ref, ()) = try_join3(
+        manifest,
+        solve(gateway, &image, || "reading the builder image".into()),
+        report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")),
     )
     .await?;
 
@@ -101,14 +120,12 @@ pub async fn build_platform<G: Gateway>(
             .map(|(_, holder)| holder),
     );
     holders.push((evaluated.clone(), eval_ref.clone()));
-    let image = plan::builder_image(spec, builder, resolve_mode);
-    let image_ref = solve(gateway, &image, || "reading the builder image".into()).await?;
     holders.push((image.clone(), image_ref));
-    let holder_of = locate(gateway, &closure, &holders).await?;
-
-    report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")).await?;
-    let profile =
-        report::read_profile(gateway, &final_ref, RESULT_DIR, &results, spec.attrs.len()).await?;
+    let (holder_of, profile) = try_join(
+        locate(gateway, &closure, &holders),
+        report::read_profile(gateway, &final_ref, RESULT_DIR, &results, spec.attrs.len()),
+    )
+    .await?;
     let (main, others, packages) =
         report::read_root_packages(gateway, &eval_ref, &profile, spec.sbom.is_some()).await;
     let main_ref = &holders[holder_of[&main.path]].1;
@@ -120,8 +137,12 @@ pub async fn build_platform<G: Gateway>(
     )
     .await;
     let locate = |path: &StorePath| holders[holder_of[path]].1.clone();
-    let ca_bundle = report::find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
-    let tz_dir = report::find_tz_dir(gateway, &profile.roots(), locate).await;
+    let roots = profile.roots();
+    let (ca_bundle, tz_dir) = join(
+        report::find_ca_bundle(gateway, &closure, &roots, locate),
+        report::find_tz_dir(gateway, &roots, locate),
+    )
+    .await;
     eprintln!(
         "nix-frontend: closure of {} paths, {} bytes",
         closure.paths.len(),
@@ -254,11 +275,14 @@ async fn locate<G: Gateway>(
     holders: &[(Output, String)],
 ) -> Result<BTreeMap<StorePath, usize>, UserError> {
     let mut holder: BTreeMap<StorePath, usize> = BTreeMap::new();
-    for (index, (_, reference)) in holders.iter().enumerate() {
-        let entries = gateway
+    let listings = join_all(holders.iter().map(|(_, reference)| async move {
+        gateway
             .read_dir(reference, "/nix/store")
             .await
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }))
+    .await;
+    for (index, entries) in listings.into_iter().enumerate() {
         for entry in entries {
             let Ok(path) = StorePath::parse(&format!("/nix/store/{}", entry.path)) else {
                 continue;
@@ -872,7 +896,9 @@ mod tests {
             built.images[0].config["config"]["Entrypoint"][0],
             format!("{APP}/bin/app")
         );
-        assert_eq!(g.solves(), 8);
+        // The build file, two .dockerignore probes, the evaluation, the two steps, the empty
+        // /nix/store (with the steps), the builder image, the image.
+        assert_eq!(g.solves(), 9);
         let names = step_names(&g, final_solve(&g));
         // The .drv files and sources are carried in the LLB: the evaluation is no ancestor of
         // any build step, so their keys never depend on BuildKit's content checksums.

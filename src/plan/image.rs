@@ -176,6 +176,12 @@ pub fn image_stage(
     llb::merge(layers, &platform, &Meta::named(name))
 }
 
+/// The empty `/nix/store` the store paths' layers are pinned with (`pinned_store_dirs`), to solve
+/// ahead of the image: it needs nothing of the build.
+pub fn store_skeleton(spec: &Spec) -> Output {
+    pinned_store_dirs(&spec.platform.to_pb(), NIX_STORE_MTIME_NANOS).0
+}
+
 /// The last copy of a store paths' layer: an empty `/nix/store` copied over the one the paths'
 /// copies made, so that `/nix` and `/nix/store` are owned by root and pinned in time like the
 /// paths in them. Parents made by a copy's createDestPath get the build's time in older
