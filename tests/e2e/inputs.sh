@@ -112,4 +112,13 @@ test_network() {
       "building attribute \"app\" of default.nix failed" "fetched.txt" "127.0.0.1"
   fi
   kill "$server" 2>/dev/null
+  # A step that only builds input-addressed derivations has no network, as in Nix's sandbox; the
+  # fetch above kept it.
+  check "an input-addressed build builds" build "$dir" -f "$dir/default.nix" --target interfaces -t nf-test/interfaces
+  check "... and its build step had no network (only the loopback)" \
+    bash -c '[ "$(docker run --rm nf-test/interfaces)" = lo ]'
+  check "... with --network host it builds again" build "$dir" -f "$dir/default.nix" --target interfaces \
+    --network host -t nf-test/interfaces
+  check "... and its build step had the host's network" \
+    bash -c 'docker run --rm nf-test/interfaces | grep -qvx lo'
 }
