@@ -12,7 +12,8 @@ pub fn system(text: &[u8]) -> Option<&str> {
 
 /// Whether Nix gives this derivation's build the network: an output with a hash algorithm
 /// (fixed-output, which is how Nix fetches, or content-addressed), or `__impure` or
-/// `__noChroot` set. Unknown text counts as needing it.
+/// `__noChroot` anywhere in it (as an attribute, or inside `__structuredAttrs`' JSON; a mention
+/// elsewhere only errs on the side of the network). Unknown text counts as needing it.
 pub fn needs_network(text: &[u8]) -> bool {
     let Some(outputs) = top_level_fields(text).and_then(|fields| fields.into_iter().next()) else {
         return true;
@@ -23,7 +24,7 @@ pub fn needs_network(text: &[u8]) -> bool {
         .into_iter()
         .any(|(depth, position, value)| depth == 2 && position == 2 && !value.is_empty());
     let contains = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
-    hashed || contains(br#"("__impure","1")"#) || contains(br#"("__noChroot","1")"#)
+    hashed || contains(b"__impure") || contains(b"__noChroot")
 }
 
 /// The body's fields, split at the commas outside strings, lists and tuples.
@@ -128,6 +129,8 @@ mod tests {
         assert!(needs_network(impure));
         let no_chroot = br#"Derive([("out","/nix/store/a-x","","")],[],[],"x86_64-linux","b",[],[("__noChroot","1")])"#;
         assert!(needs_network(no_chroot));
+        let structured = br#"Derive([("out","/nix/store/a-x","","")],[],[],"x86_64-linux","b",[],[("__json","{"__impure":true}")])"#;
+        assert!(needs_network(structured));
         // A hash-like string elsewhere (an argument, an env value) is no output hash.
         let args = br#"Derive([("out","/nix/store/a-x","","")],[],[],"x86_64-linux","b",["sha256","0f3e"],[("outputHash","")])"#;
         assert!(!needs_network(args));
