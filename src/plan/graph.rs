@@ -54,7 +54,7 @@ pub fn eval_stage(
     let image = builder_image(spec, builder, resolve_mode);
     let mut env = evaluation_env(spec, builder);
     env.push(format!("{}={MAX_INLINE_SOURCE_BYTES}", vars::NAR_MAX_BYTES));
-    let mut exec = nix_exec(spec, scripts::EVAL, env, "/src", image);
+    let mut exec = nix_exec(spec, scripts::EVAL, env, "/src", image, network_mode(spec));
     super::mount_sources(&mut exec, sources);
     let out = exec.output(OUT, None);
     let meta = Meta::named(eval_step_name(spec)).ignoring_cache(spec.no_cache);
@@ -188,7 +188,7 @@ pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &Gro
     if let Some(url) = &spec.cache_push {
         env.push(format!("{}={url}", vars::CACHE_PUSH));
     }
-    let mut exec = nix_exec(spec, scripts::PUSH, env, "/", root);
+    let mut exec = nix_exec(spec, scripts::PUSH, env, "/", root, network_mode(spec));
     super::mount_push_secrets(&mut exec);
     let out = exec.output(OUT, None);
     let meta = Meta::named(platform_prefixed(
@@ -372,8 +372,7 @@ fn group_stage(
     if network == pb::NetMode::None {
         env.push(format!("{}=1", vars::OFFLINE));
     }
-    let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone());
-    exec.network = network;
+    let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone(), network);
     let out = exec.output(OUT, None);
     let meta = Meta::named(name).ignoring_cache(spec.no_cache || rerun);
     GroupStep {

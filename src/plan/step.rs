@@ -193,7 +193,7 @@ pub fn nix_stage(
         Task::Build => scripts::BUILDER,
         Task::Targets => scripts::TARGETS,
     };
-    let mut exec = nix_exec(spec, script, env, "/src", image.clone());
+    let mut exec = nix_exec(spec, script, env, "/src", image.clone(), network_mode(spec));
     // The persistent Nix store: what an earlier build made is not built again. Seeded from the
     // image's own /nix on first use; Nix's locks make sharing it safe. The seed is the image with
     // /nix made if it has none (Debian's or Ubuntu's nix-bin without a store yet): BuildKit
@@ -231,14 +231,16 @@ pub fn nix_stage(
 
 /// The exec every Nix step of both plans starts from: `script` of ours run by `/bin/sh` in `cwd`
 /// as root over `root` (an output, since BuildKit mounts a root without one read-only and Nix
-/// writes /nix and /tmp), our scripts at `SCRIPT_DIR`, the netrc and SSH mounts, and the spec's
-/// network. The caller adds its own mounts and the `/out` output.
+/// writes /nix and /tmp), our scripts at `SCRIPT_DIR`, `network` (`network_mode` but for a build
+/// step Nix runs offline) and with it the netrc and SSH mounts. The caller adds its own mounts
+/// and the `/out` output.
 pub fn nix_exec(
     spec: &Spec,
     script: contract::Script,
     env: Vec<String>,
     cwd: &str,
     root: Output,
+    network: pb::NetMode,
 ) -> llb::Exec {
     let mut exec = llb::Exec::new(vec!["/bin/sh".into(), script.path()], env, cwd, "root");
     exec.output("/", Some(root));
@@ -247,8 +249,11 @@ pub fn nix_exec(
         "",
         MountKind::ReadOnly(tools(&spec.nix_platform.to_pb())),
     );
-    mount_credentials(&mut exec);
-    exec.network = network_mode(spec);
+    // Without a network, netrc and an SSH agent serve nothing (each costs the client a round trip).
+    if network != pb::NetMode::None {
+        mount_credentials(&mut exec);
+    }
+    exec.network = network;
     exec
 }
 

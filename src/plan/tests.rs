@@ -493,8 +493,9 @@ fn only_steps_that_build_offline_run_without_the_network() {
         source,
         br#"Derive([("out","/nix/store/5c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-src.tar.gz","sha256","0f3e")],[],[],"x86_64-linux","builtin:fetchurl",[],[])"#.to_vec(),
     );
-    // Each step's (network, whether NF_OFFLINE is set), in the graph's order.
-    let networks = |spec: &Spec| -> Vec<(i64, bool)> {
+    // Each step's (network, whether NF_OFFLINE is set, whether netrc and SSH are mounted), in
+    // the graph's order.
+    let networks = |spec: &Spec| -> Vec<(i64, bool, bool)> {
         graph::group_stages(spec, &builder(), &graph, &inputs, &context(), None, &[])
             .iter()
             .map(|step| {
@@ -512,7 +513,10 @@ fn only_steps_that_build_offline_run_without_the_network() {
                     .unwrap()
                     .iter()
                     .any(|v| v == "NF_OFFLINE=1");
-                (exec["network"].as_i64().unwrap(), offline)
+                let mounts = exec["mounts"].as_array().unwrap();
+                let credentials = mounts.iter().any(|m| m.get("secret").is_some())
+                    && mounts.iter().any(|m| m.get("ssh").is_some());
+                (exec["network"].as_i64().unwrap(), offline, credentials)
             })
             .collect()
     };
@@ -521,17 +525,22 @@ fn only_steps_that_build_offline_run_without_the_network() {
         pb::NetMode::Host as i64,
         pb::NetMode::None as i64,
     );
-    // Only the input-addressed build goes offline; a fetch, an unread .drv and a substitution
-    // keep BuildKit's default.
+    // Only the input-addressed build goes offline, without credentials; a fetch, an unread .drv
+    // and a substitution keep BuildKit's default.
     let default = spec(&[("filename", "default.nix")], "");
     assert_eq!(
         networks(&default),
-        [(none, true), (unset, false), (unset, false), (unset, false)]
+        [
+            (none, true, false),
+            (unset, false, true),
+            (unset, false, true),
+            (unset, false, true)
+        ]
     );
     // --network host: every step has the host's, as asked.
     let on_host = spec(
         &[("filename", "default.nix"), ("force-network-mode", "host")],
         "",
     );
-    assert_eq!(networks(&on_host), [(host, false); 4]);
+    assert_eq!(networks(&on_host), [(host, false, true); 4]);
 }
