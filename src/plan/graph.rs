@@ -291,8 +291,9 @@ fn source_layers(
 /// the network (input-addressed, not impure: what its sandbox cuts off) gets none, as under
 /// Nix's sandbox; its container also starts sooner (no network namespace to set up, 0.13 s a step
 /// on dockerd here). Substituting, fetching (fixed-output derivations) and a derivation the
-/// frontend could not read keep BuildKit's default; so does every step under `--network host`,
-/// for a builder image whose Nix reaches out by itself (remote builders, a post-build hook).
+/// frontend could not read keep BuildKit's default. Under `--network`, every step has what was
+/// asked: `host` is also the way for a builder image whose Nix reaches out by itself (remote
+/// builders, a post-build hook).
 fn group_network(spec: &Spec, group: &Group, inputs: &InlineInputs) -> pb::NetMode {
     let offline = group.members.iter().all(|member| {
         inputs
@@ -369,7 +370,8 @@ fn group_stage(
         env.push(format!("{}=1", vars::FINAL));
         env.extend(super::step::profile_env(spec));
     }
-    if network == pb::NetMode::None {
+    // A build (not a substitution) without the network: Nix asks no binary cache.
+    if network == pb::NetMode::None && !group.substitute {
         env.push(format!("{}=1", vars::OFFLINE));
     }
     let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone(), network);

@@ -543,4 +543,19 @@ fn only_steps_that_build_offline_run_without_the_network() {
         "",
     );
     assert_eq!(networks(&on_host), [(host, false, true); 4]);
+    // --network none: no step has one; the builds ask no binary cache, the substitution still
+    // tries (and says why it cannot).
+    let no_network = spec(
+        &[("filename", "default.nix"), ("force-network-mode", "none")],
+        "",
+    );
+    assert_eq!(
+        networks(&no_network),
+        [
+            (none, true, false),
+            (none, true, false),
+            (none, true, false),
+            (none, false, false)
+        ]
+    );
 }
