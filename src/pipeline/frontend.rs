@@ -3,9 +3,7 @@
 //! and check what the builder reported (`report`), plan and solve the image, and hand the images
 //! back (`result`). Talks to BuildKit only through the `Gateway` trait.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::Poll;
+use futures_util::future::try_join_all;
 
 use crate::builder::contract::Report;
 use crate::builder::report;
@@ -53,37 +51,6 @@ pub async fn build<G: Gateway>(
         multi_platform: spec.platforms.len() > 1,
         images,
     })
-}
-
-/// Runs the futures concurrently on this task: their results in order, or the first error to
-/// arrive (the others are dropped, which cancels their calls to BuildKit).
-async fn try_join_all<T, E, F>(futures: Vec<F>) -> Result<Vec<T>, E>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut results: Vec<Option<T>> = futures.iter().map(|_| None).collect();
-    let mut done = vec![false; futures.len()];
-    std::future::poll_fn(|cx| {
-        for (i, future) in futures.iter_mut().enumerate() {
-            if done[i] {
-                continue;
-            }
-            if let Poll::Ready(result) = future.as_mut().poll(cx) {
-                done[i] = true;
-                match result {
-                    Ok(value) => results[i] = Some(value),
-                    Err(err) => return Poll::Ready(Err(err)),
-                }
-            }
-        }
-        if done.iter().all(|d| *d) {
-            Poll::Ready(Ok(results.iter_mut().filter_map(Option::take).collect()))
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// One platform's image; an error in a Nix file of the context shows that file's lines.
