@@ -5,9 +5,12 @@
 
 /// The `system` field, `None` when the text is not that shape.
 pub fn system(text: &[u8]) -> Option<&str> {
-    let field = top_level_fields(text)?.into_iter().nth(3)?;
-    let inner = field.strip_prefix(b"\"")?.strip_suffix(b"\"")?;
-    std::str::from_utf8(inner).ok()
+    let found = strings(text)?;
+    let system = found
+        .iter()
+        .find(|s| s.field == 3 && s.depth == 0)
+        .map(|s| s.value)?;
+    std::str::from_utf8(system).ok()
 }
 
 /// Whether Nix gives this derivation's build the network: an output with a hash algorithm
@@ -15,64 +18,48 @@ pub fn system(text: &[u8]) -> Option<&str> {
 /// `__noChroot` anywhere in it (as an attribute, or inside `__structuredAttrs`' JSON; a mention
 /// elsewhere only errs on the side of the network). Unknown text counts as needing it.
 pub fn needs_network(text: &[u8]) -> bool {
-    let Some(outputs) = top_level_fields(text).and_then(|fields| fields.into_iter().next()) else {
+    let Some(found) = strings(text) else {
         return true;
     };
-    // In `[("out","/nix/store/…","sha256","…"),…]` the third string of a tuple is its hash
-    // algorithm, empty for an input-addressed output.
-    let hashed = strings(outputs)
-        .into_iter()
-        .any(|(depth, position, value)| depth == 2 && position == 2 && !value.is_empty());
+    // In the outputs, `[("out","/nix/store/…","sha256","…"),…]`, the third string of a tuple is
+    // its hash algorithm, empty for an input-addressed output.
+    let hashed = found
+        .iter()
+        .any(|s| s.field == 0 && s.depth == 2 && s.position == 2 && !s.value.is_empty());
     let contains = |needle: &[u8]| text.windows(needle.len()).any(|w| w == needle);
     hashed || contains(b"__impure") || contains(b"__noChroot")
 }
 
-/// The body's fields, split at the commas outside strings, lists and tuples.
-fn top_level_fields(text: &[u8]) -> Option<Vec<&[u8]>> {
-    let body = text.strip_prefix(b"Derive(")?.strip_suffix(b")")?;
-    let mut fields = Vec::new();
-    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
-    for (i, byte) in body.iter().enumerate() {
-        if in_string {
-            match (escaped, byte) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'[' | b'(' => depth += 1,
-            b']' | b')' => depth = depth.checked_sub(1)?,
-            b',' if depth == 0 => {
-                fields.push(&body[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    (depth == 0 && !in_string).then(|| {
-        fields.push(&body[start..]);
-        fields
-    })
+/// A string of the ATerm: which top-level field it is in, how deep in lists and tuples, its
+/// position among its siblings there, and its raw (still escaped) bytes.
+struct AtermString<'a> {
+    field: usize,
+    depth: usize,
+    position: usize,
+    value: &'a [u8],
 }
 
-/// The strings of a field as (nesting depth, position among its siblings, raw bytes).
-fn strings(field: &[u8]) -> Vec<(usize, usize, &[u8])> {
+/// Every string of `Derive(…)`, or `None` when the text is not that shape (another prefix,
+/// brackets that do not balance, a string left open).
+fn strings(text: &[u8]) -> Option<Vec<AtermString<'_>>> {
+    let body = text.strip_prefix(b"Derive(")?.strip_suffix(b")")?;
     let mut found = Vec::new();
+    // The position at each open level; the first is the top-level field.
     let mut positions = vec![0usize];
     let (mut in_string, mut escaped, mut start) = (false, false, 0);
-    for (i, byte) in field.iter().enumerate() {
+    for (i, byte) in body.iter().enumerate() {
         if in_string {
             match (escaped, byte) {
                 (true, _) => escaped = false,
                 (false, b'\\') => escaped = true,
                 (false, b'"') => {
                     in_string = false;
-                    let position = *positions.last().unwrap_or(&0);
-                    found.push((positions.len() - 1, position, &field[start..i]));
+                    found.push(AtermString {
+                        field: positions[0],
+                        depth: positions.len() - 1,
+                        position: *positions.last()?,
+                        value: &body[start..i],
+                    });
                 }
                 _ => {}
             }
@@ -85,17 +72,16 @@ fn strings(field: &[u8]) -> Vec<(usize, usize, &[u8])> {
             }
             b'[' | b'(' => positions.push(0),
             b']' | b')' => {
+                if positions.len() == 1 {
+                    return None;
+                }
                 positions.pop();
             }
-            b',' => {
-                if let Some(position) = positions.last_mut() {
-                    *position += 1;
-                }
-            }
+            b',' => *positions.last_mut()? += 1,
             _ => {}
         }
     }
-    found
+    (positions.len() == 1 && !in_string).then_some(found)
 }
 
 #[cfg(test)]
