@@ -16,6 +16,8 @@
 #   NF_SBOM             1 to write packages.json too
 #   NF_CACHE_PUSH       NIX_CACHE_PUSH: the binary cache to copy the closure to (nf_push)
 #   NF_COLLISIONS       first: the package listed first wins a collision in root/ (else an error)
+#   NF_OFFLINE          1 in a graph plan's build step without the network: no binary cache is
+#                       asked (common.sh; never set for this step)
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's

@@ -35,6 +35,13 @@ if [ -n "${NF_HOST_SYSTEM:-}" ] && [ -n "${NF_SYSTEM:-}" ]; then
 system = $NF_SYSTEM
 extra-platforms = $NF_HOST_SYSTEM"
 fi
+# A build step without the network (NF_OFFLINE=1: it only builds what Nix builds offline) asks
+# no binary cache: the plan put what one had in substitute steps, and one out of reach costs
+# retries.
+if [ "${NF_OFFLINE:-}" = 1 ]; then
+  nf_settings="$nf_settings
+substitute = false"
+fi
 if [ -n "$nf_settings" ]; then
   NIX_CONFIG="${NIX_CONFIG:-}
 $nf_settings"

@@ -162,7 +162,8 @@ pub mod vars {
     pub const ROOT_COUNT: &str = "NF_ROOT_COUNT";
     pub const ROOT: &str = "NF_ROOT_";
     pub const FINAL: &str = "NF_FINAL";
-    /// realise.sh: 1 when the step has no network; Nix then asks no binary cache (common.sh).
+    /// realise.sh: 1 when the build step has no network; Nix then asks no binary cache
+    /// (common.sh).
     pub const OFFLINE: &str = "NF_OFFLINE";
     /// `NIX_CACHE_PUSH`: the binary cache to copy what was built to (builder.sh, push.sh).
     pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";

@@ -5,7 +5,7 @@
 # to realise arrive in NF_ROOT_0..NF_ROOT_<NF_ROOT_COUNT-1>, the group's name in NF_GROUP (a
 # store path base name); in the final group (NF_FINAL=1) with several attributes (NF_ATTR_COUNT)
 # each root is one attribute's, and NF_COLLISIONS=first lets the one listed first win a collision
-# in root/. NF_OFFLINE=1: the step has no network, so Nix asks no binary cache.
+# in root/. NF_OFFLINE=1: the step has no network, so Nix asks no binary cache (common.sh).
 #
 # Inputs, merged at /nf: nar/<path> (sources as NARs; .drv files the frontend carried are at
 # their store paths), records/<id> (`nix-store --dump-db` records of the paths beside them),
@@ -28,13 +28,6 @@ date +%s >"/out/nf/ran-at/$group"
 tools=$(dirname "$0")
 # shellcheck source=common.sh
 . "$tools/common.sh"
-# A step without the network (NF_OFFLINE=1: it only builds what Nix builds offline) asks no
-# binary cache: the plan put what one had in substitute steps, and one out of reach costs retries.
-if [ "${NF_OFFLINE:-}" = 1 ]; then
-  NIX_CONFIG="${NIX_CONFIG:-}
-substitute = false"
-  export NIX_CONFIG
-fi
 # This step's own status, per group (it travels to the groups that depend on it).
 finish() {
   printf '%s\n' "$1" >"/out/nf/status/$group"
