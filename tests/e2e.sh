@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# End-to-end tests against the real dockerd + BuildKit, the real Nix builder image and the real
-# frontend image. Run by scripts/test after set-up; expects org/nix-frontend and
-# nix-frontend-test/nix:local to be loaded.
-#   usage: tests/e2e.sh [NAME...]      (default: every test, in file order)
-#          tests/e2e.sh --list         (the names of every test, without running any)
-# The tests are the test_NAME functions of tests/e2e/*.sh: a new one runs by default, and a NAME
-# with no function is refused before anything runs.
-# E2E_DOCKER=docker28: every `docker` call of the tests goes to the Docker 28 test daemon in the
-# container ${DOCKER28_NAME:-nf-docker28} (scripts/docker28 start), through a `docker` on PATH that
-# runs `docker exec` there in the same directory (the repository and /tmp are mounted at the same
-# paths).
-# E2E_DOCKER=standalone: every build goes to the standalone BuildKit builder ${E2E_BUILDER:-nf-bk-e2e}
-# (scripts/buildkit start), with the frontend and the Nix image pulled from the local registry.
+# End-to-end tests against real engines (dockerd, standalone BuildKit), the real Nix builder image
+# and the real frontend image. What runs where is declared in tests/matrix.
+#   tests/e2e.sh NAME [ENGINE]       one test, on ENGINE or its first engine in tests/matrix
+#   tests/e2e.sh --engine ENGINE [--tier core|full] [NAME...]
+#                                    the matrix's tests of ENGINE (or those NAMEs) in order
+#   tests/e2e.sh --prepare ENGINE... the images and daemons those engines need, nothing run
+#   tests/e2e.sh --list | --table | --groups
+#                                    every test function; the README's table; the daemon groups
+# Before running, it builds what the engine needs and is missing: the Nix builder images, the
+# frontend image (again when the source changed since it was built), standalone BuildKit, the
+# Docker 28 daemon. From a fresh clone on a fresh machine it runs scripts/setup first.
+# Each test runs in a subshell of its own with its own directory ($work), image tags ($T/...) and
+# log; its counts, seconds and skips go to $E2E_RESULTS (default target/e2e) as ENGINE.tsv,
+# skips.tsv and timings. E2E_QUIET=1 prints one line per test (and a failing test's log tail)
+# instead of every check, as scripts/test does for engines that run at the same time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-NIX_IMAGE=${NIX_IMAGE:-nix-frontend-test/nix:local}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-passed=0
+results=${E2E_RESULTS:-$root/target/e2e}
 # shellcheck source=tests/lib/common.sh
 . tests/lib/common.sh
+# shellcheck source=tests/lib/matrix.sh
+. tests/lib/matrix.sh
+# shellcheck source=tests/lib/engines.sh
+. tests/lib/engines.sh
+
 # Every test_NAME function, file by file in the order each file defines them.
 all_tests=()
 for file in tests/e2e/*.sh; do
@@ -37,72 +40,84 @@ for name in $(declare -F | sed -n 's/^declare -f test_//p'); do
     *) echo "e2e: test_$name is not defined as 'test_$name() {' at the start of a line in tests/e2e/*.sh, so no list reaches it" >&2; exit 2 ;;
   esac
 done
-if [ "${1:-}" = --list ]; then
-  printf '%s\n' "${all_tests[@]}"
-  exit 0
-fi
-tests=("$@")
-[ ${#tests[@]} -gt 0 ] || tests=("${all_tests[@]}")
+
+usage() { sed -n '3,9p' "$0" | sed 's/^# //' >&2; exit 2; }
+engine= tier=full tests=()
+case ${1:-} in
+  --list) printf '%s\n' "${all_tests[@]}"; exit 0 ;;
+  --table) matrix_table; exit 0 ;;
+  --groups) matrix_groups; exit 0 ;;
+  --prepare)
+    shift
+    for engine in "$@"; do matrix_is_engine "$engine" || { echo "e2e: no engine $engine in tests/matrix" >&2; exit 2; }; done
+    base=$(mktemp -d /tmp/nf-e2e-prepare.XXXXXX)
+    trap 'rm -rf "$base"' EXIT
+    for engine in "$@"; do prepare_engine "$engine" "" || exit 1; done
+    exit 0 ;;
+  --engine)
+    engine=${2:-}; shift 2 || usage
+    if [ "${1:-}" = --tier ]; then tier=${2:-}; shift 2 || usage; fi
+    case $tier in core|full) ;; *) echo "e2e: no tier $tier (core, full)" >&2; exit 2 ;; esac
+    tests=("$@")
+    ;;
+  ""|-*) usage ;;
+  *)
+    tests=("$1")
+    engine=${2:-$(matrix_first_engine "$1")}
+    [ $# -le 2 ] || usage
+    [ -n "$engine" ] || { echo "e2e: $1 has no engine in tests/matrix" >&2; exit 2; }
+    ;;
+esac
+matrix_is_engine "$engine" || { echo "e2e: no engine $engine in tests/matrix" >&2; exit 2; }
+[ ${#tests[@]} -gt 0 ] || mapfile -t tests < <(matrix_tests "$engine" "$tier")
 for t in "${tests[@]}"; do
   declare -F "test_$t" >/dev/null ||
     { echo "e2e: no test named $t (tests/e2e.sh --list names them)" >&2; exit 2; }
 done
 
-case ${E2E_DOCKER:-} in
-  "") ;;
-  docker28)
-    d28=${DOCKER28_NAME:-nf-docker28}
-    host_docker=$(command -v docker)
-    [ "$("$host_docker" inspect -f '{{.State.Running}}' "$d28" 2>/dev/null)" = true ] ||
-      { echo "e2e: $d28 is not running (scripts/docker28 start)" >&2; exit 1; }
-    mkdir -p "$work/bin"
-    cat >"$work/bin/docker" <<WRAP
-#!/bin/sh
-exec "$host_docker" exec -i -w "\$PWD" -e BUILDX_EXPERIMENTAL -e SOURCE_DATE_EPOCH "$d28" docker "\$@"
-WRAP
-    chmod +x "$work/bin/docker"
-    PATH=$work/bin:$PATH
-    echo "e2e: against $(docker version --format 'dockerd {{.Server.Version}}') in $d28, $(docker buildx version | cut -d' ' -f1-2)"
-    ;;
-  standalone)
-    # Standalone BuildKit (scripts/buildkit start NAME PORT) through buildx's remote driver, as
-    # CI runners use it: the frontend and the Nix image come from the local registry by digest,
-    # every build goes to that builder and tagged images come back with --load, and a prune is
-    # that builder's. Other docker commands go to the host's dockerd.
-    bk=${E2E_BUILDER:-nf-bk-e2e}
-    docker buildx inspect "$bk" >/dev/null 2>&1 ||
-      { echo "e2e: no builder $bk (scripts/buildkit start $bk PORT)" >&2; exit 1; }
-    # FRONTEND may already be a pinned reference in the registry (scripts/publish's index).
-    case ${FRONTEND:-} in
-      127.0.0.1:5000/*@sha256:*) ;;
-      *) FRONTEND=$(scripts/buildkit publish "${FRONTEND:-org/nix-frontend}" 127.0.0.1:5000/nix-frontend:e2e) || exit 1 ;;
-    esac
-    NIX_IMAGE=$(scripts/buildkit publish "$NIX_IMAGE" 127.0.0.1:5000/nix:e2e) || exit 1
-    export FRONTEND
-    host_docker=$(command -v docker)
-    mkdir -p "$work/bin"
-    cat >"$work/bin/docker" <<WRAP
-#!/usr/bin/env bash
-if [ "\$1 \$2" = "buildx build" ]; then
-  shift 2
-  load=
-  for a in "\$@"; do case \$a in -t|--tag|--tag=*) load=--load ;; esac; done
-  for a in "\$@"; do case \$a in -o|--output|--output=*|--push|--load|--call|--call=*|--print|--print=*|--check) load= ;; esac; done
-  exec "$host_docker" buildx build --builder "$bk" \$load "\$@"
-fi
-if [ "\$1 \$2" = "builder prune" ]; then
-  shift 2
-  exec "$host_docker" buildx prune --builder "$bk" "\$@"
-fi
-exec "$host_docker" "\$@"
-WRAP
-    chmod +x "$work/bin/docker"
-    PATH=$work/bin:$PATH
-    echo "e2e: against standalone BuildKit ($(docker buildx inspect "$bk" | grep -m1 'BuildKit version' | tr -s ' ')), builder $bk; frontend $FRONTEND"
-    ;;
-  *) echo "e2e: unknown E2E_DOCKER=$E2E_DOCKER (docker28, standalone)" >&2; exit 2 ;;
-esac
-for t in "${tests[@]}"; do "test_$t"; done
-[ -f "$work/timings" ] && sed 's/^/timing: /' "$work/timings"
-echo "e2e: $passed passed, $failures failed"
+base=$(mktemp -d /tmp/nf-e2e-"$engine".XXXXXX)
+trap 'rm -rf "$base"' EXIT
+mkdir -p "$results"
+prepare_engine "$engine" "${tests[*]}" || exit 1
+enter_engine "$engine" || exit 1
+
+# run_test NAME: test_NAME in a subshell, its output in its own log, its counts and time kept.
+run_test() {
+  local name=$1 log=$results/$engine-$1.log start end p=0 f=1 s=0 seconds
+  work=$base/$name
+  rm -rf "$work" && mkdir -p "$work"
+  export T=nf-test/$engine-$name E2E_WORK=$work E2E_TEST_STARTED
+  E2E_TEST_STARTED=$(date +%s)
+  forget_test_images
+  start=$(date +%s%N)
+  (
+    passed=0 failures=0 skipped=0
+    "test_$name"
+    echo "$passed $failures $skipped" >"$work/.counts"
+  ) 2>&1 | if [ -n "${E2E_QUIET:-}" ]; then cat >"$log"; else tee "$log"; fi
+  end=$(date +%s%N)
+  # Servers and builds a test left in the background end with it.
+  for pid in $(cat "$work/.pids" 2>/dev/null); do kill "$pid" 2>/dev/null; done
+  if [ -s "$work/.counts" ]; then
+    read -r p f s <"$work/.counts"
+  else
+    echo "  FAIL: test_$name ended before its last check (exit or error)" | tee -a "$log"
+  fi
+  seconds=$(( (end - start) / 1000000000 )).$(( (end - start) / 100000000 % 10 ))
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$engine" "$name" "$p" "$f" "$s" "$seconds" >>"$results/$engine.tsv"
+  [ ! -s "$work/.skips" ] || sed "s/^/$engine\t$name\t/" "$work/.skips" >>"$results/skips.tsv"
+  [ ! -s "$work/timings" ] || sed "s/^/[$engine] /" "$work/timings" >>"$results/timings"
+  passed=$((passed + p)) failures=$((failures + f)) skipped=$((skipped + s))
+  printf 'e2e[%s] %s: %s passed, %s failed, %s skipped in %s s\n' "$engine" "$name" "$p" "$f" "$s" "$seconds"
+  if [ "$f" != 0 ] && [ -n "${E2E_QUIET:-}" ]; then
+    grep -E '^  FAIL' "$log" | sed "s/^/  [$engine $name] /"
+    echo "  [$engine $name] the log's tail ($log):"
+    tail -40 "$log" | sed 's/^/    | /'
+  fi
+}
+
+passed=0 failures=0 skipped=0
+rm -f "$results/$engine.tsv"
+for t in "${tests[@]}"; do run_test "$t"; done
+echo "e2e[$engine]: $passed passed, $failures failed, $skipped skipped"
 [ "$failures" = 0 ]

@@ -75,15 +75,17 @@ push_args=()
 pull_args=()
 if [ "$nix_cache" = 1 ]; then
   gateway=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
-  port=$((31000 + $$ % 9000))
   mkdir -p "$work/nix-cache"
   printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$work/nix-cache/nix-cache-info"
   docker run --rm -v "$work:/keys" "$local_nix_image" \
     nix-store --generate-binary-cache-key engines-test /keys/key.sec /keys/key.pub
   chmod a+r "$work/key.sec"
-  python3 tests/lib/upload_http.py "$port" "$work/nix-cache" "$gateway" >"$work/http.log" 2>&1 &
+  # A port the kernel picks (tests/lib/serve_http.py writes it once it listens).
+  python3 tests/lib/serve_http.py "$work/port" "$work/nix-cache" --address "$gateway" --upload >"$work/http.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 50); do curl -fsS "http://$gateway:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 50); do [ -s "$work/port" ] && break; kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+  port=$(cat "$work/port" 2>/dev/null) ||
+    { echo "engines: the Nix binary cache on $gateway did not listen: $(tail -3 "$work/http.log")" >&2; exit 1; }
   push_args=(--network host --secret "id=nix-cache-key,src=$work/key.sec"
     --build-arg "NIX_CACHE_PUSH=http://$gateway:$port")
   pull_args=(--network host --build-arg "NIX_SUBSTITUTERS=http://$gateway:$port"

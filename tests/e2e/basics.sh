@@ -5,15 +5,15 @@
 test_hello() {
   echo "hello: Nix mode and Dockerfile mode"
   local dir=tests/fixtures/hello
-  check "nix mode builds" build "$dir" -f "$dir/default.nix" --target hello -t nf-test/hello-nix
+  check "nix mode builds" build "$dir" -f "$dir/default.nix" --target hello -t $T/hello-nix
   check "nix mode image prints the greeting" \
-    bash -c '[ "$(docker run --rm nf-test/hello-nix)" = "hello from nix-frontend" ]'
-  check "dockerfile mode builds" build "$dir" -t nf-test/hello-df
+    bash -c '[ "$(docker run --rm $T/hello-nix)" = "hello from nix-frontend" ]'
+  check "dockerfile mode builds" build "$dir" -t $T/hello-df
   check "dockerfile mode image prints the greeting" \
-    bash -c '[ "$(docker run --rm nf-test/hello-df)" = "hello from nix-frontend" ]'
+    bash -c '[ "$(docker run --rm $T/hello-df)" = "hello from nix-frontend" ]'
   check "dockerfile ENV and LABEL land in the config" bash -c \
-    'docker image inspect nf-test/hello-df --format "{{json .Config}}" | grep -q "GREETING_SOURCE=dockerfile" &&
-     docker image inspect nf-test/hello-df --format "{{index .Config.Labels \"org.opencontainers.image.title\"}}" | grep -q "Dockerfile mode"'
+    'docker image inspect $T/hello-df --format "{{json .Config}}" | grep -q "GREETING_SOURCE=dockerfile" &&
+     docker image inspect $T/hello-df --format "{{index .Config.Labels \"org.opencontainers.image.title\"}}" | grep -q "Dockerfile mode"'
 
   build "$dir" -f "$dir/default.nix" --target hello --output "type=oci,dest=$work/hello.tar"
   nix_closure "$root/$dir" default.nix hello >"$work/expected-closure"
@@ -37,9 +37,9 @@ test_hello() {
 test_libc() {
   echo "libc: a dynamically linked program whose loader and libc are store paths"
   local dir=tests/fixtures/libc
-  check "builds" build "$dir" -t nf-test/libc
+  check "builds" build "$dir" -t $T/libc
   check "runs with the store's libc" \
-    bash -c '[ "$(docker run --rm nf-test/libc)" = "hello from a dynamically linked program" ]'
+    bash -c '[ "$(docker run --rm $T/libc)" = "hello from a dynamically linked program" ]'
   build "$dir" --output "type=oci,dest=$work/libc.tar"
   check "the image holds the glibc store path and no /lib" bash -c \
     "oci=\$(python3 tests/lib/oci_files.py '$work/libc.tar' | cut -f1);
@@ -53,6 +53,6 @@ test_subdir() {
   mkdir -p "$dir/sub"
   cp tests/fixtures/hello/default.nix "$dir/sub/"
   git -C "$dir" init -q
-  check "builds" build "$dir" -f "$dir/sub/default.nix" --target hello -t nf-test/subdir
-  check "... the file in sub/" bash -c '[ "$(docker run --rm nf-test/subdir)" = "hello from nix-frontend" ]'
+  check "builds" build "$dir" -f "$dir/sub/default.nix" --target hello -t $T/subdir
+  check "... the file in sub/" bash -c '[ "$(docker run --rm $T/subdir)" = "hello from nix-frontend" ]'
 }

@@ -6,7 +6,7 @@
 # local test builder image.
 test_without_store() {
   echo "without_store: a builder image with Nix but no /nix builds in both modes"
-  local image=nf-test/nix-without-store
+  local image=$T/nix-without-store
   mkdir -p "$work/without-store"
   printf 'FROM %s\nRUN rm -rf /nix\n' "$NIX_IMAGE" >"$work/without-store/Dockerfile"
   check "the builder image without /nix is made" bash -c \
@@ -17,9 +17,9 @@ test_without_store() {
     # A fresh NIX_CACHE_ID: the single mode's store starts empty, as on a user's first build.
     check "$plan mode builds" build "$dir" -f "$dir/default.nix" --target hello \
       --build-arg "NIX_IMAGE=$image" --build-arg "NIX_PLAN=$plan" \
-      --build-arg "NIX_CACHE_ID=without-store-$$-$(date +%s%N)" -t "nf-test/without-store-$plan"
+      --build-arg "NIX_CACHE_ID=without-store-$$-$(date +%s%N)" -t "$T/without-store-$plan"
     check "$plan mode image prints the greeting" \
-      bash -c "[ \"\$(docker run --rm nf-test/without-store-$plan)\" = 'hello from nix-frontend' ]"
+      bash -c "[ \"\$(docker run --rm $T/without-store-$plan)\" = 'hello from nix-frontend' ]"
   done
 }
 
@@ -28,7 +28,7 @@ test_without_store() {
 test_buildctl() {
   echo "buildctl: buildctl build --frontend gateway.v0 with the frontend from the registry"
   if [ "${E2E_DOCKER:-}" != standalone ]; then
-    echo "  (skipped: needs a standalone builder, E2E_DOCKER=standalone)"
+    skip "needs a standalone builder, E2E_DOCKER=standalone"
     return
   fi
   local dir=tests/fixtures/hello
@@ -36,11 +36,11 @@ test_buildctl() {
     scripts/buildkit buildctl "${E2E_BUILDER:-nf-bk-e2e}" build \
       --frontend gateway.v0 --opt "source=$FRONTEND" --local "context=$dir" --local "dockerfile=$dir" \
       --opt filename=default.nix --opt target=hello --opt "build-arg:NIX_IMAGE=$NIX_IMAGE" \
-      --output "type=oci,dest=$work/buildctl.tar,name=nf-test/buildctl:latest" >"$work/buildctl.log" 2>&1
+      --output "type=oci,dest=$work/buildctl.tar,name=$T/buildctl:latest" >"$work/buildctl.log" 2>&1
   }
   check "buildctl builds default.nix to an OCI archive" buildctl_build
   check "... which loads and runs" bash -c \
-    "docker load -i '$work/buildctl.tar' >/dev/null && [ \"\$(docker run --rm nf-test/buildctl)\" = 'hello from nix-frontend' ]"
+    "docker load -i '$work/buildctl.tar' >/dev/null && [ \"\$(docker run --rm $T/buildctl)\" = 'hello from nix-frontend' ]"
   expect_buildctl_error() {
     ! scripts/buildkit buildctl "${E2E_BUILDER:-nf-bk-e2e}" build --frontend gateway.v0 --opt "source=$FRONTEND" \
       --local "context=$dir" --local "dockerfile=$dir" --opt filename=default.nix --opt target=nope \
@@ -56,7 +56,7 @@ test_published_frontend() {
   echo "published-frontend: the frontend's index has amd64 and arm64, the arm64 one runs"
   case ${FRONTEND:-} in
     *@sha256:*) ;;
-    *) echo "  (skipped: FRONTEND is no pinned registry reference; scripts/test passes scripts/publish's)"; return ;;
+    *) skip "FRONTEND is no pinned registry reference; scripts/test passes scripts/publish's"; return ;;
   esac
   check "the index lists linux/amd64 and linux/arm64" bash -c \
     "docker buildx imagetools inspect '$FRONTEND' | grep -q 'linux/amd64' && docker buildx imagetools inspect '$FRONTEND' | grep -q 'linux/arm64'"

@@ -7,19 +7,19 @@ test_concurrent() {
   echo "concurrent: four cold builds of different fixtures at once share (and seed) the Nix store"
   docker builder prune -af >/dev/null
   local pids=() name
-  build_raw tests/fixtures/hello -t nf-test/conc-hello >"$work/c1.log" 2>&1 & pids+=($!)
-  build_raw tests/fixtures/libc -t nf-test/conc-libc >"$work/c2.log" 2>&1 & pids+=($!)
-  build_raw tests/fixtures/outputs -f tests/fixtures/outputs/default.nix --target tool -t nf-test/conc-outputs >"$work/c3.log" 2>&1 & pids+=($!)
-  build_raw tests/fixtures/dialect -t nf-test/conc-dialect >"$work/c4.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/hello -t $T/conc-hello >"$work/c1.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/libc -t $T/conc-libc >"$work/c2.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/outputs -f tests/fixtures/outputs/default.nix --target tool -t $T/conc-outputs >"$work/c3.log" 2>&1 & pids+=($!)
+  build_raw tests/fixtures/dialect -t $T/conc-dialect >"$work/c4.log" 2>&1 & pids+=($!)
   local i=1 pid
   for pid in "${pids[@]}"; do
     check "build $i succeeds" wait "$pid"
     i=$((i + 1))
   done
-  check "all four images run" bash -c '[ "$(docker run --rm nf-test/conc-hello)" = "hello from nix-frontend" ] &&
-    [ "$(docker run --rm nf-test/conc-libc)" = "hello from a dynamically linked program" ] &&
-    [ "$(docker run --rm nf-test/conc-outputs)" = "tool without its docs" ] &&
-    docker run --rm nf-test/conc-dialect | grep -q "^user=app"'
+  check "all four images run" bash -c '[ "$(docker run --rm $T/conc-hello)" = "hello from nix-frontend" ] &&
+    [ "$(docker run --rm $T/conc-libc)" = "hello from a dynamically linked program" ] &&
+    [ "$(docker run --rm $T/conc-outputs)" = "tool without its docs" ] &&
+    docker run --rm $T/conc-dialect | grep -q "^user=app"'
 
   # Two builds at once that share a derivation (the same new dependency, different apps): both
   # images right.
@@ -28,15 +28,15 @@ test_concurrent() {
   echo "shared dependency $$" | tee "$a/dep/info.txt" >"$b/dep/info.txt"
   echo "app a" >"$a/app/message.txt"
   echo "app b" >"$b/app/message.txt"
-  build_raw "$a" -t nf-test/conc-a >"$work/c5.log" 2>&1 &
+  build_raw "$a" -t $T/conc-a >"$work/c5.log" 2>&1 &
   pids=($!)
-  build_raw "$b" -t nf-test/conc-b >"$work/c6.log" 2>&1 &
+  build_raw "$b" -t $T/conc-b >"$work/c6.log" 2>&1 &
   pids+=($!)
   check "build a, sharing its dependency with b, succeeds" wait "${pids[0]}"
   check "build b succeeds" wait "${pids[1]}"
-  check "... both images are right" bash -c "docker run --rm nf-test/conc-a | grep -q 'app a' &&
-    docker run --rm nf-test/conc-a | grep -q 'shared dependency $$' &&
-    docker run --rm nf-test/conc-b | grep -q 'app b' && docker run --rm nf-test/conc-b | grep -q 'shared dependency $$'"
+  check "... both images are right" bash -c "docker run --rm $T/conc-a | grep -q 'app a' &&
+    docker run --rm $T/conc-a | grep -q 'shared dependency $$' &&
+    docker run --rm $T/conc-b | grep -q 'app b' && docker run --rm $T/conc-b | grep -q 'shared dependency $$'"
 }
 
 test_interrupt() {
@@ -44,7 +44,7 @@ test_interrupt() {
   local dir=$work/interrupt
   rm -rf "$dir" && cp -r tests/fixtures/expensive "$dir"
   echo "interrupted $$" >"$dir/dep/info.txt" # a dependency no earlier test built
-  build_raw "$dir" -t nf-test/interrupt >"$work/interrupt-1.log" 2>&1 &
+  build_raw "$dir" -t $T/interrupt >"$work/interrupt-1.log" 2>&1 &
   local client=$!
   local waited=0
   until grep -q "compiling the expensive dependency" "$work/interrupt-1.log" 2>/dev/null || [ $waited -ge 60 ]; do
@@ -56,9 +56,9 @@ test_interrupt() {
   wait "$client" 2>/dev/null
   check "the client was stopped while Nix was building" grep -q "compiling the expensive dependency" "$work/interrupt-1.log"
   check "... and the build was cancelled" grep -q "CANCELED" "$work/interrupt-1.log"
-  check "the next build succeeds" build "$dir" -t nf-test/interrupt
+  check "the next build succeeds" build "$dir" -t $T/interrupt
   check "... building the dependency to the end" grep -q "compiling the expensive dependency" "$work/build.log"
-  check "... and the image runs" bash -c "docker run --rm nf-test/interrupt | grep -q 'interrupted $$'"
+  check "... and the image runs" bash -c "docker run --rm $T/interrupt | grep -q 'interrupted $$'"
 }
 
 # A change to the leaf's source rebuilds only the leaf, in PLAN (graph or single).
@@ -68,16 +68,16 @@ leaf_change() { # leaf_change PLAN
   # A dependency no earlier build made, so the first build builds everything (without emptying
   # the shared BuildKit cache: another user's builds may be using it).
   echo "leaf $$ $RANDOM$RANDOM" >"$dir/dep/info.txt"
-  check "[$plan] first build" build "$dir" -t "nf-test/leaf-$plan" --build-arg "NIX_PLAN=$plan"
+  check "[$plan] first build" build "$dir" -t "$T/leaf-$plan" --build-arg "NIX_PLAN=$plan"
   grep -q "building '/nix/store/[a-z0-9]*-expensive-dep-1.0.drv'" "$work/build.log" ||
     fail "[$plan] the first build did not build the dependency (already cached?)"
   echo "hello from the app, version 2" >"$dir/app/message.txt"
-  check "[$plan] rebuild after the leaf change" build "$dir" -t "nf-test/leaf-$plan" --build-arg "NIX_PLAN=$plan"
+  check "[$plan] rebuild after the leaf change" build "$dir" -t "$T/leaf-$plan" --build-arg "NIX_PLAN=$plan"
   check "[$plan] the rebuild built the app" grep -q "building '/nix/store/[a-z0-9]*-app-1.0.drv'" "$work/build.log"
   check "[$plan] the rebuild did not build the expensive dependency" \
     bash -c "! grep -q 'expensive-dep-1.0.drv' '$work/build.log'"
   check "[$plan] the image shows the change" \
-    bash -c "[ \"\$(docker run --rm nf-test/leaf-$plan | head -1)\" = 'hello from the app, version 2' ]"
+    bash -c "[ \"\$(docker run --rm $T/leaf-$plan | head -1)\" = 'hello from the app, version 2' ]"
 }
 
 test_leaf() {
@@ -92,30 +92,30 @@ test_cache_local() {
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
   echo "cache test $$" >"$dir/app/message.txt"
   docker builder prune -af >/dev/null
-  check "cold build exporting its cache" timed cold build "$dir" -t nf-test/cache-local --cache-to "type=local,dest=$cache,mode=max"
+  check "cold build exporting its cache" timed cold build "$dir" -t $T/cache-local --cache-to "type=local,dest=$cache,mode=max"
   docker builder prune -af >/dev/null
-  docker image rm nf-test/cache-local >/dev/null
-  check "rebuild from the imported cache" timed warm build "$dir" -t nf-test/cache-local --cache-from "type=local,src=$cache"
+  docker image rm $T/cache-local >/dev/null
+  check "rebuild from the imported cache" timed warm build "$dir" -t $T/cache-local --cache-from "type=local,src=$cache"
   check "the Nix step came from the cache (cold ${cold}s, cached ${warm}s)" nix_step_cached
-  check "the image runs" bash -c "docker run --rm nf-test/cache-local | grep -q 'cache test $$'"
+  check "the image runs" bash -c "docker run --rm $T/cache-local | grep -q 'cache test $$'"
   echo "cache-local: cold ${cold}s, from cache ${warm}s" >>"$work/timings"
 }
 
 test_registry() {
   echo "registry: push with a registry cache, prune, rebuild from it, pull back the same digest"
   scripts/registry
-  local dir=$work/registry ref=127.0.0.1:5000/nf-test/hello:$$ cache=127.0.0.1:5000/nf-test/hello:cache-$$ cold warm
+  local dir=$work/registry ref=127.0.0.1:5000/$T/hello:$$ cache=127.0.0.1:5000/$T/hello:cache-$$ cold warm
   rm -rf "$dir" && cp -r tests/fixtures/hello "$dir"
   docker builder prune -af >/dev/null
   check "build and push with --cache-to type=registry" timed cold build "$dir" -f "$dir/default.nix" --target hello \
     --output "type=image,name=$ref,push=true" --cache-to "type=registry,ref=$cache,mode=max"
   local pushed
   pushed=$(curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-    -o /dev/null -w '%header{docker-content-digest}' "http://127.0.0.1:5000/v2/nf-test/hello/manifests/$$")
+    -o /dev/null -w '%header{docker-content-digest}' "http://127.0.0.1:5000/v2/$T/hello/manifests/$$")
   check "the registry has the image ($pushed)" test -n "$pushed"
   docker builder prune -af >/dev/null
   docker image rm "$ref" >/dev/null 2>&1
-  check "rebuild from the registry cache" timed warm build "$dir" -f "$dir/default.nix" --target hello -t nf-test/registry-rebuilt \
+  check "rebuild from the registry cache" timed warm build "$dir" -f "$dir/default.nix" --target hello -t $T/registry-rebuilt \
     --cache-from "type=registry,ref=$cache"
   check "the Nix step came from the registry cache (cold ${cold}s, cached ${warm}s)" nix_step_cached
   check "pull the pushed image back" docker pull -q "$ref"
@@ -135,23 +135,23 @@ fresh_builder() { # fresh_builder TYPE
     local) to="type=local,dest=$work/fresh-cache-local,mode=max" from="type=local,src=$work/fresh-cache-local" ;;
     registry)
       scripts/registry
-      to="type=registry,ref=127.0.0.1:5000/nf-test/fresh:cache-$$,mode=max"
-      from="type=registry,ref=127.0.0.1:5000/nf-test/fresh:cache-$$"
+      to="type=registry,ref=127.0.0.1:5000/$T/fresh:cache-$$,mode=max"
+      from="type=registry,ref=127.0.0.1:5000/$T/fresh:cache-$$"
       ;;
   esac
   docker builder prune -af >/dev/null
-  check "[$type] cold build exporting its cache (mode=max)" build "$dir" -t nf-test/fresh --cache-to "$to"
+  check "[$type] cold build exporting its cache (mode=max)" build "$dir" -t $T/fresh --cache-to "$to"
   check "[$type] ... built the dependency and the app ($(nix_built))" \
     bash -c "[ \"\$(grep -oE \"building '[^']+'\" '$work/build.log' | grep -cE 'expensive-dep|app-1.0')\" = 2 ]"
   docker builder prune -af >/dev/null
-  docker image rm nf-test/fresh >/dev/null
+  docker image rm $T/fresh >/dev/null
   echo "fresh builder $type $$, changed" >"$dir/app/message.txt"
-  check "[$type] leaf change on a fresh builder with --cache-from" build "$dir" -t nf-test/fresh --cache-from "$from"
+  check "[$type] leaf change on a fresh builder with --cache-from" build "$dir" -t $T/fresh --cache-from "$from"
   check "[$type] ... Nix built only the app (built: $(nix_built))" \
     bash -c "[ \"\$(grep -oE \"building '/nix/store/[^']+'\" '$work/build.log' | grep -c .)\" = 1 ] &&
       grep -q \"building '/nix/store/[a-z0-9]*-app-1.0.drv'\" '$work/build.log'"
-  check "[$type] ... and the image shows the change" bash -c "docker run --rm nf-test/fresh | grep -q 'fresh builder $type $$, changed'"
-  check "[$type] ... with the dependency from the cache" bash -c "docker run --rm nf-test/fresh | grep -q 'dependency for $type $$'"
+  check "[$type] ... and the image shows the change" bash -c "docker run --rm $T/fresh | grep -q 'fresh builder $type $$, changed'"
+  check "[$type] ... with the dependency from the cache" bash -c "docker run --rm $T/fresh | grep -q 'dependency for $type $$'"
 }
 
 test_fresh_builder() {
@@ -160,7 +160,7 @@ test_fresh_builder() {
   # The Docker 28 test daemon runs in a bridge-networked container: the host's registry on
   # 127.0.0.1 is out of its reach.
   if [ "${E2E_DOCKER:-}" = docker28 ]; then
-    echo "  (registry variant skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon)"
+    skip "registry variant: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon"
   else
     fresh_builder registry
   fi
@@ -171,7 +171,7 @@ test_fresh_builder() {
 # reaches the host with --network host.
 test_binary_cache() {
   echo "binary-cache: a signed HTTP binary cache on 127.0.0.1 substitutes the dependency"
-  local dir=$work/binary-cache cache=$work/binary-cache-store port=$((20000 + $$ % 10000))
+  local dir=$work/binary-cache cache=$work/binary-cache-store port
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir" && mkdir -p "$cache"
   echo "from the binary cache $$" >"$dir/dep/info.txt"
   # Build the dependency in the builder image, sign it with a fresh key, copy it to the cache.
@@ -181,10 +181,9 @@ test_binary_cache() {
       dep=$(nix-build default.nix -A dep --no-out-link 2>/dev/null) &&
       nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/key.sec" "$dep" &&
       chmod -R a+rX /cache'
-  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$cache/store" >"$work/http.log" 2>&1 &
-  local server=$!
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
-  check "build with --network host and the cache as substituter" build "$dir" -t nf-test/binary-cache --network host \
+  serve binary-cache "$cache/store" || return
+  port=$served_port
+  check "build with --network host and the cache as substituter" build "$dir" -t $T/binary-cache --network host \
     --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" \
     --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")"
   check "... Nix copied the dependency from the cache" \
@@ -192,27 +191,26 @@ test_binary_cache() {
   check "... in a substitute step" grep -qE '^#[0-9]+ substitute expensive-dep-1.0' "$work/build.log"
   check "... and built only the app (built: $(nix_built))" bash -c \
     "! grep -q 'compiling the expensive dependency' '$work/build.log' && grep -q \"building '/nix/store/[a-z0-9]*-app-1.0.drv'\" '$work/build.log'"
-  check "... and the image runs with it" bash -c "docker run --rm nf-test/binary-cache | grep -q 'from the binary cache $$'"
-  kill "$server" 2>/dev/null
+  check "... and the image runs with it" bash -c "docker run --rm $T/binary-cache | grep -q 'from the binary cache $$'"
+  kill "$served_pid" 2>/dev/null
 
   # The same cache behind basic auth: refused without credentials, used with the netrc secret.
-  local auth_port=$((port + 1)) user=ci password="p$$"
-  python3 tests/lib/auth_http.py "$auth_port" "$cache/store" "$user" "$password" >"$work/auth-http.log" 2>&1 &
-  server=$!
-  for _ in $(seq 1 50); do curl -fsS -u "$user:$password" "http://127.0.0.1:$auth_port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  local auth_port user=ci password="p$$"
+  serve private-cache "$cache/store" --auth "$user:$password" || return
+  auth_port=$served_port
   check "the private cache refuses anonymous requests" bash -c "! curl -fsS 'http://127.0.0.1:$auth_port/nix-cache-info' >/dev/null 2>&1"
   printf 'machine 127.0.0.1 login %s password %s\n' "$user" "$password" >"$work/cache-netrc"
   echo "behind basic auth $$" >"$dir/app/message.txt" # a new app, so its step runs again
-  check "build against the private cache with --secret id=netrc" build "$dir" -t nf-test/binary-cache-auth --network host \
+  check "build against the private cache with --secret id=netrc" build "$dir" -t $T/binary-cache-auth --network host \
     --secret "id=netrc,src=$work/cache-netrc" \
     --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$auth_port" \
     --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")"
   check "... Nix fetched the dependency with the credentials" \
     grep -qE "copying path '/nix/store/[a-z0-9]{32}-expensive-dep-1.0' from 'http://127.0.0.1:$auth_port'" "$work/build.log"
   check "... and the password is in no layer of the image" bash -c \
-    "mkdir -p '$work/no-cache' && docker save -o '$work/auth.tar' nf-test/binary-cache-auth &&
+    "mkdir -p '$work/no-cache' && docker save -o '$work/auth.tar' $T/binary-cache-auth &&
      python3 tests/lib/token_absent.py '$password' '$work/auth.tar' '$work/no-cache'"
-  kill "$server" 2>/dev/null
+  kill "$served_pid" 2>/dev/null
 }
 
 # The upstream export race (tests/lib/export_race.sh) is told from other failures by the error
@@ -232,40 +230,41 @@ pushed_signed() { # pushed_signed DIR NAME...
 test_nix_cache_push() {
   echo "nix-cache-push: build steps push to a Nix binary cache; a fresh builder substitutes from it"
   if [ "${E2E_DOCKER:-}" = docker28 ]; then
-    echo "  (skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon; tests/engines.sh covers Docker 28)"
+    skip "the host's 127.0.0.1 is out of reach of scripts/docker28's daemon; tests/engines.sh covers Docker 28"
     return
   fi
-  local dir=$work/push cache=$work/push-cache port=$((21000 + $$ % 9000))
+  local dir=$work/push cache=$work/push-cache port
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
   echo "pushed dependency $$" >"$dir/dep/info.txt"
-  upload_cache "$cache" "$port" push-test
+  upload_cache "$cache" push-test || return
+  port=$served_port
   local push=(--network host --secret "id=nix-cache-key,src=$work/push-test.sec"
     --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port")
-  check "a build with NIX_CACHE_PUSH" build "$dir" -t nf-test/push "${push[@]}"
+  check "a build with NIX_CACHE_PUSH" build "$dir" -t $T/push "${push[@]}"
   check "... ran a push step per build step" bash -c \
     "grep -qE '^#[0-9]+ push expensive-dep-1.0 to the Nix cache' '$work/build.log' && grep -qE '^#[0-9]+ push app-1.0 to the Nix cache' '$work/build.log'"
   check "... the cache holds the dependency and the app, signed with the key" \
     pushed_signed "$cache" expensive-dep-1.0 app-1.0
   check "... and the key is in no layer of the image" bash -c \
-    "mkdir -p '$work/push-no-key' && docker save -o '$work/push.tar' nf-test/push &&
+    "mkdir -p '$work/push-no-key' && docker save -o '$work/push.tar' $T/push &&
      python3 tests/lib/token_absent.py \"\$(sed -n 1p '$work/push-test.sec' | cut -d: -f2 | cut -c1-40)\" '$work/push.tar' '$work/push-no-key'"
   # A fresh builder: no BuildKit cache, only the Nix cache.
   docker builder prune -af >/dev/null
   echo "a leaf change $$" >"$dir/app/message.txt"
-  check "a leaf change on a pruned builder with the cache as substituter" build "$dir" -t nf-test/push-fresh \
+  check "a leaf change on a pruned builder with the cache as substituter" build "$dir" -t $T/push-fresh \
     --network host --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" \
     --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-test.pub")"
   check "... substituted the dependency and built only the app (built: $(nix_built))" bash -c \
     "grep -qE \"copying path '/nix/store/[a-z0-9]{32}-expensive-dep-1.0' from 'http://127.0.0.1:$port'\" '$work/build.log' &&
      ! grep -q 'compiling the expensive dependency' '$work/build.log'"
-  check "... and the image runs with it" bash -c "docker run --rm nf-test/push-fresh | grep -q 'a leaf change $$'"
+  check "... and the image runs with it" bash -c "docker run --rm $T/push-fresh | grep -q 'a leaf change $$'"
   # The single plan pushes from its one step.
   echo "single plan $$" >"$dir/app/message.txt"
-  check "NIX_PLAN=single pushes too" build "$dir" -t nf-test/push-single "${push[@]}" --build-arg NIX_PLAN=single \
+  check "NIX_PLAN=single pushes too" build "$dir" -t $T/push-single "${push[@]}" --build-arg NIX_PLAN=single \
     --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port" --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$work/push-test.pub")"
   check "... the new app is in the cache" bash -c \
     "[ \$(grep -l 'StorePath: /nix/store/[a-z0-9]*-app-1.0$' '$cache'/*.narinfo | wc -l) -ge 2 ]"
-  kill "$upload_server" 2>/dev/null
+  kill "$served_pid" 2>/dev/null
   expect_error cache-push-url "$dir" --build-arg NIX_CACHE_PUSH=file:///etc -- "build arg NIX_CACHE_PUSH" "https://"
 }
 
@@ -277,11 +276,11 @@ test_nix_cache_push() {
 test_two_runners() {
   echo "two-runners: runner B builds a leaf change from runner A's registry cache"
   if [ "${E2E_DOCKER:-}" != standalone ]; then
-    echo "  (skipped: needs standalone builders, E2E_DOCKER=standalone)"
+    skip "needs standalone builders, E2E_DOCKER=standalone"
     return
   fi
-  local b=nf-bk-e2e-runner-b dir=$work/runners ref=127.0.0.1:5000/nf-test/runners
-  local cache=127.0.0.1:5000/nf-test/runners-cache:$$ wide=(-f "$work/runners/default.nix" --target app --build-arg "NIX_ARGS=--arg count 20")
+  local b=nf-bk-e2e-runner-b dir=$work/runners ref=127.0.0.1:5000/$T/runners
+  local cache=127.0.0.1:5000/$T/runners-cache:$$ wide=(-f "$work/runners/default.nix" --target app --build-arg "NIX_ARGS=--arg count 20")
   scripts/buildkit start "$b" 1242 >/dev/null 2>&1 || { fail "runner B did not start (scripts/buildkit start $b 1242)"; return; }
   rm -rf "$dir" && cp -r tests/fixtures/wide "$dir"
   echo "runner A $$" >"$dir/app/message.txt"
@@ -323,12 +322,12 @@ test_partial_cache() {
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
   echo "partial cache $$" >"$dir/dep/info.txt"
   docker builder prune -af >/dev/null
-  check "a build exports a mode=min cache" build "$dir" -t nf-test/partial --cache-to "type=local,dest=$cache,mode=min"
+  check "a build exports a mode=min cache" build "$dir" -t $T/partial --cache-to "type=local,dest=$cache,mode=min"
   docker builder prune -af >/dev/null
   echo "after a partial cache $$" >"$dir/app/message.txt"
-  check "a pruned builder with it builds the leaf change" build "$dir" -t nf-test/partial-b --cache-from "type=local,src=$cache"
+  check "a pruned builder with it builds the leaf change" build "$dir" -t $T/partial-b --cache-from "type=local,src=$cache"
   check "... building what the cache lacks (built: $(nix_built))" grep -q 'compiling the expensive dependency' "$work/build.log"
-  check "... and the image is right" bash -c "docker run --rm nf-test/partial-b | grep -q 'after a partial cache $$'"
+  check "... and the image is right" bash -c "docker run --rm $T/partial-b | grep -q 'after a partial cache $$'"
 }
 
 # What a remote builder can fail at: a builder image the registry does not have names the image
@@ -336,8 +335,8 @@ test_partial_cache() {
 test_remote_errors() {
   echo "remote-errors: an image that cannot be pulled, a frontend registry that does not answer"
   local dir=tests/fixtures/hello
-  NIX_IMAGE=127.0.0.1:5000/nf-test/no-such-nix:missing expect_error missing-builder-image "$dir" -f "$dir/default.nix" -- \
-    "cannot use the Nix builder image 127.0.0.1:5000/nf-test/no-such-nix:missing" "--build-arg NIX_IMAGE="
+  NIX_IMAGE=127.0.0.1:5000/$T/no-such-nix:missing expect_error missing-builder-image "$dir" -f "$dir/default.nix" -- \
+    "cannot use the Nix builder image 127.0.0.1:5000/$T/no-such-nix:missing" "--build-arg NIX_IMAGE="
   unreachable_frontend() {
     ! timeout 120 docker buildx build --progress=plain --build-arg BUILDKIT_SYNTAX=127.0.0.1:5999/nix-frontend:x \
       -f "$dir/default.nix" "$dir" >"$work/unreachable.log" 2>&1 &&

@@ -95,7 +95,7 @@ test_hostile() {
   expect_error shell-syntax-target "$dir" -f "$dir/default.nix" --target "links;$attr_payload" -- "selection path 'links;\$(printf\${IFS}PWN%s\${IFS}ED>&2)"
   check "the attribute's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-target.log'"
   check "a NIX_ARGS value with shell syntax is one argument" build "$dir" -f "$dir/default.nix" --target links \
-    --build-arg "NIX_ARGS=--argstr x '\$(printf PWN%s ED >&2);\`printf PWN%s ED\`'" -t nf-test/args
+    --build-arg "NIX_ARGS=--argstr x '\$(printf PWN%s ED >&2);\`printf PWN%s ED\`'" -t $T/args
   check "... that never ran" bash -c "! grep -q PWNED '$work/build.log'"
   expect_error shell-syntax-file "$dir" -f "$dir/default.nix" --target links --build-arg "NIX_FILE=default.nix;$payload" -- "no such file in the build context"
   check "the file name's shell syntax never ran" bash -c "! grep -q PWNED '$work/error-shell-syntax-file.log'"
@@ -106,7 +106,7 @@ echo PWN''ED" -- "--target" "control character"
 test_check() {
   echo "check: --check (buildx 0.15+) passes a good build file and fails a bad one with its line"
   if ! docker buildx build --help 2>&1 | grep -q -- '--check'; then
-    echo "  (skipped: $(docker buildx version | cut -d' ' -f1-2) has no --check)"
+    skip "$(docker buildx version | cut -d' ' -f1-2) has no --check"
     return
   fi
   local e=$work/check out

@@ -8,8 +8,8 @@ test_ifd() {
   local dir=tests/fixtures/ifd plan
   for plan in graph single; do
     check "builds ($plan)" build "$dir" -f "$dir/default.nix" --target app --build-arg "NIX_PLAN=$plan" \
-      --build-arg "NIX_ARGS=--argstr nonce $$-$plan" -t "nf-test/ifd-$plan"
-    check "... with the imported value ($plan)" bash -c "[ \"\$(docker run --rm nf-test/ifd-$plan)\" = 'made at build time' ]"
+      --build-arg "NIX_ARGS=--argstr nonce $$-$plan" -t "$T/ifd-$plan"
+    check "... with the imported value ($plan)" bash -c "[ \"\$(docker run --rm $T/ifd-$plan)\" = 'made at build time' ]"
   done
 }
 
@@ -20,18 +20,18 @@ test_nix_args() {
   probe_nix "$dir/default.nix" '{ greeting ? "default greeting", loud ? false }:' \
     '  seen = if loud then "${greeting}!" else greeting;'
   check "builds with NIX_ARGS" build "$dir" -f "$dir/default.nix" \
-    --build-arg "NIX_ARGS=--argstr greeting 'hello with spaces' --arg loud true" -t nf-test/nix-args
-  check "the arguments reached the expression" bash -c '[ "$(docker run --rm nf-test/nix-args)" = "hello with spaces!" ]'
+    --build-arg "NIX_ARGS=--argstr greeting 'hello with spaces' --arg loud true" -t $T/nix-args
+  check "the arguments reached the expression" bash -c '[ "$(docker run --rm $T/nix-args)" = "hello with spaces!" ]'
   expect_error bad-nix-args "$dir" -f "$dir/default.nix" --build-arg "NIX_ARGS=--option sandbox false" -- "build arg NIX_ARGS"
 }
 
 test_cacert() {
   echo "cacert: SSL_CERT_FILE points at the closure's CA bundle"
   local dir=tests/fixtures/cacert
-  check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/cacert
+  check "builds" build "$dir" -f "$dir/default.nix" -t $T/cacert
   check "SSL_CERT_FILE set" bash -c \
-    "docker image inspect nf-test/cacert --format '{{json .Config.Env}}' | grep -qE 'SSL_CERT_FILE=/nix/store/[a-z0-9]{32}-nss-cacert-3.101/etc/ssl/certs/ca-bundle.crt'"
-  check "the program reads the bundle through it" bash -c 'docker run --rm nf-test/cacert | grep -q "test bundle"'
+    "docker image inspect $T/cacert --format '{{json .Config.Env}}' | grep -qE 'SSL_CERT_FILE=/nix/store/[a-z0-9]{32}-nss-cacert-3.101/etc/ssl/certs/ca-bundle.crt'"
+  check "the program reads the bundle through it" bash -c 'docker run --rm $T/cacert | grep -q "test bundle"'
 }
 
 test_dockerignore() {
@@ -42,20 +42,20 @@ test_dockerignore() {
     '  seen = if builtins.pathExists ./secret.txt then "secret.txt present" else "secret.txt absent";'
   echo "do not ship" >"$dir/secret.txt"
   printf '# comment\nsecret.txt\n' >"$dir/.dockerignore"
-  check "builds" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
-  check ".dockerignore kept secret.txt from Nix" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt absent" ]'
+  check "builds" build "$dir" -f "$dir/default.nix" -t $T/dockerignore
+  check ".dockerignore kept secret.txt from Nix" bash -c '[ "$(docker run --rm $T/dockerignore)" = "secret.txt absent" ]'
   rm "$dir/.dockerignore"
-  check "without it the file is seen" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
-  check "... by the same expression" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt present" ]'
+  check "without it the file is seen" build "$dir" -f "$dir/default.nix" -t $T/dockerignore
+  check "... by the same expression" bash -c '[ "$(docker run --rm $T/dockerignore)" = "secret.txt present" ]'
   printf '/secret.txt\n' >"$dir/.dockerignore"
-  check "builds with a root-anchored pattern" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
-  check "/secret.txt kept secret.txt from Nix" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "secret.txt absent" ]'
+  check "builds with a root-anchored pattern" build "$dir" -f "$dir/default.nix" -t $T/dockerignore
+  check "/secret.txt kept secret.txt from Nix" bash -c '[ "$(docker run --rm $T/dockerignore)" = "secret.txt absent" ]'
   probe_nix "$dir/default.nix" "" \
     '  seen = if builtins.pathExists ./keep.txt && !(builtins.pathExists ./secret.txt) then "keep.txt only" else "wrong files";'
   echo "keep me" >"$dir/keep.txt"
   printf '*.txt\n!/keep.txt\n' >"$dir/.dockerignore"
-  check "builds with an anchored exception" build "$dir" -f "$dir/default.nix" -t nf-test/dockerignore
-  check "*.txt + !/keep.txt: keep.txt present, secret.txt absent" bash -c '[ "$(docker run --rm nf-test/dockerignore)" = "keep.txt only" ]'
+  check "builds with an anchored exception" build "$dir" -f "$dir/default.nix" -t $T/dockerignore
+  check "*.txt + !/keep.txt: keep.txt present, secret.txt absent" bash -c '[ "$(docker run --rm $T/dockerignore)" = "keep.txt only" ]'
 }
 
 test_secret() {
@@ -79,25 +79,24 @@ test_ssh() {
   seen = if sock != "" && builtins.pathExists sock then "agent forwarded" else "no agent";'
   local agent
   agent=$(ssh-agent -s) && eval "$agent" >/dev/null
-  check "builds with --ssh default" build "$dir" -f "$dir/default.nix" --ssh default -t nf-test/ssh
-  check "Nix saw the forwarded agent" bash -c '[ "$(docker run --rm nf-test/ssh)" = "agent forwarded" ]'
+  check "builds with --ssh default" build "$dir" -f "$dir/default.nix" --ssh default -t $T/ssh
+  check "Nix saw the forwarded agent" bash -c '[ "$(docker run --rm $T/ssh)" = "agent forwarded" ]'
   ssh-agent -k >/dev/null 2>&1
-  check "builds without --ssh" build "$dir" -f "$dir/default.nix" --no-cache -t nf-test/ssh-none
-  check "... where Nix sees no agent" bash -c '[ "$(docker run --rm nf-test/ssh-none)" = "no agent" ]'
+  check "builds without --ssh" build "$dir" -f "$dir/default.nix" --no-cache -t $T/ssh-none
+  check "... where Nix sees no agent" bash -c '[ "$(docker run --rm $T/ssh-none)" = "no agent" ]'
 }
 
 test_network() {
   echo "network: a fixed-output fetch from the host's 127.0.0.1 works with --network host, fails clearly without"
-  local dir=tests/fixtures/network served=$work/served port=$((30000 + $$ % 10000)) hash
+  local dir=tests/fixtures/network served=$work/served port hash
   mkdir -p "$served"
-  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$served" >"$work/network-http.log" 2>&1 &
-  local server=$!
+  serve download "$served" || return
+  port=$served_port
   echo "fetched over the host network $$" >"$served/payload.txt"
   hash=$(sha256sum "$served/payload.txt" | cut -d' ' -f1)
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/payload.txt" >/dev/null 2>&1 && break; sleep 0.1; done
   check "builds with --network host" build "$dir" -f "$dir/default.nix" --target app --network host \
-    --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -t nf-test/network
-  check "... and the image holds what was fetched" bash -c "docker run --rm nf-test/network | grep -q 'fetched over the host network $$'"
+    --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -t $T/network
+  check "... and the image holds what was fetched" bash -c "docker run --rm $T/network | grep -q 'fetched over the host network $$'"
   # A new file (a new hash), so nothing comes from the cache: the sandbox network cannot reach it.
   echo "not reachable $$" >"$served/payload.txt"
   hash=$(sha256sum "$served/payload.txt" | cut -d' ' -f1)
@@ -111,14 +110,14 @@ test_network() {
       --build-arg "NIX_ARGS=--argstr port $port --argstr hash $hash" -- \
       "building attribute \"app\" of default.nix failed" "fetched.txt" "127.0.0.1"
   fi
-  kill "$server" 2>/dev/null
+  kill "$served_pid" 2>/dev/null
   # A step that only builds input-addressed derivations has no network, as in Nix's sandbox; the
   # fetch above kept it.
-  check "an input-addressed build builds" build "$dir" -f "$dir/default.nix" --target interfaces -t nf-test/interfaces
+  check "an input-addressed build builds" build "$dir" -f "$dir/default.nix" --target interfaces -t $T/interfaces
   check "... and its build step had no network (only the loopback)" \
-    bash -c '[ "$(docker run --rm nf-test/interfaces)" = lo ]'
+    bash -c '[ "$(docker run --rm $T/interfaces)" = lo ]'
   check "... with --network host it builds again" build "$dir" -f "$dir/default.nix" --target interfaces \
-    --network host -t nf-test/interfaces
+    --network host -t $T/interfaces
   check "... and its build step had the host's network" \
-    bash -c 'docker run --rm nf-test/interfaces | grep -qvx lo'
+    bash -c 'docker run --rm $T/interfaces | grep -qvx lo'
 }

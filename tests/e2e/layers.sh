@@ -6,8 +6,8 @@
 test_chain() {
   echo "chain: a closure of 150 small derivations shares layers, within the cap"
   local dir=tests/fixtures/chain
-  check "builds" build "$dir" -f "$dir/default.nix" --target top -t nf-test/chain
-  check "runs" bash -c '[ "$(docker run --rm nf-test/chain)" = "top of the chain: version 1" ]'
+  check "builds" build "$dir" -f "$dir/default.nix" --target top -t $T/chain
+  check "runs" bash -c '[ "$(docker run --rm $T/chain)" = "top of the chain: version 1" ]'
   build "$dir" -f "$dir/default.nix" --target top --output "type=oci,dest=$work/chain.tar"
   local layers
   layers=$(python3 tests/lib/oci_files.py "$work/chain.tar" --layers | wc -l)

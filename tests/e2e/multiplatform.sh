@@ -23,21 +23,21 @@ test_multiplatform() {
      grep -q '\[linux/amd64\] nix-build default.nix -A hello' '$work/build.log'"
   check "the index holds amd64 and arm64 images, the arm64 one with an aarch64 busybox" python3 tests/lib/multiplatform_index.py "$work/mp.tar"
   check "loaded as one multi-platform image" build "$dir" -f "$dir/default.nix" --target hello \
-    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t nf-test/multiplatform
-  check "the arm64 image runs under emulation" runs_as linux/arm64 nf-test/multiplatform "hello from nix-frontend"
-  check "the amd64 image runs" runs_as linux/amd64 nf-test/multiplatform "hello from nix-frontend"
+    --platform linux/amd64,linux/arm64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t $T/multiplatform
+  check "the arm64 image runs under emulation" runs_as linux/arm64 $T/multiplatform "hello from nix-frontend"
+  check "the amd64 image runs" runs_as linux/amd64 $T/multiplatform "hello from nix-frontend"
   check "rebuilding amd64 alone reuses its cache" build "$dir" -f "$dir/default.nix" --target hello \
-    --platform linux/amd64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t nf-test/amd64-only
+    --platform linux/amd64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t $T/amd64-only
   check "... Nix built nothing (ran: $(nix_steps_run))" nix_step_cached 'build|substitute'
   # The evaluation's key rests on BuildKit's checksum of the context; in about one full run of
   # three it has run again here (never in a run of this test alone). Say so with its lines.
   nix_step_cached evaluate ||
     echo "  note: the evaluation ran again: $(grep -E "^$(nix_steps_run | grep -oE '^#[0-9]+') " "$work/build.log" | head -5 | tr '\n' '|')"
   check "a single foreign platform" build "$dir" -f "$dir/default.nix" --target hello \
-    --platform linux/arm64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t nf-test/arm64-only
+    --platform linux/arm64 --build-arg "NIX_IMAGE=$multi" --build-arg NIX_EMULATE=all -t $T/arm64-only
   check "... is an arm64 image that runs" bash -c \
-    '[ "$(docker image inspect nf-test/arm64-only --format "{{.Architecture}}")" = arm64 ] &&
-     [ "$(docker run --rm --platform linux/arm64 nf-test/arm64-only)" = "hello from nix-frontend" ]'
+    '[ "$(docker image inspect $T/arm64-only --format "{{.Architecture}}")" = arm64 ] &&
+     [ "$(docker run --rm --platform linux/arm64 $T/arm64-only)" = "hello from nix-frontend" ]'
   expect_error unsupported-platform "$dir" -f "$dir/default.nix" --target hello --platform linux/mips64 -- "--platform: linux/mips64 has no Nix system"
 }
 
@@ -46,10 +46,10 @@ test_multiplatform() {
 test_two_nodes() {
   echo "two-nodes: --platform linux/amd64,linux/arm64 on a builder of two nodes, one per platform"
   if [ "${E2E_DOCKER:-}" != standalone ]; then
-    echo "  (skipped: needs standalone builders, E2E_DOCKER=standalone)"
+    skip "needs standalone builders, E2E_DOCKER=standalone"
     return
   fi
-  local multi=127.0.0.1:5000/nix-frontend-test/nix:multi dir=tests/fixtures/hello ref=127.0.0.1:5000/nf-test/two-nodes:$$
+  local multi=127.0.0.1:5000/nix-frontend-test/nix:multi dir=tests/fixtures/hello ref=127.0.0.1:5000/$T/two-nodes:$$
   scripts/nix-image-index "$multi" amd64 arm64
   scripts/buildkit start nf-bk-node-amd64 1243 linux/amd64 >/dev/null 2>&1 &&
     scripts/buildkit start nf-bk-node-arm64 1244 linux/arm64 >/dev/null 2>&1 &&
@@ -85,10 +85,10 @@ test_two_nodes() {
 test_foreign_native() {
   echo "foreign_native: linux/amd64,linux/arm64 with Nix native, the dependency substituted, only the leaf emulated"
   if [ "${E2E_DOCKER:-}" = docker28 ]; then
-    echo "  (skipped: the host's 127.0.0.1 is out of reach of scripts/docker28's daemon)"
+    skip "the host's 127.0.0.1 is out of reach of scripts/docker28's daemon"
     return
   fi
-  local dir=$work/foreign cache=$work/foreign-cache port=$((31000 + $$ % 9000)) cid
+  local dir=$work/foreign cache=$work/foreign-cache port cid
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/foreign "$dir" && mkdir -p \
     "$dir/busybox/x86_64-linux" "$dir/busybox/aarch64-linux" "$dir/busybox/i686-linux"
   docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$dir/busybox/x86_64-linux/busybox"
@@ -97,7 +97,8 @@ test_foreign_native() {
   cid=$(docker create --platform linux/arm64 nix-frontend-test/nix:local-arm64 true) &&
     docker cp "$cid:/usr/bin/busybox" "$dir/busybox/aarch64-linux/busybox" >/dev/null && docker rm "$cid" >/dev/null
   chmod +x "$dir"/busybox/*/busybox
-  upload_cache "$cache" "$port" foreign-test
+  upload_cache "$cache" foreign-test || return
+  port=$served_port
   check "the dependency built for both systems and pushed to a signed cache" build "$dir" -f "$dir/default.nix" \
     --target lib --platform linux/amd64,linux/arm64 --network host \
     --secret "id=nix-cache-key,src=$work/foreign-test.sec" --build-arg "NIX_CACHE_PUSH=http://127.0.0.1:$port" \
@@ -121,10 +122,10 @@ test_foreign_native() {
   check "the index holds amd64 and arm64, the arm64 one with an aarch64 busybox" \
     python3 tests/lib/multiplatform_index.py "$work/foreign.tar"
   check "loaded as one multi-platform image" build "$dir" -f "$dir/default.nix" --target app \
-    --platform linux/amd64,linux/arm64 "${subst[@]}" -t nf-test/foreign
-  check "the arm64 image runs under qemu, built on aarch64" runs_as linux/arm64 nf-test/foreign \
+    --platform linux/amd64,linux/arm64 "${subst[@]}" -t $T/foreign
+  check "the arm64 image runs under qemu, built on aarch64" runs_as linux/arm64 $T/foreign \
     'hello from the foreign app with library text, built on aarch64'
-  check "the amd64 image runs" runs_as linux/amd64 nf-test/foreign \
+  check "the amd64 image runs" runs_as linux/amd64 $T/foreign \
     'hello from the foreign app with library text, built on x86_64'
   check "a 32-bit platform builds natively (linux/386)" build "$dir" -f "$dir/default.nix" --target lib \
     --platform linux/386 --output "type=oci,dest=$work/foreign-386.tar"
@@ -137,7 +138,7 @@ while "manifests" in doc:
     doc = json.loads(blob(doc["manifests"][0]["digest"]))
 assert json.loads(blob(doc["config"]["digest"]))["architecture"] == "386"
 ' "$work/foreign-386.tar"
-  kill "$upload_server" 2>/dev/null
+  kill "$served_pid" 2>/dev/null
   # A builder-image path in a foreign image: refused, not shipped as the wrong architecture.
   expect_error foreign-builder-path tests/fixtures/hello -f tests/fixtures/hello/default.nix --target hello \
     --platform linux/arm64 -- "the image is for linux/arm64" "an x86-64 program" "NIX_EMULATE=all"

@@ -61,24 +61,24 @@ test_build_context() {
   local plan
   for plan in graph single; do
     check "import <nixpkgs> from --build-context nixpkgs=DIR ($plan)" build "$dir" -f "$dir/default.nix" \
-      --build-context "nixpkgs=$nixpkgs" --build-arg "NIX_PLAN=$plan" -t "nf-test/bc-$plan"
+      --build-context "nixpkgs=$nixpkgs" --build-arg "NIX_PLAN=$plan" -t "$T/bc-$plan"
     check "... the expression saw that directory, without what its .dockerignore excludes ($plan)" bash -c \
-      "[ \"\$(docker run --rm nf-test/bc-$plan)\" = 'from the named context' ]"
+      "[ \"\$(docker run --rm $T/bc-$plan)\" = 'from the named context' ]"
   done
   local image=$work/bc-image
   mkdir -p "$image" && cp "$nixpkgs/default.nix" "$image/" && printf 'FROM scratch\nCOPY default.nix /\n' >"$image/Dockerfile"
-  docker buildx build -q -t nf-test/bc-nixpkgs-image "$image" >/dev/null 2>&1
+  docker buildx build -q -t $T/bc-nixpkgs-image "$image" >/dev/null 2>&1
   check "import <nixpkgs> from --build-context nixpkgs=docker-image://REF" build "$dir" -f "$dir/default.nix" \
-    --build-context "nixpkgs=docker-image://nf-test/bc-nixpkgs-image" -t nf-test/bc-image
+    --build-context "nixpkgs=docker-image://$T/bc-nixpkgs-image" -t $T/bc-image
   check "... the expression saw that image's files" bash -c \
-    "[ \"\$(docker run --rm nf-test/bc-image)\" = 'from the named context' ]"
+    "[ \"\$(docker run --rm $T/bc-image)\" = 'from the named context' ]"
   local flake=$work/bc-flake tools=$work/bc-tools
   rm -rf "$flake" "$tools" && cp -r tests/fixtures/flake "$flake" && mkdir -p "$tools"
   docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$tools/busybox" && chmod +x "$tools/busybox"
   echo "hello from a named context" >"$tools/greeting.txt"
-  check "a flake whose input 'tools' is a named context builds" build "$flake" --build-context "tools=$tools" -t nf-test/bc-flake
+  check "a flake whose input 'tools' is a named context builds" build "$flake" --build-context "tools=$tools" -t $T/bc-flake
   check "... with the named context's content" bash -c \
-    '[ "$(docker run --rm nf-test/bc-flake | head -1)" = "hello from a named context" ]'
+    '[ "$(docker run --rm $T/bc-flake | head -1)" = "hello from a named context" ]'
   # buildx itself refuses names with shell syntax (`a;b`: "invalid context name"); path syntax
   # reaches the frontend, which refuses it (the unit tests cover shell syntax there too).
   expect_error bad-context-name "$dir" -f "$dir/default.nix" --build-context "x:5000/y=$nixpkgs" -- "--build-context" "is not a context name"

@@ -7,7 +7,7 @@ test_packages() {
   echo "packages: three packages in one image, in both plans"
   local dir=tests/fixtures/packages plan image
   for plan in graph single; do
-    image=nf-test/packages-$plan
+    image=$T/packages-$plan
     check "[$plan] --target \"app tools data\" builds" build "$dir" -f "$dir/default.nix" \
       --target "app tools data" --build-arg "NIX_PLAN=$plan" -t "$image"
     check "[$plan] the first package's program is the entrypoint" \
@@ -64,19 +64,19 @@ licenses = sorted((p["name"], p["licenseDeclared"]) for p in described)
 assert licenses == [("app", "MIT"), ("data", "MIT"), ("tools", "Apache-2.0")], licenses
 ' "$work/packages-sbom.tar"
 
-  check "Dockerfile mode: # attr=app tools data" build "$dir" -t nf-test/packages-df
+  check "Dockerfile mode: # attr=app tools data" build "$dir" -t $T/packages-df
   check "... runs the first package's program, and the others from /bin" bash -c \
-    "[ \"\$(docker run --rm nf-test/packages-df)\" = 'app from packages' ] &&
-     [ \"\$(docker run --rm --entrypoint /bin/prog2 nf-test/packages-df)\" = 'prog2 from tools' ]"
+    "[ \"\$(docker run --rm $T/packages-df)\" = 'app from packages' ] &&
+     [ \"\$(docker run --rm --entrypoint /bin/prog2 $T/packages-df)\" = 'prog2 from tools' ]"
 
   for plan in graph single; do
     expect_error "collision-$plan" "$dir" -f "$dir/default.nix" --target "shell otherShell" \
       --build-arg "NIX_PLAN=$plan" -- "collide" "bin/sh is in both /nix/store/" "-shell-1.0 and /nix/store/" "-other-shell-1.0" \
       "NIX_COLLISIONS=first"
     check "[$plan] NIX_COLLISIONS=first: the first package listed wins" build "$dir" -f "$dir/default.nix" \
-      --target "shell otherShell" --build-arg NIX_COLLISIONS=first --build-arg "NIX_PLAN=$plan" -t "nf-test/collision-first-$plan"
+      --target "shell otherShell" --build-arg NIX_COLLISIONS=first --build-arg "NIX_PLAN=$plan" -t "$T/collision-first-$plan"
     check "[$plan] ... /bin/sh is the first's" \
-      bash -c "[ \"\$(docker run --rm --entrypoint /bin/sh nf-test/collision-first-$plan)\" = 'the first shell' ]"
+      bash -c "[ \"\$(docker run --rm --entrypoint /bin/sh $T/collision-first-$plan)\" = 'the first shell' ]"
     check "[$plan] ... with a warning naming both" bash -c \
       "grep -qE 'bin/sh is in both /nix/store/[a-z0-9]{32}-shell-1.0 and /nix/store/[a-z0-9]{32}-other-shell-1.0' '$work/build.log'"
   done
@@ -87,9 +87,9 @@ assert licenses == [("app", "MIT"), ("data", "MIT"), ("tools", "Apache-2.0")], l
   printf '# syntax=org/nix-frontend\n# nix=.#default .#other\n' >"$work/packages-flake.Dockerfile"
   expect_error flake-collision "$flake" -f "$work/packages-flake.Dockerfile" -- "bin/greet is in both /nix/store/"
   check "a flake's installables # nix=.#default .#other, with NIX_COLLISIONS=first" build "$flake" \
-    -f "$work/packages-flake.Dockerfile" --build-arg NIX_COLLISIONS=first -t nf-test/packages-flake
+    -f "$work/packages-flake.Dockerfile" --build-arg NIX_COLLISIONS=first -t $T/packages-flake
   check "... run the first one's program" \
-    bash -c '[ "$(docker run --rm nf-test/packages-flake | tail -1)" = "from the default package of the flake" ]'
+    bash -c '[ "$(docker run --rm $T/packages-flake | tail -1)" = "from the default package of the flake" ]'
   expect_error attr-listed-twice "$dir" -f "$dir/default.nix" --target "app app" -- "--target" "listed twice"
   expect_error attr-missing "$dir" -f "$dir/default.nix" --target "app nope" -- "attribute 'nope'"
 }

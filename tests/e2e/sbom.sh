@@ -137,11 +137,11 @@ assert any(builder in m["uri"] and m["digest"].get("sha256") for m in materials)
     "! python3 tests/lib/sbom_check.py '$work/sbom-none.tar' '$work/licensed-info.json' /dev/null 2>/dev/null"
 
   if [ "${E2E_DOCKER:-}" = docker28 ]; then
-    echo "  (push skipped: the host's registry on 127.0.0.1 is out of reach of scripts/docker28's daemon)"
+    skip "push: the host's registry on 127.0.0.1 is out of reach of scripts/docker28's daemon"
   elif scripts/registry >/dev/null 2>&1; then
     check "pushed to the local registry" build "$dir" -f "$dir/default.nix" --target licensed --sbom=true \
-      -t 127.0.0.1:5000/nf-test/sbom:latest --push
+      -t 127.0.0.1:5000/$T/sbom:latest --push
     check "imagetools inspect shows the SBOM's packages" bash -c \
-      "docker buildx imagetools inspect 127.0.0.1:5000/nf-test/sbom:latest --format '{{json .SBOM}}' | grep -q 'licensed'"
+      "docker buildx imagetools inspect 127.0.0.1:5000/$T/sbom:latest --format '{{json .SBOM}}' | grep -q 'licensed'"
   fi
 }

@@ -1,10 +1,13 @@
 # shellcheck shell=bash
 # Shared helpers of the end-to-end tests, sourced by tests/e2e.sh. They read only the globals
-# tests/e2e.sh sets up (root, work, NIX_IMAGE) and count into passed and failures.
+# tests/e2e.sh sets up (root, work, T, NIX_IMAGE) and count into passed, failures and skipped.
 
 fail() { printf '  FAIL: %s\n' "$*"; failures=$((failures + 1)); }
 
 ok() { printf '  ok: %s\n' "$*"; passed=$((passed + 1)); }
+
+# skip REASON: a check or a test not run here, counted, its reason kept for the closing table.
+skip() { printf '  skipped: %s\n' "$*"; skipped=$((skipped + 1)); printf '%s\n' "$*" >>"$work/.skips"; }
 
 check() { # check DESCRIPTION COMMAND...
   local what=$1; shift
@@ -21,16 +24,25 @@ build_raw() { # build_raw DIR [ARGS...]: docker buildx build with the test build
 # shellcheck source=tests/lib/export_race.sh
 . tests/lib/export_race.sh
 
+# build_raw into $work/build.log, each build's log also kept in $work/builds.log (a missing image
+# is followed to the build that named it: tests/lib/docker_guard.sh).
+build_logged() {
+  build_raw "$@" >"$work/build.log" 2>&1
+  local rc=$?
+  cat "$work/build.log" >>"$work/builds.log"
+  return $rc
+}
+
 # A failure from the upstream export race or the test registry's write race (export_race.sh) is
 # no fault of the build: it is said and the build run once more, as README tells users to.
 build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
-  if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
+  if build_logged "$@"; then return 0; fi
   if upstream_export_race "$work/build.log"; then
     echo "    (the export hit moby/buildkit#6521, the upstream unpack race; building again)"
-    if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
+    if build_logged "$@"; then return 0; fi
   elif registry_write_race "$work/build.log"; then
     echo "    (the test registry answered 500 to a tag it was writing; pushing again)"
-    if build_raw "$@" >"$work/build.log" 2>&1; then return 0; fi
+    if build_logged "$@"; then return 0; fi
   fi
   tail -25 "$work/build.log" | sed 's/^/    | /'
   return 1
@@ -102,8 +114,8 @@ expect_error() {
   while [ $# -gt 0 ] && [ "$1" != -- ]; do args+=("$1"); shift; done
   shift # the --
   local log="$work/error-$name.log"
-  docker image rm -f "nf-test/error-$name" >/dev/null 2>&1 # from an earlier run
-  if build_raw "$dir" -t "nf-test/error-$name" "${args[@]}" >"$log" 2>&1; then
+  docker image rm -f "$T/error-$name" >/dev/null 2>&1 # from an earlier run
+  if build_raw "$dir" -t "$T/error-$name" "${args[@]}" >"$log" 2>&1; then
     fail "$name: the build succeeded"
     return
   fi
@@ -116,7 +128,7 @@ expect_error() {
   if grep -qiE 'panicked|rpc error|code = |InvalidArgument|stack backtrace' <<<"$message"; then
     fail "$name: raw status or panic in: $message"; missing=1
   fi
-  if docker image inspect "nf-test/error-$name" >/dev/null 2>&1; then
+  if docker image inspect "$T/error-$name" >/dev/null 2>&1; then
     fail "$name: an image was tagged"; missing=1
   fi
   [ "$missing" = 0 ] && ok "$name fails with: $(grep '^ERROR: ' "$log" | head -1 | cut -c1-110)"
@@ -166,18 +178,39 @@ nix_step_cached() { # nix_step_cached [KINDS: an ERE such as 'build|substitute']
   done
 }
 
-# A Nix binary cache in DIR that takes uploads (HTTP PUT, tests/lib/upload_http.py) on
-# 127.0.0.1:PORT, and a key pair KEY named KEY for it in $work/KEY.sec and $work/KEY.pub; the
-# server's pid in $upload_server.
-upload_cache() { # upload_cache DIR PORT KEY
-  local dir=$1 port=$2 key=$3
+# serve NAME DIR [tests/lib/serve_http.py OPTIONS]: the test HTTP server NAME serving DIR on a
+# port the kernel picks, in $served_port, its pid in $served_pid (killed with the test at the
+# latest). A server that does not listen within 5 s fails the test, named, with its log's tail.
+serve() {
+  local name=$1 dir=$2 port_file
+  shift 2
+  port_file=$work/$name.port
+  rm -f "$port_file"
+  python3 "$root/tests/lib/serve_http.py" "$port_file" "$dir" "$@" >"$work/$name-http.log" 2>&1 &
+  served_pid=$!
+  echo "$served_pid" >>"$work/.pids"
+  for _ in $(seq 1 50); do
+    [ -s "$port_file" ] && break
+    kill -0 "$served_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  served_port=$(cat "$port_file" 2>/dev/null)
+  if [ -z "$served_port" ]; then
+    fail "the HTTP server '$name' for $dir did not listen: $(tail -3 "$work/$name-http.log" | tr '\n' ' ')"
+    return 1
+  fi
+}
+
+# upload_cache DIR KEY: a Nix binary cache in DIR that takes uploads (HTTP PUT) on 127.0.0.1, and
+# a key pair named KEY for it in $work/KEY.sec and $work/KEY.pub; as serve, $served_port and
+# $served_pid.
+upload_cache() {
+  local dir=$1 key=$2
   mkdir -p "$dir"
   printf 'StoreDir: /nix/store\nWantMassQuery: 1\nPriority: 30\n' >"$dir/nix-cache-info"
   docker run --rm -v "$work:/work" "$NIX_IMAGE" \
     nix-store --generate-binary-cache-key "$key" "/work/$key.sec" "/work/$key.pub"
-  python3 tests/lib/upload_http.py "$port" "$dir" >"$work/$key-http.log" 2>&1 &
-  upload_server=$!
-  for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$port/nix-cache-info" >/dev/null 2>&1 && break; sleep 0.1; done
+  serve "$key" "$dir" --upload
 }
 
 # The Nix steps of the last build that ran rather than came from the cache, for a failed

@@ -1,0 +1,148 @@
+# shellcheck shell=bash
+# The engines of tests/matrix, for tests/e2e.sh: what each needs before a test runs
+# (prepare_engine) and the environment its tests see (enter_engine). Needs $root and $base (a
+# directory of this run).
+
+nix_image_local=nix-frontend-test/nix:local
+nix_image_nixos=nix-frontend-test/nix:nixos-sid
+frontend_image=org/nix-frontend
+
+say() { printf 'e2e: %s\n' "$*" >&2; }
+
+# The frontend's source as one hash: scripts/frontend-image labels the image with it, so a
+# frontend image built from other source is rebuilt before tests run.
+frontend_source_hash() {
+  (cd "$root" && git ls-files -co --exclude-standard -- src Cargo.toml Cargo.lock frontend.Dockerfile build.rs |
+    sort | while IFS= read -r f; do if [ -f "$f" ]; then printf '%s  %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$f"; fi; done |
+    sha256sum | cut -d' ' -f1)
+}
+
+ensure_docker() {
+  docker version >/dev/null 2>&1 && return 0
+  say "no dockerd answers: scripts/setup"
+  "$root/scripts/setup" >&2
+}
+
+ensure_image() { # ensure_image TAG COMMAND...: COMMAND when TAG is missing
+  local tag=$1
+  shift
+  docker image inspect "$tag" >/dev/null 2>&1 && return 0
+  say "building $tag"
+  "$@" >&2
+}
+
+ensure_frontend() {
+  local want have
+  want=$(frontend_source_hash)
+  have=$(docker image inspect -f '{{index .Config.Labels "org.nix-frontend.source"}}' "$frontend_image" 2>/dev/null)
+  [ "$have" = "$want" ] && return 0
+  say "building $frontend_image (${have:+the source changed since it was built}${have:-missing or unlabelled})"
+  "$root/scripts/frontend-image" "$frontend_image" >&2
+}
+
+# prepare_engine ENGINE TESTS: images and daemons ENGINE needs for TESTS (a space-separated list;
+# empty: every test), built or started only when missing. Idempotent.
+prepare_engine() {
+  local engine=$1 tests=" ${2:-} "
+  ensure_docker || return 1
+  ensure_image "$nix_image_local" "$root/scripts/nix-image" "$nix_image_local" || return 1
+  ensure_frontend || return 1
+  case $engine in
+    d26) ;;
+    nixos) ensure_image "$nix_image_nixos" "$root/scripts/nix-image" "$nix_image_nixos" --layout=nixos --suite=sid || return 1 ;;
+    d28) "$root/scripts/docker28" start >&2 || return 1 ;;
+    bk)
+      "$root/scripts/buildkit" start nf-bk-e2e 1241 >&2 || return 1
+      # The frontend as users get it: the amd64 + arm64 index, which published_frontend needs.
+      case $tests in
+        "  "|*" published_frontend "*) "$root/scripts/publish" 127.0.0.1:5000/nix-frontend:ci >"$base/published" || return 1 ;;
+      esac
+      ;;
+    bkdc) "$root/scripts/buildkit" container nf-bk-dc >&2 || return 1 ;;
+    rootless) "$root/scripts/buildkit" rootless nf-bk-rootless 1243 >&2 || return 1 ;;
+    cross)
+      "$root/scripts/docker28" start >&2 || return 1
+      "$root/scripts/buildkit" start nf-bk-engines 1240 >&2 || return 1
+      ;;
+  esac
+}
+
+# enter_engine ENGINE: the variables and the `docker` on PATH its tests use.
+enter_engine() {
+  local engine=$1 host_docker
+  host_docker=$(command -v docker)
+  NIX_IMAGE=${NIX_IMAGE:-$nix_image_local}
+  unset E2E_DOCKER E2E_BUILDER
+  mkdir -p "$base/bin"
+  case $engine in
+    d26|cross) ;;
+    nixos) NIX_IMAGE=$nix_image_nixos ;;
+    d28)
+      local d28=${DOCKER28_NAME:-nf-docker28}
+      [ "$("$host_docker" inspect -f '{{.State.Running}}' "$d28" 2>/dev/null)" = true ] ||
+        { say "$d28 is not running (scripts/docker28 start)"; return 1; }
+      export E2E_DOCKER=docker28
+      cat >"$base/bin/engine-docker" <<WRAP
+#!/bin/sh
+exec "$host_docker" exec -i -w "\$PWD" -e BUILDX_EXPERIMENTAL -e SOURCE_DATE_EPOCH "$d28" docker "\$@"
+WRAP
+      ;;
+    bk|bkdc|rootless)
+      local bk
+      case $engine in bk) bk=nf-bk-e2e ;; bkdc) bk=nf-bk-dc ;; rootless) bk=nf-bk-rootless ;; esac
+      export E2E_DOCKER=standalone E2E_BUILDER=$bk
+      docker buildx inspect "$bk" >/dev/null 2>&1 || { say "no builder $bk"; return 1; }
+      # The frontend and the Nix image from the local registry by digest: the published index
+      # when scripts/publish made it for this source, else the local image pushed.
+      if [ -z "${FRONTEND:-}" ] && [ -s "$base/published" ]; then
+        FRONTEND=$(sed -n 's/^# syntax=//p' "$base/published")
+      fi
+      case ${FRONTEND:-} in
+        127.0.0.1:5000/*@sha256:*) ;;
+        *) FRONTEND=$("$root/scripts/buildkit" publish "${FRONTEND:-$frontend_image}" "127.0.0.1:5000/nix-frontend:e2e-$engine") || return 1 ;;
+      esac
+      NIX_IMAGE=$("$root/scripts/buildkit" publish "$NIX_IMAGE" "127.0.0.1:5000/nix:e2e-$engine") || return 1
+      export FRONTEND
+      # Builds go to that builder, tagged images come back with --load, a prune is that builder's.
+      cat >"$base/bin/engine-docker" <<WRAP
+#!/usr/bin/env bash
+if [ "\$1 \$2" = "buildx build" ]; then
+  shift 2
+  load=
+  for a in "\$@"; do case \$a in -t|--tag|--tag=*) load=--load ;; esac; done
+  for a in "\$@"; do case \$a in -o|--output|--output=*|--push|--load|--call|--call=*|--print|--print=*|--check) load= ;; esac; done
+  exec "$host_docker" buildx build --builder "$bk" \$load "\$@"
+fi
+if [ "\$1 \$2" = "builder prune" ]; then
+  shift 2
+  exec "$host_docker" buildx prune --builder "$bk" "\$@"
+fi
+exec "$host_docker" "\$@"
+WRAP
+      ;;
+  esac
+  export NIX_IMAGE
+  # Every test's `docker` follows a missing image to its cause (tests/lib/docker_guard.sh).
+  ENGINE_DOCKER=$host_docker
+  if [ -f "$base/bin/engine-docker" ]; then
+    chmod +x "$base/bin/engine-docker"
+    ENGINE_DOCKER=$base/bin/engine-docker
+  fi
+  export ENGINE_DOCKER
+  printf '#!/bin/sh\nexec "%s" "$@"\n' "$root/tests/lib/docker_guard.sh" >"$base/bin/docker"
+  chmod +x "$base/bin/docker" "$root/tests/lib/docker_guard.sh"
+  PATH=$base/bin:$PATH
+  case $engine in
+    d28) say "against $(docker version --format 'dockerd {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2)" ;;
+    bk|bkdc|rootless) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER; frontend $FRONTEND" ;;
+    *) say "against $(docker version --format 'dockerd {{.Server.Version}}'), builder image $NIX_IMAGE" ;;
+  esac
+}
+
+# Tags an earlier run of this test left ($T/...), so that no check sees an image this run did not
+# build.
+forget_test_images() {
+  local tags
+  tags=$(docker image ls --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -F "$T/" || true)
+  [ -z "$tags" ] || docker image rm -f $tags >/dev/null 2>&1 || true
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""The tests' HTTP server: files under DIR for GET and HEAD (a Nix binary cache, a download), with
+PUT uploads for NIX_CACHE_PUSH (--upload) and HTTP basic auth for a private cache (--auth).
+
+It binds a port the kernel picks (port 0) and writes it to PORT_FILE once it listens, so no two
+servers and no other program on the machine ever fight over a port.
+
+usage: serve_http.py PORT_FILE DIR [--address ADDRESS] [--upload] [--auth USER:PASSWORD]
+"""
+import argparse
+import base64
+import http.server
+import os
+
+parser = argparse.ArgumentParser()
+parser.add_argument("port_file")
+parser.add_argument("root")
+parser.add_argument("--address", default="127.0.0.1")
+parser.add_argument("--upload", action="store_true")
+parser.add_argument("--auth")
+args = parser.parse_args()
+ROOT = os.path.realpath(args.root)
+EXPECTED = "Basic " + base64.b64encode(args.auth.encode()).decode() if args.auth else None
+
+
+class Handler(http.server.SimpleHTTPRequestHandler):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, directory=ROOT, **kw)
+
+    def _authorized(self):
+        if EXPECTED is None or self.headers.get("Authorization") == EXPECTED:
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Basic realm="cache"')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return False
+
+    def do_GET(self):
+        if self._authorized():
+            super().do_GET()
+
+    def do_HEAD(self):
+        if self._authorized():
+            super().do_HEAD()
+
+    def do_PUT(self):
+        if not self._authorized():
+            return
+        if not args.upload:
+            self.send_error(405)
+            return
+        path = os.path.realpath(os.path.join(ROOT, self.path.split("?", 1)[0].lstrip("/")))
+        if not path.startswith(ROOT + os.sep):
+            self.send_error(403)
+            return
+        length = int(self.headers.get("Content-Length", "0"))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".part", "wb") as f:
+            remaining = length
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1 << 20))
+                if not chunk:
+                    break
+                f.write(chunk)
+                remaining -= len(chunk)
+        os.replace(path + ".part", path)
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+server = http.server.ThreadingHTTPServer((args.address, 0), Handler)
+with open(args.port_file + ".part", "w") as f:
+    f.write(f"{server.server_address[1]}\n")
+os.replace(args.port_file + ".part", args.port_file)
+server.serve_forever()
