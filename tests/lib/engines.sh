@@ -134,7 +134,13 @@ WRAP
   PATH=$base/bin:$PATH
   case $engine in
     d28) say "against $(docker version --format 'dockerd {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2)" ;;
-    bk|bkdc|rootless) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER; frontend $FRONTEND" ;;
+    rootless)
+      # Rootless in fact: buildkitd runs as the user 1000, its worker without a process sandbox.
+      [ "$("$host_docker" exec nf-bk-rootless id -u)" = 1000 ] &&
+        docker buildx inspect nf-bk-rootless | grep -q 'process-mode: *no-sandbox' ||
+        { say "nf-bk-rootless is not a rootless buildkitd (uid 1000, no process sandbox)"; return 1; }
+      say "against rootless BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' '), buildkitd as uid 1000), frontend $FRONTEND" ;;
+    bk|bkdc) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER; frontend $FRONTEND" ;;
     *) say "against $(docker version --format 'dockerd {{.Server.Version}}'), builder image $NIX_IMAGE" ;;
   esac
 }
