@@ -76,7 +76,7 @@ for t in "${tests[@]}"; do
 done
 
 base=$(mktemp -d /tmp/nf-e2e-"$engine".XXXXXX)
-trap 'rm -rf "$base"' EXIT
+trap '[ -n "${E2E_KEEP:-}" ] && echo "e2e: kept $base" >&2 || rm -rf "$base"' EXIT
 mkdir -p "$results"
 prepare_engine "$engine" "${tests[*]}" || exit 1
 enter_engine "$engine" || exit 1

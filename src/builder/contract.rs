@@ -252,6 +252,9 @@ pub const ROOTS: &str = "/.nix-frontend/roots";
 pub const RECORDS: &str = "/.nix-frontend/records";
 /// eval.sh: `nix-store --realise --dry-run` of the roots (its stderr).
 pub const DRY_RUN: &str = "/.nix-frontend/dry-run";
+/// eval.sh: `nix path-info --json` of the paths to fetch, `<dir>/<i>` from substituter `i` in
+/// Nix's order, where that cache could be asked.
+pub const FETCH_INFO_DIR: &str = "/.nix-frontend/fetch-info";
 /// eval.sh: a source's NAR, `<dir>/<base name>`; the .drv files in one file, and their sizes.
 pub use crate::nix::inline_inputs::{DERIVATION_FILES, DERIVATION_SIZES, SOURCE_NAR_DIR};
 /// builder.sh: Nix's stderr of a failed push to `NIX_CACHE_PUSH` (a warning in the build log;
@@ -277,6 +280,10 @@ pub const STATUS_DIR: &str = "/nf/status";
 pub const LOG_DIR: &str = "/nf/log";
 pub const RAN_AT_DIR: &str = "/nf/ran-at";
 pub const RECORDS_DIR: &str = "/nf/records";
+/// realise.sh's input in a substitute step: the paths the frontend's records register without
+/// their content (what the step's own paths refer to, which other steps fetch), one per line in
+/// `<dir>/<group id>`, so that they do not count as the step's own.
+pub const REGISTERED_DIR: &str = "/nf/registered";
 /// realise.sh, per group: the store paths it made, one per line, which its push step reads.
 pub const NEW_DIR: &str = "/nf/new";
 /// push.sh, per group: its word (`PUSH_WORDS`) and Nix's stderr.
@@ -320,6 +327,7 @@ pub fn output_paths() -> Vec<String> {
         ROOTS,
         RECORDS,
         DRY_RUN,
+        FETCH_INFO_DIR,
         SOURCE_NAR_DIR,
         DERIVATION_FILES,
         DERIVATION_SIZES,
@@ -360,6 +368,7 @@ pub fn input_paths() -> Vec<String> {
     let mut paths: Vec<String> = [
         STATUS_DIR,
         RECORDS_DIR,
+        REGISTERED_DIR,
         NEW_DIR,
         RESTORE_DIR,
         CONTEXTS_DIR,

@@ -15,6 +15,8 @@
 #                         sources evaluation added to the store): path, hash, size, deriver, refs
 #   dry-run               `nix-store --realise --dry-run` of the roots: what Nix would build and
 #                         what it would fetch from a binary cache
+#   fetch-info/<i>        `nix path-info --json` of the paths to fetch from substituter i (in
+#                         Nix's order), where that cache could be asked
 #   nar/<path>            `nix-store --dump` of each source that is a tree, up to NF_NAR_MAX_BYTES
 #   drv-files, drv-sizes  the .drv files concatenated, and their sizes and paths (`wc -c`)
 # and /out/nix/store/<path> for every path of the derivations' closure, which the frontend reads
@@ -38,6 +40,22 @@ logged "$meta/records" nix-store --dump-db $(cat "$meta/requisites") || finish e
 # shellcheck disable=SC2046
 nix-store --realise --dry-run $(cat "$meta/roots") 2>"$meta/dry-run" >/dev/null ||
   { cp "$meta/dry-run" "$meta/log"; finish eval-failed; }
+# What each binary cache knows of the paths to fetch (`nix path-info --json`: references, NAR
+# hash and size), one file per substituter in Nix's order, so that the frontend can substitute
+# them in pieces, each registering the records of what its paths refer to. A cache that cannot be
+# asked leaves no file; a path no file knows keeps the substitution in one step.
+mkdir -p "$meta/fetch-info"
+grep -E '^ +/nix/store/' "$meta/dry-run" | grep -v '\.drv$' >/tmp/nf-fetch || true
+if [ -s /tmp/nf-fetch ]; then
+  nf_cache_index=0
+  # shellcheck disable=SC2046 # URLs and store paths have no spaces
+  for nf_cache in $(nix --extra-experimental-features "$features" config show substituters 2>/dev/null); do
+    # shellcheck disable=SC2046
+    nix --extra-experimental-features "$features" path-info --json --store "$nf_cache" $(cat /tmp/nf-fetch) \
+      >"$meta/fetch-info/$nf_cache_index" 2>/dev/null || rm -f "$meta/fetch-info/$nf_cache_index"
+    nf_cache_index=$((nf_cache_index + 1))
+  done
+fi
 # The .drv files also as one file (drv-files, in the order of drv-sizes' `wc -c` lines), which the
 # frontend reads in one go and carries to the build steps.
 grep '\.drv$' "$meta/requisites" >/tmp/nf-drvs

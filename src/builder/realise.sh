@@ -9,7 +9,8 @@
 #
 # Inputs, merged at /nf: nar/<path> (sources as NARs; .drv files the frontend carried are at
 # their store paths), records/<id> (`nix-store --dump-db` records of the paths beside them),
-# status/<id> (each upstream group's status word). Outputs in /out:
+# status/<id> (each upstream group's status word), registered/<id> (paths whose records the
+# frontend gave without their content: what a substitute step's paths refer to). Outputs in /out:
 #   nix/store/<path>     every path this group made valid that its inputs did not hold (each
 #                        one's image layer is copied from there)
 #   nf/records/<group>   their registration records
@@ -50,7 +51,16 @@ if [ -d /nf/records ]; then
 fi
 # What the store holds before the build, by name ("." is no store name: busybox's grep -v -f
 # with an empty pattern file would print nothing).
-{ echo .; ls /nix/store; } >/tmp/nf-before
+# Paths registered without their content (a substitute step's references, which other steps
+# fetch) are not this group's either.
+{
+  echo .
+  ls /nix/store
+  for registered in /nf/registered/*; do
+    [ -f "$registered" ] || continue
+    while read -r path; do printf '%s\n' "${path##*/}"; done <"$registered"
+  done
+} >/tmp/nf-before
 
 i=0
 set --

@@ -321,17 +321,48 @@ async fn read_graph<G: Gateway>(
     eval_ref: &str,
     spec: &Spec,
 ) -> Result<Graph, UserError> {
-    let (roots, records, dry_run) = try_join3(
-        read_text(gateway, eval_ref, contract::ROOTS),
-        read_text(gateway, eval_ref, contract::RECORDS),
-        read_text(gateway, eval_ref, contract::DRY_RUN),
+    let ((roots, records, dry_run), fetch_info) = try_join(
+        try_join3(
+            read_text(gateway, eval_ref, contract::ROOTS),
+            read_text(gateway, eval_ref, contract::RECORDS),
+            read_text(gateway, eval_ref, contract::DRY_RUN),
+        ),
+        read_fetch_info(gateway, eval_ref),
     )
     .await?;
     let graph_error = |err: drvgraph::GraphError| UserError::new(err.to_string());
     let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;
-    let dry_run = drvgraph::parse_dry_run(&dry_run).map_err(graph_error)?;
+    let mut dry_run = drvgraph::parse_dry_run(&dry_run).map_err(graph_error)?;
+    dry_run.fetch_records =
+        drvgraph::parse_fetch_info(&fetch_info, &dry_run.fetch).map_err(graph_error)?;
     drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
+}
+
+/// What the binary caches said of the paths to fetch (`contract::FETCH_INFO_DIR`), one text per
+/// cache in Nix's order; none when the evaluation fetches nothing or no cache could be asked.
+async fn read_fetch_info<G: Gateway>(
+    gateway: &G,
+    eval_ref: &str,
+) -> Result<Vec<String>, UserError> {
+    let Ok(entries) = gateway.read_dir(eval_ref, contract::FETCH_INFO_DIR).await else {
+        return Ok(Vec::new());
+    };
+    let mut indices: Vec<usize> = entries
+        .iter()
+        .filter(|entry| is_regular_file(entry.mode))
+        .filter_map(|entry| entry.path.parse().ok())
+        .collect();
+    indices.sort_unstable();
+    try_join_all(indices.into_iter().map(|i| async move {
+        read_text(
+            gateway,
+            eval_ref,
+            &format!("{}/{i}", contract::FETCH_INFO_DIR),
+        )
+        .await
+    }))
+    .await
 }
 
 /// `NIX_CACHE_PUSH`: every build step's new paths copied to the binary cache, one push step per
@@ -787,7 +818,14 @@ mod tests {
         let steps =
             crate::buildkit::llb::definition_to_json(&definitions[final_solve(&g)]).to_string();
         assert!(steps.contains("NF_COLLISIONS=first"), "{steps}");
-        assert!(steps.contains("NF_ATTR_COUNT=2") && steps.contains("NF_ATTR_1=dep"));
+        assert!(steps.contains("NF_ATTR_COUNT=2"), "{steps}");
+        assert!(definitions
+            .iter()
+            .any(|d| crate::buildkit::llb::definition_to_json(d)
+                .to_string()
+                .contains("NF_ATTR_1=dep")));
+        // The build steps realise store paths: no attribute names in their keys.
+        assert!(!steps.contains("NF_ATTR_1=dep"), "{steps}");
         let image =
             crate::buildkit::llb::definition_to_json(definitions.last().unwrap()).to_string();
         assert!(

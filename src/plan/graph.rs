@@ -19,8 +19,9 @@ use std::collections::BTreeSet;
 
 use bollard_buildkit_proto::pb;
 
+use super::step::realise_env;
 use super::step::{host_system, network_mode, nix_exec, where_it_runs};
-use super::{builder_env, builder_image, evaluation_env, platform_prefixed, BuilderImage};
+use super::{builder_image, evaluation_env, platform_prefixed, BuilderImage};
 use crate::builder::contract::{scripts, vars};
 use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
@@ -31,7 +32,9 @@ use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_D
 
 /// Where realise.sh leaves the final group's manifest and each group's status, log, time and
 /// records (the contract's).
-pub use crate::builder::contract::{LOG_DIR, RAN_AT_DIR, RECORDS_DIR, RESULT_DIR, STATUS_DIR};
+pub use crate::builder::contract::{
+    LOG_DIR, RAN_AT_DIR, RECORDS_DIR, REGISTERED_DIR, RESULT_DIR, STATUS_DIR,
+};
 /// Where every step's output is mounted.
 const OUT: &str = super::contract::OUT;
 
@@ -183,7 +186,7 @@ pub fn push_stage(spec: &Spec, builder: &BuilderImage, group: &Group, step: &Gro
             ),
         )),
     );
-    let mut env = builder_env(spec, builder);
+    let mut env = realise_env(spec, builder, false);
     env.push(format!("{}={}", vars::GROUP, group.id));
     if let Some(url) = &spec.cache_push {
         env.push(format!("{}={url}", vars::CACHE_PUSH));
@@ -351,6 +354,44 @@ fn group_stage(
             )),
         ));
     }
+    // A substitute piece registers what its paths refer to, without their content (other
+    // pieces fetch it), and lists those paths so that they do not count as its own.
+    if !group.registered.is_empty() {
+        let records: String = group
+            .registered
+            .iter()
+            .filter_map(|p| graph.fetch_records.get(p))
+            .map(|r| r.to_text())
+            .collect();
+        let listed: String = group.registered.iter().map(|p| format!("{p}\n")).collect();
+        layers.push(llb::make_files(
+            &[
+                llb::MakeFile::Dir {
+                    path: RECORDS_DIR.into(),
+                    mode: 0o755,
+                },
+                llb::MakeFile::File {
+                    path: format!("{RECORDS_DIR}/registered-{}", group.id),
+                    mode: 0o444,
+                    data: records.into_bytes(),
+                },
+                llb::MakeFile::Dir {
+                    path: REGISTERED_DIR.into(),
+                    mode: 0o755,
+                },
+                llb::MakeFile::File {
+                    path: format!("{REGISTERED_DIR}/{}", group.id),
+                    mode: 0o444,
+                    data: listed.into_bytes(),
+                },
+            ],
+            &platform,
+            &Meta::named(platform_prefixed(
+                spec,
+                format!("what {} refers to", group.step_name()),
+            )),
+        ));
+    }
     layers.extend(upstream);
     let root = llb::merge(
         layers,
@@ -360,7 +401,7 @@ fn group_stage(
             format!("inputs of {}", group.step_name()),
         )),
     );
-    let mut env = builder_env(spec, builder);
+    let mut env = realise_env(spec, builder, group.is_final);
     env.push(format!("{}={}", vars::GROUP, group.id));
     env.push(format!("{}={}", vars::ROOT_COUNT, group.roots.len()));
     for (i, root) in group.roots.iter().enumerate() {

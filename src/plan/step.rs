@@ -310,9 +310,10 @@ pub fn mount_credentials(exec: &mut llb::Exec) {
     );
 }
 
-/// The builder's environment: the image's own (with PATH and HOME if it lacks them), then every
-/// user value as a variable of its own for the scripts, never spliced into their text.
-pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
+/// What every Nix step's environment holds: the builder image's (with PATH and HOME defaults)
+/// and what common.sh reads of the platform and Nix's settings, none of which names the file, the
+/// attribute or the arguments.
+fn nix_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     let mut env = builder.env.clone();
     for (name, default) in [
         (
@@ -329,6 +330,27 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
         }
     }
     env.push("NO_COLOR=1".into());
+    if let Some(system) = spec.platform.nix_system() {
+        env.push(format!("{}={system}", vars::SYSTEM));
+    }
+    if let Some(system) = host_system(spec) {
+        env.push(format!("{}={system}", vars::HOST_SYSTEM));
+    }
+    if !spec.nix_settings.is_empty() {
+        env.push(format!(
+            "{}={}",
+            vars::NIX_SETTINGS,
+            spec.nix_settings.join("\n")
+        ));
+    }
+    env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
+    env
+}
+
+/// The environment of a step that evaluates (or runs the single plan): `nix_env` and what the
+/// user asked to evaluate, each user value a variable of its own.
+pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
+    let mut env = nix_env(spec, builder);
     env.push(format!("{}={}", vars::FILE, spec.nix_file));
     // One attribute in NF_ATTR; several each in a variable of its own, read back one by one.
     match spec.attrs.as_slice() {
@@ -347,12 +369,6 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     if spec.nix_file_defaulted {
         env.push(format!("{}=1", vars::FILE_DEFAULTED));
     }
-    if let Some(system) = spec.platform.nix_system() {
-        env.push(format!("{}={system}", vars::SYSTEM));
-    }
-    if let Some(system) = host_system(spec) {
-        env.push(format!("{}={system}", vars::HOST_SYSTEM));
-    }
     // Each Nix argument is an environment variable of its own, read back one by one.
     env.push(format!("{}={}", vars::ARG_COUNT, spec.nix_args.len()));
     for (i, arg) in spec.nix_args.iter().enumerate() {
@@ -360,13 +376,6 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     }
     if let Some(nixpkgs) = &spec.nixpkgs {
         env.push(format!("{}={nixpkgs}", vars::NIXPKGS));
-    }
-    if !spec.nix_settings.is_empty() {
-        env.push(format!(
-            "{}={}",
-            vars::NIX_SETTINGS,
-            spec.nix_settings.join("\n")
-        ));
     }
     // Each named context's name is a variable of its own; its path is /nf-contexts/<index>.
     if !spec.named_contexts.is_empty() {
@@ -379,7 +388,18 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     for (i, (name, _)) in spec.named_contexts.iter().enumerate() {
         env.push(format!("{}={name}", vars::indexed(vars::CONTEXT, i)));
     }
-    env.push(format!("SSH_AUTH_SOCK={SSH_SOCKET}"));
+    env
+}
+
+/// The environment of a graph plan's build or substitute step: `nix_env` only, so that its key
+/// does not change with the file's name, the attribute, `NIX_ARGS`, `NIXPKGS` or the named
+/// contexts (it realises store paths, which already say all of that); the final step also gets
+/// the number of packages, whose roots it links into the image's root.
+pub fn realise_env(spec: &Spec, builder: &BuilderImage, is_final: bool) -> Vec<String> {
+    let mut env = nix_env(spec, builder);
+    if is_final && spec.attrs.len() > 1 {
+        env.push(format!("{}={}", vars::ATTR_COUNT, spec.attrs.len()));
+    }
     env
 }
 

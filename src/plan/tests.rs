@@ -467,6 +467,7 @@ fn only_steps_that_build_offline_run_without_the_network() {
         members,
         upstream: vec![],
         derivation_closure: vec![],
+        registered: vec![],
         substitute,
         is_final: false,
     };
@@ -482,6 +483,7 @@ fn only_steps_that_build_offline_run_without_the_network() {
             group("lib", vec![fetched], true),
         ],
         records: Default::default(),
+        fetch_records: Default::default(),
     };
     graph.groups[0].is_final = true;
     let mut inputs = crate::nix::inline_inputs::InlineInputs::default();

@@ -213,6 +213,60 @@ test_binary_cache() {
   kill "$served_pid" 2>/dev/null
 }
 
+# What Nix downloads, cached in pieces: a closure served by a signed HTTP binary cache is
+# substituted in several steps (by depth and name), each path downloaded once; when the app gains
+# one dependency only that dependency is downloaded and one substitute step runs; a NAR with a
+# changed byte, or signed by a key not trusted, is refused with Nix's error naming the path.
+test_substitute_pieces() {
+  echo "substitute-pieces: a cached closure in pieces; a new dependency downloads only itself; damaged or untrusted NARs refused"
+  local dir=$work/subst cache=$work/subst-cache port
+  rm -rf "$dir" "$cache" && cp -r tests/fixtures/substitute "$dir" && mkdir -p "$cache"
+  # base, 13 libraries (one for "gains a dependency"), uncompressed so a byte can be changed.
+  check "the closure is built and copied to a signed file:// cache" docker run --rm \
+    -v "$dir:/src:ro" -v "$cache:/cache" -w /src "$NIX_IMAGE" sh -c '
+      nix-store --generate-binary-cache-key subst-test /cache/key.sec /cache/key.pub &&
+      nix-store --generate-binary-cache-key untrusted /cache/other.sec /cache/other.pub &&
+      libs=$(nix-build default.nix -A libs --arg extra 1 --no-out-link 2>/dev/null) &&
+      nix copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $libs &&
+      corrupt=$(nix-build default.nix -A libs --argstr odd corrupt --no-out-link 2>/dev/null | grep subst-odd) &&
+      nix copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $corrupt &&
+      untrusted=$(nix-build default.nix -A libs --argstr odd untrusted --no-out-link 2>/dev/null | grep subst-odd) &&
+      nix copy --to "file:///cache/store?secret-key=/cache/other.sec&compression=none" $untrusted &&
+      echo "${corrupt#/nix/store/}" >/cache/corrupt && chmod -R a+rX /cache' || return
+  # One byte of the corrupt library'"'"'s NAR changed: its narinfo'"'"'s NarHash no longer holds.
+  local narinfo nar
+  narinfo=$cache/store/$(cut -c1-32 "$cache/corrupt").narinfo
+  nar=$cache/store/$(sed -n 's/^URL: //p' "$narinfo")
+  python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-200] ^= 1; open(p, "wb").write(b)' "$nar"
+  serve subst-cache "$cache/store" || return
+  port=$served_port
+  local args=(-f "$dir/default.nix" --target app --network host
+    --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port"
+    --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")")
+  local fetched='^#[0-9]+ [0-9.]+ copying path .*/nix/store/[a-z0-9]{32}-(subst-[a-z0-9-]+)'"'"' from .http://127.0.0.1'
+  check "the app builds over the cached closure" build "$dir" "${args[@]}" -t "$T/app"
+  check "... which runs" bash -c "[ \"\$(docker run --rm $T/app)\" = 'app with 12 libraries' ]"
+  local steps
+  steps=$(grep -oE '^#[0-9]+ substitute [^ ]+' "$work/build.log" | sort -u | wc -l)
+  check "... substituted in pieces ($steps steps)" [ "$steps" -ge 3 ]
+  check "... each of the 13 paths downloaded once" bash -c \
+    "[ \"\$(grep -oE \"$fetched\" '$work/build.log' | sed 's/.*-subst/subst/' | sort | uniq -d | wc -l)\" = 0 ] &&
+     [ \"\$(grep -cE \"$fetched\" '$work/build.log')\" = 13 ]"
+  check "the app gains one dependency from the cache" build "$dir" "${args[@]}" --build-arg "NIX_ARGS=--arg extra 1" -t "$T/app"
+  local downloaded
+  downloaded=$(grep -oE "$fetched" "$work/build.log" | grep -oE 'subst-[a-z0-9-]+' | tr '\n' ' ')
+  check "... only it is downloaded: $downloaded" [ "$downloaded" = "subst-lib-12 " ]
+  local ran=0 id
+  for id in $(nix_step_ids substitute); do nix_step_from_cache "$id" || ran=$((ran + 1)); done
+  check "... by one substitute step ($ran ran), the other $(( $(nix_step_ids substitute | wc -l) - ran )) from BuildKit's cache" [ "$ran" = 1 ]
+  check "... and the image has it" bash -c "[ \"\$(docker run --rm $T/app)\" = 'app with 13 libraries' ]"
+  expect_error damaged-nar "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd corrupt" -- \
+    "subst-odd-corrupt" "hash mismatch"
+  expect_error untrusted-signature "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd untrusted" -- \
+    "subst-odd-untrusted" "not signed by any of the keys"
+  kill "$served_pid" 2>/dev/null
+}
+
 # The upstream export race (tests/lib/export_race.sh) is told from other failures by the error
 # CI logged, and `build` runs such a build once more (with a stand-in for build_raw).
 # Each NAME has a narinfo in the cache DIR, signed with the test key.

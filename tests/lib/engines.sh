@@ -46,7 +46,8 @@ prepare_engine() {
   local engine=$1 tests=" ${2:-} "
   ensure_docker || return 1
   ensure_image "$nix_image_local" "$root/scripts/nix-image" "$nix_image_local" || return 1
-  ensure_frontend || return 1
+  # FRONTEND=<image>: the tests try that frontend image instead (tests/lib/common.sh's build_raw).
+  [ -n "${FRONTEND:-}" ] || ensure_frontend || return 1
   case $engine in
     d26) ;;
     nixos) ensure_image "$nix_image_nixos" "$root/scripts/nix-image" "$nix_image_nixos" --layout=nixos --suite=sid || return 1 ;;

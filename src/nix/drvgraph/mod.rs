@@ -15,7 +15,14 @@
 //! - past `max_groups`, sibling groups (the same consumer) are joined in even chunks, so that a
 //!   wide fan of libraries costs a bounded number of container starts (about 175 ms each here).
 //!
-//! Paths Nix would fetch from a binary cache form one `substitute` step that every group reads.
+//! Paths Nix would fetch from a binary cache are substituted in pieces that every group reads, so
+//! that a path joining or leaving the set re-runs only its own piece (`plan::substitute_groups`):
+//! a piece is the paths of one depth in the fetched paths' reference graph whose name (without
+//! the store hash) hashes to one of `SUBSTITUTE_BUCKETS` buckets. A piece registers the records
+//! the caches gave of what its paths refer to, without their content, so that Nix fetches only
+//! the piece's own paths and the piece's key depends on nothing else; those referenced paths are
+//! all of lower depth, so none is in the piece itself. When a cache did not say what a path
+//! refers to, every path is substituted in one step.
 //!
 //! This file holds the types the parsers and the planner share; the three parsers of the
 //! evaluation's texts are in `parse.rs`, the planner in `plan.rs`.
@@ -28,8 +35,8 @@ use std::fmt;
 
 use crate::nix::closure::StorePath;
 
-pub use parse::{parse_dry_run, parse_records, parse_roots};
-pub use plan::plan;
+pub use parse::{parse_dry_run, parse_fetch_info, parse_records, parse_roots};
+pub use plan::{plan, SUBSTITUTE_BUCKETS};
 
 /// One registration record, as `nix-store --dump-db` prints it and `--load-db` reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,11 +91,13 @@ fn invalid(what: String) -> GraphError {
     ))
 }
 
-/// What `nix-store --realise --dry-run` said Nix would do.
+/// What `nix-store --realise --dry-run` said Nix would do, and what the binary caches said of
+/// the paths to fetch (`parse_fetch_info`; empty when they were not asked).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DryRun {
     pub build: BTreeSet<StorePath>,
     pub fetch: BTreeSet<StorePath>,
+    pub fetch_records: BTreeMap<StorePath, Record>,
 }
 
 /// A root to realise: a derivation with an output (`drv!out`) or all its outputs.
@@ -123,6 +132,9 @@ pub struct Group {
     pub upstream: Vec<usize>,
     /// The .drv files and sources its members need, closed under references.
     pub derivation_closure: Vec<StorePath>,
+    /// A substitute piece's: the fetched paths its own refer to (closed under references), whose
+    /// records it registers without their content; other pieces fetch them.
+    pub registered: Vec<StorePath>,
     /// Whether it fetches from binary caches rather than building.
     pub substitute: bool,
     /// The group that builds the image's result.
@@ -160,6 +172,8 @@ pub struct Graph {
     pub groups: Vec<Group>,
     /// Records by path, to give each vertex the records of what it copies from the evaluation.
     pub records: BTreeMap<StorePath, Record>,
+    /// The caches' records of the paths to fetch, which substitute pieces register.
+    pub fetch_records: BTreeMap<StorePath, Record>,
 }
 
 impl Graph {

@@ -1,7 +1,7 @@
 //! The evaluation's three texts (records, dry run, roots) parsed and checked: they come from a
 //! build step, so they are untrusted, bounded, and refused rather than guessed at.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::nix::closure::StorePath;
 
@@ -137,4 +137,97 @@ pub fn parse_roots(text: &str) -> Result<Vec<Root>, GraphError> {
         return Err(invalid("no derivation to build".into()));
     }
     Ok(roots)
+}
+
+/// Reads `nix path-info --json` of the paths to fetch, one text per substituter in Nix's order,
+/// into records of those paths (the first cache that knows a path wins): what the substitute
+/// pieces register of the paths their own refer to. Nix writes an object keyed by path (a path
+/// the cache lacks is `null`; 2.19 and later) or a list of objects with `path` (earlier);
+/// references are store paths or, in newer formats, their base names. Only paths in `fetch` are
+/// kept; a text of another shape is refused.
+pub fn parse_fetch_info(
+    texts: &[String],
+    fetch: &BTreeSet<StorePath>,
+) -> Result<BTreeMap<StorePath, Record>, GraphError> {
+    let mut records = BTreeMap::new();
+    for text in texts {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|err| invalid(format!("a binary cache's path info is not JSON: {err}")))?;
+        let entries: Vec<(String, &serde_json::Value)> = match &value {
+            serde_json::Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
+            serde_json::Value::Array(list) => list
+                .iter()
+                .map(|v| {
+                    let path = v.get("path").and_then(|p| p.as_str()).unwrap_or_default();
+                    (path.to_string(), v)
+                })
+                .collect(),
+            _ => {
+                return Err(invalid(
+                    "a binary cache's path info is no object or list".into(),
+                ))
+            }
+        };
+        if entries.len() > MAX_RECORDS {
+            return Err(invalid(format!(
+                "more than {MAX_RECORDS} paths of path info"
+            )));
+        }
+        for (key, info) in entries {
+            let path = store_path(&key, "path info of")?;
+            if !fetch.contains(&path) || records.contains_key(&path) || info.is_null() {
+                continue;
+            }
+            if info.get("valid").and_then(|v| v.as_bool()) == Some(false) {
+                continue;
+            }
+            records.insert(path.clone(), fetch_record(path, info)?);
+        }
+    }
+    Ok(records)
+}
+
+fn fetch_record(path: StorePath, info: &serde_json::Value) -> Result<Record, GraphError> {
+    let hash = info
+        .get("narHash")
+        .and_then(|h| h.as_str())
+        .and_then(crate::nix::closure::parse_nar_hash)
+        .ok_or_else(|| invalid(format!("the path info of {path} has no SHA-256 narHash")))?;
+    let nar_size = info
+        .get("narSize")
+        .and_then(|s| s.as_u64())
+        .ok_or_else(|| invalid(format!("the path info of {path} has no narSize")))?;
+    let listed = info
+        .get("references")
+        .and_then(|r| r.as_array())
+        .ok_or_else(|| invalid(format!("the path info of {path} has no references")))?;
+    if listed.len() > MAX_REFERENCES {
+        return Err(invalid(format!(
+            "the path info of {path} has too many references"
+        )));
+    }
+    let mut references = Vec::with_capacity(listed.len());
+    for reference in listed {
+        let text = reference.as_str().ok_or_else(|| {
+            invalid(format!(
+                "the path info of {path} has a reference that is no string"
+            ))
+        })?;
+        let full = if text.starts_with('/') {
+            text.to_string()
+        } else {
+            format!("{}/{text}", crate::nix::closure::STORE_DIR)
+        };
+        references.push(store_path(&full, "reference")?);
+    }
+    references.sort();
+    references.dedup();
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Record {
+        path,
+        nar_hash: format!("sha256:{hex}"),
+        nar_size,
+        deriver: None,
+        references,
+    })
 }

@@ -33,20 +33,110 @@ pub fn plan(
         planner.join_siblings(&mut members, max_groups.max(2) - 1);
     }
     let ordered = planner.order(&members)?;
-    let mut groups = Vec::with_capacity(ordered.len() + 1);
-    if !dry_run.fetch.is_empty() {
-        groups.push(Group {
+    let pieces = substitute_groups(dry_run);
+    let mut groups = Vec::with_capacity(ordered.len() + pieces.len());
+    let piece_count = pieces.len();
+    groups.extend(pieces);
+    groups.extend(planner.describe(roots, &members, &ordered, &order, piece_count));
+    Ok(Graph {
+        groups,
+        records,
+        fetch_records: dry_run.fetch_records.clone(),
+    })
+}
+
+/// How many buckets the fetched paths of one depth are hashed into: each non-empty bucket is a
+/// substitute step. A path joining or leaving re-fetches about 1/8 of its depth's paths; a
+/// closure of depth d costs at most 8·d container starts (about 175 ms each here), which run at
+/// the same time.
+pub const SUBSTITUTE_BUCKETS: u64 = 8;
+
+/// The substitute steps (see the module doc): one per non-empty (depth, bucket) when the caches
+/// said what every path to fetch refers to, else one step for all of them.
+fn substitute_groups(dry_run: &DryRun) -> Vec<Group> {
+    let fetch = &dry_run.fetch;
+    if fetch.is_empty() {
+        return Vec::new();
+    }
+    let known = &dry_run.fetch_records;
+    let depths = fetch
+        .iter()
+        .all(|p| known.contains_key(p))
+        .then(|| fetch_depths(fetch, known))
+        .flatten();
+    let Some(depths) = depths else {
+        return vec![Group {
             id: "substitute".into(),
-            roots: dry_run.fetch.iter().map(|p| p.to_string()).collect(),
-            members: dry_run.fetch.iter().cloned().collect(),
+            roots: fetch.iter().map(|p| p.to_string()).collect(),
+            members: fetch.iter().cloned().collect(),
             upstream: Vec::new(),
             derivation_closure: Vec::new(),
+            registered: Vec::new(),
             substitute: true,
             is_final: false,
-        });
+        }];
+    };
+    let mut pieces: BTreeMap<(usize, u64), Vec<StorePath>> = BTreeMap::new();
+    for path in fetch {
+        let bucket = name_hash(path.name()) % SUBSTITUTE_BUCKETS;
+        pieces
+            .entry((depths[path], bucket))
+            .or_default()
+            .push(path.clone());
     }
-    groups.extend(planner.describe(roots, &members, &ordered, &order, !dry_run.fetch.is_empty()));
-    Ok(Graph { groups, records })
+    pieces
+        .into_iter()
+        .map(|((depth, bucket), members)| {
+            let own: BTreeSet<&StorePath> = members.iter().collect();
+            let referenced: Vec<StorePath> = members
+                .iter()
+                .flat_map(|m| known[m].references.iter())
+                .filter(|r| fetch.contains(*r) && !own.contains(r))
+                .cloned()
+                .collect();
+            let registered = requisites(known, &referenced);
+            Group {
+                id: format!("substitute-{depth}-{bucket}"),
+                roots: members.iter().map(|p| p.to_string()).collect(),
+                members,
+                upstream: Vec::new(),
+                derivation_closure: Vec::new(),
+                registered,
+                substitute: true,
+                is_final: false,
+            }
+        })
+        .collect()
+}
+
+/// Each fetched path's depth among the fetched paths: 0 when it refers to none of them (but
+/// itself), else one more than the deepest it refers to. None on a cycle (the caches' word is
+/// untrusted), which keeps the substitution in one step.
+fn fetch_depths(
+    fetch: &BTreeSet<StorePath>,
+    known: &BTreeMap<StorePath, Record>,
+) -> Option<BTreeMap<StorePath, usize>> {
+    let restricted: BTreeMap<StorePath, Record> = fetch
+        .iter()
+        .map(|p| {
+            let mut record = known[p].clone();
+            record.references.retain(|r| fetch.contains(r));
+            (p.clone(), record)
+        })
+        .collect();
+    let order = topological_order(&restricted).ok()?;
+    let mut depths: BTreeMap<StorePath, usize> = BTreeMap::new();
+    for path in order {
+        let depth = restricted[&path]
+            .references
+            .iter()
+            .filter(|r| **r != path)
+            .map(|r| depths[r] + 1)
+            .max()
+            .unwrap_or(0);
+        depths.insert(path, depth);
+    }
+    Some(depths)
 }
 
 /// Derivations must be complete (every reference recorded; sources may refer to the builder
@@ -236,14 +326,14 @@ impl Planner<'_> {
         members: &Members,
         ordered: &[StorePath],
         order: &[StorePath],
-        substitute: bool,
+        pieces: usize,
     ) -> Vec<Group> {
         let deps = self.dependencies(members);
         let position: BTreeMap<&StorePath, usize> =
             order.iter().enumerate().map(|(i, p)| (p, i)).collect();
         let index_of: BTreeMap<&StorePath, usize> =
             ordered.iter().enumerate().map(|(i, h)| (h, i)).collect();
-        let offset = usize::from(substitute);
+        let offset = pieces;
         let mut upstream_of: Vec<BTreeSet<usize>> = Vec::new();
         let mut groups = Vec::with_capacity(ordered.len());
         for (i, head) in ordered.iter().enumerate() {
@@ -278,16 +368,17 @@ impl Planner<'_> {
                 .and_then(|p| p.strip_prefix("/nix/store/"))
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("group-{i}"));
-            let mut upstream: Vec<usize> = upstream.into_iter().map(|u| u + offset).collect();
-            if substitute {
-                upstream.insert(0, 0);
-            }
+            // Every substitute piece, since the caches' paths can be anyone's inputs.
+            let upstream: Vec<usize> = (0..pieces)
+                .chain(upstream.into_iter().map(|u| u + offset))
+                .collect();
             groups.push(Group {
                 id,
                 roots: roots_here,
                 members: list,
                 upstream,
                 derivation_closure: requisites(self.records, &seeds),
+                registered: Vec::new(),
                 substitute: false,
                 is_final,
             });

@@ -36,6 +36,7 @@ fn dry(build: &[&str]) -> DryRun {
             .map(|n| StorePath::parse(&path(n)).unwrap())
             .collect(),
         fetch: BTreeSet::new(),
+        fetch_records: Default::default(),
     }
 }
 
@@ -213,6 +214,7 @@ fn a_changed_library_stays_in_its_step_and_moves_no_other() {
         let dry = DryRun {
             build: build.iter().map(|p| StorePath::parse(p).unwrap()).collect(),
             fetch: BTreeSet::new(),
+            fetch_records: Default::default(),
         };
         let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &dry, 8).unwrap();
         let mut steps: Vec<Vec<String>> = graph.groups.iter().map(names).collect();
@@ -238,6 +240,213 @@ fn substitutable_paths_are_one_step_everyone_reads() {
     assert!(graph.groups[0].substitute);
     assert_eq!(graph.groups[0].step_name(), "substitute glibc-2.39");
     assert_eq!(graph.groups[1].upstream, [0]);
+}
+
+/// `nix path-info --json` of the fetched paths as Nix 2.19+ writes it: each name with its
+/// references (names), absent ones `null`.
+fn fetch_info(paths: &[(&str, &[&str])], absent: &[&str]) -> String {
+    let mut map = serde_json::Map::new();
+    for (name, refs) in paths {
+        map.insert(
+            path(name),
+            serde_json::json!({
+                "narHash": "sha256-XFQCbnf8BEtu5gxeEwjchgq/Qx4GtiKFHNEPrsJyCKQ=",
+                "narSize": 2024688,
+                "references": refs.iter().map(|r| path(r)).collect::<Vec<_>>(),
+                "url": "nar/x.nar.xz",
+            }),
+        );
+    }
+    for name in absent {
+        map.insert(path(name), serde_json::Value::Null);
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+/// A closure to substitute: glibc under 20 libraries under the app's runtime dependency.
+fn fetched_closure(extra: &[&str]) -> (DryRun, Vec<(String, Vec<String>)>) {
+    let mut paths: Vec<(String, Vec<String>)> =
+        vec![("glibc-2.39".into(), vec!["glibc-2.39".into()])];
+    for i in 0..20 {
+        paths.push((format!("lib-{i}"), vec!["glibc-2.39".into()]));
+    }
+    for name in extra {
+        paths.push((name.to_string(), vec!["glibc-2.39".into(), "lib-3".into()]));
+    }
+    let mut run = dry(&["app.drv"]);
+    for (name, _) in &paths {
+        run.fetch.insert(StorePath::parse(&path(name)).unwrap());
+    }
+    (run, paths)
+}
+
+fn plan_fetched(extra: &[&str]) -> Graph {
+    let (mut run, paths) = fetched_closure(extra);
+    let listed: Vec<(&str, Vec<&str>)> = paths
+        .iter()
+        .map(|(n, refs)| (n.as_str(), refs.iter().map(String::as_str).collect()))
+        .collect();
+    let borrowed: Vec<(&str, &[&str])> = listed.iter().map(|(n, r)| (*n, r.as_slice())).collect();
+    run.fetch_records = parse_fetch_info(&[fetch_info(&borrowed, &[])], &run.fetch).unwrap();
+    plan(
+        &roots("app.drv"),
+        parse_records(&record("app.drv", &[])).unwrap(),
+        &run,
+        8,
+    )
+    .unwrap()
+}
+
+#[test]
+fn substitution_is_in_pieces_by_depth_and_name_each_registering_what_it_refers_to() {
+    let graph = plan_fetched(&[]);
+    let pieces: Vec<&Group> = graph.groups.iter().filter(|g| g.substitute).collect();
+    // glibc alone at depth 0; the libraries at depth 1 in at most SUBSTITUTE_BUCKETS pieces.
+    assert!(
+        pieces.len() >= 3 && pieces.len() as u64 <= 1 + SUBSTITUTE_BUCKETS,
+        "{pieces:?}"
+    );
+    assert!(
+        pieces[0].id.starts_with("substitute-0-"),
+        "{}",
+        pieces[0].id
+    );
+    assert_eq!(names(pieces[0]), ["glibc-2.39"]);
+    assert!(pieces[0].registered.is_empty());
+    for piece in &pieces[1..] {
+        assert!(piece.id.starts_with("substitute-1-"), "{}", piece.id);
+        let registered: Vec<&str> = piece.registered.iter().map(|p| p.name()).collect();
+        assert_eq!(registered, ["glibc-2.39"], "{}", piece.id);
+        assert!(piece.upstream.is_empty());
+    }
+    let total: usize = pieces.iter().map(|p| p.members.len()).sum();
+    assert_eq!(total, 21);
+    // The build steps read every piece.
+    let app = graph.groups.iter().find(|g| g.is_final).unwrap();
+    assert_eq!(app.upstream, (0..pieces.len()).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_path_joining_the_set_changes_only_its_own_piece() {
+    let before = plan_fetched(&[]);
+    let after = plan_fetched(&["new-dependency"]);
+    let pieces = |g: &Graph| -> BTreeMap<String, (Vec<StorePath>, Vec<StorePath>)> {
+        g.groups
+            .iter()
+            .filter(|p| p.substitute)
+            .map(|p| (p.id.clone(), (p.members.clone(), p.registered.clone())))
+            .collect()
+    };
+    let (before, after) = (pieces(&before), pieces(&after));
+    let changed: Vec<&String> = after
+        .keys()
+        .filter(|id| before.get(*id) != after.get(*id))
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    let (members, registered) = &after[changed[0]];
+    assert!(members.iter().any(|m| m.name() == "new-dependency"));
+    // At depth 2, it registers lib-3 and what lib-3 refers to.
+    assert!(changed[0].starts_with("substitute-2-"));
+    let registered: Vec<&str> = registered.iter().map(|p| p.name()).collect();
+    assert_eq!(registered, {
+        let mut names = vec!["glibc-2.39", "lib-3"];
+        names.sort_by_key(|n| path(n));
+        names
+    });
+}
+
+#[test]
+fn without_the_caches_word_on_every_path_substitution_is_one_step() {
+    let (mut run, _) = fetched_closure(&[]);
+    // A cache that knows only glibc.
+    run.fetch_records = parse_fetch_info(
+        &[fetch_info(&[("glibc-2.39", &[])], &["lib-1"])],
+        &run.fetch,
+    )
+    .unwrap();
+    assert_eq!(run.fetch_records.len(), 1);
+    let graph = plan(
+        &roots("app.drv"),
+        parse_records(&record("app.drv", &[])).unwrap(),
+        &run,
+        8,
+    )
+    .unwrap();
+    let pieces: Vec<&Group> = graph.groups.iter().filter(|g| g.substitute).collect();
+    assert_eq!(pieces.len(), 1);
+    assert_eq!(pieces[0].id, "substitute");
+    assert_eq!(pieces[0].members.len(), 21);
+    assert_eq!(graph.groups.last().unwrap().upstream, [0]);
+}
+
+#[test]
+fn path_info_in_every_shape_nix_writes_and_hostile_text_refused() {
+    let fetch: BTreeSet<StorePath> = ["glibc-2.39", "lib-1"]
+        .iter()
+        .map(|n| StorePath::parse(&path(n)).unwrap())
+        .collect();
+    // Nix 2.18 and earlier: a list; references as full paths.
+    let list = format!(
+        r#"[{{"path":"{}","narHash":"sha256:1908fb1aw3yi3j2j5dh63r1vy2l6vh416phcwrp4n17wfxp04m2w","narSize":5,"references":["{}"],"valid":true}}]"#,
+        path("lib-1"),
+        path("glibc-2.39")
+    );
+    let records = parse_fetch_info(&[list], &fetch).unwrap();
+    let lib = &records[&StorePath::parse(&path("lib-1")).unwrap()];
+    assert_eq!(lib.references.len(), 1);
+    assert!(lib.nar_hash.starts_with("sha256:") && lib.nar_hash.len() == 7 + 64);
+    // Newer: references as base names; the first cache that knows a path wins.
+    let base = path("glibc-2.39")["/nix/store/".len()..].to_string();
+    let object = format!(
+        r#"{{"{}":{{"narHash":"sha256-XFQCbnf8BEtu5gxeEwjchgq/Qx4GtiKFHNEPrsJyCKQ=","narSize":7,"references":["{base}"]}}}}"#,
+        path("lib-1")
+    );
+    let records = parse_fetch_info(&[object.clone(), "{}".into()], &fetch).unwrap();
+    assert_eq!(
+        records[&StorePath::parse(&path("lib-1")).unwrap()].nar_size,
+        7
+    );
+    // A path outside the set is ignored.
+    let other = format!(
+        r#"{{"{}":{{"narHash":"sha256-XFQCbnf8BEtu5gxeEwjchgq/Qx4GtiKFHNEPrsJyCKQ=","narSize":7,"references":[]}}}}"#,
+        path("other")
+    );
+    assert!(parse_fetch_info(&[other], &fetch).unwrap().is_empty());
+    for bad in [
+        "not json".to_string(),
+        "42".to_string(),
+        object.replace("sha256-", "md5-"),
+        object.replace(&base, "../../etc/passwd"),
+        object.replace("\"narSize\":7", "\"narSize\":-1"),
+        r#"{"/etc/passwd":{}}"#.to_string(),
+    ] {
+        assert!(
+            parse_fetch_info(std::slice::from_ref(&bad), &fetch).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_cycle_in_the_caches_word_keeps_one_step() {
+    let (mut run, _) = fetched_closure(&[]);
+    let text = fetch_info(
+        &[("glibc-2.39", &["lib-1"]), ("lib-1", &["glibc-2.39"])],
+        &[],
+    );
+    let mut only_two = BTreeSet::new();
+    only_two.insert(StorePath::parse(&path("glibc-2.39")).unwrap());
+    only_two.insert(StorePath::parse(&path("lib-1")).unwrap());
+    run.fetch = only_two;
+    run.fetch_records = parse_fetch_info(&[text], &run.fetch).unwrap();
+    let graph = plan(
+        &roots("app.drv"),
+        parse_records(&record("app.drv", &[])).unwrap(),
+        &run,
+        8,
+    )
+    .unwrap();
+    assert_eq!(graph.groups.iter().filter(|g| g.substitute).count(), 1);
 }
 
 #[test]
@@ -429,6 +638,11 @@ proptest::proptest! {
     #[test]
     fn parse_roots_never_panics(text in report_text()) {
         let _ = parse_roots(&text);
+    }
+
+    #[test]
+    fn parse_fetch_info_never_panics(text in report_text()) {
+        let _ = parse_fetch_info(&[text], &BTreeSet::new());
     }
 
     /// `plan` on whatever the parsers accept: no panic, and a graph in the order it
