@@ -92,6 +92,13 @@ pub mod scripts {
         text: include_str!("push.sh"),
         statuses: &[],
     };
+    /// The graph plan's step that fetches an input pinned by its hash before the evaluation.
+    pub const PIN: Script = Script {
+        name: "pin.sh",
+        mode: 0o555,
+        text: include_str!("pin.sh"),
+        statuses: &[],
+    };
     /// The links step of a FROM base whose top-level directory is a symlink (`plan::base`).
     pub const LINKS: Script = Script {
         name: "links.sh",
@@ -116,7 +123,9 @@ pub mod scripts {
         statuses: &[Status::Ok, Status::MissingFile, Status::EvalFailed],
     };
     /// Every file mounted at `SCRIPT_DIR`, in the order they are made.
-    pub const ALL: [Script; 8] = [BUILDER, COMMON, EVAL, REALISE, PUSH, LINKS, FACTS, TARGETS];
+    pub const ALL: [Script; 9] = [
+        BUILDER, COMMON, EVAL, REALISE, PUSH, PIN, LINKS, FACTS, TARGETS,
+    ];
 }
 
 /// facts.nix's expressions, as the scripts name them (`nf_apply NAME`).
@@ -159,6 +168,8 @@ pub mod vars {
     pub const NAR_MAX_BYTES: &str = "NF_NAR_MAX_BYTES";
     /// realise.sh: the group's id, the number of its roots and each root, 1 for the final group.
     pub const GROUP: &str = "NF_GROUP";
+    /// pin.sh: the input to fetch, as JSON (`nix::pins::Pin::json`); NF_GROUP is its number.
+    pub const PIN: &str = "NF_PIN";
     pub const ROOT_COUNT: &str = "NF_ROOT_COUNT";
     pub const ROOT: &str = "NF_ROOT_";
     pub const FINAL: &str = "NF_FINAL";
@@ -172,7 +183,7 @@ pub mod vars {
     pub const COLLISIONS: &str = "NF_COLLISIONS";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 23] = [
+    pub const ALL: [&str; 24] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
@@ -196,6 +207,7 @@ pub mod vars {
         FINAL,
         OFFLINE,
         CACHE_PUSH,
+        PIN,
     ];
 
     /// The variable `index` of a family such as `ARG`.
@@ -280,6 +292,9 @@ pub const STATUS_DIR: &str = "/nf/status";
 pub const LOG_DIR: &str = "/nf/log";
 pub const RAN_AT_DIR: &str = "/nf/ran-at";
 pub const RECORDS_DIR: &str = "/nf/records";
+/// pin.sh, in its output: the record of the pinned input it fetched, `<dir>/<pin id>`; merged
+/// into the evaluation's root, where eval.sh registers it before evaluating.
+pub const PIN_RECORDS_DIR: &str = "/nf/pin-records";
 /// realise.sh's input in a substitute step: the paths the frontend's records register without
 /// their content (what the step's own paths refer to, which other steps fetch), one per line in
 /// `<dir>/<group id>`, so that they do not count as the step's own.
@@ -344,6 +359,7 @@ pub fn output_paths() -> Vec<String> {
         PUSH_STATUS_DIR,
         PUSH_LOG_DIR,
         PUSH_LOG,
+        PIN_RECORDS_DIR,
     ]
     .map(str::to_string)
     .to_vec();
@@ -369,6 +385,7 @@ pub fn input_paths() -> Vec<String> {
         STATUS_DIR,
         RECORDS_DIR,
         REGISTERED_DIR,
+        PIN_RECORDS_DIR,
         NEW_DIR,
         RESTORE_DIR,
         CONTEXTS_DIR,

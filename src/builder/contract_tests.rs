@@ -173,7 +173,18 @@ fn the_steps_set_every_variable_and_no_other() {
                 task,
             ));
         }
-        let evaluated = graph::eval_stage(spec, &builder, context().into(), None);
+        let pins = crate::nix::pins::find(
+            Some((
+                "default.nix",
+                r#"builtins.fetchTarball { url = "https://example.org/n.tgz"; sha256 = "0"; }"#,
+            )),
+            None,
+            None,
+            None,
+        );
+        let pinned = graph::pin_stages(spec, &builder, &pins.pins, None);
+        outputs.extend(pinned.iter().cloned());
+        let evaluated = graph::eval_stage(spec, &builder, context().into(), pinned, None);
         let steps = graph::group_stages(
             spec,
             &builder,

@@ -149,6 +149,39 @@ pub async fn read_context_file<G: Gateway>(
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// The texts of several files of the build context, as the build sees them (`excludes`
+/// applied), in one snapshot of their own: None for each the context does not have.
+pub async fn read_context_files<G: Gateway>(
+    gateway: &G,
+    options: &Options,
+    env: &Environment,
+    files: &[String],
+    excludes: &[String],
+    progress_name: String,
+) -> Vec<Option<String>> {
+    if files.is_empty() {
+        return Vec::new();
+    }
+    let source = llb::Local {
+        include_patterns: files.to_vec(),
+        exclude_patterns: excludes.to_vec(),
+        shared_key_hint: format!("context-{}", files.join(",")),
+        ..local_dir(options, env, "context")
+    };
+    let local = llb::local(&source, &Meta::named(progress_name));
+    let Ok(reference) = gateway.solve(llb::definition(&local)).await else {
+        return vec![None; files.len()];
+    };
+    let reads = files.iter().map(|file| {
+        let reference = &reference;
+        async move {
+            let bytes = gateway.read_file(reference, file).await.ok()?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+    });
+    futures_util::future::join_all(reads).await
+}
+
 /// Which single file of a client directory is solved.
 enum SingleFile<'a> {
     /// The build file: shares its snapshot with every read of the `dockerfile` directory.

@@ -14,6 +14,7 @@ use crate::dockerui::context;
 use crate::dockerui::options::Options;
 use crate::dockerui::spec::{NixPlan, Spec};
 use crate::error::UserError;
+use crate::nix::pins;
 use crate::pipeline::assemble::{assemble_image, debug_dump};
 use crate::plan::{self, BuildResult, BuilderImage, Task};
 use crate::sbom;
@@ -34,7 +35,21 @@ pub async fn build<G: Gateway>(
             .warn("this BuildKit takes no attestations from a frontend (no reference.attestations): the SBOM is left to BuildKit's own scanner")
             .await;
     }
-    let ignores = context::read_ignores(gateway, options, env, &spec).await;
+    // The pin files are read beside the .dockerignore probes, not after them: the round trips
+    // overlap.
+    let (ignores, pins) = futures_util::future::join(
+        context::read_ignores(gateway, options, env, &spec),
+        read_pins(gateway, options, env, &spec, &text),
+    )
+    .await;
+    for unpinned in &pins.unpinned {
+        gateway
+            .warn(&format!(
+                "{}: {} has no hash, so every evaluation downloads it again; pin it (sha256 = \"…\" from `nix-prefetch-url --unpack {}`) and it is fetched once, in a step of its own",
+                unpinned.origin, unpinned.url, unpinned.url
+            ))
+            .await;
+    }
     // The platforms build concurrently (an emulated one no longer adds its whole time to the
     // native one's); each step's progress name carries its platform.
     let builds: Vec<_> = spec
@@ -42,8 +57,8 @@ pub async fn build<G: Gateway>(
         .iter()
         .map(|platform| {
             let spec = spec.for_platform(platform);
-            let (ignores, text) = (&ignores, &text);
-            async move { build_platform(gateway, options, env, &spec, ignores, text).await }
+            let (ignores, text, pins) = (&ignores, &text, &pins.pins);
+            async move { build_platform(gateway, options, env, &spec, ignores, text, pins).await }
         })
         .collect();
     let images = try_join_all(builds).await?;
@@ -51,6 +66,69 @@ pub async fn build<G: Gateway>(
         multi_platform: spec.platforms.len() > 1,
         images,
     })
+}
+
+/// The inputs the Nix file, `flake.lock`, niv's or npins' `sources.json` pin by their hash
+/// (`nix::pins`), read from the context in one snapshot: the Nix file is the build file's text
+/// when the build file is it. Read before the `.dockerignore` patterns are known: a file they
+/// leave out is still read here, and its pins only cost their steps (the evaluation does not
+/// see them, so it asks for other paths or fetches as it would have).
+async fn read_pins<G: Gateway>(
+    gateway: &G,
+    options: &Options,
+    env: &Environment,
+    spec: &Spec,
+    build_file_text: &str,
+) -> pins::Pins {
+    let dir = match spec.nix_file.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/"),
+        None => String::new(),
+    };
+    let nix_in_build_file = spec.mode == crate::dockerui::spec::Mode::Nix;
+    let nix_text = nix_in_build_file.then_some(build_file_text);
+    // Only the files this build can have pins in: a flake's lock; niv's and npins' sources when
+    // the Nix file names them (or is not read yet); the Nix file when it is not the build file.
+    // A plain default.nix build reads nothing more.
+    let names = |needle: &str| nix_text.is_none_or(|text| text.contains(needle));
+    let mut files: Vec<String> = Vec::new();
+    if spec.flake {
+        files.push(format!("{dir}flake.lock"));
+    }
+    if names("sources.nix") || names("sources.json") {
+        files.push(format!("{dir}nix/sources.json"));
+    }
+    if names("npins") {
+        files.push(format!("{dir}npins/sources.json"));
+    }
+    if !nix_in_build_file {
+        files.push(spec.nix_file.clone());
+    }
+    let texts = context::read_context_files(
+        gateway,
+        options,
+        env,
+        &files,
+        &[],
+        "load pinned inputs (flake.lock, sources.json)".into(),
+    )
+    .await;
+    let text_of = |suffix: &str| -> Option<String> {
+        files
+            .iter()
+            .zip(&texts)
+            .find(|(file, _)| file.ends_with(suffix))
+            .and_then(|(_, text)| text.clone())
+    };
+    let nix_text = match nix_text {
+        Some(text) => Some(text.to_string()),
+        None => text_of(&spec.nix_file),
+    };
+    pins::find(
+        nix_text.as_deref().map(|t| (spec.nix_file.as_str(), t)),
+        text_of("flake.lock").as_deref(),
+        text_of("nix/sources.json").as_deref(),
+        text_of("npins/sources.json").as_deref(),
+    )
 }
 
 /// One platform's image; an error in a Nix file of the context shows that file's lines.
@@ -61,8 +139,9 @@ async fn build_platform<G: Gateway>(
     spec: &Spec,
     ignores: &context::Ignores,
     build_file_text: &str,
+    pins: &[pins::Pin],
 ) -> Result<PlatformImage, UserError> {
-    match build_platform_image(gateway, options, env, spec, ignores, build_file_text).await {
+    match build_platform_image(gateway, options, env, spec, ignores, build_file_text, pins).await {
         Ok(image) => Ok(image),
         Err(error) => {
             Err(context::attach_source(gateway, options, env, &ignores.context, error).await)
@@ -78,6 +157,7 @@ async fn build_platform_image<G: Gateway>(
     spec: &Spec,
     ignores: &context::Ignores,
     build_file_text: &str,
+    pins: &[pins::Pin],
 ) -> Result<PlatformImage, UserError> {
     let nix_platform = plan::nix_platform(spec, &env.worker_platform, &env.worker_platforms)
         .map_err(UserError::new)?;
@@ -103,7 +183,7 @@ async fn build_platform_image<G: Gateway>(
             options,
             spec,
             &builder,
-            context,
+            (context, pins),
             build_file_text,
             env.started_at,
         )

@@ -36,12 +36,14 @@ pub async fn build_platform<G: Gateway>(
     options: &Options,
     spec: &Spec,
     builder: &BuilderImage,
-    context: crate::plan::Sources,
+    // What the evaluation reads: the contexts, and the inputs pinned by their hash.
+    (context, pins): (crate::plan::Sources, &[crate::nix::pins::Pin]),
     build_file_text: &str,
     started_at: i64,
 ) -> Result<(PlatformImage, BuildResult), UserError> {
     let resolve_mode = options.image_resolve_mode.as_deref();
-    let evaluated = graph_plan::eval_stage(spec, builder, context, resolve_mode);
+    let pinned = graph_plan::pin_stages(spec, builder, pins, resolve_mode);
+    let evaluated = graph_plan::eval_stage(spec, builder, context, pinned, resolve_mode);
     debug_dump("evaluation", &evaluated);
     let eval_ref = solve(gateway, &evaluated, || {
         format!("running {}", graph_plan::eval_step_name(spec))

@@ -17,6 +17,8 @@
 
 use std::collections::BTreeSet;
 
+use sha2::Digest;
+
 use bollard_buildkit_proto::pb;
 
 use super::step::realise_env;
@@ -51,10 +53,24 @@ pub fn eval_stage(
     spec: &Spec,
     builder: &BuilderImage,
     sources: super::Sources,
+    pinned: Vec<Output>,
     resolve_mode: Option<&str>,
 ) -> Output {
     let platform = spec.nix_platform.to_pb();
-    let image = builder_image(spec, builder, resolve_mode);
+    let mut image = builder_image(spec, builder, resolve_mode);
+    // The inputs fetched ahead (`pin_stages`), merged into the store the evaluation runs over.
+    if !pinned.is_empty() {
+        let mut layers = vec![image];
+        layers.extend(pinned);
+        image = llb::merge(
+            layers,
+            &platform,
+            &Meta::named(platform_prefixed(
+                spec,
+                "the evaluation's pinned inputs".into(),
+            )),
+        );
+    }
     let mut env = evaluation_env(spec, builder);
     env.push(format!("{}={MAX_INLINE_SOURCE_BYTES}", vars::NAR_MAX_BYTES));
     let mut exec = nix_exec(spec, scripts::EVAL, env, "/src", image, network_mode(spec));
@@ -62,6 +78,44 @@ pub fn eval_stage(
     let out = exec.output(OUT, None);
     let meta = Meta::named(eval_step_name(spec)).ignoring_cache(spec.no_cache);
     llb::exec(&exec, &platform, &meta).get(out)
+}
+
+/// One step per input pinned by its hash (`nix::pins`): pin.sh fetches it with Nix, which checks
+/// the hash, and keeps the store path and its record for the evaluation to merge. Its key is the
+/// builder image and the pin, so it is cached and exported like any step, the same on every
+/// engine, and a change elsewhere in the context never fetches it again.
+pub fn pin_stages(
+    spec: &Spec,
+    builder: &BuilderImage,
+    pins: &[crate::nix::pins::Pin],
+    resolve_mode: Option<&str>,
+) -> Vec<Output> {
+    let platform = spec.nix_platform.to_pb();
+    pins.iter()
+        .map(|pin| {
+            // An id from the pin itself: the same whatever else is pinned.
+            let id: String = sha2::Sha256::digest(pin.json.as_bytes())[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let mut env = realise_env(spec, builder, false);
+            env.push(format!("{}=pin-{id}", vars::GROUP));
+            env.push(format!("{}={}", vars::PIN, pin.json));
+            let image = builder_image(spec, builder, resolve_mode);
+            let mut exec = nix_exec(spec, scripts::PIN, env, "/", image, network_mode(spec));
+            let out = exec.output(OUT, None);
+            let name = platform_prefixed(
+                spec,
+                format!("fetch {} (pinned in {})", pin.label, pin.origin),
+            );
+            llb::exec(
+                &exec,
+                &platform,
+                &Meta::named(name).ignoring_cache(spec.no_cache),
+            )
+            .get(out)
+        })
+        .collect()
 }
 
 /// Every group's vertex, in the graph's order; `rerun[i]` runs group i again even if cached.

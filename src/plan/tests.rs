@@ -327,7 +327,7 @@ fn named_contexts_are_mounted_read_only_and_named_in_the_environment_only() {
     };
     for out in [
         build_stage(&spec, &builder(), sources.clone(), None),
-        graph::eval_stage(&spec, &builder(), sources.clone(), None),
+        graph::eval_stage(&spec, &builder(), sources.clone(), Vec::new(), None),
     ] {
         let rendered = render(&out);
         for needle in [

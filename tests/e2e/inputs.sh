@@ -121,3 +121,59 @@ test_network() {
   check "... and its build step had the host's network" \
     bash -c 'docker run --rm $T/interfaces | grep -qvx lo'
 }
+
+# An input pinned by its hash (a literal builtins.fetchTarball with sha256, as a pinned nixpkgs
+# is) is fetched once, by a step of its own keyed by the pin: a change to the app's source
+# evaluates again without downloading it. The same call without a hash is named as fetched on
+# every evaluation.
+test_pinned_input() {
+  echo "pinned-input: a tarball pinned by its hash is downloaded once across source changes; one without a hash is named"
+  local dir=$work/pinned served=$work/pinned-served port hash
+  mkdir -p "$dir" "$served/tree"
+  head -c 2000000 /dev/urandom >"$served/tree/payload.bin"
+  echo "from the pinned tarball $$" >"$served/tree/greeting.txt"
+  tar -C "$served" -czf "$served/src.tar.gz" tree
+  serve pinned "$served" || return
+  port=$served_port
+  hash=$(docker run --rm --network host "$NIX_IMAGE" nix-prefetch-url --unpack "http://127.0.0.1:$port/src.tar.gz" 2>/dev/null)
+  check "nix-prefetch-url gives the tarball's hash" test -n "$hash"
+  echo "app version 1" >"$dir/app.txt"
+  pinned_nix() { # pinned_nix HASH_ATTRIBUTE
+    cat >"$dir/default.nix" <<NIX
+# syntax=org/nix-frontend
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "\${busybox}/busybox";
+  src = builtins.fetchTarball {
+    url = "http://127.0.0.1:$port/src.tar.gz";$1
+  };
+  greeting = builtins.readFile (src + "/greeting.txt");
+  app = builtins.readFile ./app.txt;
+in
+derivation {
+  name = "pinned-app";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\necho \"\${greeting} \${app}\"\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
+}
+NIX
+  }
+  pinned_nix "
+    sha256 = \"$hash\";"
+  # Downloads since the hash was taken (nix-prefetch-url's own is the first).
+  downloads() { echo $(( $(grep -c 'GET /src.tar.gz' "$work/pinned-http.log") - 1 )); }
+  check "builds with the pinned tarball" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/src.tar.gz \(pinned in default.nix:5\)" "$work/build.log"
+  check "... downloaded once ($(downloads))" [ "$(downloads)" = 1 ]
+  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'from the pinned tarball $$'"
+  echo "app version 2" >"$dir/app.txt"
+  check "the app's source changes and it builds again" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... without downloading the tarball again ($(downloads) downloads in all)" [ "$(downloads)" = 1 ]
+  check "... its step from BuildKit's cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port' '$work/build.log' | grep -q CACHED"
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2'"
+  pinned_nix ""
+  check "without a hash it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... and is named as fetched on every evaluation" \
+    grep -q "default.nix:5: http://127.0.0.1:$port/src.tar.gz has no hash, so every evaluation downloads it again" "$work/build.log"
+  kill "$served_pid" 2>/dev/null
+}

@@ -48,6 +48,12 @@ prepare_engine() {
   ensure_image "$nix_image_local" "$root/scripts/nix-image" "$nix_image_local" || return 1
   # FRONTEND=<image>: the tests try that frontend image instead (tests/lib/common.sh's build_raw).
   [ -n "${FRONTEND:-}" ] || ensure_frontend || return 1
+  # The amd64 + arm64 builder index of the multi-platform tests (the arm64 image is made under
+  # qemu, about 7 minutes the first time): made here, before engines run at the same time.
+  case $engine:$tests in
+    d26:"  "|bk:"  "|*" multiplatform "*|*" two_nodes "*|*" foreign_native "*)
+      "$root/scripts/nix-image-index" 127.0.0.1:5000/nix-frontend-test/nix:multi amd64 arm64 >&2 || return 1 ;;
+  esac
   case $engine in
     d26) ;;
     nixos) ensure_image "$nix_image_nixos" "$root/scripts/nix-image" "$nix_image_nixos" --layout=nixos --suite=sid || return 1 ;;
@@ -60,7 +66,7 @@ prepare_engine() {
       esac
       ;;
     bkdc) "$root/scripts/buildkit" container nf-bk-dc >&2 || return 1 ;;
-    rootless) "$root/scripts/buildkit" rootless nf-bk-rootless 1243 >&2 || return 1 ;;
+    rootless) "$root/scripts/buildkit" rootless nf-bk-rootless 1246 >&2 || return 1 ;;
     cross)
       "$root/scripts/docker28" start >&2 || return 1
       "$root/scripts/buildkit" start nf-bk-engines 1240 >&2 || return 1

@@ -1,0 +1,433 @@
+//! Inputs pinned by their hash, read before evaluating, so that each is fetched by a step of its
+//! own keyed by that hash (cached and exported like any step, the same on every engine) and the
+//! evaluation finds it in its store instead of downloading it again.
+//!
+//! Read here, all untrusted text from the build context:
+//! - literal `builtins.fetchTarball { url = "…"; sha256 = "…"; }` (and `fetchTarball`, with an
+//!   optional literal `name`) and `builtins.fetchurl { url = "…"; sha256 = "…"; }` calls in the
+//!   Nix file, parsed by `rnix`; the same calls without a hash are reported as fetched on every
+//!   evaluation;
+//! - a flake's `flake.lock`: every locked input with a `narHash` (but `path` inputs, which are
+//!   the context's own), fetched by `builtins.fetchTree` with the locked attributes;
+//! - niv's `nix/sources.json` (tarballs, named `<name>-src` as niv's sources.nix names them) and
+//!   npins' `npins/sources.json` (pins with a URL and a hash, as npins' default.nix fetches them).
+//!
+//! Nix itself checks every fetched input against its hash: a pin that is wrong, or names a store
+//! path the evaluation does not ask for, only costs its step; the evaluation then fetches as it
+//! would have.
+
+use std::collections::BTreeSet;
+
+use rnix::ast::{self, HasEntry};
+use rnix::{SyntaxKind, SyntaxNode};
+use serde_json::{Map, Value};
+
+/// The most pins read from one build (each is a container start).
+pub const MAX_PINS: usize = 32;
+/// The most bytes of a URL, hash, name or attribute taken.
+const MAX_FIELD: usize = 4096;
+
+/// One input to fetch before evaluating: what `pin.sh` hands to Nix as JSON, and where it was
+/// read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// `{"kind": "tarball" | "file" | "tree", …}`: the arguments of `builtins.fetchTarball`,
+    /// `builtins.fetchurl` or `builtins.fetchTree`, with `kind`.
+    pub json: String,
+    /// Where it was read: `default.nix:3`, `flake.lock (nixpkgs)`, `nix/sources.json (nixpkgs)`.
+    pub origin: String,
+    /// What to call its step: the URL, or the flake input's type and name.
+    pub label: String,
+}
+
+/// A fetch the evaluation makes every time: no hash to key a step by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpinned {
+    /// `default.nix:7`.
+    pub origin: String,
+    pub url: String,
+}
+
+/// The pins and unpinned fetches of a build's files (any of them absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pins {
+    pub pins: Vec<Pin>,
+    pub unpinned: Vec<Unpinned>,
+}
+
+/// Reads every source of pins: the Nix file `(name, text)`, `flake.lock`, niv's and npins'
+/// `sources.json`. Duplicates are fetched once, and at most `MAX_PINS` in all.
+pub fn find(
+    nix_file: Option<(&str, &str)>,
+    flake_lock: Option<&str>,
+    niv: Option<&str>,
+    npins: Option<&str>,
+) -> Pins {
+    let mut found = Pins::default();
+    if let Some((name, text)) = nix_file {
+        nix_calls(name, text, &mut found);
+    }
+    if let Some(text) = flake_lock {
+        flake_lock_pins(text, &mut found.pins);
+    }
+    if let Some(text) = niv {
+        niv_pins(text, &mut found.pins);
+    }
+    if let Some(text) = npins {
+        npins_pins(text, &mut found.pins);
+    }
+    let mut seen = BTreeSet::new();
+    found.pins.retain(|pin| seen.insert(pin.json.clone()));
+    found.pins.truncate(MAX_PINS);
+    found
+}
+
+fn pin(fields: Map<String, Value>, origin: String, label: String) -> Pin {
+    Pin {
+        json: Value::Object(fields).to_string(),
+        origin,
+        label,
+    }
+}
+
+fn field_ok(text: &str) -> bool {
+    !text.is_empty() && text.len() <= MAX_FIELD && !text.chars().any(char::is_control)
+}
+
+/// A string literal without interpolation.
+fn literal(expr: &ast::Expr) -> Option<String> {
+    let ast::Expr::Str(string) = expr else {
+        return None;
+    };
+    let mut text = String::new();
+    for part in string.normalized_parts() {
+        match part {
+            ast::InterpolPart::Literal(piece) => text.push_str(&piece),
+            ast::InterpolPart::Interpolation(_) => return None,
+        }
+    }
+    field_ok(&text).then_some(text)
+}
+
+fn strip_parens(expr: ast::Expr) -> Option<ast::Expr> {
+    match expr {
+        ast::Expr::Paren(paren) => strip_parens(paren.expr()?),
+        other => Some(other),
+    }
+}
+
+/// `builtins.fetchTarball`, `fetchTarball` and `builtins.fetchurl` calls.
+fn nix_calls(file: &str, text: &str, found: &mut Pins) {
+    if text.len() > crate::nix::syntax::MAX_CHECKED_BYTES {
+        return;
+    }
+    let root = rnix::Root::parse(text).syntax();
+    for node in root
+        .descendants()
+        .filter(|n| n.kind() == SyntaxKind::NODE_APPLY)
+    {
+        nix_call(file, text, &node, found);
+    }
+}
+
+fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
+    use rowan::ast::AstNode;
+    let Some(apply) = ast::Apply::cast(node.clone()) else {
+        return;
+    };
+    let Some(function) = apply.lambda() else {
+        return;
+    };
+    let name: String = function
+        .syntax()
+        .text()
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let kind = match name.as_str() {
+        "builtins.fetchTarball" | "fetchTarball" => "tarball",
+        "builtins.fetchurl" => "file",
+        _ => return,
+    };
+    let line = text[..usize::from(node.text_range().start())]
+        .matches('\n')
+        .count()
+        + 1;
+    let origin = format!("{file}:{line}");
+    let Some(argument) = apply.argument().and_then(strip_parens) else {
+        return;
+    };
+    // `builtins.fetchTarball "https://…"`: no hash, fetched on every evaluation.
+    if let Some(url) = literal(&argument) {
+        found.unpinned.push(Unpinned { origin, url });
+        return;
+    }
+    let ast::Expr::AttrSet(set) = argument else {
+        return;
+    };
+    let mut fields = Map::new();
+    fields.insert("kind".into(), kind.into());
+    let mut url = None;
+    for entry in set.attrpath_values() {
+        let Some(key) = entry.attrpath().map(|p| p.syntax().text().to_string()) else {
+            return;
+        };
+        let Some(value) = entry.value() else {
+            return;
+        };
+        match key.trim() {
+            key @ ("url" | "sha256" | "name") => {
+                // A value that is not a literal (a variable, an interpolation): not read ahead.
+                let Some(value) = literal(&value) else {
+                    return;
+                };
+                if key == "url" {
+                    url = Some(value.clone());
+                }
+                fields.insert(key.into(), value.into());
+            }
+            // Anything else (`rev`, `narHash`, …) is not what these pins read.
+            _ => return,
+        }
+    }
+    let Some(url) = url else {
+        return;
+    };
+    if fields.contains_key("sha256") {
+        found.pins.push(pin(fields, origin, url));
+    } else {
+        found.unpinned.push(Unpinned { origin, url });
+    }
+}
+
+/// Every locked input of a flake with a `narHash`, but `path` inputs.
+fn flake_lock_pins(text: &str, pins: &mut Vec<Pin>) {
+    let Ok(Value::Object(lock)) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    let Some(Value::Object(nodes)) = lock.get("nodes") else {
+        return;
+    };
+    for (name, node) in nodes {
+        let Some(Value::Object(locked)) = node.get("locked") else {
+            continue;
+        };
+        let Some(kind) = locked.get("type").and_then(Value::as_str) else {
+            continue;
+        };
+        if kind == "path"
+            || !locked
+                .get("narHash")
+                .and_then(Value::as_str)
+                .is_some_and(field_ok)
+        {
+            continue;
+        }
+        // Only plain values, as fetchTree takes them.
+        let mut tree = Map::new();
+        for (key, value) in locked {
+            match value {
+                Value::String(s) if field_ok(s) && field_ok(key) => {}
+                Value::Number(_) | Value::Bool(_) if field_ok(key) => {}
+                _ => continue,
+            }
+            tree.insert(key.clone(), value.clone());
+        }
+        let mut fields = Map::new();
+        fields.insert("kind".into(), "tree".into());
+        fields.insert("tree".into(), Value::Object(tree));
+        pins.push(pin(
+            fields,
+            format!("flake.lock ({name})"),
+            format!("{kind} input {name}"),
+        ));
+    }
+}
+
+/// niv: `{"<name>": {"type": "tarball", "url": …, "sha256": …}}`, fetched as `<name>-src`.
+fn niv_pins(text: &str, pins: &mut Vec<Pin>) {
+    let Ok(Value::Object(sources)) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    for (name, spec) in sources {
+        let kind = spec
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("tarball");
+        let (Some(url), Some(sha256)) = (
+            spec.get("url").and_then(Value::as_str),
+            spec.get("sha256").and_then(Value::as_str),
+        ) else {
+            continue;
+        };
+        let plain_name = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-._?=".contains(c))
+            && !name.starts_with('.');
+        if kind != "tarball" || !field_ok(url) || !field_ok(sha256) || !plain_name {
+            continue;
+        }
+        let mut fields = Map::new();
+        fields.insert("kind".into(), "tarball".into());
+        fields.insert("url".into(), url.into());
+        fields.insert("sha256".into(), sha256.into());
+        fields.insert("name".into(), format!("{name}-src").into());
+        pins.push(pin(
+            fields,
+            format!("nix/sources.json ({name})"),
+            url.to_string(),
+        ));
+    }
+}
+
+/// npins: `{"pins": {"<name>": {"url"|"locked_url": …, "hash": …}}}`, fetched as tarballs.
+fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
+    let Ok(value) = serde_json::from_str::<Value>(text) else {
+        return;
+    };
+    let Some(Value::Object(entries)) = value.get("pins") else {
+        return;
+    };
+    for (name, spec) in entries {
+        let url = spec
+            .get("locked_url")
+            .or_else(|| spec.get("url"))
+            .and_then(Value::as_str);
+        let hash = spec.get("hash").and_then(Value::as_str);
+        let (Some(url), Some(hash)) = (url, hash) else {
+            continue;
+        };
+        if !field_ok(url) || !field_ok(hash) {
+            continue;
+        }
+        let mut fields = Map::new();
+        fields.insert("kind".into(), "tarball".into());
+        fields.insert("url".into(), url.into());
+        fields.insert("sha256".into(), hash.into());
+        pins.push(pin(
+            fields,
+            format!("npins/sources.json ({name})"),
+            url.to_string(),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(pin: &Pin) -> Value {
+        serde_json::from_str(&pin.json).unwrap()
+    }
+
+    #[test]
+    fn literal_fetches_with_a_hash_are_pins_and_without_one_are_named() {
+        let text = r#"# syntax=org/nix-frontend
+let
+  nixpkgs = builtins.fetchTarball {
+    url = "https://example.org/nixpkgs.tar.gz";
+    sha256 = "0a1b";
+  };
+  named = fetchTarball { name = "src"; url = "https://example.org/src.tgz"; sha256 = "0c"; };
+  file = (builtins.fetchurl { url = "https://example.org/f.txt"; sha256 = "0d"; });
+  loose = builtins.fetchTarball "https://example.org/loose.tgz";
+  noHash = builtins.fetchTarball { url = "https://example.org/nohash.tgz"; };
+  dynamic = builtins.fetchTarball { url = "https://example.org/${v}.tgz"; sha256 = "0e"; };
+  other = builtins.fetchTarball { url = u; sha256 = "0f"; };
+in nixpkgs
+"#;
+        let found = find(Some(("default.nix", text)), None, None, None);
+        let pins: Vec<Value> = found.pins.iter().map(json).collect();
+        assert_eq!(pins.len(), 3, "{pins:?}");
+        assert_eq!(
+            pins[0],
+            serde_json::json!({"kind": "tarball", "url": "https://example.org/nixpkgs.tar.gz", "sha256": "0a1b"})
+        );
+        assert_eq!(found.pins[0].origin, "default.nix:3");
+        assert_eq!(pins[1]["name"], "src");
+        assert_eq!(pins[2]["kind"], "file");
+        let unpinned: Vec<(&str, &str)> = found
+            .unpinned
+            .iter()
+            .map(|u| (u.origin.as_str(), u.url.as_str()))
+            .collect();
+        assert_eq!(
+            unpinned,
+            [
+                ("default.nix:9", "https://example.org/loose.tgz"),
+                ("default.nix:10", "https://example.org/nohash.tgz")
+            ]
+        );
+    }
+
+    #[test]
+    fn a_flake_lock_pins_every_locked_input_but_paths() {
+        let lock = r#"{"nodes": {
+  "nixpkgs": {"locked": {"lastModified": 1700000000, "narHash": "sha256-AAAA", "owner": "NixOS",
+              "repo": "nixpkgs", "rev": "abc", "type": "github"}, "original": {}},
+  "tools": {"locked": {"path": "./tools", "type": "path", "narHash": "sha256-BBBB"}},
+  "nohash": {"locked": {"type": "github", "owner": "a", "repo": "b", "rev": "c"}},
+  "root": {"inputs": {"nixpkgs": "nixpkgs"}}
+}, "root": "root", "version": 7}"#;
+        let found = find(None, Some(lock), None, None);
+        assert_eq!(found.pins.len(), 1);
+        assert_eq!(
+            json(&found.pins[0]),
+            serde_json::json!({"kind": "tree", "tree": {"lastModified": 1700000000,
+                "narHash": "sha256-AAAA", "owner": "NixOS", "repo": "nixpkgs", "rev": "abc",
+                "type": "github"}})
+        );
+        assert_eq!(found.pins[0].origin, "flake.lock (nixpkgs)");
+    }
+
+    #[test]
+    fn niv_and_npins_sources_are_pins() {
+        let niv = r#"{"nixpkgs": {"type": "tarball", "url": "https://example.org/n.tar.gz",
+                      "sha256": "1abc", "url_template": "x"},
+                      "odd name": {"type": "tarball", "url": "u", "sha256": "s"},
+                      "file": {"type": "file", "url": "u2", "sha256": "s2"}}"#;
+        let npins = r#"{"pins": {"nixpkgs": {"type": "Channel", "url": "https://example.org/c.tar.xz",
+                        "hash": "0xyz"}, "bare": {"type": "Git"}}, "version": 5}"#;
+        let found = find(None, None, Some(niv), Some(npins));
+        let pins: Vec<Value> = found.pins.iter().map(json).collect();
+        assert_eq!(pins.len(), 2, "{pins:?}");
+        assert_eq!(pins[0]["name"], "nixpkgs-src");
+        assert_eq!(pins[1]["sha256"], "0xyz");
+        assert_eq!(found.pins[1].origin, "npins/sources.json (nixpkgs)");
+    }
+
+    #[test]
+    fn hostile_text_gives_no_pins_and_no_panic() {
+        for text in [
+            "",
+            "{",
+            "[1,2]",
+            "{\"nodes\": 3}",
+            "\u{0}",
+            "builtins.fetchTarball {",
+        ] {
+            let found = find(
+                Some(("default.nix", text)),
+                Some(text),
+                Some(text),
+                Some(text),
+            );
+            assert!(found.pins.is_empty(), "{text:?}");
+        }
+        let control = "builtins.fetchTarball { url = \"https://a\\nb\"; sha256 = \"0\"; }";
+        assert!(find(Some(("d.nix", control)), None, None, None)
+            .pins
+            .is_empty());
+        let many: String = (0..100)
+            .map(|i| {
+                format!("(builtins.fetchTarball {{ url = \"https://e/{i}\"; sha256 = \"0\"; }})\n")
+            })
+            .collect();
+        let many = format!("[\n{many}]");
+        assert_eq!(
+            find(Some(("d.nix", &many)), None, None, None).pins.len(),
+            MAX_PINS
+        );
+    }
+}
