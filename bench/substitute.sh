@@ -30,7 +30,7 @@ echo "filling the cache: $((libraries + 1)) libraries (xz)" >&2
 docker run --rm -v "$work:/w" -w /w/wide "$nix_image" sh -c '
   nix-store --generate-binary-cache-key bench /w/key.sec /w/key.pub >/dev/null &&
   libs=$(nix-build default.nix -A libs --arg count "$1" --no-out-link 2>/dev/null) &&
-  nix copy --to "file:///w/cache?secret-key=/w/key.sec" $libs 2>/dev/null && chmod -R a+rX /w' sh "$((libraries + 1))"
+  nix --extra-experimental-features nix-command copy --to "file:///w/cache?secret-key=/w/key.sec" $libs 2>/dev/null && chmod -R a+rX /w' sh "$((libraries + 1))"
 python3 tests/lib/serve_http.py "$work/port" "$work/cache" >"$work/http.log" 2>&1 &
 server=$!
 for _ in $(seq 1 50); do [ -s "$work/port" ] && break; sleep 0.1; done

@@ -222,17 +222,19 @@ test_substitute_pieces() {
   local dir=$work/subst cache=$work/subst-cache port
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/substitute "$dir" && mkdir -p "$cache"
   # base, 13 libraries (one for "gains a dependency"), uncompressed so a byte can be changed.
-  check "the closure is built and copied to a signed file:// cache" docker run --rm \
+  docker run --rm \
     -v "$dir:/src:ro" -v "$cache:/cache" -w /src "$NIX_IMAGE" sh -c '
       nix-store --generate-binary-cache-key subst-test /cache/key.sec /cache/key.pub &&
       nix-store --generate-binary-cache-key untrusted /cache/other.sec /cache/other.pub &&
       libs=$(nix-build default.nix -A libs --arg extra 1 --no-out-link 2>/dev/null) &&
-      nix copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $libs &&
+      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $libs &&
       corrupt=$(nix-build default.nix -A libs --argstr odd corrupt --no-out-link 2>/dev/null | grep subst-odd) &&
-      nix copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $corrupt &&
+      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $corrupt &&
       untrusted=$(nix-build default.nix -A libs --argstr odd untrusted --no-out-link 2>/dev/null | grep subst-odd) &&
-      nix copy --to "file:///cache/store?secret-key=/cache/other.sec&compression=none" $untrusted &&
-      echo "${corrupt#/nix/store/}" >/cache/corrupt && chmod -R a+rX /cache' || return
+      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/other.sec&compression=none" $untrusted &&
+      echo "${corrupt#/nix/store/}" >/cache/corrupt && chmod -R a+rX /cache' ||
+    { fail "the closure could not be built and copied to a signed file:// cache"; return; }
+  ok "the closure is built and copied to a signed file:// cache"
   # One byte of the corrupt library'"'"'s NAR changed: its narinfo'"'"'s NarHash no longer holds.
   local narinfo nar
   narinfo=$cache/store/$(cut -c1-32 "$cache/corrupt").narinfo
