@@ -365,6 +365,27 @@ fn group_network(spec: &Spec, group: &Group, inputs: &InlineInputs) -> pb::NetMo
     }
 }
 
+/// One layer of read-only report files, each `(directory, file name, bytes)`.
+fn report_files(spec: &Spec, files: Vec<(&str, String, Vec<u8>)>, name: String) -> Output {
+    let mut steps = Vec::with_capacity(files.len() * 2);
+    for (dir, file, data) in files {
+        steps.push(llb::MakeFile::Dir {
+            path: dir.into(),
+            mode: 0o755,
+        });
+        steps.push(llb::MakeFile::File {
+            path: format!("{dir}/{file}"),
+            mode: 0o444,
+            data,
+        });
+    }
+    llb::make_files(
+        &steps,
+        &spec.nix_platform.to_pb(),
+        &Meta::named(platform_prefixed(spec, name)),
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn group_stage(
     spec: &Spec,
@@ -386,26 +407,17 @@ fn group_stage(
             .filter_map(|p| graph.records.get(p))
             .map(|r| r.to_text())
             .collect();
-        layers.push(llb::make_files(
-            &[
-                llb::MakeFile::Dir {
-                    path: RECORDS_DIR.into(),
-                    mode: 0o755,
-                },
-                llb::MakeFile::File {
-                    path: format!("{RECORDS_DIR}/eval-{}", group.id),
-                    mode: 0o444,
-                    data: records.into_bytes(),
-                },
-            ],
-            &platform,
-            &Meta::named(platform_prefixed(
-                spec,
-                format!(
-                    "records for {}",
-                    group.step_name().trim_start_matches("build ")
-                ),
-            )),
+        layers.push(report_files(
+            spec,
+            vec![(
+                RECORDS_DIR,
+                format!("eval-{}", group.id),
+                records.into_bytes(),
+            )],
+            format!(
+                "records for {}",
+                group.step_name().trim_start_matches("build ")
+            ),
         ));
     }
     // A substitute piece registers what its paths refer to, without their content (other
@@ -418,32 +430,17 @@ fn group_stage(
             .map(|r| r.to_text())
             .collect();
         let listed: String = group.registered.iter().map(|p| format!("{p}\n")).collect();
-        layers.push(llb::make_files(
-            &[
-                llb::MakeFile::Dir {
-                    path: RECORDS_DIR.into(),
-                    mode: 0o755,
-                },
-                llb::MakeFile::File {
-                    path: format!("{RECORDS_DIR}/registered-{}", group.id),
-                    mode: 0o444,
-                    data: records.into_bytes(),
-                },
-                llb::MakeFile::Dir {
-                    path: REGISTERED_DIR.into(),
-                    mode: 0o755,
-                },
-                llb::MakeFile::File {
-                    path: format!("{REGISTERED_DIR}/{}", group.id),
-                    mode: 0o444,
-                    data: listed.into_bytes(),
-                },
+        layers.push(report_files(
+            spec,
+            vec![
+                (
+                    RECORDS_DIR,
+                    format!("registered-{}", group.id),
+                    records.into_bytes(),
+                ),
+                (REGISTERED_DIR, group.id.clone(), listed.into_bytes()),
             ],
-            &platform,
-            &Meta::named(platform_prefixed(
-                spec,
-                format!("what {} refers to", group.step_name()),
-            )),
+            format!("what {} refers to", group.step_name()),
         ));
     }
     layers.extend(upstream);

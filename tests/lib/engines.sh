@@ -56,7 +56,10 @@ prepare_engine() {
   esac
   case $engine in
     d26) ;;
-    nixos) ensure_image "$nix_image_nixos" "$root/scripts/nix-image" "$nix_image_nixos" --layout=nixos --suite=sid || return 1 ;;
+    nixos)
+      ensure_image "$nix_image_nixos" "$root/scripts/nix-image" "$nix_image_nixos" --layout=nixos --suite=sid || return 1
+      "$root/scripts/buildkit" start nf-bk-nixos 1247 >&2 || return 1
+      ;;
     d28) "$root/scripts/docker28" start >&2 || return 1 ;;
     bk)
       "$root/scripts/buildkit" start nf-bk-e2e 1241 >&2 || return 1
@@ -83,7 +86,6 @@ enter_engine() {
   mkdir -p "$base/bin"
   case $engine in
     d26|cross) ;;
-    nixos) NIX_IMAGE=$nix_image_nixos ;;
     d28)
       local d28=${DOCKER28_NAME:-nf-docker28}
       [ "$("$host_docker" inspect -f '{{.State.Running}}' "$d28" 2>/dev/null)" = true ] ||
@@ -94,9 +96,14 @@ enter_engine() {
 exec "$host_docker" exec -i -w "\$PWD" -e BUILDX_EXPERIMENTAL -e SOURCE_DATE_EPOCH "$d28" docker "\$@"
 WRAP
       ;;
-    bk|bkdc|rootless)
+    bk|bkdc|rootless|nixos)
       local bk
-      case $engine in bk) bk=nf-bk-e2e ;; bkdc) bk=nf-bk-dc ;; rootless) bk=nf-bk-rootless ;; esac
+      case $engine in
+        bk) bk=nf-bk-e2e ;;
+        bkdc) bk=nf-bk-dc ;;
+        rootless) bk=nf-bk-rootless ;;
+        nixos) bk=nf-bk-nixos NIX_IMAGE=$nix_image_nixos ;;
+      esac
       export E2E_DOCKER=standalone E2E_BUILDER=$bk
       docker buildx inspect "$bk" >/dev/null 2>&1 || { say "no builder $bk"; return 1; }
       # The frontend and the Nix image from the local registry by digest: the published index
@@ -147,6 +154,7 @@ WRAP
         docker buildx inspect nf-bk-rootless | grep -q 'process-mode: *no-sandbox' ||
         { say "nf-bk-rootless is not a rootless buildkitd (uid 1000, no process sandbox)"; return 1; }
       say "against rootless BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' '), buildkitd as uid 1000), frontend $FRONTEND" ;;
+    nixos) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER, the nixos-layout builder image $NIX_IMAGE" ;;
     bk|bkdc) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER; frontend $FRONTEND" ;;
     *) say "against $(docker version --format 'dockerd {{.Server.Version}}'), builder image $NIX_IMAGE" ;;
   esac
