@@ -177,3 +177,56 @@ NIX
     grep -q "default.nix:5: http://127.0.0.1:$port/src.tar.gz has no hash, so every evaluation downloads it again" "$work/build.log"
   kill "$served_pid" 2>/dev/null
 }
+
+# A flake whose input is a tarball over HTTP, locked in flake.lock with its narHash: the locked
+# input is fetched once, by a step of its own, across builds that change the flake's own source.
+test_pinned_flake_input() {
+  echo "pinned-flake-input: a flake's locked tarball input is downloaded once across source changes"
+  local dir=$work/pinned-flake served=$work/pinned-flake-served port
+  mkdir -p "$dir" "$served/tools"
+  docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$served/tools/busybox" && chmod +x "$served/tools/busybox"
+  echo "greetings from a locked input $$" >"$served/tools/greeting.txt"
+  tar -C "$served" -czf "$served/tools.tar.gz" tools
+  serve pinned-flake "$served" || return
+  port=$served_port
+  echo "message 1" >"$dir/message.txt"
+  cat >"$dir/flake.nix" <<NIX
+# syntax=org/nix-frontend
+{
+  inputs.tools = { url = "http://127.0.0.1:$port/tools.tar.gz"; flake = false; };
+  outputs = { self, tools }:
+    let
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forAll = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
+      sh = "\${tools}/busybox";
+      message = builtins.readFile ./message.txt;
+    in
+    {
+      packages = forAll (system: {
+        default = derivation {
+          name = "pinned-flake-app";
+          inherit system;
+          builder = sh;
+          args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\n\${sh} cat \${tools}/greeting.txt\\necho \"\${message}\"\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
+        };
+      });
+    };
+}
+NIX
+  docker run --rm --network host -v "$dir:/flake" -w /flake "$NIX_IMAGE" \
+    nix --extra-experimental-features 'nix-command flakes' flake lock >"$work/lock.log" 2>&1 ||
+    { fail "nix flake lock failed: $(tail -3 "$work/lock.log" | tr '\n' ' ')"; return; }
+  ok "the flake's tarball input is locked with its narHash"
+  downloads() { grep -c 'GET /tools.tar.gz' "$work/pinned-flake-http.log"; }
+  local before
+  before=$(downloads)
+  check "the flake builds" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app"
+  check "... its locked input fetched by a step of its own" grep -qE '^#[0-9]+ fetch tarball input tools \(pinned in flake.lock \(tools\)\)' "$work/build.log"
+  check "... downloaded once ($(( $(downloads) - before )))" [ "$(( $(downloads) - before ))" = 1 ]
+  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'greetings from a locked input $$'"
+  echo "message 2" >"$dir/message.txt"
+  check "the flake's own source changes and it builds again" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app"
+  check "... without downloading the input again ($(( $(downloads) - before )) in all)" [ "$(( $(downloads) - before ))" = 1 ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'message 2'"
+  kill "$served_pid" 2>/dev/null
+}
