@@ -262,6 +262,12 @@ test_substitute_pieces() {
   for id in $(nix_step_ids substitute); do nix_step_from_cache "$id" || ran=$((ran + 1)); done
   check "... by one substitute step ($ran ran), the other $(( $(nix_step_ids substitute | wc -l) - ran )) from BuildKit's cache" [ "$ran" = 1 ]
   check "... and the image has it" bash -c "[ \"\$(docker run --rm $T/app)\" = 'app with 13 libraries' ]"
+  check "the dependency leaves the set again (a set built before)" build "$dir" "${args[@]}" -t "$T/app"
+  downloaded=$(grep -oE "$fetched" "$work/build.log" | grep -oE 'subst-[a-z0-9-]+' | tr '\n' ' ')
+  check "... and nothing is downloaded: '$downloaded'" [ -z "$downloaded" ]
+  check "... every substitute step from BuildKit's cache" bash -c \
+    "ids=\$(grep -oE '^#[0-9]+ substitute ' '$work/build.log' | cut -d' ' -f1 | sort -u); [ -n \"\$ids\" ] &&
+     for id in \$ids; do grep -qE \"^\$id CACHED\" '$work/build.log' || exit 1; done"
   expect_error damaged-nar "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd corrupt" -- \
     "subst-odd-corrupt" "hash mismatch"
   expect_error untrusted-signature "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd untrusted" -- \

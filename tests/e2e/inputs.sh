@@ -175,6 +175,22 @@ NIX
   check "without a hash it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
   check "... and is named as fetched on every evaluation" \
     grep -q "default.nix:5: http://127.0.0.1:$port/src.tar.gz has no hash, so every evaluation downloads it again" "$work/build.log"
+  # niv: nix/sources.json read ahead; sources.nix fetches each as niv's does (<name>-src).
+  mkdir -p "$dir/nix"
+  printf '{"pinned": {"type": "tarball", "url": "http://127.0.0.1:%s/src.tar.gz", "sha256": "%s"}}\n' "$port" "$hash" >"$dir/nix/sources.json"
+  cat >"$dir/nix/sources.nix" <<'NIX'
+builtins.mapAttrs (name: spec: builtins.fetchTarball { name = "${name}-src"; inherit (spec) url sha256; })
+  (builtins.fromJSON (builtins.readFile ./sources.json))
+NIX
+  sed -i 's|^  src = builtins.fetchTarball {$|  src = (import ./nix/sources.nix).pinned; unused = {|' "$dir/default.nix"
+  local before
+  before=$(downloads)
+  check "through niv's sources.json it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/src.tar.gz \(pinned in nix/sources.json \(pinned\)\)" "$work/build.log"
+  echo "app version 3" >"$dir/app.txt"
+  check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... downloaded once ($(( $(downloads) - before )))" [ "$(( $(downloads) - before ))" = 1 ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 3'"
   kill "$served_pid" 2>/dev/null
 }
 
