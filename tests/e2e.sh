@@ -4,7 +4,8 @@
 #   tests/e2e.sh NAME [ENGINE]       one test, on ENGINE or its first engine in tests/matrix
 #   tests/e2e.sh --engine ENGINE [--tier core|full] [NAME...]
 #                                    the matrix's tests of ENGINE (or those NAMEs) in order
-#   tests/e2e.sh --prepare ENGINE... the images and daemons those engines need, nothing run
+#   tests/e2e.sh --prepare [--tier core|full] ENGINE...
+#                                    the images and daemons those engines' tests need, nothing run
 #   tests/e2e.sh --list | --table | --groups
 #                                    every test function; the README's table; the daemon groups
 # Before running, it builds what the engine needs and is missing: the Nix builder images, the
@@ -41,7 +42,7 @@ for name in $(declare -F | sed -n 's/^declare -f test_//p'); do
   esac
 done
 
-usage() { sed -n '3,9p' "$0" | sed 's/^# //' >&2; exit 2; }
+usage() { sed -n '4,10p' "$0" | sed 's/^# //' >&2; exit 2; }
 engine= tier=full tests=()
 case ${1:-} in
   --list) printf '%s\n' "${all_tests[@]}"; exit 0 ;;
@@ -49,10 +50,15 @@ case ${1:-} in
   --groups) matrix_groups; exit 0 ;;
   --prepare)
     shift
+    if [ "${1:-}" = --tier ]; then tier=${2:-}; shift 2 || usage; fi
     for engine in "$@"; do matrix_is_engine "$engine" || { echo "e2e: no engine $engine in tests/matrix" >&2; exit 2; }; done
     base=$(mktemp -d /tmp/nf-e2e-prepare.XXXXXX)
     trap 'rm -rf "$base"' EXIT
-    for engine in "$@"; do prepare_engine "$engine" "" || exit 1; done
+    # What the tier's tests of each engine need; an engine with none in the tier is left alone.
+    for engine in "$@"; do
+      list=$(matrix_tests "$engine" "$tier" | tr '\n' ' ')
+      [ -z "$list" ] || prepare_engine "$engine" "$list" || exit 1
+    done
     exit 0 ;;
   --engine)
     engine=${2:-}; shift 2 || usage
