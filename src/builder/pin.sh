@@ -1,8 +1,8 @@
 # nix-frontend's step that fetches one input pinned by its hash before the evaluation, so that
 # the evaluation finds it in its store and fetches nothing (nix::pins). Constant text: the pin
 # arrives as JSON in NF_PIN ({"kind": "tarball" | "file" | "tree", ...}), which Nix itself reads
-# with builtins.fromJSON; its id (a number) in NF_GROUP. Nix checks what it fetched against the
-# hash. Outputs in /out: nix/store/<path> and nf/pin-records/<id> (its `nix-store --dump-db`
+# with builtins.fromJSON; its id (pin-<hex digits of the pin's digest>) in NF_GROUP. Nix checks
+# what it fetched against the hash. Outputs in /out: nix/store/<path> and nf/pin-records/<id> (its `nix-store --dump-db`
 # record), which the evaluation merges and registers. It always exits 0: a pin that cannot be
 # fetched leaves nothing, and the evaluation then fetches (or fails) as it would have.
 set -u

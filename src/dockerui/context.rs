@@ -134,23 +134,22 @@ pub async fn read_context_file<G: Gateway>(
     excludes: &[String],
     progress_name: String,
 ) -> Option<String> {
-    let kind = SingleFile::ContextFile(excludes);
-    let reference = solve_local_file(
+    read_context_files(
         gateway,
         options,
         env,
-        ("context", file),
-        kind,
+        &[file.to_string()],
+        excludes,
         progress_name,
     )
     .await
-    .ok()?;
-    let bytes = gateway.read_file(&reference, file).await.ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    .pop()
+    .flatten()
 }
 
 /// The texts of several files of the build context, as the build sees them (`excludes`
-/// applied), in one snapshot of their own: None for each the context does not have.
+/// applied), in one snapshot of their own (a symlinked file read through its link): None for
+/// each the context does not have.
 pub async fn read_context_files<G: Gateway>(
     gateway: &G,
     options: &Options,
@@ -164,6 +163,7 @@ pub async fn read_context_files<G: Gateway>(
     }
     let source = llb::Local {
         include_patterns: files.to_vec(),
+        follow_paths: files.to_vec(),
         exclude_patterns: excludes.to_vec(),
         shared_key_hint: format!("context-{}", files.join(",")),
         ..local_dir(options, env, "context")
@@ -183,14 +183,11 @@ pub async fn read_context_files<G: Gateway>(
 }
 
 /// Which single file of a client directory is solved.
-enum SingleFile<'a> {
+enum SingleFile {
     /// The build file: shares its snapshot with every read of the `dockerfile` directory.
     BuildFile,
     /// A `.dockerignore` probe: a snapshot of its own, never taken for the full directory's.
     Probe,
-    /// A file of the build context as the build sees it (these `.dockerignore` patterns
-    /// applied), in a snapshot of its own like a probe.
-    ContextFile(&'a [String]),
 }
 
 /// Solves just `file` of the client directory `local_name` and returns the ref to read it from.
@@ -199,20 +196,18 @@ async fn solve_local_file<G: Gateway>(
     options: &Options,
     env: &Environment,
     (local_name, file): (&str, &str),
-    kind: SingleFile<'_>,
+    kind: SingleFile,
     progress_name: String,
 ) -> Result<String, GatewayError> {
     let directory = local_dir(options, env, local_name);
-    let (shared_key_hint, exclude_patterns) = match kind {
-        SingleFile::BuildFile => (directory.shared_key_hint.clone(), Vec::new()),
-        SingleFile::Probe => (format!("{local_name}-{file}"), Vec::new()),
-        SingleFile::ContextFile(excludes) => (format!("{local_name}-{file}"), excludes.to_vec()),
+    let shared_key_hint = match kind {
+        SingleFile::BuildFile => directory.shared_key_hint.clone(),
+        SingleFile::Probe => format!("{local_name}-{file}"),
     };
     let source = llb::Local {
         include_patterns: vec![file.to_string()],
         // A symlinked build file is read through its link, as dockerui does.
         follow_paths: vec![file.to_string()],
-        exclude_patterns,
         shared_key_hint,
         ..directory
     };

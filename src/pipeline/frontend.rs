@@ -112,11 +112,11 @@ async fn read_pins<G: Gateway>(
         "load pinned inputs (flake.lock, sources.json)".into(),
     )
     .await;
-    let text_of = |suffix: &str| -> Option<String> {
+    let text_of = |name: &str| -> Option<String> {
         files
             .iter()
             .zip(&texts)
-            .find(|(file, _)| file.ends_with(suffix))
+            .find(|(file, _)| *file == name)
             .and_then(|(_, text)| text.clone())
     };
     let nix_text = match nix_text {
@@ -125,9 +125,9 @@ async fn read_pins<G: Gateway>(
     };
     pins::find(
         nix_text.as_deref().map(|t| (spec.nix_file.as_str(), t)),
-        text_of("flake.lock").as_deref(),
-        text_of("nix/sources.json").as_deref(),
-        text_of("npins/sources.json").as_deref(),
+        text_of(&format!("{dir}flake.lock")).as_deref(),
+        text_of(&format!("{dir}nix/sources.json")).as_deref(),
+        text_of(&format!("{dir}npins/sources.json")).as_deref(),
     )
 }
 

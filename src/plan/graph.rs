@@ -17,8 +17,6 @@
 
 use std::collections::BTreeSet;
 
-use sha2::Digest;
-
 use bollard_buildkit_proto::pb;
 
 use super::step::realise_env;
@@ -93,11 +91,10 @@ pub fn pin_stages(
     let platform = spec.nix_platform.to_pb();
     pins.iter()
         .map(|pin| {
-            // An id from the pin itself: the same whatever else is pinned.
-            let id: String = sha2::Sha256::digest(pin.json.as_bytes())[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            // An id from the pin itself (16 hex digits of its digest): the same whatever else
+            // is pinned.
+            let digest = llb::sha256_digest(pin.json.as_bytes());
+            let id = &digest["sha256:".len().."sha256:".len() + 16];
             let mut env = realise_env(spec, builder, false);
             env.push(format!("{}=pin-{id}", vars::GROUP));
             env.push(format!("{}={}", vars::PIN, pin.json));

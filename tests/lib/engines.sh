@@ -9,14 +9,6 @@ frontend_image=org/nix-frontend
 
 say() { printf 'e2e: %s\n' "$*" >&2; }
 
-# The frontend's source as one hash: scripts/frontend-image labels the image with it, so a
-# frontend image built from other source is rebuilt before tests run.
-frontend_source_hash() {
-  (cd "$root" && git ls-files -co --exclude-standard -- src Cargo.toml Cargo.lock frontend.Dockerfile build.rs |
-    sort | while IFS= read -r f; do if [ -f "$f" ]; then printf '%s  %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$f"; fi; done |
-    sha256sum | cut -d' ' -f1)
-}
-
 ensure_docker() {
   docker version >/dev/null 2>&1 && return 0
   say "no dockerd answers: scripts/setup"
@@ -33,10 +25,12 @@ ensure_image() { # ensure_image TAG COMMAND...: COMMAND when TAG is missing
 
 ensure_frontend() {
   local want have
-  want=$(frontend_source_hash)
+  want=$("$root/scripts/frontend-image" --source-hash)
   have=$(docker image inspect -f '{{index .Config.Labels "org.nix-frontend.source"}}' "$frontend_image" 2>/dev/null)
   [ "$have" = "$want" ] && return 0
-  say "building $frontend_image (${have:+the source changed since it was built}${have:-missing or unlabelled})"
+  local why="missing or unlabelled"
+  [ -z "$have" ] || why="the source changed since it was built"
+  say "building $frontend_image ($why)"
   "$root/scripts/frontend-image" "$frontend_image" >&2
 }
 
