@@ -18,7 +18,7 @@ trap 'rm -f "$errors"' EXIT
 "$engine_docker" "$@" 2> >(tee "$errors" >&2)
 rc=$?
 wait
-[ "$rc" = 125 ] && grep -q 'Unable to find image' "$errors" || exit "$rc"
+[ "$rc" = 125 ] && grep -qE 'Unable to find image|No such image' "$errors" || exit "$rc"
 
 # The image is the first argument that is no option (or an option's value) after `run`.
 image=
