@@ -84,6 +84,7 @@ pub fn run(n: usize) {
     );
     let built = plan::build_stage(&spec, &builder, context.into(), None);
     let result = BuildResult {
+        work: String::new(),
         packages: Vec::new(),
         closure,
         main: nix_frontend::nix::facts::RootPackage {

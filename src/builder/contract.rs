@@ -285,6 +285,12 @@ pub const GROUP_REPORT_DIR: &str = "/nf";
 /// realise.sh, in a group's output: the final group's manifest (`results`, `closure.json`,
 /// `root/`, `profile-roots`, `collisions`, `tmp/`, as in `MANIFEST_DIR`).
 pub const RESULT_DIR: &str = "/nf/result";
+/// realise.sh, in the final group's manifest: every upstream group's `NEW_DIR` list, as
+/// `<NEW_DIR>/<group id>:<store path>` lines.
+pub const MADE_BY: &str = "/nf/result/made-by";
+/// realise.sh, in the final group's manifest: when each group ran, `<group id> <Unix seconds>`
+/// lines (its own and every upstream group's).
+pub const STEPS_RAN_AT: &str = "/nf/result/ran-at";
 /// realise.sh, per group (`<dir>/<group id>`): its status word, Nix's stderr, when it ran, and
 /// the records of the paths it made. Merged into the groups after it, where realise.sh reads
 /// the statuses and records at the same paths.
@@ -360,6 +366,8 @@ pub fn output_paths() -> Vec<String> {
         PUSH_LOG_DIR,
         PUSH_LOG,
         PIN_RECORDS_DIR,
+        MADE_BY,
+        STEPS_RAN_AT,
     ]
     .map(str::to_string)
     .to_vec();
@@ -383,6 +391,7 @@ pub fn output_paths() -> Vec<String> {
 pub fn input_paths() -> Vec<String> {
     let mut paths: Vec<String> = [
         STATUS_DIR,
+        RAN_AT_DIR,
         RECORDS_DIR,
         REGISTERED_DIR,
         PIN_RECORDS_DIR,

@@ -18,7 +18,9 @@
 #   nf/status/<group>    ok | build-failed | skipped (an input group failed) | collision
 #   nf/log/<group>       Nix's stderr when the build failed (the collisions for collision)
 #   nf/result/           with NF_FINAL=1, the image's manifest: results, closure.json, root/,
-#                        profile-roots, collisions, tmp/ (as builder.sh writes them)
+#                        profile-roots, collisions, tmp/ (as builder.sh writes them), and
+#                        made-by (which upstream group made each path), ran-at (when each
+#                        group ran)
 # It exits 0 once the status is written; the frontend reads it and reports Nix's error text.
 set -u
 mkdir -p /out/nix/store /out/nf/records /out/nf/status /out/nf/log /out/nf/ran-at
@@ -98,5 +100,18 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   nf_closure_json $(cat /tmp/nf-results) >"$result/closure.json" 2>"$nf_log" || finish build-failed
   nf_profile_roots "$result/results" "$@" >"$result/profile-roots" || finish build-failed
   nf_image_root "$result/profile-roots" "$result/root" "$result/collisions" "$result/profile" "$nf_log"
+  # Which group made each path upstream (their lists, `/nf/new/<group>:<path>` lines): the
+  # frontend then takes each layer from its step without reading every step's output.
+  set -- /nf/new/*
+  if [ -f "$1" ]; then
+    grep -H '^' "$@" >"$result/made-by" || { echo "listing what the groups upstream made failed" >"$nf_log"; finish build-failed; }
+  else
+    : >"$result/made-by"
+  fi
+  # When each step ran (`<group> <seconds>` lines, this one's too): the frontend tells the work
+  # done in this build from what came from BuildKit's cache.
+  for ran in /nf/ran-at/* "/out/nf/ran-at/$group"; do
+    [ -f "$ran" ] && read -r seconds <"$ran" && printf '%s %s\n' "${ran##*/}" "$seconds"
+  done >"$result/ran-at"
 fi
 finish ok

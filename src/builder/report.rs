@@ -44,6 +44,9 @@ pub struct BuildResult {
     pub packages: Vec<PackageFacts>,
     /// Names two packages provide that `NIX_COLLISIONS=first` settled, for warnings.
     pub collisions: Vec<Collision>,
+    /// What Nix did for the image, in the progress: built or substituted, in this build or
+    /// taken from BuildKit's cache (the graph plan's; empty in the single plan).
+    pub work: String,
 }
 
 impl BuildResult {
@@ -275,6 +278,7 @@ pub async fn read_build_result<G: Gateway>(
     let ca_bundle = find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
     let tz_dir = find_tz_dir(gateway, &profile.roots(), locate).await;
     Ok(BuildResult {
+        work: String::new(),
         packages,
         closure,
         results,

@@ -49,9 +49,15 @@ pub async fn build_platform<G: Gateway>(
         format!("running {}", graph_plan::eval_step_name(spec))
     })
     .await?;
-    let report = report::read_report(gateway, &eval_ref).await?;
-    report.check(spec, Task::Build, build_file_text)?;
-    let graph = read_graph(gateway, &eval_ref, spec).await?;
+    // The report and the graph in one round; the report is judged first (a failed evaluation
+    // wrote no graph).
+    let (report, graph) = join(
+        report::read_report(gateway, &eval_ref),
+        read_graph(gateway, &eval_ref, spec),
+    )
+    .await;
+    report?.check(spec, Task::Build, build_file_text)?;
+    let graph = graph?;
     eprintln!(
         "nix-frontend: {} build steps: {}",
         graph.groups.len(),
@@ -79,18 +85,27 @@ pub async fn build_platform<G: Gateway>(
         solve(gateway, &skeleton, || "making /nix/store".into()),
     )
     .await;
-    let (group_steps, refs) = built?;
+    let (group_steps, final_ref) = built?;
     if spec.cache_push.is_some() {
         push(gateway, spec, builder, &graph, &group_steps).await?;
     }
+    let final_index = graph.final_group();
+    let final_root = group_steps[final_index].inputs.clone();
     let outputs: Vec<Output> = group_steps.into_iter().map(|s| s.out).collect();
 
-    let final_index = graph.final_group();
-    let final_ref = refs[final_index].clone();
     // What the final step reported, the builder image's ref and the tmp check, together.
     let manifest = async {
-        let results =
-            report::read_results(gateway, &final_ref, &format!("{RESULT_DIR}/results")).await?;
+        let (results, made_by, ran_at) = try_join3(
+            report::read_results(gateway, &final_ref, &format!("{RESULT_DIR}/results")),
+            read_text(gateway, &final_ref, contract::MADE_BY),
+            // Only for the progress: a list that cannot be read counts every step as cached.
+            async {
+                Ok(read_text(gateway, &final_ref, contract::STEPS_RAN_AT)
+                    .await
+                    .unwrap_or_default())
+            },
+        )
+        .await?;
         let closure = report::read_closure(
             gateway,
             &final_ref,
@@ -98,48 +113,90 @@ pub async fn build_platform<G: Gateway>(
             &results,
         )
         .await?;
-        Ok::<_, UserError>((results, closure))
+        Ok::<_, UserError>((results, closure, made_by, ran_at))
     };
     let image = plan::builder_image(spec, builder, resolve_mode);
-    let ((results, closure), image_ref, ()) = try_join3(
+    let ((results, closure, made_by, ran_at), image_ref, ()) = try_join3(
         manifest,
         solve(gateway, &image, || "reading the builder image".into()),
         report::check_empty_tmp(gateway, &final_ref, &format!("{RESULT_DIR}/tmp")),
     )
     .await?;
 
-    // Which output holds each path: the steps (the final one first), the evaluation (sources),
-    // the builder image (paths it already had).
-    let mut holders: Vec<(Output, String)> =
-        vec![(outputs[final_index].clone(), final_ref.clone())];
-    holders.extend(
-        outputs
-            .iter()
-            .cloned()
-            .zip(refs.iter().cloned())
-            .enumerate()
-            .filter(|(i, _)| *i != final_index)
-            .map(|(_, holder)| holder),
-    );
-    holders.push((evaluated.clone(), eval_ref.clone()));
-    holders.push((image.clone(), image_ref));
+    // Which output holds each path, first match in this order: the final step, the steps
+    // upstream of it (in build order, by what each listed as made), the evaluation (sources),
+    // the builder image (paths it already had). An upstream step's files are read through the
+    // final step's root, where they all are: only the final step was solved for its ref.
+    let mut holders: Vec<Holder> = vec![Holder {
+        out: outputs[final_index].clone(),
+        read: Some(final_ref.clone()),
+    }];
+    let mut holder_of_group = vec![None; outputs.len()];
+    for (i, out) in outputs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != final_index)
+    {
+        holder_of_group[i] = Some(holders.len());
+        holders.push(Holder {
+            out: out.clone(),
+            read: None,
+        });
+    }
+    holders.push(Holder {
+        out: evaluated.clone(),
+        read: Some(eval_ref.clone()),
+    });
+    holders.push(Holder {
+        out: image.clone(),
+        read: Some(image_ref),
+    });
+    let claims = parse_made_by(&made_by, &graph, &holder_of_group)?;
     let (holder_of, profile) = try_join(
-        locate(gateway, &closure, &holders),
+        locate(gateway, &closure, &holders, &claims),
         report::read_profile(gateway, &final_ref, RESULT_DIR, &results, spec.attrs.len()),
     )
     .await?;
     let (main, others, packages) =
         report::read_root_packages(gateway, &eval_ref, &profile, spec.sbom.is_some()).await;
-    let main_ref = &holders[holder_of[&main.path]].1;
+    let roots = profile.roots();
+    // The final step's root, solved only when a file to read is upstream of it.
+    let foreign = plan::host_system(spec).is_some();
+    let read_upstream = foreign
+        || std::iter::once(&main.path)
+            .chain(roots.iter())
+            .chain(
+                closure
+                    .paths
+                    .keys()
+                    .filter(|p| p.name().starts_with("nss-cacert")),
+            )
+            .any(|p| holders[holder_of[p]].read.is_none());
+    let upstream_ref = if read_upstream {
+        solve(gateway, &final_root, || {
+            format!(
+                "reading the inputs of {}",
+                graph.groups[final_index].step_name()
+            )
+        })
+        .await?
+    } else {
+        String::new()
+    };
+    let reference_of = |holder: usize| {
+        holders[holder]
+            .read
+            .clone()
+            .unwrap_or_else(|| upstream_ref.clone())
+    };
     let executables = report::read_executables(
         gateway,
-        main_ref,
+        &reference_of(holder_of[&main.path]),
         &format!("{}/bin", main.path),
         &profile.root_links,
     )
     .await;
-    let locate = |path: &StorePath| holders[holder_of[path]].1.clone();
-    let roots = profile.roots();
+    let locate = |path: &StorePath| reference_of(holder_of[path]);
     let (ca_bundle, tz_dir) = join(
         report::find_ca_bundle(gateway, &closure, &roots, locate),
         report::find_tz_dir(gateway, &roots, locate),
@@ -161,10 +218,11 @@ pub async fn build_platform<G: Gateway>(
         ca_bundle,
         tz_dir,
         collisions: profile.collisions,
+        work: work_summary(&graph, &ran_at, started_at, pins),
     };
-    if plan::host_system(spec).is_some() {
+    if foreign {
         architecture::check_programs(gateway, &spec.platform, &result, |path| {
-            holder_of.get(path).map(|h| holders[*h].1.clone())
+            holder_of.get(path).map(|h| reference_of(*h))
         })
         .await?;
     }
@@ -173,7 +231,7 @@ pub async fn build_platform<G: Gateway>(
         by_path: holder_of
             .iter()
             .filter(|(_, h)| **h != image_holder)
-            .map(|(path, h)| (path.clone(), holders[*h].0.clone()))
+            .map(|(path, h)| (path.clone(), holders[*h].out.clone()))
             .collect(),
         in_image: holder_of
             .values()
@@ -208,16 +266,20 @@ struct Steps<'a> {
 }
 
 impl Steps<'_> {
-    /// Solves every step, each for its ref, as one graph (BuildKit runs a step shared by several
-    /// solves once); a step that failed in an earlier build, from the cache, runs once more with
-    /// every step after it.
+    /// Solves the final step, which runs every step upstream of it (BuildKit runs a step shared
+    /// by several solves once), and returns its ref. When it did not build, every step is
+    /// solved for its ref to find the first that failed; a step that failed in an earlier
+    /// build, from the cache, runs once more with every step after it.
     async fn solve<G: Gateway>(
         &self,
         gateway: &G,
         started_at: i64,
-    ) -> Result<(Vec<GroupStep>, Vec<String>), UserError> {
+    ) -> Result<(Vec<GroupStep>, String), UserError> {
         let what = || format!("building {}", self.spec.describe_target());
         let mut rerun = vec![false; self.graph.groups.len()];
+        let final_index = self.graph.final_group();
+        let final_group = &self.graph.groups[final_index];
+        let final_files = ReportFiles::of_group(&final_group.id, &final_group.step_name());
         loop {
             let steps = graph_plan::group_stages(
                 self.spec,
@@ -229,17 +291,22 @@ impl Steps<'_> {
                 &rerun,
             );
             let outputs: Vec<Output> = steps.iter().map(|s| s.out.clone()).collect();
-            let last = outputs.last().expect("a graph has a final group");
-            debug_dump("build steps", last);
-            // All at once: each returns its ref as soon as its step is done, and BuildKit reads
-            // the definitions (every one holds the sources carried in the LLB, megabytes with a
-            // program among them) while the steps run rather than after.
+            debug_dump("build steps", &outputs[final_index]);
+            // The final step alone: a step whose input failed reports `skipped`, so when the
+            // final step built, every step did. Each other step's definition would carry again
+            // every source and .drv file upstream of it (megabytes, for a no-change rebuild
+            // most of its time).
+            let final_ref = solve(gateway, &outputs[final_index], what).await?;
+            let report = report::read_report_files(gateway, &final_ref, &final_files).await?;
+            if report.status == Status::Ok {
+                return Ok((steps, final_ref));
+            }
             let refs = join_all(outputs.iter().map(|output| solve(gateway, output, what)))
                 .await
                 .into_iter()
                 .collect::<Result<Vec<String>, UserError>>()?;
             let Some((index, report)) = first_failure(gateway, self.graph, &refs).await? else {
-                return Ok((steps, refs));
+                return Ok((steps, final_ref));
             };
             if report.status == Status::Collision {
                 return Err(contract::collision_error(
@@ -269,29 +336,136 @@ impl Steps<'_> {
     }
 }
 
-/// Per closure path, the index of the first holder whose `/nix/store` has it; a path none holds
-/// is refused.
+/// What Nix did for the image, for the progress: how many paths the substitute steps fetched
+/// and how many derivations the build steps built, each split into this build's (a step that
+/// ran at or after `started_at`, by the final step's `STEPS_RAN_AT` list) and BuildKit's cache,
+/// and the pinned inputs. The list is untrusted and only counted: a line naming no step, or
+/// not a time, counts for nothing.
+fn work_summary(
+    graph: &Graph,
+    ran_at: &str,
+    started_at: i64,
+    pins: &[crate::nix::pins::Pin],
+) -> String {
+    let ran_now: BTreeSet<&str> = ran_at
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .filter(|(_, seconds)| {
+            seconds
+                .trim()
+                .parse::<i64>()
+                .is_ok_and(|t| t >= started_at - 1)
+        })
+        .map(|(id, _)| id)
+        .collect();
+    // (substituted, built), each (now, cached).
+    let mut counts = [[0usize; 2]; 2];
+    for group in &graph.groups {
+        let kind = usize::from(!group.substitute);
+        let when = usize::from(!ran_now.contains(group.id.as_str()));
+        counts[kind][when] += group.members.len();
+    }
+    let mut parts = Vec::new();
+    for (kind, [now, cached]) in ["substituted", "built"].iter().zip(counts) {
+        if now + cached > 0 {
+            let what = if *kind == "built" {
+                "derivations"
+            } else {
+                "paths"
+            };
+            parts.push(format!(
+                "{kind} {} {what} ({now} in this build, {cached} from BuildKit's cache)",
+                now + cached
+            ));
+        }
+    }
+    if !pins.is_empty() {
+        let labels: Vec<&str> = pins.iter().map(|p| p.label.as_str()).collect();
+        parts.push(format!("pinned inputs: {}", labels.join(", ")));
+    }
+    parts.join("; ")
+}
+
+/// An output the image's paths are copied from, and the ref its files are read from: `None`
+/// for a step upstream of the final one, read through the final step's root.
+struct Holder {
+    out: Output,
+    read: Option<String>,
+}
+
+/// The final step's `MADE_BY` list: per store path, the holder index of the first step (in
+/// build order) that says it made it. Untrusted: every line must name a step of this graph and
+/// a store path.
+fn parse_made_by(
+    text: &str,
+    graph: &Graph,
+    holder_of_group: &[Option<usize>],
+) -> Result<BTreeMap<StorePath, usize>, UserError> {
+    let index_of: BTreeMap<&str, usize> = graph
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.id.as_str(), i))
+        .collect();
+    let mut claims: BTreeMap<StorePath, usize> = BTreeMap::new();
+    let prefix = format!("{}/", contract::NEW_DIR);
+    for (number, line) in text.lines().enumerate() {
+        let bad = || {
+            invalid(format!(
+                "line {} of {} is not `{prefix}<step>:<store path>`: {line:?}",
+                number + 1,
+                contract::MADE_BY
+            ))
+        };
+        let (id, path) = line
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.split_once(':'))
+            .ok_or_else(bad)?;
+        let holder = index_of
+            .get(id)
+            .and_then(|i| holder_of_group[*i])
+            .ok_or_else(bad)?;
+        let path = StorePath::parse(path).map_err(|_| bad())?;
+        let claim = claims.entry(path).or_insert(holder);
+        *claim = (*claim).min(holder);
+    }
+    Ok(claims)
+}
+
+/// Per closure path, the index of the first holder that has it: in its `/nix/store` for those
+/// read by ref, by `claims` (`parse_made_by`) for the steps upstream of the final one. A path
+/// none holds is refused.
 async fn locate<G: Gateway>(
     gateway: &G,
     closure: &closure::Closure,
-    holders: &[(Output, String)],
+    holders: &[Holder],
+    claims: &BTreeMap<StorePath, usize>,
 ) -> Result<BTreeMap<StorePath, usize>, UserError> {
-    let mut holder: BTreeMap<StorePath, usize> = BTreeMap::new();
-    let listings = join_all(holders.iter().map(|(_, reference)| async move {
-        gateway
-            .read_dir(reference, "/nix/store")
-            .await
-            .unwrap_or_default()
+    let listings = join_all(holders.iter().map(|holder| async move {
+        match &holder.read {
+            Some(reference) => gateway
+                .read_dir(reference, "/nix/store")
+                .await
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
     }))
     .await;
+    let mut held: Vec<BTreeSet<StorePath>> = vec![BTreeSet::new(); holders.len()];
     for (index, entries) in listings.into_iter().enumerate() {
-        for entry in entries {
-            let Ok(path) = StorePath::parse(&format!("/nix/store/{}", entry.path)) else {
-                continue;
-            };
-            if closure.paths.contains_key(&path) {
-                holder.entry(path).or_insert(index);
-            }
+        held[index].extend(
+            entries
+                .into_iter()
+                .filter_map(|entry| StorePath::parse(&format!("/nix/store/{}", entry.path)).ok()),
+        );
+    }
+    for (path, index) in claims {
+        held[*index].insert(path.clone());
+    }
+    let mut holder: BTreeMap<StorePath, usize> = BTreeMap::new();
+    for (index, paths) in held.iter().enumerate() {
+        for path in paths.iter().filter(|p| closure.paths.contains_key(*p)) {
+            holder.entry(path.clone()).or_insert(index);
         }
     }
     if let Some(missing) = closure.paths.keys().find(|p| !holder.contains_key(*p)) {
@@ -539,10 +713,22 @@ async fn first_failure<G: Gateway>(
     graph: &Graph,
     refs: &[String],
 ) -> Result<Option<(usize, Report)>, UserError> {
+    // Read together (one read each, and each read mounts a step's output: in turn they were
+    // most of a no-change rebuild's reading), judged in build order.
+    let reports = join_all(
+        graph
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, group)| async move {
+                let files = ReportFiles::of_group(&group.id, &group.step_name());
+                report::read_report_files(gateway, &refs[i], &files).await
+            }),
+    )
+    .await;
     let mut skipped = None;
-    for (i, group) in graph.groups.iter().enumerate() {
-        let files = ReportFiles::of_group(&group.id, &group.step_name());
-        let report = report::read_report_files(gateway, &refs[i], &files).await?;
+    for (i, (group, report)) in graph.groups.iter().zip(reports).enumerate() {
+        let report = report?;
         match report.status {
             Status::Ok => {}
             Status::BuildFailed => return Ok(Some((i, report))),
@@ -678,6 +864,10 @@ mod tests {
         step(g.tree(APP_STEP), &base(APP_DRV), &[APP]);
         g.tree(APP_STEP)
             .file("/nf/result/results", format!("{APP}\n"))
+            .file(
+                "/nf/result/made-by",
+                format!("/nf/new/{}:{DEP}\n", base(DEP_DRV)),
+            )
             .file("/nf/result/profile-roots", format!("{APP}\n"))
             .file(
                 "/nf/result/closure.json",
@@ -756,6 +946,7 @@ mod tests {
         step(g.tree(FINAL_TWO), &base(APP_DRV), &[APP, DEP]);
         g.tree(FINAL_TWO)
             .file("/nf/result/results", format!("{APP}\n{DEP}\n"))
+            .file("/nf/result/made-by", "")
             .file("/nf/result/profile-roots", format!("{APP}\n{DEP}\n"))
             .file(
                 "/nf/result/closure.json",
@@ -936,9 +1127,9 @@ mod tests {
             built.images[0].config["config"]["Entrypoint"][0],
             format!("{APP}/bin/app")
         );
-        // The build file, two .dockerignore probes, the evaluation, the two steps, the empty
-        // /nix/store (with the steps), the builder image, the image.
-        assert_eq!(g.solves(), 9);
+        // The build file, two .dockerignore probes, the evaluation, the final step (which runs
+        // the other), the empty /nix/store (with the steps), the builder image, the image.
+        assert_eq!(g.solves(), 8);
         let names = step_names(&g, final_solve(&g));
         // The .drv files and sources are carried in the LLB: the evaluation is no ancestor of
         // any build step, so their keys never depend on BuildKit's content checksums.
@@ -1031,7 +1222,7 @@ mod tests {
     #[test]
     fn a_closure_path_no_step_holds_is_refused() {
         let mut g = good();
-        step(g.tree(DEP_STEP), &base(DEP_DRV), &[]);
+        g.tree(APP_STEP).file("/nf/result/made-by", "");
         expect_error(
             &mut g,
             &format!("{DEP} is in the closure but no build step holds it"),
@@ -1061,7 +1252,49 @@ mod tests {
                 &format!("/nf/log/{}", base(DEP_DRV)),
                 "failed with exit code 1",
             );
+        g.tree(APP_STEP)
+            .file(&format!("/nf/status/{}", base(APP_DRV)), "skipped\n");
         g
+    }
+
+    #[test]
+    fn the_progress_says_what_ran_in_this_build_and_what_came_from_the_cache() {
+        let mut g = good();
+        // The dependency's step ran in this build (started at 100), the app's long before; a
+        // line naming no step counts for nothing.
+        g.tree(APP_STEP).file(
+            "/nf/result/ran-at",
+            format!(
+                "{} 100\n{} 7\nnosuch.drv 100\n",
+                base(DEP_DRV),
+                base(APP_DRV)
+            ),
+        );
+        run_at(&mut g, 100).unwrap();
+        let names = step_names(&g, g.solves() - 1);
+        let expected = "built 2 derivations (1 in this build, 1 from BuildKit's cache)";
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("closure: ") && n.ends_with(expected)),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_made_by_list_naming_no_step_or_no_store_path_is_refused() {
+        for line in [
+            format!("/nf/new/nosuch-step.drv:{DEP}"),
+            format!("/nf/new/{}:/etc/passwd", base(DEP_DRV)),
+            format!("/nf/new/{}:/nix/store/../../etc", base(DEP_DRV)),
+            format!("/nix/store/{}:{DEP}", base(DEP_DRV)),
+            DEP.to_string(),
+        ] {
+            let mut g = good();
+            g.tree(APP_STEP)
+                .file("/nf/result/made-by", format!("{line}\n"));
+            expect_error(&mut g, "line 1 of /nf/result/made-by is not");
+        }
     }
 
     #[test]

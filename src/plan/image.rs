@@ -168,11 +168,14 @@ pub fn image_stage(
         // Chained: the last copy holds every layer below it.
         return layers.pop().expect("a closure has at least one path");
     }
-    let name = format!(
+    let mut name = format!(
         "closure: {} paths, {}",
         result.closure.paths.len(),
         human_bytes(result.closure.total_nar_size())
     );
+    if !result.work.is_empty() {
+        name = format!("{name}; {}", result.work);
+    }
     llb::merge(layers, &platform, &Meta::named(name))
 }
 

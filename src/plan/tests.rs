@@ -45,6 +45,7 @@ fn hello_result() -> BuildResult {
     );
     let results = vec![StorePath::parse(HELLO).unwrap()];
     BuildResult {
+        work: String::new(),
         packages: Vec::new(),
         closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
         main: RootPackage {
@@ -185,6 +186,7 @@ fn equal_paths_give_equal_layer_vertices_in_different_images() {
     );
     let results = vec![StorePath::parse(HELLO_2).unwrap()];
     let second = BuildResult {
+        work: String::new(),
         closure: closure::parse(manifest.as_bytes(), &results, &Limits::default()).unwrap(),
         main: RootPackage {
             path: results[0].clone(),
