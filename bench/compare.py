@@ -2,8 +2,8 @@
 """Side-by-side benchmark: nix-frontend against the hand-written recipe (bench/recipe.Dockerfile),
 on the same dockerd and the same local Nix builder image, in one run.
 
-usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide] [--builder NAME]
-                        [--cache local|registry]
+usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide,substitute] [--builder NAME]
+                        [--cache local|registry] [--libraries N]
 
 --builder NAME builds on that buildx builder (e.g. standalone BuildKit from `scripts/buildkit
 start NAME PORT`): the frontend and the Nix image are pushed to the local registry and named by
@@ -24,8 +24,22 @@ graph mode the libraries built in the same step as the changed one come out new 
 medians of N runs, ours and the recipe's taken in turn (this machine's speed drifts within
 minutes); ratios are ours over the recipe's. Expects scripts/setup, scripts/nix-image and
 scripts/frontend-image to have run.
+
+The substitute fixture is what most users build: the wide fixture's --libraries N libraries
+(default 300) in a signed binary cache served over HTTP on 127.0.0.1 (xz, as caches serve them),
+and only the app built, with --network host. Ours gets NIX_SUBSTITUTERS and
+NIX_TRUSTED_PUBLIC_KEYS, the recipe `--option substituters` (bench/recipe.Dockerfile with its
+nix-build options as a build argument). Cases, in this order on one builder: cold (pruned), no
+change, leaf change (the app's message), one dependency added (`--arg count N+1`), a quarter of
+the libraries changed (`--arg bump 1`: every fourth library's derivation changes, as after a
+package-set bump), a fresh builder with an imported BuildKit cache and one dependency added
+(exported at N libraries, pruned, built at N+1 with --cache-from), and a leaf change under a
+pinned 40 MB package set (a literal `builtins.fetchTarball` with its sha256, served over HTTP,
+whose file the app records). Besides the times it prints how many paths each build of ours
+downloaded from the binary cache and how many requests the package set's server saw.
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -50,7 +64,11 @@ FIXTURES = {
     "chain": ("top", "top.txt", "version {n}\n", "mid.txt", "chain-75, version {n}\n"),
     "wide": ("app", "app/message.txt", "hello from the wide app, version {n}\n",
              "mid.txt", "wide-lib-150, version {n}\n"),
+    "substitute": ("app", "app/message.txt", "hello from the substituted app, version {n}\n",
+                   None, None),
 }
+LIBRARIES = 300  # --libraries: the substitute fixture's
+PINNED_SET_BYTES = 40 << 20
 
 
 def run(cmd, **kw):
@@ -72,8 +90,12 @@ def build(kind, context, attr, tag, output=None, extra=()):
     cmd = ["docker", "buildx", "build", "--progress=plain", "--build-arg", f"NIX_IMAGE={NIX_IMAGE}"]
     if BUILDER:
         cmd += ["--builder", BUILDER] + ([] if output else ["--load"])
-    if kind == "recipe":
-        cmd += ["-f", os.path.join(ROOT, "bench", "recipe.Dockerfile"), "--build-arg", f"ATTR={attr}"]
+    if kind in ("recipe", "recipe-opts"):
+        # recipe-opts: the recipe with nix-build's options as the build argument NIX_OPTS.
+        recipe = os.path.join(ROOT, "bench", "recipe.Dockerfile")
+        if kind == "recipe-opts":
+            recipe = recipe_with_options(context)
+        cmd += ["-f", recipe, "--build-arg", f"ATTR={attr}"]
     else:
         cmd += ["-f", os.path.join(context, "default.nix"), "--target", attr]
         if NIX_PLAN:
@@ -88,6 +110,18 @@ def build(kind, context, attr, tag, output=None, extra=()):
     if result.returncode != 0:
         sys.exit(f"build failed: {' '.join(cmd)}\n{result.stderr[-3000:]}")
     return elapsed
+
+
+def recipe_with_options(context):
+    """bench/recipe.Dockerfile whose nix-build takes the options in NIX_OPTS, beside `context`."""
+    text = open(os.path.join(ROOT, "bench", "recipe.Dockerfile")).read()
+    old = 'RUN nix-build default.nix -A "$ATTR"\n'
+    if old not in text:
+        sys.exit("bench/compare.py: the recipe changed shape")
+    path = context.rstrip("/") + ".recipe.Dockerfile"
+    with open(path, "w") as f:
+        f.write(text.replace(old, 'ARG NIX_OPTS\nRUN nix-build default.nix -A "$ATTR" $NIX_OPTS\n'))
+    return path
 
 
 def layers(kind, context, attr, work, name):
@@ -187,18 +221,176 @@ def measure(fixture, runs, work):
     return results
 
 
+class Servers:
+    """The substitute fixture's: a signed binary cache of the libraries (and of the bumped ones)
+    and a pinned package set, each served by tests/lib/serve_http.py on 127.0.0.1."""
+
+    def __init__(self, work, libraries):
+        self.work = os.path.join(work, "substitute")
+        os.makedirs(self.work)
+        self.processes = []
+        template = os.path.join(self.work, "template")
+        shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "wide"), template)
+        print(f"# filling the binary cache: {libraries + 1} libraries and their bumped quarter (xz)",
+              file=sys.stderr)
+        fill = """nix-store --generate-binary-cache-key bench /w/key.sec /w/key.pub >/dev/null &&
+          libs=$(nix-build default.nix -A libs --arg count "$1" --no-out-link 2>/dev/null) &&
+          bumped=$(nix-build default.nix -A libs --arg count "$1" --arg bump 1 --no-out-link 2>/dev/null) &&
+          nix --extra-experimental-features nix-command copy --to "file:///w/cache?secret-key=/w/key.sec" \
+            $libs $bumped 2>/dev/null &&
+          mkdir -p /w/set/package-set && head -c "$2" /dev/urandom >/w/set/package-set/blob &&
+          echo 'the pinned package set, version 1' >/w/set/package-set/version &&
+          tar -C /w/set -czf /w/set/package-set.tar.gz package-set &&
+          nix --extra-experimental-features nix-command hash path --type sha256 --base32 \
+            /w/set/package-set >/w/set/hash &&
+          rm -r /w/set/package-set && chmod -R a+rX /w"""
+        run(["docker", "run", "--rm", "-v", f"{self.work}:/w", "-w", "/w/template", NIX_IMAGE,
+             "sh", "-c", fill, "sh", str(libraries + 1), str(PINNED_SET_BYTES)])
+        self.key = open(os.path.join(self.work, "key.pub")).read().strip()
+        self.cache_url, self.cache_log = self.serve("cache")
+        self.set_url, self.set_log = self.serve("set")
+        self.set_hash = open(os.path.join(self.work, "set", "hash")).read().strip()
+
+    def serve(self, name):
+        port_file = os.path.join(self.work, f"{name}.port")
+        log = os.path.join(self.work, f"{name}.log")
+        with open(log, "w") as out:
+            self.processes.append(subprocess.Popen(
+                ["python3", os.path.join(ROOT, "tests", "lib", "serve_http.py"), port_file,
+                 os.path.join(self.work, name)], stdout=out, stderr=subprocess.STDOUT))
+        for _ in range(50):
+            if os.path.exists(port_file) and open(port_file).read().strip():
+                return f"http://127.0.0.1:{open(port_file).read().strip()}", log
+            time.sleep(0.1)
+        sys.exit(f"the {name} server did not listen within 5 s")
+
+    def requests(self, log, needle):
+        """How many GETs of paths containing `needle` the server has seen so far."""
+        return sum(1 for line in open(log) if f'"GET /{needle}' in line)
+
+    def close(self):
+        for process in self.processes:
+            process.kill()
+
+
+def substitute_build(kind, servers, context, tag, count, bump, extra=()):
+    """One build of the substitute fixture: (seconds, NARs downloaded, package-set requests)."""
+    nars, sets = servers.requests(servers.cache_log, "nar/"), servers.requests(servers.set_log, "")
+    nix_args = f"--arg count {count} --arg bump {bump}"
+    if kind == "recipe":
+        opts = (f"--option substituters {servers.cache_url} --option trusted-public-keys "
+                f"{servers.key} {nix_args}")
+        args = ["--network", "host", "--build-arg", f"NIX_OPTS={opts}"]
+        seconds = build("recipe-opts", context, "app", tag, extra=args + list(extra))
+    else:
+        args = ["--network", "host", "--build-arg", f"NIX_SUBSTITUTERS={servers.cache_url}",
+                "--build-arg", f"NIX_TRUSTED_PUBLIC_KEYS={servers.key}",
+                "--build-arg", f"NIX_ARGS={nix_args}"]
+        seconds = build(kind, context, "app", tag, extra=args + list(extra))
+    return (seconds, servers.requests(servers.cache_log, "nar/") - nars,
+            servers.requests(servers.set_log, "") - sets)
+
+
+def pin_package_set(context, servers):
+    """The fixture's default.nix with the package set pinned: a literal fetchTarball with its
+    sha256, whose version file the app records."""
+    path = os.path.join(context, "default.nix")
+    text = open(path).read()
+    head, rest = text.split("{ count ?", 1)
+    pinned = (f'let\n  packageSet = builtins.fetchTarball {{\n'
+              f'    url = "{servers.set_url}/package-set.tar.gz";\n'
+              f'    sha256 = "{servers.set_hash}";\n  }};\nin\n')
+    # The fixture's arguments, with `extra` defaulting to the pinned set's version file.
+    rest = rest.replace('extra ? ""', 'extra ? builtins.readFile "${packageSet}/version"', 1)
+    if "packageSet" not in rest:
+        sys.exit("bench/compare.py: the wide fixture's arguments changed shape")
+    with open(path, "w") as f:
+        f.write(head + pinned + "{ count ?" + rest)
+
+
+def measure_substitute_once(kind, i, work, servers):
+    """Run i of the substitute fixture for one way of building: times and downloads per case."""
+    n = LIBRARIES
+    context = os.path.join(work, f"substitute-{kind}-{i}")
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "wide"), context)
+    _, leaf, line, _, _ = FIXTURES["substitute"]
+    tag = f"nf-bench/substitute-{kind}"
+    times, downloads = {}, {}
+
+    def case(name, count, bump, extra=()):
+        times[name], nars, sets = substitute_build(kind, servers, context, tag, count, bump, extra)
+        downloads[name] = (nars, sets)
+
+    write(context, leaf, line, 1)
+    prune()
+    case("cold", n, 0)
+    case("nochange", n, 0)
+    write(context, leaf, line, 2)
+    case("leaf", n, 0)
+    case("onedep", n + 1, 0)
+    case("quarter", n + 1, 1)
+    cache = os.path.join(work, f"cache-substitute-{kind}-{i}")
+    substitute_build(kind, servers, context, tag, n, 0,
+                     ["--cache-to", f"type=local,dest={cache},mode=max"])
+    prune()
+    case("fresh", n + 1, 0, ["--cache-from", f"type=local,src={cache}"])
+    shutil.rmtree(cache, ignore_errors=True)
+    pin_package_set(context, servers)
+    write(context, leaf, line, 3)
+    substitute_build(kind, servers, context, tag, n, 0)
+    write(context, leaf, line, 4)
+    case("pinned", n, 0)
+    return times, downloads
+
+
+def measure_substitute(runs, work):
+    servers = Servers(work, LIBRARIES)
+    try:
+        samples = {"nix-frontend": {}, "recipe": {}}
+        downloads = {}
+        for i in range(runs):
+            for kind in samples:
+                times, downloads[kind] = measure_substitute_once(kind, i, work, servers)
+                for key, value in times.items():
+                    samples[kind].setdefault(key, []).append(value)
+        return samples, downloads
+    finally:
+        servers.close()
+
+
+def print_substitute(samples, downloads):
+    ours, recipe = samples["nix-frontend"], samples["recipe"]
+    print(f"\n## substitute: {LIBRARIES} libraries from a signed HTTP binary cache, only the app built")
+    print("| case | nix-frontend (s) | recipe (s) | ours / recipe | target | NARs ours / recipe downloaded"
+          " | package-set requests ours / recipe |")
+    print("| --- | ---: | ---: | ---: | --- | --- | --- |")
+    for key, label, target in (
+            ("cold", "cold", "at most 1.0"),
+            ("nochange", "no change", "at most 1.5"),
+            ("leaf", "leaf change", "at most 0.2"),
+            ("onedep", "one dependency added", "at most 0.3"),
+            ("quarter", "a quarter of the libraries changed", "at most 0.5"),
+            ("fresh", "fresh builder, imported cache, one dependency added", "report"),
+            ("pinned", "leaf change under a pinned 40 MB package set", "at most 0.3")):
+        a, b = statistics.median(ours[key]), statistics.median(recipe[key])
+        (on, os_), (rn, rs) = downloads["nix-frontend"][key], downloads["recipe"][key]
+        print(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.2f} | {target} | {on} / {rn} | {os_} / {rs} |")
+    print(f"samples (s): {json.dumps({k: {m: [round(x, 2) for x in v] for m, v in r.items()} for k, r in samples.items()})}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--fixtures", default="expensive,chain")
     parser.add_argument("--builder")
     parser.add_argument("--cache", choices=("local", "registry"), default="local")
+    parser.add_argument("--libraries", type=int, default=LIBRARIES)
     args = parser.parse_args()
     unknown = [f for f in args.fixtures.split(",") if f not in FIXTURES]
     if unknown:
         parser.error(f"unknown fixture {', '.join(unknown)} (known: {', '.join(FIXTURES)})")
-    global BUILDER, CACHE, NIX_IMAGE, FRONTEND
-    BUILDER, CACHE = args.builder, args.cache
+    global BUILDER, CACHE, NIX_IMAGE, FRONTEND, LIBRARIES
+    BUILDER, CACHE, LIBRARIES = args.builder, args.cache, args.libraries
     if BUILDER:
         # The builder's worker sees only registries: both images by digest from the local one.
         publish = os.path.join(ROOT, "scripts", "buildkit")
@@ -214,6 +406,9 @@ def main():
           f"builder image {NIX_IMAGE}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as work:
         for fixture in args.fixtures.split(","):
+            if fixture == "substitute":
+                print_substitute(*measure_substitute(args.runs, work))
+                continue
             results = measure(fixture, args.runs, work)
             ours, recipe = results["nix-frontend"], results["recipe"]
             nar, paths = ours[1]["nar"]
