@@ -350,12 +350,7 @@ fn work_summary(
     let ran_now: BTreeSet<&str> = ran_at
         .lines()
         .filter_map(|line| line.split_once(' '))
-        .filter(|(_, seconds)| {
-            seconds
-                .trim()
-                .parse::<i64>()
-                .is_ok_and(|t| t >= started_at - 1)
-        })
+        .filter(|(_, seconds)| seconds.trim().parse::<i64>().is_ok_and(|t| t >= started_at))
         .map(|(id, _)| id)
         .collect();
     // (substituted, built), each (now, cached).
