@@ -7,7 +7,7 @@
 #   tests/e2e.sh --prepare [--tier core|full] ENGINE...
 #                                    the images and daemons those engines' tests need, nothing run
 #   tests/e2e.sh --list | --table | --groups
-#                                    every test function; the README's table; the daemon groups
+#                                    every test function; docs/developing.md's table; the daemon groups
 # Before running, it builds what the engine needs and is missing: the Nix builder images, the
 # frontend image (again when the source changed since it was built), standalone BuildKit, the
 # Docker 28 daemon. From a fresh clone on a fresh machine it runs scripts/setup first.

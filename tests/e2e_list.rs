@@ -1,7 +1,7 @@
 //! The end-to-end matrix (tests/matrix) against what reads it, checked without running any test
 //! (no Docker is called): every `test_NAME` function of tests/e2e/*.sh is in the matrix and every
 //! matrix test is a function; each line is well formed and says why it runs on an engine after
-//! the test's first; tests/e2e.sh's lists and daemon groups and the README's table come from it.
+//! the test's first; tests/e2e.sh's lists and daemon groups and docs/developing.md's table come from it.
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
@@ -280,17 +280,17 @@ fn scripts_test_runs_the_matrix_and_keeps_no_list_of_its_own() {
 }
 
 #[test]
-fn the_readme_table_is_the_matrix() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+fn the_docs_table_is_the_matrix() {
+    let readme = std::fs::read_to_string(root().join("docs/developing.md")).unwrap();
     let start = "<!-- the matrix: tests/e2e.sh --table -->\n";
     let end = "\n<!-- end of the matrix -->";
-    let from = readme.find(start).expect("the README marks the matrix") + start.len();
+    let from = readme.find(start).expect("docs/developing.md marks the matrix") + start.len();
     let to = from + readme[from..].find(end).expect("and its end");
     let generated = stdout_lines(&e2e(&["--table"])).join("\n");
     assert_eq!(
         &readme[from..to],
         generated,
-        "the README's table differs from tests/matrix: paste `tests/e2e.sh --table` there"
+        "docs/developing.md's table differs from tests/matrix: paste `tests/e2e.sh --table` there"
     );
 }
 

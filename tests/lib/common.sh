@@ -34,7 +34,7 @@ build_logged() {
 }
 
 # A failure from the upstream export race or the test registry's write race (export_race.sh) is
-# no fault of the build: it is said and the build run once more, as README tells users to.
+# no fault of the build: it is said and the build run once more, as docs/caching.md tells users to.
 build() { # build DIR [ARGS...]: as build_raw, output in $work/build.log, its tail on failure
   if build_logged "$@"; then return 0; fi
   if upstream_export_race "$work/build.log"; then

@@ -43,7 +43,7 @@ matrix_groups() {
        }' "$matrix_file"
 }
 
-# The README's table of what runs where, generated from the matrix (tests/e2e_list.rs compares).
+# docs/developing.md's table of what runs where, generated from the matrix (tests/e2e_list.rs compares).
 matrix_table() {
   local engine tests
   echo "| engine | what it is | tests (core set in bold) |"
