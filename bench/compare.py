@@ -384,7 +384,7 @@ def main():
     parser.add_argument("--fixtures", default="expensive,chain")
     parser.add_argument("--builder")
     parser.add_argument("--cache", choices=("local", "registry"), default="local")
-    parser.add_argument("--libraries", type=int, default=LIBRARIES)
+    parser.add_argument("--libraries", type=int, default=300)
     args = parser.parse_args()
     unknown = [f for f in args.fixtures.split(",") if f not in FIXTURES]
     if unknown:

@@ -284,7 +284,10 @@ fn the_docs_table_is_the_matrix() {
     let readme = std::fs::read_to_string(root().join("docs/developing.md")).unwrap();
     let start = "<!-- the matrix: tests/e2e.sh --table -->\n";
     let end = "\n<!-- end of the matrix -->";
-    let from = readme.find(start).expect("docs/developing.md marks the matrix") + start.len();
+    let from = readme
+        .find(start)
+        .expect("docs/developing.md marks the matrix")
+        + start.len();
     let to = from + readme[from..].find(end).expect("and its end");
     let generated = stdout_lines(&e2e(&["--table"])).join("\n");
     assert_eq!(

@@ -343,7 +343,8 @@ async fn run_nix_stage<G: Gateway>(
     let rerun = plan::build_stage(&uncached, builder, context, resolve_mode);
     let rerun_ref = solve_nix_stage(gateway, spec, &rerun).await?;
     let report = report::read_report(gateway, &rerun_ref).await?;
-    Ok((built, rerun_ref, report))
+    // The image is assembled from the rerun's output: the cached one is the failure.
+    Ok((rerun, rerun_ref, report))
 }
 
 async fn solve_nix_stage<G: Gateway>(
@@ -828,6 +829,12 @@ mod tests {
         assert_eq!(g.solves(), NIX_STAGE_SOLVE + 3);
         let rerun = &g.definitions()[NIX_STAGE_SOLVE + 1];
         assert!(rerun.metadata.values().any(|m| m.ignore_cache));
+        // The image's layers come from the rerun's output, not the cached failure's.
+        let image = g.definitions().last().unwrap().clone();
+        assert!(
+            image.metadata.values().any(|m| m.ignore_cache),
+            "the image copies from the cached failure"
+        );
     }
 
     #[test]

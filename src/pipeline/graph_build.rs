@@ -1308,6 +1308,39 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_failure_that_then_builds_gives_the_image_of_the_rerun() {
+        let mut g = good();
+        // From the cache: the final step alone says skipped, then with every step the
+        // dependency's failure (long before the frontend started at 100). The rerun builds.
+        let failed = format!("/nf/status/{}", base(DEP_DRV));
+        let skipped = format!("/nf/status/{}", base(APP_DRV));
+        g.tree_nth(DEP_STEP, 0).file(&failed, "build-failed\n");
+        g.tree_nth(APP_STEP, 0).file(&skipped, "skipped\n");
+        g.tree_nth(APP_STEP, 1).file(&skipped, "skipped\n");
+        let built = run_at(&mut g, 100);
+        assert!(built.is_ok(), "{built:?}");
+        assert_eq!(
+            g.warnings(),
+            ["the cached step \"build expensive-dep-1.0\" had failed; building again"]
+        );
+        // The image's layers come from the rerun's steps, which ignore the cache.
+        let image = g.definitions().last().unwrap().clone();
+        let json = crate::buildkit::llb::definition_to_json(&image);
+        let rerun_steps: Vec<&str> = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["name"].as_str().is_some_and(|n| n.starts_with("build ")))
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        assert!(!rerun_steps.is_empty());
+        assert!(
+            image.metadata.values().filter(|m| m.ignore_cache).count() >= 2,
+            "the image copies from the cached steps: {rerun_steps:?}"
+        );
+    }
+
+    #[test]
     fn hostile_evaluation_reports_are_refused_with_the_path() {
         let cases = [
             ("/.nix-frontend/roots", "/etc/passwd\n".to_string(), "root \"/etc/passwd\""),
