@@ -4,7 +4,9 @@
 
 pub mod architecture;
 pub mod contract;
+pub mod nixpkgs_files;
 pub mod report;
+pub mod status;
 
 #[cfg(test)]
 mod contract_tests;

@@ -7,6 +7,7 @@
 use bollard_buildkit_proto::fsutil::types::Stat;
 
 use crate::builder::contract::{self, Collision, Report, Status};
+use crate::builder::nixpkgs_files;
 use crate::buildkit::gateway::{read_whole_file, Gateway, MODE_DIR, MODE_SYMLINK};
 use crate::error::UserError;
 use crate::nix::closure::{self, Closure, Limits, StorePath};
@@ -275,8 +276,9 @@ pub async fn read_build_result<G: Gateway>(
     )
     .await;
     let locate = |_: &StorePath| reference.to_string();
-    let ca_bundle = find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
-    let tz_dir = find_tz_dir(gateway, &profile.roots(), locate).await;
+    let ca_bundle =
+        nixpkgs_files::find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
+    let tz_dir = nixpkgs_files::find_tz_dir(gateway, &profile.roots(), locate).await;
     Ok(BuildResult {
         work: String::new(),
         packages,
@@ -459,56 +461,6 @@ pub async fn read_info<G: Gateway>(gateway: &G, reference: &str, path: &str) -> 
         main_program: info.main_program.filter(|p| is_plain_name(p)),
         ..info
     }
-}
-
-/// `SSL_CERT_FILE`: the CA bundle of the first package that has one at nixpkgs' place
-/// (`etc/ssl/certs/ca-bundle.crt`), else of nixpkgs' cacert (`nss-cacert`) anywhere in the
-/// closure. `locate` says which ref holds a path (at its own path).
-pub async fn find_ca_bundle<G: Gateway>(
-    gateway: &G,
-    closure: &closure::Closure,
-    roots: &[StorePath],
-    locate: impl Fn(&StorePath) -> String,
-) -> Option<String> {
-    const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
-    let cacerts = closure
-        .paths
-        .keys()
-        .filter(|p| p.name().starts_with("nss-cacert"));
-    for path in roots.iter().chain(cacerts) {
-        if let Ok(entries) = gateway
-            .read_dir(&locate(path), &format!("{path}/etc/ssl/certs"))
-            .await
-        {
-            if entries.iter().any(|e| e.path == "ca-bundle.crt") {
-                return Some(format!("{path}/{BUNDLE}"));
-            }
-        }
-    }
-    None
-}
-
-/// `TZDIR`: the time zone database of the first package that has one at nixpkgs' place
-/// (tzdata's `share/zoneinfo`, a directory or a link to one).
-pub async fn find_tz_dir<G: Gateway>(
-    gateway: &G,
-    roots: &[StorePath],
-    locate: impl Fn(&StorePath) -> String,
-) -> Option<String> {
-    for path in roots {
-        if let Ok(entries) = gateway
-            .read_dir(&locate(path), &format!("{path}/share"))
-            .await
-        {
-            let zoneinfo = entries.iter().any(|e| {
-                e.path == "zoneinfo" && (e.mode & MODE_DIR != 0 || e.mode & MODE_SYMLINK != 0)
-            });
-            if zoneinfo {
-                return Some(format!("{path}/share/zoneinfo"));
-            }
-        }
-    }
-    None
 }
 
 fn is_plain_name(name: &str) -> bool {

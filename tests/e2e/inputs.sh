@@ -127,10 +127,11 @@ test_network() {
 # evaluates again without downloading it. The same call without a hash is named as fetched on
 # every evaluation.
 test_pinned_input() {
-  echo "pinned-input: a tarball pinned by its hash is downloaded once across source changes; one without a hash is named"
+  echo "pinned-input: a tarball pinned by its hash (literal, niv, npins) is downloaded once across source changes and on a fresh builder; one without a hash is named"
   local dir=$work/pinned served=$work/pinned-served port hash
   mkdir -p "$dir" "$served/tree"
-  head -c 2000000 /dev/urandom >"$served/tree/payload.bin"
+  # Tens of megabytes, as a pinned package set is (nixpkgs: about 40 MB compressed).
+  head -c 20000000 /dev/urandom >"$served/tree/payload.bin"
   echo "from the pinned tarball $$" >"$served/tree/greeting.txt"
   tar -C "$served" -czf "$served/src.tar.gz" tree
   serve pinned "$served" || return
@@ -171,6 +172,19 @@ NIX
   check "... without downloading the tarball again ($(downloads) downloads in all)" [ "$(downloads)" = 1 ]
   check "... its step from BuildKit's cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port' '$work/build.log' | grep -q CACHED"
   check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2'"
+  # A fresh builder over a registry cache, as a CI runner builds: the pinned input's step comes
+  # from the imported cache and nothing is downloaded.
+  scripts/registry
+  local cache_ref=127.0.0.1:5000/$T/pinned:cache-$$
+  check "exporting the cache to a registry (mode=max)" \
+    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-to "type=registry,ref=$cache_ref,mode=max"
+  docker builder prune -af >/dev/null
+  echo "app version 2, on a fresh builder" >"$dir/app.txt"
+  check "a leaf change on a fresh builder with --cache-from" \
+    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-from "type=registry,ref=$cache_ref"
+  check "... without downloading the tarball ($(downloads) downloads in all)" [ "$(downloads)" = 1 ]
+  check "... its step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port' '$work/build.log' | grep -q CACHED"
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2, on a fresh builder'"
   pinned_nix ""
   check "without a hash it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
   check "... and is named as fetched on every evaluation" \
@@ -191,6 +205,24 @@ NIX
   check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
   check "... downloaded once ($(( $(downloads) - before )))" [ "$(( $(downloads) - before ))" = 1 ]
   check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 3'"
+  # npins: npins/sources.json read ahead; npins' default.nix fetches a Channel pin with
+  # fetchTarball (its URL, its hash as sha256). The same tarball under another URL, so that its
+  # step is a new one.
+  cp "$served/src.tar.gz" "$served/src-npins.tar.gz"
+  mkdir -p "$dir/npins"
+  printf '{"pins": {"pinned": {"type": "Channel", "name": "pinned", "url": "http://127.0.0.1:%s/src-npins.tar.gz", "hash": "%s"}}, "version": 3}\n' "$port" "$hash" >"$dir/npins/sources.json"
+  cat >"$dir/npins/default.nix" <<'NIX'
+let data = builtins.fromJSON (builtins.readFile ./sources.json);
+in builtins.mapAttrs (_: spec: builtins.fetchTarball { inherit (spec) url; sha256 = spec.hash; }) data.pins
+NIX
+  sed -i 's|(import ./nix/sources.nix).pinned|(import ./npins).pinned|' "$dir/default.nix"
+  npins_downloads() { grep -c 'GET /src-npins.tar.gz' "$work/pinned-http.log"; }
+  check "through npins' sources.json it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/src-npins.tar.gz \(pinned in npins/sources.json \(pinned\)\)" "$work/build.log"
+  echo "app version 4" >"$dir/app.txt"
+  check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... downloaded once ($(npins_downloads))" [ "$(npins_downloads)" = 1 ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 4'"
   kill "$served_pid" 2>/dev/null
 }
 
