@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use nix_frontend::buildkit::bridge::Bridge;
 use nix_frontend::buildkit::gateway::Environment;
 use nix_frontend::buildkit::result;
-use nix_frontend::dockerui::options::{self, Options, Platform};
+use nix_frontend::dockerui::options::{self, Options};
 use nix_frontend::pipeline::frontend;
 use nix_frontend::{error, subrequests};
 
@@ -49,33 +49,11 @@ async fn run() -> i32 {
         let pong = bridge.ping().await.map_err(|err| {
             error::UserError::new(format!("BuildKit did not answer: {}", err.message))
         })?;
-        let has_merge_op = pong.llb_caps.iter().any(|c| c.id == "mergeop" && c.enabled);
-        let has_attestations = pong
-            .frontend_api_caps
-            .iter()
-            .any(|c| c.id == "reference.attestations" && c.enabled);
-        let worker_platforms: Vec<Platform> = pong
-            .workers
-            .iter()
-            .flat_map(|w| w.platforms.iter())
-            .map(|p| Platform {
-                os: p.os.clone(),
-                architecture: p.architecture.clone(),
-                variant: Some(p.variant.clone()).filter(|v| !v.is_empty()),
-            })
-            .collect();
-        let worker_platform = worker_platforms
-            .first()
-            .cloned()
-            .unwrap_or_else(host_platform);
-        let env = Environment {
-            session_id: std::env::var("BUILDKIT_SESSION_ID").unwrap_or_default(),
-            worker_platform,
-            worker_platforms,
-            has_merge_op,
-            has_attestations,
+        let env = Environment::from_pong(
+            &pong,
+            std::env::var("BUILDKIT_SESSION_ID").unwrap_or_default(),
             started_at,
-        };
+        );
         match &options.request_id {
             Some(request) => subrequests::subrequest(&bridge, &options, &env, request)
                 .await
@@ -118,17 +96,4 @@ async fn run() -> i32 {
 enum Outcome {
     Image(result::Built),
     Metadata(std::collections::BTreeMap<String, Vec<u8>>),
-}
-
-fn host_platform() -> Platform {
-    let architecture = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    Platform {
-        os: "linux".into(),
-        architecture: architecture.into(),
-        variant: None,
-    }
 }

@@ -77,6 +77,37 @@ pub struct Environment {
     pub started_at: i64,
 }
 
+impl Environment {
+    /// What BuildKit's Ping answered: MergeOp (LLB cap `mergeop`), attestations in a result
+    /// (frontend cap `reference.attestations`) and the workers' platforms, the first one the
+    /// worker's own (this binary's platform when BuildKit names none).
+    pub fn from_pong(
+        pong: &bollard_buildkit_proto::moby::buildkit::v1::frontend::PongResponse,
+        session_id: String,
+        started_at: i64,
+    ) -> Environment {
+        let enabled = |caps: &[bollard_buildkit_proto::moby::buildkit::v1::apicaps::ApiCap],
+                       id: &str| caps.iter().any(|c| c.id == id && c.enabled);
+        let worker_platforms: Vec<Platform> = pong
+            .workers
+            .iter()
+            .flat_map(|w| w.platforms.iter())
+            .map(Platform::from_pb)
+            .collect();
+        Environment {
+            session_id,
+            worker_platform: worker_platforms
+                .first()
+                .cloned()
+                .unwrap_or_else(Platform::host),
+            worker_platforms,
+            has_merge_op: enabled(&pong.llb_caps, "mergeop"),
+            has_attestations: enabled(&pong.frontend_api_caps, "reference.attestations"),
+            started_at,
+        }
+    }
+}
+
 /// BuildKit's gateway messages are at most 16 MiB (containerd's default), so a ReadFile of a
 /// bigger file fails; files that can be large are read in ranges of this size.
 pub const READ_CHUNK: u64 = 8 << 20;
@@ -153,6 +184,60 @@ impl crate::error::UserError {
 mod tests {
     use super::*;
     use crate::buildkit::fake_gateway::{FakeGateway, MAX_MESSAGE};
+    use bollard_buildkit_proto::moby::buildkit::v1::{apicaps::ApiCap, frontend, types};
+
+    fn cap(id: &str, enabled: bool) -> ApiCap {
+        ApiCap {
+            id: id.into(),
+            enabled,
+            ..Default::default()
+        }
+    }
+
+    fn platform(os: &str, architecture: &str, variant: &str) -> pb::Platform {
+        pb::Platform {
+            os: os.into(),
+            architecture: architecture.into(),
+            variant: variant.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_environment_is_read_from_buildkits_ping() {
+        let pong = frontend::PongResponse {
+            frontend_api_caps: vec![cap("reference.attestations", true)],
+            llb_caps: vec![cap("mergeop", false), cap("diffop", true)],
+            workers: vec![types::WorkerRecord {
+                platforms: vec![
+                    platform("linux", "x86_64", ""),
+                    platform("linux", "arm", "v7"),
+                ],
+                ..Default::default()
+            }],
+        };
+        let env = Environment::from_pong(&pong, "s".into(), 7);
+        assert!(env.has_attestations);
+        // A cap BuildKit names but disables is not there.
+        assert!(!env.has_merge_op);
+        assert_eq!(env.worker_platform, Platform::parse("linux/amd64").unwrap());
+        assert_eq!(
+            env.worker_platforms,
+            [
+                Platform::parse("linux/amd64").unwrap(),
+                Platform::parse("linux/arm/v7").unwrap()
+            ]
+        );
+        assert_eq!((env.session_id.as_str(), env.started_at), ("s", 7));
+        // No worker named: this binary's own platform, no caps.
+        let env = Environment::from_pong(&frontend::PongResponse::default(), String::new(), 0);
+        assert_eq!(env.worker_platform, Platform::host());
+        assert!(env.worker_platforms.is_empty() && !env.has_merge_op && !env.has_attestations);
+        assert!(
+            ["amd64", "arm64"].contains(&Platform::host().architecture.as_str())
+                || !cfg!(any(target_arch = "x86_64", target_arch = "aarch64"))
+        );
+    }
 
     /// Go's mode bits (as `read_dir` reports them) have one definition, which every other file
     /// uses by name.

@@ -36,6 +36,25 @@ impl Platform {
         }
     }
 
+    /// A platform as BuildKit reports it (a worker's), with the architecture normalised as
+    /// `parse` does and an empty variant as none.
+    pub fn from_pb(platform: &bollard_buildkit_proto::pb::Platform) -> Platform {
+        Platform {
+            os: platform.os.clone(),
+            architecture: normalize_arch(&platform.architecture).to_string(),
+            variant: Some(platform.variant.clone()).filter(|v| !v.is_empty()),
+        }
+    }
+
+    /// The platform this binary runs on: the worker's when BuildKit names none.
+    pub fn host() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: normalize_arch(std::env::consts::ARCH).to_string(),
+            variant: None,
+        }
+    }
+
     /// The Nix system for this platform, e.g. `x86_64-linux` for linux/amd64.
     pub fn nix_system(&self) -> Option<&'static str> {
         if self.os != "linux" {
