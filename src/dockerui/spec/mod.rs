@@ -286,10 +286,11 @@ impl Spec {
         Ok(Spec {
             mode,
             build_file,
-            build_file_in_context: (target.source == "--file").then(|| target.nix_file.clone()),
+            build_file_in_context: (target.source == target::FileSource::File)
+                .then(|| target.nix_file.clone()),
             nix_file: target.nix_file,
             flake: target.flake,
-            nix_file_defaulted: target.defaulted,
+            nix_file_defaulted: target.source == target::FileSource::Default,
             attrs: target.attrs,
             nix_image,
             platform: platforms[0].clone(),

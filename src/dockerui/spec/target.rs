@@ -10,11 +10,33 @@ use super::{option_error, Mode, SpecError, DEFAULT_NIX_FILE};
 pub(super) struct NixTarget {
     pub(super) nix_file: String,
     /// Which option named the file.
-    pub(super) source: &'static str,
+    pub(super) source: FileSource,
     pub(super) flake: bool,
-    pub(super) defaulted: bool,
     /// The attributes, in the order given (none: the file's value itself).
     pub(super) attrs: Vec<String>,
+}
+
+/// What named the Nix file: a decision other parts act on (a defaulted file that is missing is
+/// explained differently, the `-f` file is read from the context as it is), and the option an
+/// error about it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FileSource {
+    BuildArg,
+    File,
+    Directive,
+    Default,
+}
+
+impl FileSource {
+    /// The option as an error names it.
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            FileSource::BuildArg => "build arg NIX_FILE",
+            FileSource::File => "--file",
+            FileSource::Directive => "the # nix= directive",
+            FileSource::Default => "the default",
+        }
+    }
 }
 
 /// The Nix file from NIX_FILE, `-f` or `# nix=` (a `dir#attr` there names a flake and its
@@ -27,24 +49,24 @@ pub(super) fn nix_target(
     directives: &syntax::Directives,
 ) -> Result<NixTarget, SpecError> {
     let (mut nix_file, source) = match (options.build_arg(args::NIX_FILE), mode) {
-        (Some(file), _) => (file.to_string(), "build arg NIX_FILE"),
+        (Some(file), _) => (file.to_string(), FileSource::BuildArg),
         // buildx sends only the base name of `-f`; where it also said which directory of the
         // context holds the file (in a git checkout), that directory is used.
         (None, Mode::Nix) => match options.build_file_dir_in_context.as_deref() {
-            Some(dir) if !dir.is_empty() => (format!("{dir}/{base_name}"), "--file"),
-            _ => (base_name.to_string(), "--file"),
+            Some(dir) if !dir.is_empty() => (format!("{dir}/{base_name}"), FileSource::File),
+            _ => (base_name.to_string(), FileSource::File),
         },
         (None, Mode::Dockerfile) => match &directives.nix {
-            Some(file) => (file.clone(), "the # nix= directive"),
-            None => (DEFAULT_NIX_FILE.to_string(), "the default"),
+            Some(file) => (file.clone(), FileSource::Directive),
+            None => (DEFAULT_NIX_FILE.to_string(), FileSource::Default),
         },
     };
     // `# nix=.#attr` (or `sub/dir#attr`, or several installables of one flake, `.#a .#b`): the
     // flake in that directory, those attributes.
     let mut flake_attrs = Vec::new();
     if nix_file.contains('#') {
-        let (dir, attrs) =
-            flake_installables(&nix_file).map_err(|message| option_error(source, message))?;
+        let (dir, attrs) = flake_installables(&nix_file)
+            .map_err(|message| option_error(source.label(), message))?;
         nix_file = if dir.is_empty() || dir == "." {
             "flake.nix".to_string()
         } else {
@@ -52,7 +74,7 @@ pub(super) fn nix_target(
         };
         flake_attrs = attrs;
     }
-    validate_relative_path(&nix_file).map_err(|message| option_error(source, message))?;
+    validate_relative_path(&nix_file).map_err(|message| option_error(source.label(), message))?;
     let named = match (
         &options.target,
         options.build_arg(args::NIX_ATTR),
@@ -73,13 +95,13 @@ pub(super) fn nix_target(
             attrs
         }
         None => {
-            validate_attrs(&flake_attrs).map_err(|message| option_error(source, message))?;
+            validate_attrs(&flake_attrs)
+                .map_err(|message| option_error(source.label(), message))?;
             flake_attrs
         }
     };
     Ok(NixTarget {
         flake: nix_file == "flake.nix" || nix_file.ends_with("/flake.nix"),
-        defaulted: source == "the default",
         source,
         nix_file,
         attrs,
