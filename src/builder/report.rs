@@ -267,19 +267,43 @@ pub async fn read_build_result<G: Gateway>(
         attributes,
     )
     .await?;
-    let (main, others, packages) = read_root_packages(gateway, reference, &profile, sbom).await;
+    let locate = |_: &StorePath| reference.to_string();
+    Ok(read_result(
+        gateway,
+        (results, closure, profile),
+        reference,
+        sbom,
+        locate,
+    )
+    .await)
+}
+
+/// The rest of a build's result, read alike in both plans once the results, the closure and the
+/// profile are known: the packages' facts (from `packages_ref`, the step that evaluated them),
+/// the main package's programs, the CA bundle and the time zones, each file read from the ref
+/// `locate` gives for its store path.
+pub async fn read_result<G: Gateway>(
+    gateway: &G,
+    (results, closure, profile): (Vec<StorePath>, closure::Closure, Profile),
+    packages_ref: &str,
+    sbom: bool,
+    locate: impl Fn(&StorePath) -> String + Copy,
+) -> BuildResult {
+    let (main, others, packages) = read_root_packages(gateway, packages_ref, &profile, sbom).await;
     let executables = read_executables(
         gateway,
-        reference,
+        &locate(&main.path),
         &format!("{}/bin", main.path),
         &profile.root_links,
     )
     .await;
-    let locate = |_: &StorePath| reference.to_string();
-    let ca_bundle =
-        nixpkgs_files::find_ca_bundle(gateway, &closure, &profile.roots(), locate).await;
-    let tz_dir = nixpkgs_files::find_tz_dir(gateway, &profile.roots(), locate).await;
-    Ok(BuildResult {
+    let roots = profile.roots();
+    let (ca_bundle, tz_dir) = futures_util::future::join(
+        nixpkgs_files::find_ca_bundle(gateway, &closure, &roots, locate),
+        nixpkgs_files::find_tz_dir(gateway, &roots, locate),
+    )
+    .await;
+    BuildResult {
         work: String::new(),
         packages,
         closure,
@@ -291,7 +315,7 @@ pub async fn read_build_result<G: Gateway>(
         ca_bundle,
         tz_dir,
         collisions: profile.collisions,
-    })
+    }
 }
 
 /// The build's results (`path` of `reference`), one store path a line; at least one.

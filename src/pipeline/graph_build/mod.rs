@@ -15,11 +15,10 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-use futures_util::future::{join, try_join3};
+use futures_util::future::try_join3;
 
 use crate::builder::architecture;
 use crate::builder::contract;
-use crate::builder::nixpkgs_files;
 use crate::builder::report;
 use crate::buildkit::gateway::Gateway;
 use crate::buildkit::llb::{self, Output};
@@ -169,54 +168,38 @@ async fn read_result<G: Gateway>(
         spec.attrs.len(),
     )
     .await?;
-    let (main, others, packages) =
-        report::read_root_packages(gateway, &evaluation.eval_ref, &profile, spec.sbom.is_some())
-            .await;
-    let roots = profile.roots();
-    // The final step's root, solved only when a file to read is upstream of it.
+    // The final step's root is solved only when a file to read is upstream of it: the main
+    // package's, a root package's, a cacert's (or, for a foreign platform, any program's).
     let foreign = plan::host_system(spec).is_some();
+    let roots = profile.roots();
     let cacerts = closure
         .paths
         .keys()
         .filter(|p| p.name().starts_with("nss-cacert"));
-    let to_read: Vec<&StorePath> = std::iter::once(&main.path)
+    let to_read: Vec<&StorePath> = results
+        .iter()
+        .take(1)
         .chain(roots.iter())
         .chain(cacerts)
         .collect();
     let reader = holders
         .reader(gateway, built, &evaluation.graph, foreign, &to_read)
         .await?;
-    let executables = report::read_executables(
-        gateway,
-        &reader.reference(&main.path),
-        &format!("{}/bin", main.path),
-        &profile.root_links,
-    )
-    .await;
     let locate = |path: &StorePath| reader.reference(path);
-    let (ca_bundle, tz_dir) = join(
-        nixpkgs_files::find_ca_bundle(gateway, &closure, &roots, locate),
-        nixpkgs_files::find_tz_dir(gateway, &roots, locate),
+    let mut result = report::read_result(
+        gateway,
+        (results, closure, profile),
+        &evaluation.eval_ref,
+        spec.sbom.is_some(),
+        locate,
     )
     .await;
+    result.work = holders::work_summary(&evaluation.graph, &ran_at, started_at, pins);
     eprintln!(
         "nix-frontend: closure of {} paths, {} bytes",
-        closure.paths.len(),
-        closure.total_nar_size()
+        result.closure.paths.len(),
+        result.closure.total_nar_size()
     );
-    let result = BuildResult {
-        packages,
-        closure,
-        results,
-        main,
-        others,
-        root_links: profile.root_links,
-        executables,
-        ca_bundle,
-        tz_dir,
-        collisions: profile.collisions,
-        work: holders::work_summary(&evaluation.graph, &ran_at, started_at, pins),
-    };
     if foreign {
         architecture::check_programs(gateway, &spec.platform, &result, |path| {
             reader.try_reference(path)

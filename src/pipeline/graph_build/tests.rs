@@ -478,30 +478,24 @@ fn a_closure_path_no_step_holds_is_refused() {
 
 #[test]
 fn a_failed_step_is_reported_with_its_name_and_nix_text() {
-    let mut g = good();
-    g.tree(DEP_STEP)
-        .file(&format!("/nf/status/{}", base(DEP_DRV)), "build-failed\n")
-        .file(
-            &format!("/nf/log/{}", base(DEP_DRV)),
-            "error: builder for '/nix/store/x.drv' failed with exit code 1",
-        );
-    g.tree(APP_STEP)
-        .file(&format!("/nf/status/{}", base(APP_DRV)), "skipped\n");
+    let mut g = failing_with("error: builder for '/nix/store/x.drv' failed with exit code 1");
     expect_error(&mut g, "failed in step \"build expensive-dep-1.0\"");
     expect_error(&mut good_with_failure(), "failed with exit code 1");
 }
 
-fn good_with_failure() -> FakeGateway {
+/// The dependency's step failed with `log`, so the app's was skipped.
+fn failing_with(log: &str) -> FakeGateway {
     let mut g = good();
     g.tree(DEP_STEP)
         .file(&format!("/nf/status/{}", base(DEP_DRV)), "build-failed\n")
-        .file(
-            &format!("/nf/log/{}", base(DEP_DRV)),
-            "failed with exit code 1",
-        );
+        .file(&format!("/nf/log/{}", base(DEP_DRV)), log);
     g.tree(APP_STEP)
         .file(&format!("/nf/status/{}", base(APP_DRV)), "skipped\n");
     g
+}
+
+fn good_with_failure() -> FakeGateway {
+    failing_with("failed with exit code 1")
 }
 
 #[test]
