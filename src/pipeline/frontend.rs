@@ -50,8 +50,8 @@ pub async fn build<G: Gateway>(
             ))
             .await;
     }
-    // The platforms build concurrently (an emulated one no longer adds its whole time to the
-    // native one's); each step's progress name carries its platform.
+    // The platforms build concurrently (an emulated one's time runs beside the native one's);
+    // each step's progress name carries its platform.
     let builds: Vec<_> = spec
         .platforms
         .iter()

@@ -23,8 +23,8 @@ pub const NIX_COLLISIONS: &str = "NIX_COLLISIONS";
 /// tag. Every release tag since 2.23 is amd64 and arm64: NixOS/nix's
 /// maintainers/upload-release.pl pushes both images and a manifest list for the tag, and
 /// dies if either is missing (commit 6df07f3e81, after NixOS/nix#10648), before it tags the
-/// release in git; the 2.35.2 git tag is that script's. No public source here shows the
-/// digest verbatim, so it is not pinned by one (a wrong pin would fail every first build).
+/// release in git; the 2.35.2 git tag is that script's. It is not pinned by a digest: none
+/// could be checked from here, and a wrong pin would fail every first build.
 /// The resolved digest is shown in the progress (`builder image …@sha256:…`) and keys the
 /// caches; pin your own with `NIX_IMAGE=nixos/nix:TAG@sha256:…`.
 pub const DEFAULT_NIX_IMAGE: &str = "docker.io/nixos/nix:2.35.2";
