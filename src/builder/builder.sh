@@ -56,8 +56,6 @@ set -- $(cat "$meta/roots")
 echo "building $*" >&2
 logged "$meta/results" nix-store --realise "$@" || finish build-failed
 
-# shellcheck disable=SC2046
-nf_closure_json $(cat "$meta/results") >"$meta/closure.json" 2>"$meta/log" || finish build-failed
 
 # The closure out of the persistent store, in one copy. The list goes through a file, not a
 # pipe, so that a failing nix-store ends the step here.
@@ -68,11 +66,10 @@ logged "$meta/requisites" nix-store --query --requisites $(cat "$meta/results") 
 cp -a $(cat "$meta/requisites") /out/nix/store/ ||
   { echo "copying the closure out of the store failed" >"$meta/log"; finish build-failed; }
 
-# The image's root from its packages; a collision stops the build unless NIX_COLLISIONS=first.
+# The manifest: the closure, and the image's root from its packages; a collision stops the
+# build unless NIX_COLLISIONS=first.
 # shellcheck disable=SC2046 # derivation paths have no spaces or glob characters
-nf_profile_roots "$meta/results" $(cat "$meta/roots") >"$meta/profile-roots" ||
-  { echo "listing the image's packages failed" >>"$meta/log"; finish build-failed; }
-nf_image_root "$meta/profile-roots" "$meta/root" "$meta/collisions" "$meta/profile" "$meta/log"
+nf_manifest "$meta" "$meta/log" $(cat "$meta/roots") || finish build-failed
 # NIX_CACHE_PUSH: the closure to the binary cache; a failed push is a warning in the log, the
 # image is still right.
 if [ -n "${NF_CACHE_PUSH:-}" ]; then

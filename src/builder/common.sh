@@ -340,6 +340,23 @@ nf_profile_links() {
   done
 }
 
+# The image's manifest in directory $1, from $1/results (the build's outputs, one per line) and
+# the attributes' roots "$@" after $2: closure.json (nf_closure_json), profile-roots
+# (nf_profile_roots) and the image's root (nf_image_root: root/, collisions, profile); Nix's
+# errors go to the log file $2. builder.sh and realise.sh's final group both write it here.
+nf_manifest() {
+  nf_manifest_dir=$1
+  nf_manifest_log=$2
+  shift 2
+  # shellcheck disable=SC2046 # store paths have no spaces or glob characters
+  nf_closure_json $(cat "$nf_manifest_dir/results") >"$nf_manifest_dir/closure.json" 2>"$nf_manifest_log" ||
+    return 1
+  nf_profile_roots "$nf_manifest_dir/results" "$@" >"$nf_manifest_dir/profile-roots" ||
+    { echo "listing the image's packages failed" >>"$nf_manifest_log"; return 1; }
+  nf_image_root "$nf_manifest_dir/profile-roots" "$nf_manifest_dir/root" "$nf_manifest_dir/collisions" \
+    "$nf_manifest_dir/profile" "$nf_manifest_log"
+}
+
 # The closure manifest of the store paths "$@": `nix path-info --json --recursive` in the format
 # closure.json is read in (paths as keys, narSize, references). Nix 2.33 and later want the format
 # named (`--json-format 1`; without it a warning, an error in a later release); earlier ones do not

@@ -277,6 +277,20 @@ fn every_path_is_known_to_both_sides() {
         }
         used.extend(paths_in(&code, &meta, &result));
     }
+    // common.sh's nf_manifest writes the manifest's files into the directory its caller names.
+    let common = code(scripts::COMMON.text);
+    let start = common
+        .find("nf_manifest() {")
+        .expect("common.sh defines nf_manifest");
+    let body = &common[start..start + common[start..].find("\n}\n").expect("its end")];
+    for script in shell_scripts() {
+        for dir in ["$meta", "$result"] {
+            if code(script.text).contains(&format!("nf_manifest \"{dir}\"")) {
+                let written = body.replace("$nf_manifest_dir/", &format!("{dir}/"));
+                used.extend(paths_in(&written, &meta, &result));
+            }
+        }
+    }
     let listed: BTreeSet<String> = contract::output_paths()
         .iter()
         .map(|path| format!("{}{path}", contract::OUT))

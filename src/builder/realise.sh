@@ -96,10 +96,7 @@ if [ "${NF_FINAL:-}" = 1 ]; then
   mkdir -p "$result/root" "$result/tmp"
   chmod 1777 "$result/tmp"
   cp /tmp/nf-results "$result/results"
-  # shellcheck disable=SC2046
-  nf_closure_json $(cat /tmp/nf-results) >"$result/closure.json" 2>"$nf_log" || finish build-failed
-  nf_profile_roots "$result/results" "$@" >"$result/profile-roots" || finish build-failed
-  nf_image_root "$result/profile-roots" "$result/root" "$result/collisions" "$result/profile" "$nf_log"
+  nf_manifest "$result" "$nf_log" "$@" || finish build-failed
   # Which group made each path upstream (their lists, `/nf/new/<group>:<path>` lines): the
   # frontend then takes each layer from its step without reading every step's output.
   set -- /nf/new/*
