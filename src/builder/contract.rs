@@ -166,6 +166,9 @@ pub mod vars {
     pub const SBOM: &str = "NF_SBOM";
     /// eval.sh: the largest source written as a NAR for the build steps to carry.
     pub const NAR_MAX_BYTES: &str = "NF_NAR_MAX_BYTES";
+    /// eval.sh: where Nix keeps its cache of what the binary caches hold (`XDG_CACHE_HOME`), a
+    /// BuildKit cache mount (`NIX_CACHE_DIR` outside `vars`).
+    pub const NIX_CACHE_DIR: &str = "NF_NIX_CACHE_DIR";
     /// realise.sh: the group's id, the number of its roots and each root, 1 for the final group.
     pub const GROUP: &str = "NF_GROUP";
     /// pin.sh: the input to fetch, as JSON (`nix::pins::Pin::json`); NF_GROUP is its number.
@@ -183,7 +186,7 @@ pub mod vars {
     pub const COLLISIONS: &str = "NF_COLLISIONS";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 24] = [
+    pub const ALL: [&str; 25] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
@@ -201,6 +204,7 @@ pub mod vars {
         CONTEXT,
         SBOM,
         NAR_MAX_BYTES,
+        NIX_CACHE_DIR,
         GROUP,
         ROOT_COUNT,
         ROOT,
@@ -314,6 +318,9 @@ pub const PUSH_LOG_DIR: &str = "/nf/push-log";
 pub const PUSH_WORDS: [&str; 2] = ["ok", "failed"];
 /// realise.sh's input: the sources' NARs to restore, `<dir>/<base name>`.
 pub use crate::nix::inline_inputs::RESTORE_DIR;
+/// The evaluation's cache mount for Nix's own cache (`vars::NIX_CACHE_DIR`): what the binary
+/// caches said of each path, kept across evaluations on one builder.
+pub const NIX_CACHE_DIR: &str = "/nf-nix-cache";
 /// Where named context `<index>` is mounted in a step that evaluates.
 pub const CONTEXTS_DIR: &str = "/nf-contexts";
 /// Where `--secret id=netrc` appears in the builder (common.sh adds it to Nix's settings).

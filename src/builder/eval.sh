@@ -28,6 +28,16 @@ mkdir -p "$meta" /out/nix/store
 date +%s >"$meta/ran-at"
 tools=$(dirname "$0")
 . "$tools/common.sh"
+# Nix's cache of what the binary caches hold is a BuildKit cache mount: a re-evaluation asks
+# them only about paths they had not been asked about. A path a cache lacked, and an input
+# without a hash, are asked for again every time, as without the mount.
+if [ -n "${NF_NIX_CACHE_DIR:-}" ]; then
+  export XDG_CACHE_HOME="$NF_NIX_CACHE_DIR"
+  NIX_CONFIG="${NIX_CONFIG:-}
+narinfo-cache-negative-ttl = 0
+tarball-ttl = 0"
+  export NIX_CONFIG
+fi
 
 # Inputs pinned by their hash that pin.sh fetched ahead (merged into this root): registered, so
 # that Nix finds them valid and fetches nothing.

@@ -71,7 +71,22 @@ pub fn eval_stage(
     }
     let mut env = evaluation_env(spec, builder);
     env.push(format!("{}={MAX_INLINE_SOURCE_BYTES}", vars::NAR_MAX_BYTES));
+    env.push(format!(
+        "{}={}",
+        vars::NIX_CACHE_DIR,
+        super::contract::NIX_CACHE_DIR
+    ));
     let mut exec = nix_exec(spec, scripts::EVAL, env, "/src", image, network_mode(spec));
+    // Shared by every evaluation on this builder: Nix's SQLite cache takes its own locks.
+    exec.mount(
+        super::contract::NIX_CACHE_DIR,
+        "",
+        llb::MountKind::Cache {
+            id: "nix-frontend-nix-cache".into(),
+            sharing: pb::CacheSharingOpt::Shared,
+            from: None,
+        },
+    );
     super::mount_sources(&mut exec, sources);
     let out = exec.output(OUT, None);
     let meta = Meta::named(eval_step_name(spec)).ignoring_cache(spec.no_cache);
