@@ -271,8 +271,11 @@ pub const DRY_RUN: &str = "/.nix-frontend/dry-run";
 /// eval.sh: `nix path-info --json` of the paths to fetch, `<dir>/<i>` from substituter `i` in
 /// Nix's order, where that cache could be asked.
 pub const FETCH_INFO_DIR: &str = "/.nix-frontend/fetch-info";
-/// eval.sh: a source's NAR, `<dir>/<base name>`; the .drv files in one file, and their sizes.
-pub use crate::nix::inline_inputs::{DERIVATION_FILES, DERIVATION_SIZES, SOURCE_NAR_DIR};
+/// eval.sh: a source's NAR, `<dir>/<base name>`; the .drv files in one file (concatenated), and
+/// their sizes (see `nix::inline_inputs::split_derivations`).
+pub const SOURCE_NAR_DIR: &str = "/.nix-frontend/nar";
+pub const DERIVATION_FILES: &str = "/.nix-frontend/drv-files";
+pub const DERIVATION_SIZES: &str = "/.nix-frontend/drv-sizes";
 /// builder.sh: Nix's stderr of a failed push to `NIX_CACHE_PUSH` (a warning in the build log;
 /// the frontend does not read it).
 pub const PUSH_LOG: &str = "/.nix-frontend/push-log";
@@ -317,7 +320,7 @@ pub const PUSH_LOG_DIR: &str = "/nf/push-log";
 /// The words push.sh writes: a failed push is a warning, never a failed build.
 pub const PUSH_WORDS: [&str; 2] = ["ok", "failed"];
 /// realise.sh's input: the sources' NARs to restore, `<dir>/<base name>`.
-pub use crate::nix::inline_inputs::RESTORE_DIR;
+pub const RESTORE_DIR: &str = "/nf/nar";
 /// The evaluation's cache mount for Nix's own cache (`vars::NIX_CACHE_DIR`): what the binary
 /// caches said of each path, kept across evaluations on one builder.
 pub const NIX_CACHE_DIR: &str = "/nf-nix-cache";

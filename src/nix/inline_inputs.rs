@@ -31,13 +31,6 @@ pub const MAX_INLINE_SOURCE_BYTES: u64 = 5 << 19;
 /// 0.15 (Docker 26) takes gateway messages of at most 4 MiB (16 MiB later); a MiB is left for
 /// the rest of the LLB.
 pub const INLINE_BUDGET_BYTES: u64 = 3 << 20;
-/// The evaluation's .drv files, concatenated, and their sizes (see `split_derivations`).
-pub const DERIVATION_FILES: &str = "/.nix-frontend/drv-files";
-pub const DERIVATION_SIZES: &str = "/.nix-frontend/drv-sizes";
-/// Where the evaluation leaves a source's NAR, under its output (`<dir>/<base name>`).
-pub const SOURCE_NAR_DIR: &str = "/.nix-frontend/nar";
-/// Where a build step finds the NARs to restore (`<dir>/<base name>`).
-pub const RESTORE_DIR: &str = "/nf/nar";
 
 /// Which paths of the groups' derivation closures are carried in the LLB: every .drv file when
 /// together they fit the budget (else none), then sources from the smallest up while each is at

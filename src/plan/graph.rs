@@ -22,13 +22,14 @@ use bollard_buildkit_proto::pb;
 use super::step::realise_env;
 use super::step::{host_system, network_mode, nix_exec, where_it_runs};
 use super::{builder_image, evaluation_env, platform_prefixed, BuilderImage};
+use crate::builder::contract::RESTORE_DIR;
 use crate::builder::contract::{scripts, vars};
 use crate::buildkit::llb::{self, Meta, Output};
 use crate::dockerui::spec::Spec;
 use crate::nix::closure::StorePath;
 use crate::nix::derivation;
 use crate::nix::drvgraph::{Graph, Group};
-use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES, RESTORE_DIR};
+use crate::nix::inline_inputs::{InlineInputs, MAX_INLINE_SOURCE_BYTES};
 
 /// Where realise.sh leaves the final group's manifest and each group's status, log, time and
 /// records (the contract's).

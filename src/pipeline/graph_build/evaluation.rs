@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::{join, try_join, try_join3, try_join_all};
 
 use crate::builder::contract;
+use crate::builder::contract::{DERIVATION_FILES, DERIVATION_SIZES, SOURCE_NAR_DIR};
 use crate::builder::report::{self, invalid};
 use crate::buildkit::gateway::{is_regular_file, read_whole_file, Gateway};
 use crate::buildkit::llb::Output;
@@ -14,9 +15,7 @@ use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::nix::closure::{Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
-use crate::nix::inline_inputs::{
-    self, InlineInputs, DERIVATION_FILES, DERIVATION_SIZES, MAX_INLINE_SOURCE_BYTES, SOURCE_NAR_DIR,
-};
+use crate::nix::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES};
 use crate::nix::pins::Pin;
 use crate::pipeline::assemble::debug_dump;
 use crate::plan::graph as graph_plan;
