@@ -75,8 +75,8 @@ assert licenses == [("app", "MIT"), ("data", "MIT"), ("tools", "Apache-2.0")], l
       "NIX_COLLISIONS=first"
     check "[$plan] NIX_COLLISIONS=first: the first package listed wins" build "$dir" -f "$dir/default.nix" \
       --target "shell otherShell" --build-arg NIX_COLLISIONS=first --build-arg "NIX_PLAN=$plan" -t "$T/collision-first-$plan"
-    check "[$plan] ... /bin/sh is the first's" \
-      bash -c "[ \"\$(docker run --rm --entrypoint /bin/sh $T/collision-first-$plan)\" = 'the first shell' ]"
+    check "[$plan] ... /bin/sh is the first's" bash -c \
+      "out=\$(docker run --rm --entrypoint /bin/sh $T/collision-first-$plan 2>&1); [ \"\$out\" = 'the first shell' ] || { printf '    | %s\n' \"\$out\"; false; }"
     check "[$plan] ... with a warning naming both" bash -c \
       "grep -qE 'bin/sh is in both /nix/store/[a-z0-9]{32}-shell-1.0 and /nix/store/[a-z0-9]{32}-other-shell-1.0' '$work/build.log'"
   done
