@@ -14,10 +14,7 @@ pub async fn find_ca_bundle<G: Gateway>(
     locate: impl Fn(&StorePath) -> String,
 ) -> Option<String> {
     const BUNDLE: &str = "etc/ssl/certs/ca-bundle.crt";
-    let cacerts = closure
-        .paths
-        .keys()
-        .filter(|p| p.name().starts_with("nss-cacert"));
+    let cacerts = cacert_paths(closure);
     for path in roots.iter().chain(cacerts) {
         if let Ok(entries) = gateway
             .read_dir(&locate(path), &format!("{path}/etc/ssl/certs"))
@@ -52,4 +49,13 @@ pub async fn find_tz_dir<G: Gateway>(
         }
     }
     None
+}
+
+/// nixpkgs' cacert packages (`nss-cacert`) in the closure, where `find_ca_bundle` looks after
+/// the roots.
+pub fn cacert_paths(closure: &closure::Closure) -> impl Iterator<Item = &StorePath> {
+    closure
+        .paths
+        .keys()
+        .filter(|p| p.name().starts_with("nss-cacert"))
 }

@@ -172,10 +172,7 @@ async fn read_result<G: Gateway>(
     // package's, a root package's, a cacert's (or, for a foreign platform, any program's).
     let foreign = plan::host_system(spec).is_some();
     let roots = profile.roots();
-    let cacerts = closure
-        .paths
-        .keys()
-        .filter(|p| p.name().starts_with("nss-cacert"));
+    let cacerts = crate::builder::nixpkgs_files::cacert_paths(&closure);
     let to_read: Vec<&StorePath> = results
         .iter()
         .take(1)
