@@ -18,6 +18,8 @@
 #   NF_COLLISIONS       first: the package listed first wins a collision in root/ (else an error)
 #   NF_OFFLINE          1 in a graph plan's build step without the network: no binary cache is
 #                       asked (common.sh; never set for this step)
+#   NF_NAR_CACHE        1 in a graph plan's substitute step whose files BuildKit downloaded: Nix
+#                       substitutes from them alone (common.sh; never set for this step)
 #
 # It always exits 0 once it has written $meta/status, so that the frontend can read Nix's own
 # error text and report it with the file and line; the frontend turns a failure into the build's

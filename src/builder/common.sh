@@ -42,6 +42,13 @@ if [ "${NF_OFFLINE:-}" = 1 ]; then
   nf_settings="$nf_settings
 substitute = false"
 fi
+# A substitute step whose files BuildKit downloaded (NF_NAR_CACHE=1) substitutes from them alone:
+# a local binary cache of their narinfos, whose signatures and NAR hashes Nix checks as over HTTP.
+if [ "${NF_NAR_CACHE:-}" = 1 ]; then
+  nf_nar_cache=/nf/nar-cache
+  nf_settings="$nf_settings
+substituters = file://$nf_nar_cache"
+fi
 if [ -n "$nf_settings" ]; then
   NIX_CONFIG="${NIX_CONFIG:-}
 $nf_settings"

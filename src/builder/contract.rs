@@ -179,6 +179,9 @@ pub mod vars {
     /// realise.sh: 1 when the build step has no network; Nix then asks no binary cache
     /// (common.sh).
     pub const OFFLINE: &str = "NF_OFFLINE";
+    /// realise.sh: 1 when a substitute step's files were downloaded by BuildKit into
+    /// `NAR_CACHE_DIR`; Nix substitutes from there alone (common.sh).
+    pub const NAR_CACHE: &str = "NF_NAR_CACHE";
     /// `NIX_CACHE_PUSH`: the binary cache to copy what was built to (builder.sh, push.sh).
     pub const CACHE_PUSH: &str = "NF_CACHE_PUSH";
     /// `first` when the package listed first wins a collision in the root links (builder.sh,
@@ -186,7 +189,7 @@ pub mod vars {
     pub const COLLISIONS: &str = "NF_COLLISIONS";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 25] = [
+    pub const ALL: [&str; 26] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
@@ -210,6 +213,7 @@ pub mod vars {
         ROOT,
         FINAL,
         OFFLINE,
+        NAR_CACHE,
         CACHE_PUSH,
         PIN,
     ];
@@ -271,6 +275,9 @@ pub const DRY_RUN: &str = "/.nix-frontend/dry-run";
 /// eval.sh: `nix path-info --json` of the paths to fetch, `<dir>/<i>` from substituter `i` in
 /// Nix's order, where that cache could be asked.
 pub const FETCH_INFO_DIR: &str = "/.nix-frontend/fetch-info";
+/// eval.sh: the substituters in Nix's order (`fetch-info/<i>` is the answer of the `i`-th),
+/// separated by spaces; absent when a netrc was given (BuildKit cannot download with it).
+pub const SUBSTITUTERS: &str = "/.nix-frontend/substituters";
 /// eval.sh: a source's NAR, `<dir>/<base name>`; the .drv files in one file (concatenated), and
 /// their sizes (see `nix::inline_inputs::split_derivations`).
 pub const SOURCE_NAR_DIR: &str = "/.nix-frontend/nar";
@@ -321,6 +328,9 @@ pub const PUSH_LOG_DIR: &str = "/nf/push-log";
 pub const PUSH_WORDS: [&str; 2] = ["ok", "failed"];
 /// realise.sh's input: the sources' NARs to restore, `<dir>/<base name>`.
 pub const RESTORE_DIR: &str = "/nf/nar";
+/// realise.sh's input in a substitute step whose files BuildKit downloaded: a `file://` binary
+/// cache (`nix-cache-info`, the paths' narinfos, each file under `nar/<its SHA-256>/`).
+pub const NAR_CACHE_DIR: &str = "/nf/nar-cache";
 /// The evaluation's cache mount for Nix's own cache (`vars::NIX_CACHE_DIR`): what the binary
 /// caches said of each path, kept across evaluations on one builder.
 pub const NIX_CACHE_DIR: &str = "/nf-nix-cache";
@@ -359,6 +369,7 @@ pub fn output_paths() -> Vec<String> {
         RECORDS,
         DRY_RUN,
         FETCH_INFO_DIR,
+        SUBSTITUTERS,
         SOURCE_NAR_DIR,
         DERIVATION_FILES,
         DERIVATION_SIZES,
@@ -407,6 +418,7 @@ pub fn input_paths() -> Vec<String> {
         PIN_RECORDS_DIR,
         NEW_DIR,
         RESTORE_DIR,
+        NAR_CACHE_DIR,
         CONTEXTS_DIR,
         NETRC_SECRET,
     ]

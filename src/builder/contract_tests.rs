@@ -156,6 +156,37 @@ fn the_steps_set_every_variable_and_no_other() {
         8,
     )
     .unwrap();
+    // A substitute step whose file BuildKit downloads (NF_NAR_CACHE).
+    let mut graph_of = graph_of;
+    let fetched =
+        crate::nix::closure::StorePath::parse("/nix/store/2c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-lib")
+            .unwrap();
+    let info = serde_json::json!({
+        "url": "nar/a.nar.xz", "compression": "xz", "signatures": ["k-1:c2ln"],
+        "downloadHash": "sha256-zXBBtlUs4SBjNLuNm7a1RCcQh7xD6BrPpN6KhkzzfSY=",
+        "narHash": "sha256-EFUdrtf6Rn0LWIJufrmg8q99aT3jGfLvd1//zaJEufY=",
+        "narSize": 120, "references": [],
+    });
+    let fetch_info = crate::nix::drvgraph::parse_fetch_info(
+        &[(
+            "https://cache.example.org".into(),
+            serde_json::json!({ fetched.to_string(): info }).to_string(),
+        )],
+        &[fetched.clone()].into(),
+    )
+    .unwrap();
+    graph_of.fetch_records = fetch_info.records;
+    graph_of.nar_files = fetch_info.nar_files;
+    graph_of.groups.push(crate::nix::drvgraph::Group {
+        id: "substitute-0-1".into(),
+        roots: vec![fetched.to_string()],
+        members: vec![fetched],
+        upstream: Vec::new(),
+        derivation_closure: Vec::new(),
+        registered: Vec::new(),
+        substitute: true,
+        is_final: false,
+    });
     // The .drv carried in the LLB, of a build Nix runs offline (NF_OFFLINE).
     let mut offline_inputs = crate::nix::inline_inputs::InlineInputs::default();
     offline_inputs.derivations.insert(

@@ -17,6 +17,7 @@
 #                         what it would fetch from a binary cache
 #   fetch-info/<i>        `nix path-info --json` of the paths to fetch from substituter i (in
 #                         Nix's order), where that cache could be asked
+#   substituters          those caches, separated by spaces (not written with a netrc)
 #   nar/<path>            `nix-store --dump` of each source that is a tree, up to NF_NAR_MAX_BYTES
 #   drv-files, drv-sizes  the .drv files concatenated, and their sizes and paths (`wc -c`)
 # and /out/nix/store/<path> for every path of the derivations' closure, which the frontend reads
@@ -64,9 +65,13 @@ nix-store --realise --dry-run $(cat "$meta/roots") 2>"$meta/dry-run" >/dev/null 
 mkdir -p "$meta/fetch-info"
 grep -E '^ +/nix/store/' "$meta/dry-run" | grep -v '\.drv$' >/tmp/nf-fetch || true
 if [ -s /tmp/nf-fetch ]; then
+  nf_caches=$(nix --extra-experimental-features "$features" config show substituters 2>/dev/null)
+  # Which cache each answer came from, so that BuildKit can download their files; not with a
+  # netrc, whose credentials BuildKit cannot send.
+  [ -f /run/secrets/netrc ] || printf '%s\n' "$nf_caches" >"$meta/substituters"
   nf_cache_index=0
-  # shellcheck disable=SC2046 # URLs and store paths have no spaces
-  for nf_cache in $(nix --extra-experimental-features "$features" config show substituters 2>/dev/null); do
+  # shellcheck disable=SC2086 # URLs have no spaces
+  for nf_cache in $nf_caches; do
     # shellcheck disable=SC2046
     nix --extra-experimental-features "$features" path-info --json --store "$nf_cache" $(cat /tmp/nf-fetch) \
       >"$meta/fetch-info/$nf_cache_index" 2>/dev/null || rm -f "$meta/fetch-info/$nf_cache_index"

@@ -7,5 +7,6 @@ pub mod derivation;
 pub mod drvgraph;
 pub mod facts;
 pub mod inline_inputs;
+pub mod narinfo;
 pub mod pins;
 pub mod syntax;

@@ -19,6 +19,7 @@ use std::collections::BTreeSet;
 
 use bollard_buildkit_proto::pb;
 
+use super::nar_cache::nar_cache;
 use super::step::realise_env;
 use super::step::{host_system, network_mode, nix_exec, where_it_runs};
 use super::{builder_image, evaluation_env, platform_prefixed, BuilderImage};
@@ -213,7 +214,7 @@ pub fn group_stages(
         let name =
             platform_prefixed(spec, group.step_name()) + &where_it_runs(spec, builds_for_target);
         let rerun = rerun.get(i).copied().unwrap_or(false);
-        let network = group_network(spec, group, inputs);
+        let network = group_network(spec, graph, group, inputs);
         let step = group_stage(
             spec,
             builder,
@@ -364,14 +365,18 @@ fn source_layers(
 /// frontend could not read keep BuildKit's default. Under `--network`, every step has what was
 /// asked: `host` is also the way for a builder image whose Nix reaches out by itself (remote
 /// builders, a post-build hook).
-fn group_network(spec: &Spec, group: &Group, inputs: &InlineInputs) -> pb::NetMode {
-    let offline = group.members.iter().all(|member| {
-        inputs
-            .derivations
-            .get(member)
-            .is_some_and(|text| !derivation::needs_network(text))
-    });
-    if spec.network.is_none() && !group.substitute && offline {
+fn group_network(spec: &Spec, graph: &Graph, group: &Group, inputs: &InlineInputs) -> pb::NetMode {
+    let offline = match group.substitute {
+        // BuildKit downloaded every file: Nix unpacks them, offline.
+        true => graph.nar_files_of(group).is_some(),
+        false => group.members.iter().all(|member| {
+            inputs
+                .derivations
+                .get(member)
+                .is_some_and(|text| !derivation::needs_network(text))
+        }),
+    };
+    if spec.network.is_none() && offline {
         pb::NetMode::None
     } else {
         network_mode(spec)
@@ -456,6 +461,13 @@ fn group_stage(
             format!("what {} refers to", group.step_name()),
         ));
     }
+    // Paths BuildKit downloaded: their narinfos in the root, each file mounted beside them.
+    let nar_cache = graph
+        .nar_files_of(group)
+        .map(|files| nar_cache(&files, &platform, &group.step_name()));
+    if let Some(cache) = &nar_cache {
+        layers.push(cache.narinfos.clone());
+    }
     layers.extend(upstream);
     let root = llb::merge(
         layers,
@@ -475,11 +487,17 @@ fn group_stage(
         env.push(format!("{}=1", vars::FINAL));
         env.extend(super::step::profile_env(spec));
     }
-    // A build (not a substitution) without the network: Nix asks no binary cache.
-    if network == pb::NetMode::None && !group.substitute {
+    // A build (not a substitution) without the network: Nix asks no binary cache. A
+    // substitution from downloaded files asks only their local cache.
+    if nar_cache.is_some() {
+        env.push(format!("{}=1", vars::NAR_CACHE));
+    } else if network == pb::NetMode::None && !group.substitute {
         env.push(format!("{}=1", vars::OFFLINE));
     }
     let mut exec = nix_exec(spec, scripts::REALISE, env, "/", root.clone(), network);
+    for (dest, download) in nar_cache.into_iter().flat_map(|cache| cache.downloads) {
+        exec.mount(&dest, "", llb::MountKind::ReadOnly(download));
+    }
     let out = exec.output(OUT, None);
     let meta = Meta::named(name).ignoring_cache(spec.no_cache || rerun);
     GroupStep {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod graph;
 pub mod image;
 pub mod layers;
+pub mod nar_cache;
 pub mod step;
 
 /// The builder contract, as the plan's steps read it.

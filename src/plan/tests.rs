@@ -486,6 +486,7 @@ fn only_steps_that_build_offline_run_without_the_network() {
         ],
         records: Default::default(),
         fetch_records: Default::default(),
+        nar_files: Default::default(),
     };
     graph.groups[0].is_final = true;
     let mut inputs = crate::nix::inline_inputs::InlineInputs::default();
@@ -561,5 +562,108 @@ fn only_steps_that_build_offline_run_without_the_network() {
             (none, true, false),
             (none, false, false)
         ]
+    );
+}
+
+#[test]
+fn a_substitution_from_downloaded_files_runs_offline_over_their_checksums() {
+    let lib = StorePath::parse("/nix/store/3c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-lib").unwrap();
+    let unsigned = StorePath::parse("/nix/store/4c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-raw").unwrap();
+    let info = |signatures: serde_json::Value| {
+        serde_json::json!({
+            "url": "nar/a.nar.xz", "compression": "xz", "signatures": signatures,
+            "downloadHash": "sha256-zXBBtlUs4SBjNLuNm7a1RCcQh7xD6BrPpN6KhkzzfSY=",
+            "narHash": "sha256-EFUdrtf6Rn0LWIJufrmg8q99aT3jGfLvd1//zaJEufY=",
+            "narSize": 120, "references": [],
+        })
+    };
+    let answer = serde_json::json!({
+        lib.to_string(): info(serde_json::json!(["k-1:c2ln"])),
+        unsigned.to_string(): info(serde_json::json!([])),
+    });
+    let fetched = crate::nix::drvgraph::parse_fetch_info(
+        &[("https://cache.example.org/".into(), answer.to_string())],
+        &[lib.clone(), unsigned.clone()].into(),
+    )
+    .unwrap();
+    assert_eq!(
+        fetched.nar_files.len(),
+        1,
+        "the unsigned path is Nix's to fetch"
+    );
+    let piece = |id: &str, member: &StorePath| crate::nix::drvgraph::Group {
+        id: id.into(),
+        roots: vec![member.to_string()],
+        members: vec![member.clone()],
+        upstream: vec![],
+        derivation_closure: vec![],
+        registered: vec![],
+        substitute: true,
+        is_final: false,
+    };
+    let graph = crate::nix::drvgraph::Graph {
+        groups: vec![piece("lib", &lib), piece("raw", &unsigned)],
+        records: Default::default(),
+        fetch_records: fetched.records,
+        nar_files: fetched.nar_files,
+    };
+    let steps = graph::group_stages(
+        &spec(&[("filename", "default.nix")], ""),
+        &builder(),
+        &graph,
+        &Default::default(),
+        &context(),
+        None,
+        &[],
+    );
+    let json = |output: &Output| llb::definition_to_json(&llb::definition(output));
+    let exec_of = |output: &Output| {
+        json(output)
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|v| v.get("exec").cloned())
+            .unwrap()
+    };
+    // Downloaded: no network, Nix told to use the local cache, the file mounted by its hash.
+    let (downloaded, fetched_by_nix) = (exec_of(&steps[0].out), exec_of(&steps[1].out));
+    assert_eq!(
+        downloaded["network"].as_i64(),
+        Some(pb::NetMode::None as i64)
+    );
+    let env = downloaded["env"].to_string();
+    assert!(
+        env.contains("NF_NAR_CACHE=1") && !env.contains("NF_OFFLINE"),
+        "{env}"
+    );
+    let hex = "cd7041b6552ce1206334bb8d9bb6b544271087bc43e81acfa4de8a864cf37d26";
+    assert!(
+        downloaded["mounts"]
+            .to_string()
+            .contains(&format!("/nf/nar-cache/nar/{hex}")),
+        "{}",
+        downloaded["mounts"]
+    );
+    let rendered = json(&steps[0].out).to_string();
+    assert!(
+        rendered.contains("https://cache.example.org/nar/a.nar.xz"),
+        "{rendered}"
+    );
+    assert!(rendered.contains(&format!("sha256:{hex}")), "{rendered}");
+    assert!(rendered.contains("download lib"), "{rendered}");
+    assert!(
+        rendered.contains("/nf/nar-cache/3c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4.narinfo"),
+        "{rendered}"
+    );
+    // Not downloaded: Nix fetches it itself, with the network.
+    let env = fetched_by_nix["env"].to_string();
+    assert!(
+        !env.contains("NF_NAR_CACHE") && !env.contains("NF_OFFLINE"),
+        "{env}"
+    );
+    assert_eq!(
+        fetched_by_nix["network"].as_i64(),
+        Some(pb::NetMode::Unset as i64)
     );
 }

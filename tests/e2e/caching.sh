@@ -214,9 +214,12 @@ test_binary_cache() {
 }
 
 # What Nix downloads, cached in pieces: a closure served by a signed HTTP binary cache is
-# substituted in several steps (by depth and name), each path downloaded once; when the app gains
-# one dependency only that dependency is downloaded and one substitute step runs; a NAR with a
-# changed byte, or signed by a key not trusted, is refused with Nix's error naming the path.
+# downloaded by BuildKit, one file per path keyed by its SHA-256, and unpacked by Nix in several
+# steps (by depth and name), each path downloaded once; when the app gains one dependency only
+# that dependency is downloaded and one substitute step runs. Downloads are counted from the
+# cache's access log. A file with a changed byte is refused by its SHA-256; one whose narinfo's
+# file hash was changed to match is refused by Nix's NAR hash; one signed by a key not trusted is
+# refused by Nix's signature check; each error names the path.
 test_substitute_pieces() {
   echo "substitute-pieces: a cached closure in pieces; a new dependency downloads only itself; damaged or untrusted NARs refused"
   local dir=$work/subst cache=$work/subst-cache port
@@ -226,50 +229,82 @@ test_substitute_pieces() {
     -v "$dir:/src:ro" -v "$cache:/cache" -w /src "$NIX_IMAGE" sh -c '
       nix-store --generate-binary-cache-key subst-test /cache/key.sec /cache/key.pub &&
       nix-store --generate-binary-cache-key untrusted /cache/other.sec /cache/other.pub &&
-      libs=$(nix-build default.nix -A libs --arg extra 1 --no-out-link 2>/dev/null) &&
-      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $libs &&
-      corrupt=$(nix-build default.nix -A libs --argstr odd corrupt --no-out-link 2>/dev/null | grep subst-odd) &&
-      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/key.sec&compression=none" $corrupt &&
+      copy() { nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/$1&compression=none" $2; } &&
+      libs=$(nix-build default.nix -A libs --arg extra 1 --no-out-link 2>/dev/null) && copy key.sec "$libs" &&
+      for odd in corrupt rehashed; do
+        path=$(nix-build default.nix -A libs --argstr odd $odd --no-out-link 2>/dev/null | grep subst-odd) &&
+        copy key.sec "$path" && echo "${path#/nix/store/}" >/cache/$odd || exit 1
+      done &&
       untrusted=$(nix-build default.nix -A libs --argstr odd untrusted --no-out-link 2>/dev/null | grep subst-odd) &&
-      nix --extra-experimental-features nix-command copy --to "file:///cache/store?secret-key=/cache/other.sec&compression=none" $untrusted &&
-      echo "${corrupt#/nix/store/}" >/cache/corrupt && chmod -R a+rX /cache' ||
+      copy other.sec "$untrusted" && chmod -R a+rX /cache' ||
     { fail "the closure could not be built and copied to a signed file:// cache"; return; }
   ok "the closure is built and copied to a signed file:// cache"
-  # One byte of the corrupt library'"'"'s NAR changed: its narinfo'"'"'s NarHash no longer holds.
-  local narinfo nar
-  narinfo=$cache/store/$(cut -c1-32 "$cache/corrupt").narinfo
-  nar=$cache/store/$(sed -n 's/^URL: //p' "$narinfo")
-  python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-200] ^= 1; open(p, "wb").write(b)' "$nar"
+  # One byte of two odd libraries' NARs changed; the second's narinfo gets the changed file's
+  # SHA-256 (a field no signature covers), so only its NarHash no longer holds.
+  local odd narinfo nar
+  for odd in corrupt rehashed; do
+    narinfo=$cache/store/$(cut -c1-32 "$cache/$odd").narinfo
+    nar=$cache/store/$(sed -n 's/^URL: //p' "$narinfo")
+    python3 -c 'import sys; p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-200] ^= 1; open(p, "wb").write(b)' "$nar"
+  done
+  python3 - "$narinfo" "$nar" <<'PY'
+import hashlib, re, sys
+info, nar = sys.argv[1:]
+digest = hashlib.sha256(open(nar, "rb").read()).digest()
+# Nix's base-32: its alphabet, least significant digit last.
+alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
+n = int.from_bytes(digest, "little")
+text = "".join(alphabet[(n >> (5 * i)) & 31] for i in range(52))[::-1]
+body = re.sub(r"^FileHash: .*$", "FileHash: sha256:" + text, open(info).read(), flags=re.M)
+open(info, "w").write(body)
+PY
   serve subst-cache "$cache/store" || return
   port=$served_port
+  local access_log=$work/subst-cache-http.log
   local args=(-f "$dir/default.nix" --target app --network host
     --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port"
     --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")")
-  local fetched='^#[0-9]+ [0-9.]+ copying path .*/nix/store/[a-z0-9]{32}-(subst-[a-z0-9-]+)'"'"' from .http://127.0.0.1'
+  # The names of the paths whose files were downloaded since line $1 of the access log, sorted.
+  downloaded_since() {
+    local file
+    tail -n +"$(( $1 + 1 ))" "$access_log" | grep -oE '"GET /nar/[^ ]+' | sed 's|"GET /||' |
+      while read -r file; do
+        grep -l "^URL: $file\$" "$cache/store"/*.narinfo | xargs sed -n 's|^StorePath: /nix/store/[a-z0-9]*-||p'
+      done | sort | tr '\n' ' '
+  }
+  local before
+  before=$(wc -l <"$access_log")
   check "the app builds over the cached closure" build "$dir" "${args[@]}" -t "$T/app"
   check "... which runs" bash -c "[ \"\$(docker run --rm $T/app)\" = 'app with 12 libraries' ]"
   local steps
   steps=$(grep -oE '^#[0-9]+ substitute [^ ]+' "$work/build.log" | sort -u | wc -l)
   check "... substituted in pieces ($steps steps)" [ "$steps" -ge 3 ]
-  check "... each of the 13 paths downloaded once" bash -c \
-    "[ \"\$(grep -oE \"$fetched\" '$work/build.log' | sed 's/.*-subst/subst/' | sort | uniq -d | wc -l)\" = 0 ] &&
-     [ \"\$(grep -cE \"$fetched\" '$work/build.log')\" = 13 ]"
+  local all
+  all=$(downloaded_since "$before")
+  check "... each of the 13 paths downloaded once, by BuildKit: $(wc -w <<<"$all") files" bash -c \
+    "[ \"\$(tr ' ' '\n' <<<'$all' | grep -c .)\" = 13 ] && [ -z \"\$(tr ' ' '\n' <<<'$all' | grep . | uniq -d)\" ]"
+  check "... and unpacked by Nix from them, with no request of its own to the cache" \
+    grep -qE "copying path '/nix/store/[a-z0-9]{32}-subst-base' from 'file:///nf/nar-cache'" "$work/build.log"
+  before=$(wc -l <"$access_log")
   check "the app gains one dependency from the cache" build "$dir" "${args[@]}" --build-arg "NIX_ARGS=--arg extra 1" -t "$T/app"
   local downloaded
-  downloaded=$(grep -oE "$fetched" "$work/build.log" | grep -oE 'subst-[a-z0-9-]+' | tr '\n' ' ')
+  downloaded=$(downloaded_since "$before")
   check "... only it is downloaded: $downloaded" [ "$downloaded" = "subst-lib-12 " ]
   local ran=0 id
   for id in $(nix_step_ids substitute); do nix_step_from_cache "$id" || ran=$((ran + 1)); done
   check "... by one substitute step ($ran ran), the other $(( $(nix_step_ids substitute | wc -l) - ran )) from BuildKit's cache" [ "$ran" = 1 ]
   check "... and the image has it" bash -c "[ \"\$(docker run --rm $T/app)\" = 'app with 13 libraries' ]"
+  before=$(wc -l <"$access_log")
   check "the dependency leaves the set again (a set built before)" build "$dir" "${args[@]}" -t "$T/app"
-  downloaded=$(grep -oE "$fetched" "$work/build.log" | grep -oE 'subst-[a-z0-9-]+' | tr '\n' ' ')
+  downloaded=$(downloaded_since "$before")
   check "... and nothing is downloaded: '$downloaded'" [ -z "$downloaded" ]
   check "... every substitute step from BuildKit's cache" bash -c \
     "ids=\$(grep -oE '^#[0-9]+ substitute ' '$work/build.log' | cut -d' ' -f1 | sort -u); [ -n \"\$ids\" ] &&
      for id in \$ids; do grep -qE \"^\$id CACHED\" '$work/build.log' || exit 1; done"
   expect_error damaged-nar "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd corrupt" -- \
-    "subst-odd-corrupt" "hash mismatch"
+    "subst-odd-corrupt" "SHA-256 is not the one the cache's narinfo gives"
+  expect_error damaged-nar-rehashed "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd rehashed" -- \
+    "subst-odd-rehashed" "hash mismatch"
   expect_error untrusted-signature "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd untrusted" -- \
     "subst-odd-untrusted" "not signed by any of the keys"
   kill "$served_pid" 2>/dev/null

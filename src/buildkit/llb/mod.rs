@@ -29,7 +29,7 @@ pub use exec::{exec, Exec, ExecOutputs, Mount, MountKind, OutputHandle};
 pub use file::{copy, copy_from, make_files, mkdir_in, Copy, MakeFile};
 pub use json::definition_to_json;
 pub use merge::merge;
-pub use source::{image, local, Local};
+pub use source::{http_file, image, local, Local};
 
 /// The `llb.customname` description key: the vertex name shown in progress output.
 const CUSTOM_NAME: &str = "llb.customname";

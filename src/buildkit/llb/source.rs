@@ -75,3 +75,21 @@ pub fn local(source: &Local, meta: &Meta) -> Output {
         index: 0,
     }
 }
+
+/// A file BuildKit downloads over HTTP(S) (`https://…`), checked against `checksum`
+/// (`sha256:<hex>`) and keyed by it and `file_name` alone: the same key from any URL, on every
+/// engine, with no request while it is cached. The output holds the file at `/<file_name>`.
+pub fn http_file(url: &str, checksum: &str, file_name: &str, meta: &Meta) -> Output {
+    let attrs = BTreeMap::from([
+        ("http.checksum".to_string(), checksum.to_string()),
+        ("http.filename".to_string(), file_name.to_string()),
+    ]);
+    let op = pb::op::Op::Source(pb::SourceOp {
+        identifier: url.to_string(),
+        attrs,
+    });
+    Output {
+        vertex: vertex(op, Vec::new(), None, meta),
+        index: 0,
+    }
+}

@@ -34,8 +34,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::nix::closure::StorePath;
+use crate::nix::narinfo::NarFile;
 
-pub use parse::{parse_dry_run, parse_fetch_info, parse_records, parse_roots};
+pub use parse::{parse_dry_run, parse_fetch_info, parse_records, parse_roots, FetchInfo};
 pub use plan::{plan, SUBSTITUTE_BUCKETS};
 
 /// One registration record, as `nix-store --dump-db` prints it and `--load-db` reads it.
@@ -98,6 +99,8 @@ pub struct DryRun {
     pub build: BTreeSet<StorePath>,
     pub fetch: BTreeSet<StorePath>,
     pub fetch_records: BTreeMap<StorePath, Record>,
+    /// The paths to fetch whose files BuildKit downloads (`nix::narinfo`).
+    pub nar_files: BTreeMap<StorePath, NarFile>,
 }
 
 /// A root to realise: a derivation with an output (`drv!out`) or all its outputs.
@@ -174,6 +177,23 @@ pub struct Graph {
     pub records: BTreeMap<StorePath, Record>,
     /// The caches' records of the paths to fetch, which substitute pieces register.
     pub fetch_records: BTreeMap<StorePath, Record>,
+    /// The paths to fetch whose files BuildKit downloads.
+    pub nar_files: BTreeMap<StorePath, NarFile>,
+}
+
+impl Graph {
+    /// The files of substitute piece `group`'s paths, when BuildKit downloads every one of
+    /// them (then Nix substitutes from them alone, offline); None when Nix fetches them.
+    pub fn nar_files_of(&self, group: &Group) -> Option<Vec<(&Record, &NarFile)>> {
+        if !group.substitute {
+            return None;
+        }
+        group
+            .members
+            .iter()
+            .map(|p| Some((self.fetch_records.get(p)?, self.nar_files.get(p)?)))
+            .collect()
+    }
 }
 
 impl Graph {

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::nix::closure::StorePath;
+use crate::nix::narinfo::NarFile;
 
 use super::{invalid, DryRun, GraphError, Record, Root};
 
@@ -145,12 +146,16 @@ pub fn parse_roots(text: &str) -> Result<Vec<Root>, GraphError> {
 /// the cache lacks is `null`; 2.19 and later) or a list of objects with `path` (earlier);
 /// references are store paths or, in newer formats, their base names. Only paths in `fetch` are
 /// kept; a text of another shape is refused.
+///
+/// Each text comes with its substituter's URL (empty when unknown): a path an HTTP cache holds
+/// also gets its `NarFile`, which BuildKit downloads (`nix::narinfo`).
 pub fn parse_fetch_info(
-    texts: &[String],
+    answers: &[(String, String)],
     fetch: &BTreeSet<StorePath>,
-) -> Result<BTreeMap<StorePath, Record>, GraphError> {
+) -> Result<FetchInfo, GraphError> {
     let mut records = BTreeMap::new();
-    for text in texts {
+    let mut nar_files = BTreeMap::new();
+    for (substituter, text) in answers {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|err| invalid(format!("a binary cache's path info is not JSON: {err}")))?;
         let entries: Vec<(String, &serde_json::Value)> = match &value {
@@ -181,10 +186,22 @@ pub fn parse_fetch_info(
             if info.get("valid").and_then(|v| v.as_bool()) == Some(false) {
                 continue;
             }
+            if let Some(nar) = NarFile::from_path_info(substituter, info) {
+                nar_files.insert(path.clone(), nar);
+            }
             records.insert(path.clone(), fetch_record(path, info)?);
         }
     }
-    Ok(records)
+    Ok(FetchInfo { records, nar_files })
+}
+
+/// What the binary caches said of the paths to fetch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchInfo {
+    /// Each path's record, from the first cache (in Nix's order) that holds it.
+    pub records: BTreeMap<StorePath, Record>,
+    /// The path's file in that cache, when BuildKit can download it.
+    pub nar_files: BTreeMap<StorePath, NarFile>,
 }
 
 fn fetch_record(path: StorePath, info: &serde_json::Value) -> Result<Record, GraphError> {

@@ -42,6 +42,7 @@ pub fn plan(
         groups,
         records,
         fetch_records: dry_run.fetch_records.clone(),
+        nar_files: dry_run.nar_files.clone(),
     })
 }
 

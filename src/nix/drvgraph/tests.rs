@@ -29,6 +29,11 @@ fn record(name: &str, refs: &[&str]) -> String {
     text
 }
 
+/// Caches' answers with no URL known (Nix substitutes every path itself).
+fn answers<const N: usize>(texts: [String; N]) -> Vec<(String, String)> {
+    texts.into_iter().map(|t| (String::new(), t)).collect()
+}
+
 fn dry(build: &[&str]) -> DryRun {
     DryRun {
         build: build
@@ -37,6 +42,7 @@ fn dry(build: &[&str]) -> DryRun {
             .collect(),
         fetch: BTreeSet::new(),
         fetch_records: Default::default(),
+        nar_files: Default::default(),
     }
 }
 
@@ -215,6 +221,7 @@ fn a_changed_library_stays_in_its_step_and_moves_no_other() {
             build: build.iter().map(|p| StorePath::parse(p).unwrap()).collect(),
             fetch: BTreeSet::new(),
             fetch_records: Default::default(),
+            nar_files: Default::default(),
         };
         let graph = plan(&roots("app.drv"), parse_records(&text).unwrap(), &dry, 8).unwrap();
         let mut steps: Vec<Vec<String>> = graph.groups.iter().map(names).collect();
@@ -287,7 +294,9 @@ fn plan_fetched(extra: &[&str]) -> Graph {
         .map(|(n, refs)| (n.as_str(), refs.iter().map(String::as_str).collect()))
         .collect();
     let borrowed: Vec<(&str, &[&str])> = listed.iter().map(|(n, r)| (*n, r.as_slice())).collect();
-    run.fetch_records = parse_fetch_info(&[fetch_info(&borrowed, &[])], &run.fetch).unwrap();
+    run.fetch_records = parse_fetch_info(&answers([fetch_info(&borrowed, &[])]), &run.fetch)
+        .unwrap()
+        .records;
     plan(
         &roots("app.drv"),
         parse_records(&record("app.drv", &[])).unwrap(),
@@ -360,10 +369,11 @@ fn without_the_caches_word_on_every_path_substitution_is_one_step() {
     let (mut run, _) = fetched_closure(&[]);
     // A cache that knows only glibc.
     run.fetch_records = parse_fetch_info(
-        &[fetch_info(&[("glibc-2.39", &[])], &["lib-1"])],
+        &answers([fetch_info(&[("glibc-2.39", &[])], &["lib-1"])]),
         &run.fetch,
     )
-    .unwrap();
+    .unwrap()
+    .records;
     assert_eq!(run.fetch_records.len(), 1);
     let graph = plan(
         &roots("app.drv"),
@@ -391,7 +401,7 @@ fn path_info_in_every_shape_nix_writes_and_hostile_text_refused() {
         path("lib-1"),
         path("glibc-2.39")
     );
-    let records = parse_fetch_info(&[list], &fetch).unwrap();
+    let records = parse_fetch_info(&answers([list]), &fetch).unwrap().records;
     let lib = &records[&StorePath::parse(&path("lib-1")).unwrap()];
     assert_eq!(lib.references.len(), 1);
     assert!(lib.nar_hash.starts_with("sha256:") && lib.nar_hash.len() == 7 + 64);
@@ -401,7 +411,9 @@ fn path_info_in_every_shape_nix_writes_and_hostile_text_refused() {
         r#"{{"{}":{{"narHash":"sha256-XFQCbnf8BEtu5gxeEwjchgq/Qx4GtiKFHNEPrsJyCKQ=","narSize":7,"references":["{base}"]}}}}"#,
         path("lib-1")
     );
-    let records = parse_fetch_info(&[object.clone(), "{}".into()], &fetch).unwrap();
+    let records = parse_fetch_info(&answers([object.clone(), "{}".into()]), &fetch)
+        .unwrap()
+        .records;
     assert_eq!(
         records[&StorePath::parse(&path("lib-1")).unwrap()].nar_size,
         7
@@ -411,7 +423,10 @@ fn path_info_in_every_shape_nix_writes_and_hostile_text_refused() {
         r#"{{"{}":{{"narHash":"sha256-XFQCbnf8BEtu5gxeEwjchgq/Qx4GtiKFHNEPrsJyCKQ=","narSize":7,"references":[]}}}}"#,
         path("other")
     );
-    assert!(parse_fetch_info(&[other], &fetch).unwrap().is_empty());
+    assert!(parse_fetch_info(&answers([other]), &fetch)
+        .unwrap()
+        .records
+        .is_empty());
     for bad in [
         "not json".to_string(),
         "42".to_string(),
@@ -421,7 +436,7 @@ fn path_info_in_every_shape_nix_writes_and_hostile_text_refused() {
         r#"{"/etc/passwd":{}}"#.to_string(),
     ] {
         assert!(
-            parse_fetch_info(std::slice::from_ref(&bad), &fetch).is_err(),
+            parse_fetch_info(&answers([bad.clone()]), &fetch).is_err(),
             "{bad}"
         );
     }
@@ -438,7 +453,9 @@ fn a_cycle_in_the_caches_word_keeps_one_step() {
     only_two.insert(StorePath::parse(&path("glibc-2.39")).unwrap());
     only_two.insert(StorePath::parse(&path("lib-1")).unwrap());
     run.fetch = only_two;
-    run.fetch_records = parse_fetch_info(&[text], &run.fetch).unwrap();
+    run.fetch_records = parse_fetch_info(&answers([text]), &run.fetch)
+        .unwrap()
+        .records;
     let graph = plan(
         &roots("app.drv"),
         parse_records(&record("app.drv", &[])).unwrap(),
@@ -642,7 +659,7 @@ proptest::proptest! {
 
     #[test]
     fn parse_fetch_info_never_panics(text in report_text()) {
-        let _ = parse_fetch_info(&[text], &BTreeSet::new());
+        let _ = parse_fetch_info(&answers([text]), &BTreeSet::new());
     }
 
     /// `plan` on whatever the parsers accept: no panic, and a graph in the order it

@@ -11,6 +11,7 @@ use crate::builder::contract::{DERIVATION_FILES, DERIVATION_SIZES, SOURCE_NAR_DI
 use crate::builder::report::{self, invalid};
 use crate::buildkit::gateway::{is_regular_file, read_whole_file, Gateway};
 use crate::buildkit::llb::Output;
+use crate::dockerui::options::NetworkMode;
 use crate::dockerui::spec::Spec;
 use crate::error::UserError;
 use crate::nix::closure::{Limits, StorePath};
@@ -109,33 +110,48 @@ async fn read_graph<G: Gateway>(
     let roots = drvgraph::parse_roots(&roots).map_err(graph_error)?;
     let records = drvgraph::parse_records(&records).map_err(graph_error)?;
     let mut dry_run = drvgraph::parse_dry_run(&dry_run).map_err(graph_error)?;
-    dry_run.fetch_records =
-        drvgraph::parse_fetch_info(&fetch_info, &dry_run.fetch).map_err(graph_error)?;
+    let fetched = drvgraph::parse_fetch_info(&fetch_info, &dry_run.fetch).map_err(graph_error)?;
+    dry_run.fetch_records = fetched.records;
+    // Over `--network none` nothing may be downloaded, by Nix or by BuildKit.
+    if spec.network != Some(NetworkMode::None) {
+        dry_run.nar_files = fetched.nar_files;
+    }
     drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
 }
 
 /// What the binary caches said of the paths to fetch (`contract::FETCH_INFO_DIR`), one text per
-/// cache in Nix's order; none when the evaluation fetches nothing or no cache could be asked.
+/// cache in Nix's order with the cache's URL (`contract::SUBSTITUTERS`; empty when not
+/// written); none when the evaluation fetches nothing or no cache could be asked.
 async fn read_fetch_info<G: Gateway>(
     gateway: &G,
     eval_ref: &str,
-) -> Result<Vec<String>, UserError> {
-    let Ok(entries) = gateway.read_dir(eval_ref, contract::FETCH_INFO_DIR).await else {
+) -> Result<Vec<(String, String)>, UserError> {
+    let (entries, substituters) = join(
+        gateway.read_dir(eval_ref, contract::FETCH_INFO_DIR),
+        read_text(gateway, eval_ref, contract::SUBSTITUTERS),
+    )
+    .await;
+    let Ok(entries) = entries else {
         return Ok(Vec::new());
     };
+    let substituters = substituters.unwrap_or_default();
+    let substituters: Vec<&str> = substituters.split_whitespace().collect();
     let mut indices: Vec<usize> = entries
         .iter()
         .filter(|entry| is_regular_file(entry.mode))
         .filter_map(|entry| entry.path.parse().ok())
         .collect();
     indices.sort_unstable();
+    let substituters = &substituters;
     try_join_all(indices.into_iter().map(|i| async move {
-        read_text(
+        let text = read_text(
             gateway,
             eval_ref,
             &format!("{}/{i}", contract::FETCH_INFO_DIR),
         )
-        .await
+        .await?;
+        let substituter = substituters.get(i).copied().unwrap_or_default();
+        Ok::<_, UserError>((substituter.to_string(), text))
     }))
     .await
 }

@@ -102,7 +102,9 @@ impl Steps<'_> {
             // final step built, every step did. Each other step's definition would carry again
             // every source and .drv file upstream of it (megabytes, for a no-change rebuild
             // most of its time).
-            let final_ref = solve(gateway, &outputs[final_index], what).await?;
+            let final_ref = solve(gateway, &outputs[final_index], what)
+                .await
+                .map_err(|err| download_error(self.graph, err))?;
             let report = report::read_report_files(gateway, &final_ref, &final_files).await?;
             if report.status == Status::Ok {
                 return Ok((steps, final_ref));
@@ -110,7 +112,8 @@ impl Steps<'_> {
             let refs = join_all(outputs.iter().map(|output| solve(gateway, output, what)))
                 .await
                 .into_iter()
-                .collect::<Result<Vec<String>, UserError>>()?;
+                .collect::<Result<Vec<String>, UserError>>()
+                .map_err(|err| download_error(self.graph, err))?;
             let Some((index, report)) = first_failure(gateway, self.graph, &refs).await? else {
                 return Ok((steps, final_ref));
             };
@@ -140,6 +143,31 @@ impl Steps<'_> {
             }
         }
     }
+}
+
+/// A solve that failed on a binary cache's file BuildKit downloads (a damaged or changed file
+/// whose SHA-256 is not its narinfo's, one the cache no longer serves, a cache out of reach),
+/// said with the store path; any other error as it is.
+fn download_error(graph: &Graph, err: UserError) -> UserError {
+    let Some((path, nar)) = graph
+        .nar_files
+        .iter()
+        // BuildKit names the file by its URL, or (before 0.15) by its checksum alone.
+        .find(|(_, nar)| err.message.contains(&nar.url) || err.message.contains(&nar.checksum()))
+    else {
+        return err;
+    };
+    let why = if err.message.contains("digest mismatch") {
+        "the file's SHA-256 is not the one the cache's narinfo gives: it is damaged or was \
+         changed"
+    } else {
+        "the cache did not serve it"
+    };
+    UserError::new(format!(
+        "downloading {path} from the binary cache failed: {why}.\n  file: {}\n  BuildKit said: {}",
+        nar.url,
+        err.message.trim()
+    ))
 }
 
 /// The first step (in build order) that did not build, with its report, read by the reader of
@@ -223,4 +251,55 @@ async fn push<G: Gateway>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod download_tests {
+    use super::*;
+    use crate::nix::closure::StorePath;
+    use crate::nix::narinfo::NarFile;
+
+    #[test]
+    fn a_failed_download_names_the_store_path_and_why() {
+        let path = StorePath::parse("/nix/store/3c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-lib").unwrap();
+        let nar = NarFile {
+            url: "http://cache/nar/a.nar".into(),
+            file_sha256: [0xab; 32],
+            compression: "none".into(),
+            signatures: vec!["k:c2ln".into()],
+            content_address: None,
+        };
+        let graph = Graph {
+            groups: Vec::new(),
+            records: Default::default(),
+            fetch_records: Default::default(),
+            nar_files: [(path, nar.clone())].into(),
+        };
+        // BuildKit 0.13 names only the checksums; later releases the URL.
+        for said in [
+            format!("digest mismatch sha256:00: {}", nar.checksum()),
+            "digest mismatch for http://cache/nar/a.nar: sha256:00".to_string(),
+        ] {
+            let err = download_error(&graph, UserError::new(format!("building x: {said}")));
+            assert!(
+                err.message.starts_with(
+                    "downloading /nix/store/3c8ss4yhh4rrqmjbdhdz6mhjn2k9yyz4-lib from the binary \
+                     cache failed: the file's SHA-256 is not"
+                ),
+                "{}",
+                err.message
+            );
+        }
+        let missing = download_error(
+            &graph,
+            UserError::new("building x: invalid response status 404 for http://cache/nar/a.nar"),
+        );
+        assert!(
+            missing.message.contains("the cache did not serve it"),
+            "{}",
+            missing.message
+        );
+        let other = download_error(&graph, UserError::new("building x: no space left"));
+        assert_eq!(other.message, "building x: no space left");
+    }
 }
