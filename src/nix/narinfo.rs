@@ -23,6 +23,8 @@ pub struct NarFile {
     pub url: String,
     /// The SHA-256 of the file as served (compressed): BuildKit's checksum and cache key.
     pub file_sha256: [u8; 32],
+    /// Its size as served, when the cache says.
+    pub file_size: Option<u64>,
     /// `xz`, `zstd`, `bzip2`, `none`...: how Nix unpacks it.
     pub compression: String,
     /// `key-name:base64` signatures, which Nix checks against its trusted keys.
@@ -71,6 +73,7 @@ impl NarFile {
         Some(NarFile {
             url: format!("{base}/{relative}"),
             file_sha256,
+            file_size: info.get("downloadSize").and_then(|v| v.as_u64()),
             compression,
             signatures,
             content_address,
@@ -181,6 +184,7 @@ mod tests {
             "url": url,
             "compression": "xz",
             "downloadHash": "sha256-zXBBtlUs4SBjNLuNm7a1RCcQh7xD6BrPpN6KhkzzfSY=",
+            "downloadSize": 124,
             "narHash": "sha256-EFUdrtf6Rn0LWIJufrmg8q99aT3jGfLvd1//zaJEufY=",
             "narSize": 120,
             "references": [],
@@ -197,6 +201,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(nar.url, "https://cache.example.org/nar/09kx.nar.xz");
+        assert_eq!(nar.file_size, Some(124));
         assert_eq!(
             nar.checksum(),
             "sha256:cd7041b6552ce1206334bb8d9bb6b544271087bc43e81acfa4de8a864cf37d26"

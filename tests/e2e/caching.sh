@@ -261,9 +261,11 @@ PY
   serve subst-cache "$cache/store" || return
   port=$served_port
   local access_log=$work/subst-cache-http.log
-  local args=(-f "$dir/default.nix" --target app --network host
+  # The libraries' files are 100 kB: every file is downloaded by BuildKit (NIX_DOWNLOAD_MIN_BYTES=0).
+  local nix_fetches=(-f "$dir/default.nix" --target app --network host
     --build-arg "NIX_SUBSTITUTERS=http://127.0.0.1:$port"
     --build-arg "NIX_TRUSTED_PUBLIC_KEYS=$(cat "$cache/key.pub")")
+  local args=("${nix_fetches[@]}" --build-arg NIX_DOWNLOAD_MIN_BYTES=0)
   # The names of the paths whose files were downloaded since line $1 of the access log, sorted.
   downloaded_since() {
     local file
@@ -301,6 +303,11 @@ PY
   check "... every substitute step from BuildKit's cache" bash -c \
     "ids=\$(grep -oE '^#[0-9]+ substitute ' '$work/build.log' | cut -d' ' -f1 | sort -u); [ -n \"\$ids\" ] &&
      for id in \$ids; do grep -qE \"^\$id CACHED\" '$work/build.log' || exit 1; done"
+  # With the default threshold (512 KiB) these small files are Nix's to fetch, in its own pieces.
+  check "with the default NIX_DOWNLOAD_MIN_BYTES, Nix fetches these small files itself" build "$dir" "${nix_fetches[@]}" -t "$T/app"
+  check "... from the cache, in the substitute steps" \
+    grep -qE "copying path '/nix/store/[a-z0-9]{32}-subst-base' from 'http://127.0.0.1:$port'" "$work/build.log"
+  check "... and the image is the same app" bash -c "[ \"\$(docker run --rm $T/app)\" = 'app with 12 libraries' ]"
   expect_error damaged-nar "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd corrupt" -- \
     "subst-odd-corrupt" "SHA-256 is not the one the cache's narinfo gives"
   expect_error damaged-nar-rehashed "$dir" "${args[@]}" --build-arg "NIX_ARGS=--argstr odd rehashed" -- \

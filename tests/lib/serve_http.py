@@ -70,6 +70,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
 
 
+# BuildKit downloads every file of a closure at once: a listen queue as deep as common servers'
+# (nginx: 511), not socketserver's 5, which resets connections past the fifth.
+http.server.ThreadingHTTPServer.request_queue_size = 512
 server = http.server.ThreadingHTTPServer((args.address, 0), Handler)
 with open(args.port_file + ".part", "w") as f:
     f.write(f"{server.server_address[1]}\n")

@@ -12,6 +12,7 @@ pub const NIX_CACHE_ID: &str = "NIX_CACHE_ID";
 pub const NIX_PLAN: &str = "NIX_PLAN";
 pub const NIX_EMULATE: &str = "NIX_EMULATE";
 pub const NIX_MAX_BUILD_STEPS: &str = "NIX_MAX_BUILD_STEPS";
+pub const NIX_DOWNLOAD_MIN_BYTES: &str = "NIX_DOWNLOAD_MIN_BYTES";
 pub const NIX_ARGS: &str = "NIX_ARGS";
 pub const NIXPKGS: &str = "NIXPKGS";
 pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
@@ -113,6 +114,11 @@ pub const TABLE: &[BuildArg] = &[
         Some("8"),
     ),
     arg(
+        NIX_DOWNLOAD_MIN_BYTES,
+        "a path whose file in an HTTP binary cache is at least this big is downloaded by BuildKit, cached per file; smaller ones by Nix in the substitute step",
+        Some("524288"),
+    ),
+    arg(
         SOURCE_DATE_EPOCH,
         "timestamp of every file in the image",
         None,
@@ -161,6 +167,7 @@ mod tests {
             NIX_PLAN,
             NIX_EMULATE,
             NIX_MAX_BUILD_STEPS,
+            NIX_DOWNLOAD_MIN_BYTES,
             NIX_ARGS,
             NIXPKGS,
             NIX_SUBSTITUTERS,

@@ -16,9 +16,9 @@ use crate::dockerui::options::{args, Options, Platform};
 use crate::dockerui::syntax::{self, SyntaxError};
 
 use build_args::{
-    cache_id, cache_push, collisions, emulation, max_build_steps, max_layers, nix_plan,
-    nix_settings, nixpkgs, parse_nix_args, platforms, sbom_scan_stage_warning, sbom_scope,
-    source_date_epoch, unused_build_args_warning,
+    cache_id, cache_push, collisions, download_min_bytes, emulation, max_build_steps, max_layers,
+    nix_plan, nix_settings, nixpkgs, parse_nix_args, platforms, sbom_scan_stage_warning,
+    sbom_scope, source_date_epoch, unused_build_args_warning,
 };
 use target::nix_target;
 
@@ -96,6 +96,9 @@ pub struct Spec {
     pub plan: NixPlan,
     /// At most about this many build steps in graph mode (`NIX_MAX_BUILD_STEPS`).
     pub max_build_steps: usize,
+    /// Paths whose file in an HTTP binary cache is at least this big are downloaded by BuildKit
+    /// (`NIX_DOWNLOAD_MIN_BYTES`).
+    pub download_min_bytes: u64,
     /// `--arg NAME EXPR` / `--argstr NAME VALUE` for Nix, from NIX_ARGS, as argv entries.
     pub nix_args: Vec<String>,
     /// `-I nixpkgs=…` from NIXPKGS.
@@ -306,6 +309,7 @@ impl Spec {
             cache_id: cache_id(options)?,
             plan: nix_plan(options)?,
             max_build_steps: max_build_steps(options)?,
+            download_min_bytes: download_min_bytes(options)?,
             nix_args: match options.build_arg(args::NIX_ARGS) {
                 None => Vec::new(),
                 Some(text) => parse_nix_args(text)

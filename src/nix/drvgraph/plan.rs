@@ -79,17 +79,20 @@ fn substitute_groups(dry_run: &DryRun) -> Vec<Group> {
             is_final: false,
         }];
     };
-    let mut pieces: BTreeMap<(usize, u64), Vec<StorePath>> = BTreeMap::new();
+    // Paths whose files BuildKit downloads and paths Nix fetches go to pieces of their own: the
+    // first run offline over the files, the others with the network.
+    let mut pieces: BTreeMap<(usize, bool, u64), Vec<StorePath>> = BTreeMap::new();
     for path in fetch {
         let bucket = name_hash(path.name()) % SUBSTITUTE_BUCKETS;
+        let downloaded = dry_run.nar_files.contains_key(path);
         pieces
-            .entry((depths[path], bucket))
+            .entry((depths[path], downloaded, bucket))
             .or_default()
             .push(path.clone());
     }
     pieces
         .into_iter()
-        .map(|((depth, bucket), members)| {
+        .map(|((depth, downloaded, bucket), members)| {
             let own: BTreeSet<&StorePath> = members.iter().collect();
             let referenced: Vec<StorePath> = members
                 .iter()
@@ -99,7 +102,10 @@ fn substitute_groups(dry_run: &DryRun) -> Vec<Group> {
                 .collect();
             let registered = requisites(known, &referenced);
             Group {
-                id: format!("substitute-{depth}-{bucket}"),
+                id: match downloaded {
+                    true => format!("substitute-{depth}-{bucket}-files"),
+                    false => format!("substitute-{depth}-{bucket}"),
+                },
                 roots: members.iter().map(|p| p.to_string()).collect(),
                 members,
                 upstream: Vec::new(),

@@ -691,3 +691,53 @@ fn evaluation_reports_are_often_planned() {
         "{planned} of {cases} generated reports are planned"
     );
 }
+
+#[test]
+fn paths_buildkit_downloads_and_paths_nix_fetches_are_in_pieces_of_their_own() {
+    let (mut run, paths) = fetched_closure(&[]);
+    let listed: Vec<(&str, Vec<&str>)> = paths
+        .iter()
+        .map(|(n, refs)| (n.as_str(), refs.iter().map(String::as_str).collect()))
+        .collect();
+    let borrowed: Vec<(&str, &[&str])> = listed.iter().map(|(n, r)| (*n, r.as_slice())).collect();
+    run.fetch_records = parse_fetch_info(&answers([fetch_info(&borrowed, &[])]), &run.fetch)
+        .unwrap()
+        .records;
+    // Every other library's file is downloaded by BuildKit.
+    let nar = crate::nix::narinfo::NarFile {
+        url: "http://cache/nar/x".into(),
+        file_sha256: [1; 32],
+        file_size: Some(1 << 20),
+        compression: "xz".into(),
+        signatures: vec!["k:c2ln".into()],
+        content_address: None,
+    };
+    for i in (0..20).step_by(2) {
+        run.nar_files.insert(
+            StorePath::parse(&path(&format!("lib-{i}"))).unwrap(),
+            nar.clone(),
+        );
+    }
+    let graph = plan(
+        &roots("app.drv"),
+        parse_records(&record("app.drv", &[])).unwrap(),
+        &run,
+        8,
+    )
+    .unwrap();
+    let pieces: Vec<&Group> = graph.groups.iter().filter(|g| g.substitute).collect();
+    let mut downloaded = 0;
+    for piece in &pieces {
+        let files = piece
+            .members
+            .iter()
+            .filter(|m| run.nar_files.contains_key(*m))
+            .count();
+        assert!(files == 0 || files == piece.members.len(), "{piece:?}");
+        assert_eq!(files > 0, piece.id.ends_with("-files"), "{}", piece.id);
+        assert_eq!(graph.nar_files_of(piece).is_some(), files > 0);
+        downloaded += files;
+    }
+    assert_eq!(downloaded, 10);
+    assert_eq!(pieces.iter().map(|p| p.members.len()).sum::<usize>(), 21);
+}

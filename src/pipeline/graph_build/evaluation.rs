@@ -112,9 +112,14 @@ async fn read_graph<G: Gateway>(
     let mut dry_run = drvgraph::parse_dry_run(&dry_run).map_err(graph_error)?;
     let fetched = drvgraph::parse_fetch_info(&fetch_info, &dry_run.fetch).map_err(graph_error)?;
     dry_run.fetch_records = fetched.records;
-    // Over `--network none` nothing may be downloaded, by Nix or by BuildKit.
+    // Over `--network none` nothing may be downloaded, by Nix or by BuildKit; small files are
+    // Nix's to fetch (`NIX_DOWNLOAD_MIN_BYTES`).
     if spec.network != Some(NetworkMode::None) {
-        dry_run.nar_files = fetched.nar_files;
+        dry_run.nar_files = fetched
+            .nar_files
+            .into_iter()
+            .filter(|(_, nar)| nar.file_size.unwrap_or(0) >= spec.download_min_bytes)
+            .collect();
     }
     drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
 }

@@ -163,10 +163,15 @@ fn download_error(graph: &Graph, err: UserError) -> UserError {
     } else {
         "the cache did not serve it"
     };
+    // BuildKit's own words, without what the frontend was doing (said above).
+    let said = ["digest mismatch", "invalid response"]
+        .iter()
+        .find_map(|start| err.message.find(start))
+        .map_or(err.message.as_str(), |at| &err.message[at..]);
     UserError::new(format!(
         "downloading {path} from the binary cache failed: {why}.\n  file: {}\n  BuildKit said: {}",
         nar.url,
-        err.message.trim()
+        said.trim()
     ))
 }
 
@@ -265,6 +270,7 @@ mod download_tests {
         let nar = NarFile {
             url: "http://cache/nar/a.nar".into(),
             file_sha256: [0xab; 32],
+            file_size: None,
             compression: "none".into(),
             signatures: vec!["k:c2ln".into()],
             content_address: None,
