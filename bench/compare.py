@@ -3,7 +3,7 @@
 on the same dockerd and the same local Nix builder image, in one run.
 
 usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide,substitute] [--builder NAME]
-                        [--cache local|registry] [--libraries N]
+                        [--cache local|registry] [--libraries N] [--cache-rate MB_PER_S]
 
 --builder NAME builds on that buildx builder (e.g. standalone BuildKit from `scripts/buildkit
 start NAME PORT`): the frontend and the Nix image are pushed to the local registry and named by
@@ -37,6 +37,9 @@ package-set bump), a fresh builder with an imported BuildKit cache and one depen
 pinned 40 MB package set (a literal `builtins.fetchTarball` with its sha256, served over HTTP,
 whose file the app records). Besides the times it prints how many paths each build of ours
 downloaded from the binary cache and how many requests the package set's server saw.
+--cache-rate MB_PER_S serves the binary cache as across a network: that bandwidth shared by all
+downloads, and 20 ms before each response (on 127.0.0.1 downloading costs nothing, so only
+unpacking shows).
 """
 import argparse
 import hashlib
@@ -68,6 +71,7 @@ FIXTURES = {
                    None, None),
 }
 LIBRARIES = 300  # --libraries: the substitute fixture's
+CACHE_RATE = None  # --cache-rate: the binary cache's bandwidth in MB/s
 PINNED_SET_BYTES = 40 << 20
 
 
@@ -254,10 +258,12 @@ class Servers:
     def serve(self, name):
         port_file = os.path.join(self.work, f"{name}.port")
         log = os.path.join(self.work, f"{name}.log")
+        network = (["--rate", str(CACHE_RATE), "--latency", "0.02"]
+                   if CACHE_RATE and name == "cache" else [])
         with open(log, "w") as out:
             self.processes.append(subprocess.Popen(
                 ["python3", os.path.join(ROOT, "tests", "lib", "serve_http.py"), port_file,
-                 os.path.join(self.work, name)], stdout=out, stderr=subprocess.STDOUT))
+                 os.path.join(self.work, name)] + network, stdout=out, stderr=subprocess.STDOUT))
         for _ in range(50):
             if os.path.exists(port_file) and open(port_file).read().strip():
                 return f"http://127.0.0.1:{open(port_file).read().strip()}", log
@@ -385,12 +391,14 @@ def main():
     parser.add_argument("--builder")
     parser.add_argument("--cache", choices=("local", "registry"), default="local")
     parser.add_argument("--libraries", type=int, default=300)
+    parser.add_argument("--cache-rate", type=float)
     args = parser.parse_args()
     unknown = [f for f in args.fixtures.split(",") if f not in FIXTURES]
     if unknown:
         parser.error(f"unknown fixture {', '.join(unknown)} (known: {', '.join(FIXTURES)})")
-    global BUILDER, CACHE, NIX_IMAGE, FRONTEND, LIBRARIES
+    global BUILDER, CACHE, NIX_IMAGE, FRONTEND, LIBRARIES, CACHE_RATE
     BUILDER, CACHE, LIBRARIES = args.builder, args.cache, args.libraries
+    CACHE_RATE = args.cache_rate
     if BUILDER:
         # The builder's worker sees only registries: both images by digest from the local one.
         publish = os.path.join(ROOT, "scripts", "buildkit")
@@ -398,6 +406,7 @@ def main():
         FRONTEND = run([publish, "publish", FRONTEND or "org/nix-frontend",
                         "127.0.0.1:5000/nix-frontend:bench"]).stdout.strip()
     print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}"
+          f"{' --cache-rate ' + str(CACHE_RATE) if CACHE_RATE else ''}"
           f"{' --builder ' + BUILDER if BUILDER else ''} --cache {CACHE}"
           f"{' (NIX_PLAN=' + NIX_PLAN + ')' if NIX_PLAN else ''}")
     engine = (run(["docker", "buildx", "inspect", BUILDER]).stdout.split("BuildKit version:")[-1].split()[0]

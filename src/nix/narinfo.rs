@@ -13,6 +13,9 @@
 use super::closure::{parse_nar_hash, StorePath};
 use super::drvgraph::Record;
 
+/// Nix's default substituter, which the official image uses.
+pub const NIX_DEFAULT_CACHE: &str = "https://cache.nixos.org";
+
 /// The most signatures kept for one path (cache.nixos.org gives one).
 const MAX_SIGNATURES: usize = 16;
 

@@ -303,7 +303,7 @@ PY
   check "... every substitute step from BuildKit's cache" bash -c \
     "ids=\$(grep -oE '^#[0-9]+ substitute ' '$work/build.log' | cut -d' ' -f1 | sort -u); [ -n \"\$ids\" ] &&
      for id in \$ids; do grep -qE \"^\$id CACHED\" '$work/build.log' || exit 1; done"
-  # With the default threshold (512 KiB) these small files are Nix's to fetch, in its own pieces.
+  # With the default threshold (4 MiB) these small files are Nix's to fetch, in its own pieces.
   check "with the default NIX_DOWNLOAD_MIN_BYTES, Nix fetches these small files itself" build "$dir" "${nix_fetches[@]}" -t "$T/app"
   check "... from the cache, in the substitute steps" \
     grep -qE "copying path '/nix/store/[a-z0-9]{32}-subst-base' from 'http://127.0.0.1:$port'" "$work/build.log"

@@ -5,12 +5,18 @@ PUT uploads for NIX_CACHE_PUSH (--upload) and HTTP basic auth for a private cach
 It binds a port the kernel picks (port 0) and writes it to PORT_FILE once it listens, so no two
 servers and no other program on the machine ever fight over a port.
 
+With --rate MB_PER_S the files it serves share that bandwidth (a binary cache across a network,
+for the benchmarks), with --latency S each response waits that long first.
+
 usage: serve_http.py PORT_FILE DIR [--address ADDRESS] [--upload] [--auth USER:PASSWORD]
+                     [--rate MB_PER_S] [--latency S]
 """
 import argparse
 import base64
 import http.server
 import os
+import threading
+import time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("port_file")
@@ -18,14 +24,48 @@ parser.add_argument("root")
 parser.add_argument("--address", default="127.0.0.1")
 parser.add_argument("--upload", action="store_true")
 parser.add_argument("--auth")
+parser.add_argument("--rate", type=float)
+parser.add_argument("--latency", type=float, default=0.0)
 args = parser.parse_args()
 ROOT = os.path.realpath(args.root)
 EXPECTED = "Basic " + base64.b64encode(args.auth.encode()).decode() if args.auth else None
 
 
+class Bandwidth:
+    """One link's bandwidth, shared by every response: each chunk waits for its turn."""
+
+    def __init__(self, bytes_per_second):
+        self.rate = bytes_per_second
+        self.lock = threading.Lock()
+        self.free_at = time.monotonic()
+
+    def take(self, size):
+        with self.lock:
+            start = max(self.free_at, time.monotonic())
+            self.free_at = start + size / self.rate
+            wait = self.free_at - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+
+LINK = Bandwidth(args.rate * 1e6) if args.rate else None
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *a, **kw):
         super().__init__(*a, directory=ROOT, **kw)
+
+    def copyfile(self, source, outputfile):
+        if args.latency:
+            time.sleep(args.latency)
+        if LINK is None:
+            return super().copyfile(source, outputfile)
+        while True:
+            chunk = source.read(64 * 1024)
+            if not chunk:
+                return
+            LINK.take(len(chunk))
+            outputfile.write(chunk)
 
     def _authorized(self):
         if EXPECTED is None or self.headers.get("Authorization") == EXPECTED:

@@ -116,7 +116,7 @@ pub const TABLE: &[BuildArg] = &[
     arg(
         NIX_DOWNLOAD_MIN_BYTES,
         "a path whose file in an HTTP binary cache is at least this big is downloaded by BuildKit, cached per file; smaller ones by Nix in the substitute step",
-        Some("524288"),
+        Some("4194304"),
     ),
     arg(
         SOURCE_DATE_EPOCH,

@@ -17,6 +17,7 @@ use crate::error::UserError;
 use crate::nix::closure::{Limits, StorePath};
 use crate::nix::drvgraph::{self, Graph};
 use crate::nix::inline_inputs::{self, InlineInputs, MAX_INLINE_SOURCE_BYTES};
+use crate::nix::narinfo;
 use crate::nix::pins::Pin;
 use crate::pipeline::assemble::debug_dump;
 use crate::plan::graph as graph_plan;
@@ -114,14 +115,33 @@ async fn read_graph<G: Gateway>(
     dry_run.fetch_records = fetched.records;
     // Over `--network none` nothing may be downloaded, by Nix or by BuildKit; small files are
     // Nix's to fetch (`NIX_DOWNLOAD_MIN_BYTES`).
+    // The evaluation's word is untrusted: BuildKit downloads only from caches the user named
+    // (`NIX_SUBSTITUTERS`) or Nix's default, never from a URL the evaluation alone gave.
     if spec.network != Some(NetworkMode::None) {
+        let allowed = download_caches(spec);
         dry_run.nar_files = fetched
             .nar_files
             .into_iter()
             .filter(|(_, nar)| nar.file_size.unwrap_or(0) >= spec.download_min_bytes)
+            .filter(|(_, nar)| {
+                allowed
+                    .iter()
+                    .any(|base| nar.url.starts_with(&format!("{base}/")))
+            })
             .collect();
     }
     drvgraph::plan(&roots, records, &dry_run, spec.max_build_steps).map_err(graph_error)
+}
+
+/// The HTTP caches BuildKit may download from: `NIX_SUBSTITUTERS`'s and Nix's default.
+fn download_caches(spec: &Spec) -> Vec<String> {
+    spec.nix_settings
+        .iter()
+        .filter_map(|line| line.strip_prefix("substituters = "))
+        .flat_map(str::split_whitespace)
+        .chain([narinfo::NIX_DEFAULT_CACHE])
+        .filter_map(narinfo::http_cache_base)
+        .collect()
 }
 
 /// What the binary caches said of the paths to fetch (`contract::FETCH_INFO_DIR`), one text per
@@ -282,4 +302,41 @@ async fn read_source<G: Gateway>(
         .map_err(|err| invalid(format!("no {file} ({err})")))?;
     inline_inputs::verify(record, &bytes).map_err(invalid)?;
     Ok((path, Source::Nar(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerui::options::{Options, Platform};
+
+    #[test]
+    fn buildkit_downloads_only_from_caches_the_user_named_or_nixs_default() {
+        let spec = |pairs: &[(&str, &str)]| {
+            Spec::new(
+                &Options::from_pairs(pairs),
+                "",
+                &Platform::parse("linux/amd64").unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            download_caches(&spec(&[("filename", "default.nix")])),
+            ["https://cache.nixos.org"]
+        );
+        let named = spec(&[
+            ("filename", "default.nix"),
+            (
+                "build-arg:NIX_SUBSTITUTERS",
+                "http://127.0.0.1:8080/ s3://bucket https://mirror.example.org/nix?priority=10",
+            ),
+        ]);
+        assert_eq!(
+            download_caches(&named),
+            [
+                "http://127.0.0.1:8080",
+                "https://mirror.example.org/nix",
+                "https://cache.nixos.org"
+            ]
+        );
+    }
 }
