@@ -37,6 +37,7 @@ package-set bump), a fresh builder with an imported BuildKit cache and one depen
 pinned 40 MB package set (a literal `builtins.fetchTarball` with its sha256, served over HTTP,
 whose file the app records). Besides the times it prints how many paths each build of ours
 downloaded from the binary cache and how many requests the package set's server saw.
+NIX_DOWNLOAD_MIN_BYTES in the environment is passed to ours as that build arg.
 --cache-rate MB_PER_S serves the binary cache as across a network: that bandwidth shared by all
 downloads, and 20 ms before each response (on 127.0.0.1 downloading costs nothing, so only
 unpacking shows).
@@ -72,6 +73,8 @@ FIXTURES = {
 }
 LIBRARIES = 300  # --libraries: the substitute fixture's
 CACHE_RATE = None  # --cache-rate: the binary cache's bandwidth in MB/s
+# Ours with NIX_DOWNLOAD_MIN_BYTES (the environment's), e.g. 0: BuildKit downloads every file.
+DOWNLOAD_MIN_BYTES = os.environ.get("NIX_DOWNLOAD_MIN_BYTES")
 PINNED_SET_BYTES = 40 << 20
 
 
@@ -292,6 +295,8 @@ def substitute_build(kind, servers, context, tag, count, bump, extra=()):
         args = ["--network", "host", "--build-arg", f"NIX_SUBSTITUTERS={servers.cache_url}",
                 "--build-arg", f"NIX_TRUSTED_PUBLIC_KEYS={servers.key}",
                 "--build-arg", f"NIX_ARGS={nix_args}"]
+        if DOWNLOAD_MIN_BYTES is not None:
+            args += ["--build-arg", f"NIX_DOWNLOAD_MIN_BYTES={DOWNLOAD_MIN_BYTES}"]
         seconds = build(kind, context, "app", tag, extra=args + list(extra))
     return (seconds, servers.requests(servers.cache_log, "nar/") - nars,
             servers.requests(servers.set_log, "") - sets)
@@ -407,6 +412,7 @@ def main():
                         "127.0.0.1:5000/nix-frontend:bench"]).stdout.strip()
     print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}"
           f"{' --cache-rate ' + str(CACHE_RATE) if CACHE_RATE else ''}"
+          f"{' (NIX_DOWNLOAD_MIN_BYTES=' + DOWNLOAD_MIN_BYTES + ')' if DOWNLOAD_MIN_BYTES else ''}"
           f"{' --builder ' + BUILDER if BUILDER else ''} --cache {CACHE}"
           f"{' (NIX_PLAN=' + NIX_PLAN + ')' if NIX_PLAN else ''}")
     engine = (run(["docker", "buildx", "inspect", BUILDER]).stdout.split("BuildKit version:")[-1].split()[0]
