@@ -152,11 +152,11 @@ pub(super) fn max_build_steps(options: &Options) -> Result<usize, SpecError> {
 }
 
 /// `NIX_DOWNLOAD_MIN_BYTES` when not given. Each file BuildKit downloads is a vertex of every
-/// build, which BuildKit 0.13 (Docker 26) pays about 2 ms for after the export even when cached
+/// build, which BuildKit 0.13 (Docker 26) pays 2-4 ms for after the export even when cached
 /// (0.3 ms on 0.32), and a cold build with BuildKit downloading 300 files of 0.8 MB took 2-3 s
 /// longer than with Nix downloading them (`bench/compare.py --fixtures substitute`). A file is
 /// worth it when fetching it again, each time its piece runs, costs more: at 50 MB/s a 4 MiB
-/// file costs 80 ms, forty no-change rebuilds' worth on Docker 26.
+/// file costs 80 ms, twenty to forty no-change rebuilds' worth on Docker 26.
 pub const DEFAULT_DOWNLOAD_MIN_BYTES: u64 = 4 * 1024 * 1024;
 
 pub(super) fn download_min_bytes(options: &Options) -> Result<u64, SpecError> {
