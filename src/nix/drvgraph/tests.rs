@@ -287,7 +287,8 @@ fn fetched_closure(extra: &[&str]) -> (DryRun, Vec<(String, Vec<String>)>) {
     (run, paths)
 }
 
-fn plan_fetched(extra: &[&str]) -> Graph {
+/// `fetched_closure` with the cache's records of every path.
+fn fetched_with_records(extra: &[&str]) -> DryRun {
     let (mut run, paths) = fetched_closure(extra);
     let listed: Vec<(&str, Vec<&str>)> = paths
         .iter()
@@ -297,13 +298,21 @@ fn plan_fetched(extra: &[&str]) -> Graph {
     run.fetch_records = parse_fetch_info(&answers([fetch_info(&borrowed, &[])]), &run.fetch)
         .unwrap()
         .records;
+    run
+}
+
+fn plan_app(run: &DryRun) -> Graph {
     plan(
         &roots("app.drv"),
         parse_records(&record("app.drv", &[])).unwrap(),
-        &run,
+        run,
         8,
     )
     .unwrap()
+}
+
+fn plan_fetched(extra: &[&str]) -> Graph {
+    plan_app(&fetched_with_records(extra))
 }
 
 #[test]
@@ -694,15 +703,7 @@ fn evaluation_reports_are_often_planned() {
 
 #[test]
 fn paths_buildkit_downloads_and_paths_nix_fetches_are_in_pieces_of_their_own() {
-    let (mut run, paths) = fetched_closure(&[]);
-    let listed: Vec<(&str, Vec<&str>)> = paths
-        .iter()
-        .map(|(n, refs)| (n.as_str(), refs.iter().map(String::as_str).collect()))
-        .collect();
-    let borrowed: Vec<(&str, &[&str])> = listed.iter().map(|(n, r)| (*n, r.as_slice())).collect();
-    run.fetch_records = parse_fetch_info(&answers([fetch_info(&borrowed, &[])]), &run.fetch)
-        .unwrap()
-        .records;
+    let mut run = fetched_with_records(&[]);
     // Every other library's file is downloaded by BuildKit.
     let nar = crate::nix::narinfo::NarFile {
         url: "http://cache/nar/x".into(),
@@ -718,13 +719,7 @@ fn paths_buildkit_downloads_and_paths_nix_fetches_are_in_pieces_of_their_own() {
             nar.clone(),
         );
     }
-    let graph = plan(
-        &roots("app.drv"),
-        parse_records(&record("app.drv", &[])).unwrap(),
-        &run,
-        8,
-    )
-    .unwrap();
+    let graph = plan_app(&run);
     let pieces: Vec<&Group> = graph.groups.iter().filter(|g| g.substitute).collect();
     let mut downloaded = 0;
     for piece in &pieces {
