@@ -10,8 +10,7 @@
 //! the builder, any cache when a netrc is given: BuildKit cannot send its credentials) and paths
 //! with neither a signature nor a content address are substituted by Nix in the step itself.
 
-use super::closure::{parse_nar_hash, StorePath};
-use super::drvgraph::Record;
+use super::closure::parse_nar_hash;
 
 /// Nix's default substituter, which the official image uses.
 pub const NIX_DEFAULT_CACHE: &str = "https://cache.nixos.org";
@@ -93,35 +92,6 @@ impl NarFile {
     pub fn cache_relative_dir(&self) -> String {
         format!("nar/{}", hex(&self.file_sha256))
     }
-
-    /// The narinfo of `record`'s path with this file at `<cache_relative_dir>/<file_name>`.
-    /// Every field comes from a validated value; the signatures are the cache's own, so Nix
-    /// checks them against its trusted keys.
-    pub fn narinfo(&self, record: &Record, file_name: &str) -> String {
-        let references: Vec<&str> = record.references.iter().map(|r| r.base_name()).collect();
-        let mut text = format!(
-            "StorePath: {}\nURL: {}/{file_name}\nCompression: {}\nNarHash: {}\nNarSize: {}\nReferences: {}\n",
-            record.path,
-            self.cache_relative_dir(),
-            self.compression,
-            record.nar_hash,
-            record.nar_size,
-            references.join(" "),
-        );
-        for signature in &self.signatures {
-            text.push_str(&format!("Sig: {signature}\n"));
-        }
-        if let Some(ca) = &self.content_address {
-            text.push_str(&format!("CA: {ca}\n"));
-        }
-        text
-    }
-}
-
-/// The narinfo file name of `path` in a binary cache: `<hash part>.narinfo`.
-pub fn narinfo_name(path: &StorePath) -> String {
-    let hash = path.base_name().split('-').next().unwrap_or_default();
-    format!("{hash}.narinfo")
 }
 
 /// The base URL of a plain HTTP(S) cache (its `?priority=…` parameters dropped, no trailing
@@ -197,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn an_http_cache_gives_a_file_with_its_checksum_and_narinfo() {
+    fn an_http_cache_gives_a_file_and_its_checksum() {
         let nar = NarFile::from_path_info(
             "https://cache.example.org/?priority=40",
             &info("nar/09kx.nar.xz", serde_json::json!(["k-1:c2ln"])),
@@ -208,27 +178,6 @@ mod tests {
         assert_eq!(
             nar.checksum(),
             "sha256:cd7041b6552ce1206334bb8d9bb6b544271087bc43e81acfa4de8a864cf37d26"
-        );
-        let path = StorePath::parse("/nix/store/ccanbp0brs758hic2z1krdbv17y2rf98-x").unwrap();
-        let dep = StorePath::parse("/nix/store/aaaabp0brs758hic2z1krdbv17y2rf98-dep").unwrap();
-        let record = Record {
-            path: path.clone(),
-            nar_hash: "sha256:00".into(),
-            nar_size: 120,
-            deriver: None,
-            references: vec![dep],
-        };
-        assert_eq!(
-            nar.narinfo(&record, "file"),
-            format!(
-                "StorePath: {path}\nURL: nar/cd7041b6552ce1206334bb8d9bb6b544271087bc43e81acfa4de8a864cf37d26/file\n\
-                 Compression: xz\nNarHash: sha256:00\nNarSize: 120\n\
-                 References: aaaabp0brs758hic2z1krdbv17y2rf98-dep\nSig: k-1:c2ln\n"
-            )
-        );
-        assert_eq!(
-            narinfo_name(&path),
-            "ccanbp0brs758hic2z1krdbv17y2rf98.narinfo"
         );
     }
 
