@@ -302,6 +302,12 @@ pub fn parse(
     Ok(Closure { paths })
 }
 
+/// Bytes as lowercase hex: how BuildKit's digests, `--load-db` records and SPDX checksums
+/// write a SHA-256.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A NAR hash as `nix path-info --json` writes it: SRI `sha256-<base64>` (Nix 2.4 and later)
 /// or `sha256:<nix base-32>` (older). Anything else is not a SHA-256 hash.
 pub fn parse_nar_hash(text: &str) -> Option<[u8; 32]> {
@@ -569,9 +575,7 @@ mod tests {
         const SRI: &str = "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
         const EMPTY_SHA256: &str =
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let expect = |h: Option<[u8; 32]>| {
-            h.map(|h| h.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        };
+        let expect = |h: Option<[u8; 32]>| h.map(|h| hex(&h));
         assert_eq!(expect(parse_nar_hash(SRI)).as_deref(), Some(EMPTY_SHA256));
         assert_eq!(
             expect(parse_nar_hash(&format!("sha256:{EMPTY_SHA256}"))).as_deref(),

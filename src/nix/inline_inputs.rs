@@ -208,7 +208,7 @@ mod tests {
         let hash: [u8; 32] = Sha256::digest(nar).into();
         Record {
             path: StorePath::parse(path).unwrap(),
-            nar_hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+            nar_hash: crate::nix::closure::hex(&hash),
             nar_size: nar.len() as u64,
             deriver: None,
             references: Vec::new(),
@@ -221,9 +221,8 @@ mod tests {
         let nar = regular_file_nar(b"hi\n");
         assert_eq!(nar.len(), 120);
         let hash: [u8; 32] = Sha256::digest(&nar).into();
-        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            hex,
+            crate::nix::closure::hex(&hash),
             "10551daed7fa467d0b58826e7eb9a0f2af7d693de319f2ef775fffcda244b9f6"
         );
     }

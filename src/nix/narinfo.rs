@@ -10,7 +10,7 @@
 //! the builder, any cache when a netrc is given: BuildKit cannot send its credentials) and paths
 //! with neither a signature nor a content address are substituted by Nix in the step itself.
 
-use super::closure::parse_nar_hash;
+use super::closure::{hex, parse_nar_hash};
 
 /// Nix's default substituter, which the official image uses.
 pub const NIX_DEFAULT_CACHE: &str = "https://cache.nixos.org";
@@ -142,10 +142,6 @@ fn is_content_address(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b":-_+/=".contains(&b))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::nix::closure::{Closure, StorePath};
+use crate::nix::closure::{hex, Closure, StorePath};
 use crate::nix::facts::{PackageFacts, RootPackage};
 
 mod identifiers;
@@ -338,10 +338,6 @@ fn namespace(input: &Input) -> String {
         .map(|r| r.base_name().to_string())
         .unwrap_or_else(|| "image".into());
     format!("https://nix-frontend.invalid/spdx/{base}-{}", &digest[..32])
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Unix seconds as `YYYY-MM-DDThh:mm:ssZ` (UTC), clamped to years 1970..=9999.

@@ -239,10 +239,9 @@ fn fetch_record(path: StorePath, info: &serde_json::Value) -> Result<Record, Gra
     }
     references.sort();
     references.dedup();
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     Ok(Record {
         path,
-        nar_hash: format!("sha256:{hex}"),
+        nar_hash: format!("sha256:{}", crate::nix::closure::hex(&hash)),
         nar_size,
         deriver: None,
         references,
