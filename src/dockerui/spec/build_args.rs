@@ -215,11 +215,14 @@ pub(super) fn cache_push(options: &Options) -> Result<Option<String>, SpecError>
     Ok(Some(url.to_string()))
 }
 
+/// The Nix setting NIX_SUBSTITUTERS becomes (`<name> = <value>` in `nix_settings`).
+pub(super) const SUBSTITUTERS_SETTING: &str = "substituters";
+
 /// Extra Nix settings from NIX_SUBSTITUTERS and NIX_TRUSTED_PUBLIC_KEYS, one line each.
 pub(super) fn nix_settings(options: &Options) -> Result<Vec<String>, SpecError> {
     let mut settings = Vec::new();
     for (arg, setting) in [
-        (args::NIX_SUBSTITUTERS, "substituters"),
+        (args::NIX_SUBSTITUTERS, SUBSTITUTERS_SETTING),
         (args::NIX_TRUSTED_PUBLIC_KEYS, "trusted-public-keys"),
     ] {
         if let Some(value) = options.build_arg(arg) {

@@ -213,6 +213,15 @@ impl Spec {
         }
     }
 
+    /// The binary caches `NIX_SUBSTITUTERS` names, as its setting in `nix_settings` holds them.
+    pub fn named_substituters(&self) -> impl Iterator<Item = &str> {
+        let prefix = format!("{} = ", build_args::SUBSTITUTERS_SETTING);
+        self.nix_settings
+            .iter()
+            .filter_map(move |line| line.strip_prefix(prefix.as_str()))
+            .flat_map(str::split_whitespace)
+    }
+
     /// What is built, for messages: `attribute "x" of default.nix`, `attributes "x", "y" of
     /// default.nix` or the file.
     pub fn describe_target(&self) -> String {

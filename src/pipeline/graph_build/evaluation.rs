@@ -114,9 +114,8 @@ async fn read_graph<G: Gateway>(
     let fetched = drvgraph::parse_fetch_info(&fetch_info, &dry_run.fetch).map_err(graph_error)?;
     dry_run.fetch_records = fetched.records;
     // Over `--network none` nothing may be downloaded, by Nix or by BuildKit; small files are
-    // Nix's to fetch (`NIX_DOWNLOAD_MIN_BYTES`).
-    // The evaluation's word is untrusted: BuildKit downloads only from caches the user named
-    // (`NIX_SUBSTITUTERS`) or Nix's default, never from a URL the evaluation alone gave.
+    // Nix's to fetch (`NIX_DOWNLOAD_MIN_BYTES`); and the evaluation's word is untrusted, so
+    // BuildKit downloads only from caches the user named or Nix's default.
     if spec.network != Some(NetworkMode::None) {
         let allowed = download_caches(spec);
         dry_run.nar_files = fetched
@@ -135,10 +134,7 @@ async fn read_graph<G: Gateway>(
 
 /// The HTTP caches BuildKit may download from: `NIX_SUBSTITUTERS`'s and Nix's default.
 fn download_caches(spec: &Spec) -> Vec<String> {
-    spec.nix_settings
-        .iter()
-        .filter_map(|line| line.strip_prefix("substituters = "))
-        .flat_map(str::split_whitespace)
+    spec.named_substituters()
         .chain([narinfo::NIX_DEFAULT_CACHE])
         .filter_map(narinfo::http_cache_base)
         .collect()
