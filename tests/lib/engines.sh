@@ -144,9 +144,16 @@ WRAP
     d28) say "against $(docker version --format 'dockerd {{.Server.Version}}'), $(docker buildx version | cut -d' ' -f1-2)" ;;
     rootless)
       # Rootless in fact: buildkitd runs as the user 1000, its worker without a process sandbox.
-      [ "$("$host_docker" exec nf-bk-rootless id -u)" = 1000 ] &&
-        docker buildx inspect nf-bk-rootless | grep -q 'process-mode: *no-sandbox' ||
-        { say "nf-bk-rootless is not a rootless buildkitd (uid 1000, no process sandbox)"; return 1; }
+      # A buildkitd just started may not answer yet; `buildx inspect` then lists no worker, so
+      # the check is asked again for up to 30 s (one CI run failed here once).
+      local tries=0
+      until [ "$("$host_docker" exec nf-bk-rootless id -u 2>/dev/null)" = 1000 ] &&
+        docker buildx inspect nf-bk-rootless 2>/dev/null | grep -q 'process-mode: *no-sandbox'; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 30 ] ||
+          { say "nf-bk-rootless is not a rootless buildkitd (uid 1000, no process sandbox)"; return 1; }
+        sleep 1
+      done
       say "against rootless BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' '), buildkitd as uid 1000), frontend $FRONTEND" ;;
     nixos) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER, the nixos-layout builder image $NIX_IMAGE" ;;
     bk|bkdc) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER; frontend $FRONTEND" ;;
