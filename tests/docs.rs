@@ -29,7 +29,9 @@ fn documented(page: &str) -> BTreeSet<String> {
             };
             let name = candidate.split('=').next().unwrap_or_default();
             let is_arg_name = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                 && (word == "--build-arg"
                     || (candidate.contains('=')
                         && (name.starts_with("NIX")

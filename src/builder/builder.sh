@@ -9,6 +9,7 @@
 #   NF_ATTR_COUNT, NF_ATTR_<i>         several attributes instead, one argv entry each
 #   NF_ARG_COUNT, NF_ARG_<i>           the Nix arguments (--arg/--argstr ...), one argv entry each
 #   NF_NIXPKGS          the path of -I nixpkgs=
+#   NF_NIXPKGS_SHA256   NF_NIXPKGS's hash: -I nixpkgs= is then its fetchTarball store path
 #   NF_NIX_SETTINGS     extra Nix settings, one `name = value` per line
 #   NF_SYSTEM           the target platform's Nix system
 #   NF_HOST_SYSTEM      the system Nix runs on when the target's would be emulated (common.sh)

@@ -116,6 +116,7 @@ nf_find_file() {
 # info.json and packages.json for the first, info-<i>.json and packages-<i>.json for the others.
 nf_evaluate() {
   nf_find_file
+  nf_pinned_nixpkgs
   : >"$meta/derivations"
   : >"$meta/roots"
   if [ -z "${NF_ATTR_COUNT:-}" ]; then
@@ -132,6 +133,18 @@ nf_evaluate() {
     fi
     nf_attr_index=$((nf_attr_index + 1))
   done
+}
+
+# With NF_NIXPKGS_SHA256, NF_NIXPKGS (an http(s) URL) becomes the store path
+# builtins.fetchTarball gives for it: found in the store when its pin step fetched it, so nothing
+# is downloaded; otherwise fetched here and checked against the hash. Nix reads both values from
+# the environment; nothing of them is spliced into the expression.
+nf_pinned_nixpkgs() {
+  [ -n "${NF_NIXPKGS_SHA256:-}" ] && [ -n "${NF_NIXPKGS:-}" ] || return 0
+  logged /tmp/nf-nixpkgs nix --extra-experimental-features "$features" eval --impure --raw --expr \
+    'builtins.fetchTarball { url = builtins.getEnv "NF_NIXPKGS"; sha256 = builtins.getEnv "NF_NIXPKGS_SHA256"; }' ||
+    finish eval-failed
+  NF_NIXPKGS=$(cat /tmp/nf-nixpkgs)
 }
 
 # Evaluates NF_ATTR (or the file's value) as nf_evaluate says, its info in $1 and packages in $2.

@@ -157,6 +157,9 @@ pub mod vars {
     pub const ARG: &str = "NF_ARG_";
     /// The path of `-I nixpkgs=`.
     pub const NIXPKGS: &str = "NF_NIXPKGS";
+    /// The hash of `NIXPKGS`'s tarball: the scripts pass `-I nixpkgs=` the store path
+    /// `builtins.fetchTarball` gives for it, found in the store when its pin step fetched it.
+    pub const NIXPKGS_SHA256: &str = "NF_NIXPKGS_SHA256";
     /// Extra Nix settings, one `name = value` per line.
     pub const NIX_SETTINGS: &str = "NF_NIX_SETTINGS";
     /// The number of named contexts, and each one's name (mounted at `CONTEXTS_DIR/<index>`).
@@ -189,7 +192,7 @@ pub mod vars {
     pub const COLLISIONS: &str = "NF_COLLISIONS";
 
     /// Every name the scripts read.
-    pub const ALL: [&str; 26] = [
+    pub const ALL: [&str; 27] = [
         FILE,
         FILE_DEFAULTED,
         FLAKE,
@@ -202,6 +205,7 @@ pub mod vars {
         ARG_COUNT,
         ARG,
         NIXPKGS,
+        NIXPKGS_SHA256,
         NIX_SETTINGS,
         CONTEXT_COUNT,
         CONTEXT,

@@ -43,9 +43,57 @@ pub struct Pin {
 /// A fetch the evaluation makes every time: no hash to key a step by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unpinned {
-    /// `default.nix:7`.
+    /// `default.nix:7`, `build arg NIXPKGS`.
     pub origin: String,
     pub url: String,
+    /// Where the hash goes: `sha256 = "…"` in the call, or `--build-arg NIXPKGS_SHA256=…`.
+    pub pin_with: &'static str,
+}
+
+impl Unpinned {
+    /// What the build's warnings say of it, with how to pin it.
+    pub fn warning(&self) -> String {
+        format!(
+            "{}: {} has no hash, so every evaluation downloads it again; pin it ({} from `nix-prefetch-url --unpack {}`) and it is fetched once, in a step of its own",
+            self.origin, self.url, self.pin_with, self.url
+        )
+    }
+}
+
+const PIN_IN_CALL: &str = "sha256 = \"…\"";
+const PIN_NIXPKGS: &str = "--build-arg NIXPKGS_SHA256=…";
+
+impl Pins {
+    /// `NIXPKGS`: an http(s) URL is a tarball the evaluation fetches for `-I nixpkgs=`; with
+    /// `NIXPKGS_SHA256` it is pinned as a literal `fetchTarball { url; sha256; }` is (the
+    /// evaluation then asks `builtins.fetchTarball` for the same path, common.sh), without it it
+    /// is named as fetched on every evaluation. A path or a channel name fetches nothing here.
+    pub fn add_nixpkgs(&mut self, nixpkgs: &str, sha256: Option<&str>) {
+        let is_url = nixpkgs.starts_with("http://") || nixpkgs.starts_with("https://");
+        if !is_url || !field_ok(nixpkgs) {
+            return;
+        }
+        let origin = "build arg NIXPKGS".to_string();
+        match sha256.filter(|hash| field_ok(hash)) {
+            Some(hash) => {
+                let mut fields = Map::new();
+                fields.insert("kind".into(), "tarball".into());
+                fields.insert("url".into(), nixpkgs.into());
+                fields.insert("sha256".into(), hash.into());
+                let nixpkgs_pin = pin(fields, origin, nixpkgs.to_string());
+                if !self.pins.iter().any(|p| p.json == nixpkgs_pin.json)
+                    && self.pins.len() < MAX_PINS
+                {
+                    self.pins.push(nixpkgs_pin);
+                }
+            }
+            None => self.unpinned.push(Unpinned {
+                origin,
+                url: nixpkgs.to_string(),
+                pin_with: PIN_NIXPKGS,
+            }),
+        }
+    }
 }
 
 /// The pins and unpinned fetches of a build's files (any of them absent).
@@ -160,7 +208,11 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
     };
     // `builtins.fetchTarball "https://…"`: no hash, fetched on every evaluation.
     if let Some(url) = literal(&argument) {
-        found.unpinned.push(Unpinned { origin, url });
+        found.unpinned.push(Unpinned {
+            origin,
+            url,
+            pin_with: PIN_IN_CALL,
+        });
         return;
     }
     let ast::Expr::AttrSet(set) = argument else {
@@ -197,7 +249,11 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
     if fields.contains_key("sha256") {
         found.pins.push(pin(fields, origin, url));
     } else {
-        found.unpinned.push(Unpinned { origin, url });
+        found.unpinned.push(Unpinned {
+            origin,
+            url,
+            pin_with: PIN_IN_CALL,
+        });
     }
 }
 
@@ -358,6 +414,30 @@ in nixpkgs
                 ("default.nix:9", "https://example.org/loose.tgz"),
                 ("default.nix:10", "https://example.org/nohash.tgz")
             ]
+        );
+    }
+
+    #[test]
+    fn nixpkgs_with_a_hash_is_a_tarball_pin_and_without_one_is_named() {
+        let mut found = Pins::default();
+        found.add_nixpkgs("https://example.org/nixpkgs.tar.gz", Some("0a1b"));
+        // The same tarball as a literal call in the file: fetched once.
+        found.add_nixpkgs("https://example.org/nixpkgs.tar.gz", Some("0a1b"));
+        assert_eq!(found.pins.len(), 1);
+        assert_eq!(
+            json(&found.pins[0]),
+            serde_json::json!({"kind": "tarball", "url": "https://example.org/nixpkgs.tar.gz", "sha256": "0a1b"})
+        );
+        assert_eq!(found.pins[0].origin, "build arg NIXPKGS");
+        found.add_nixpkgs("https://example.org/other.tar.gz", None);
+        // A path or a channel is fetched by nobody here, so it is neither.
+        found.add_nixpkgs("/nixpkgs", Some("0a1b"));
+        found.add_nixpkgs("channel:nixos-24.05", None);
+        assert_eq!(found.pins.len(), 1);
+        assert_eq!(found.unpinned.len(), 1);
+        assert_eq!(
+            found.unpinned[0].warning(),
+            "build arg NIXPKGS: https://example.org/other.tar.gz has no hash, so every evaluation downloads it again; pin it (--build-arg NIXPKGS_SHA256=… from `nix-prefetch-url --unpack https://example.org/other.tar.gz`) and it is fetched once, in a step of its own"
         );
     }
 

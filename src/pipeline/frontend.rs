@@ -43,12 +43,7 @@ pub async fn build<G: Gateway>(
     )
     .await;
     for unpinned in &pins.unpinned {
-        gateway
-            .warn(&format!(
-                "{}: {} has no hash, so every evaluation downloads it again; pin it (sha256 = \"…\" from `nix-prefetch-url --unpack {}`) and it is fetched once, in a step of its own",
-                unpinned.origin, unpinned.url, unpinned.url
-            ))
-            .await;
+        gateway.warn(&unpinned.warning()).await;
     }
     // The platforms build concurrently (an emulated one's time runs beside the native one's);
     // each step's progress name carries its platform.
@@ -123,12 +118,17 @@ async fn read_pins<G: Gateway>(
         Some(text) => Some(text.to_string()),
         None => text_of(&spec.nix_file),
     };
-    pins::find(
+    let mut found = pins::find(
         nix_text.as_deref().map(|t| (spec.nix_file.as_str(), t)),
         text_of(&format!("{dir}flake.lock")).as_deref(),
         text_of(&format!("{dir}nix/sources.json")).as_deref(),
         text_of(&format!("{dir}npins/sources.json")).as_deref(),
-    )
+    );
+    // A flake's evaluation takes no `-I nixpkgs=` (common.sh).
+    if let (Some(nixpkgs), false) = (&spec.nixpkgs, spec.flake) {
+        found.add_nixpkgs(nixpkgs, spec.nixpkgs_sha256.as_deref());
+    }
+    found
 }
 
 /// One platform's image; an error in a Nix file of the context shows that file's lines.

@@ -377,6 +377,9 @@ pub fn builder_env(spec: &Spec, builder: &BuilderImage) -> Vec<String> {
     if let Some(nixpkgs) = &spec.nixpkgs {
         env.push(format!("{}={nixpkgs}", vars::NIXPKGS));
     }
+    if let Some(hash) = &spec.nixpkgs_sha256 {
+        env.push(format!("{}={hash}", vars::NIXPKGS_SHA256));
+    }
     // Each named context's name is a variable of its own; its path is /nf-contexts/<index>.
     if !spec.named_contexts.is_empty() {
         env.push(format!(

@@ -223,6 +223,28 @@ NIX
   check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
   check "... downloaded once ($(npins_downloads))" [ "$(npins_downloads)" = 1 ]
   check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 4'"
+  # NIXPKGS=URL with NIXPKGS_SHA256: fetched by a step of its own, and `<nixpkgs>` is its store
+  # path, so the evaluation downloads nothing; a wrong hash is Nix's hash mismatch; without the
+  # hash it is named as fetched on every evaluation.
+  cp "$served/src.tar.gz" "$served/src-nixpkgs.tar.gz"
+  sed -i 's|(import ./npins).pinned|<nixpkgs>|' "$dir/default.nix"
+  local nixpkgs_url=http://127.0.0.1:$port/src-nixpkgs.tar.gz
+  nixpkgs_downloads() { grep -c 'GET /src-nixpkgs.tar.gz' "$work/pinned-http.log"; }
+  check "through NIXPKGS and NIXPKGS_SHA256 it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app" \
+    --build-arg "NIXPKGS=$nixpkgs_url" --build-arg "NIXPKGS_SHA256=$hash"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch $nixpkgs_url \(pinned in build arg NIXPKGS\)" "$work/build.log"
+  echo "app version 5" >"$dir/app.txt"
+  check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app" \
+    --build-arg "NIXPKGS=$nixpkgs_url" --build-arg "NIXPKGS_SHA256=$hash"
+  check "... downloaded once ($(nixpkgs_downloads))" [ "$(nixpkgs_downloads)" = 1 ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 5'"
+  expect_error nixpkgs-wrong-hash "$dir" -f "$dir/default.nix" --network host \
+    --build-arg "NIXPKGS=$nixpkgs_url" --build-arg "NIXPKGS_SHA256=sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" -- \
+    "hash mismatch" "$nixpkgs_url"
+  check "without NIXPKGS_SHA256 it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app" \
+    --build-arg "NIXPKGS=$nixpkgs_url"
+  check "... and is named as fetched on every evaluation" \
+    grep -q "build arg NIXPKGS: $nixpkgs_url has no hash, so every evaluation downloads it again; pin it (--build-arg NIXPKGS_SHA256=" "$work/build.log"
   kill "$served_pid" 2>/dev/null
 }
 

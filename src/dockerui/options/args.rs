@@ -15,6 +15,7 @@ pub const NIX_MAX_BUILD_STEPS: &str = "NIX_MAX_BUILD_STEPS";
 pub const NIX_DOWNLOAD_MIN_BYTES: &str = "NIX_DOWNLOAD_MIN_BYTES";
 pub const NIX_ARGS: &str = "NIX_ARGS";
 pub const NIXPKGS: &str = "NIXPKGS";
+pub const NIXPKGS_SHA256: &str = "NIXPKGS_SHA256";
 pub const NIX_SUBSTITUTERS: &str = "NIX_SUBSTITUTERS";
 pub const NIX_TRUSTED_PUBLIC_KEYS: &str = "NIX_TRUSTED_PUBLIC_KEYS";
 pub const NIX_CACHE_PUSH: &str = "NIX_CACHE_PUSH";
@@ -75,6 +76,11 @@ pub const TABLE: &[BuildArg] = &[
     arg(
         NIXPKGS,
         "the nixpkgs search path entry (-I nixpkgs=…)",
+        None,
+    ),
+    arg(
+        NIXPKGS_SHA256,
+        "the hash of NIXPKGS's tarball (nix-prefetch-url --unpack): fetched once, in a cached step",
         None,
     ),
     arg(
@@ -170,6 +176,7 @@ mod tests {
             NIX_DOWNLOAD_MIN_BYTES,
             NIX_ARGS,
             NIXPKGS,
+            NIXPKGS_SHA256,
             NIX_SUBSTITUTERS,
             NIX_TRUSTED_PUBLIC_KEYS,
             NIX_CACHE_PUSH,

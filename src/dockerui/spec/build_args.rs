@@ -197,6 +197,33 @@ pub(super) fn nixpkgs(options: &Options) -> Result<Option<String>, SpecError> {
     }
 }
 
+/// NIXPKGS_SHA256: the hash `builtins.fetchTarball` checks NIXPKGS's tarball against (nix32,
+/// base16 or SRI, as `nix-prefetch-url --unpack` or `nix hash` print it), given only with an
+/// http(s) NIXPKGS.
+pub(super) fn nixpkgs_sha256(options: &Options) -> Result<Option<String>, SpecError> {
+    let Some(hash) = options.build_arg(args::NIXPKGS_SHA256) else {
+        return Ok(None);
+    };
+    let is_url = options
+        .build_arg(args::NIXPKGS)
+        .is_some_and(|url| url.starts_with("http://") || url.starts_with("https://"));
+    if !is_url {
+        return Err(option_error(
+            "build arg NIXPKGS_SHA256",
+            "it is the hash of NIXPKGS's tarball: give NIXPKGS=https://…/nixpkgs.tar.gz too",
+        ));
+    }
+    let hash_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-');
+    if hash.is_empty() || hash.len() > 100 || !hash.chars().all(hash_chars) || hash.starts_with('-')
+    {
+        return Err(option_error(
+            "build arg NIXPKGS_SHA256",
+            "give the tarball's sha256 as `nix-prefetch-url --unpack URL` prints it (or sha256-… SRI)",
+        ));
+    }
+    Ok(Some(hash.to_string()))
+}
+
 /// The Nix binary cache of NIX_CACHE_PUSH: an http, https or s3 URL (Nix's store URL, query
 /// parameters allowed), one line without spaces.
 pub(super) fn cache_push(options: &Options) -> Result<Option<String>, SpecError> {

@@ -17,8 +17,8 @@ use crate::dockerui::syntax::{self, SyntaxError};
 
 use build_args::{
     cache_id, cache_push, collisions, download_min_bytes, emulation, max_build_steps, max_layers,
-    nix_plan, nix_settings, nixpkgs, parse_nix_args, platforms, sbom_scan_stage_warning,
-    sbom_scope, source_date_epoch, unused_build_args_warning,
+    nix_plan, nix_settings, nixpkgs, nixpkgs_sha256, parse_nix_args, platforms,
+    sbom_scan_stage_warning, sbom_scope, source_date_epoch, unused_build_args_warning,
 };
 use target::nix_target;
 
@@ -103,6 +103,8 @@ pub struct Spec {
     pub nix_args: Vec<String>,
     /// `-I nixpkgs=…` from NIXPKGS.
     pub nixpkgs: Option<String>,
+    /// NIXPKGS_SHA256: NIXPKGS's tarball pinned by its hash (fetched ahead, `nix::pins`).
+    pub nixpkgs_sha256: Option<String>,
     /// Extra Nix settings (substituters, trusted-public-keys), one `name = value` line each.
     pub nix_settings: Vec<String>,
     /// `NIX_CACHE_PUSH`: the Nix binary cache each build step pushes what it built to.
@@ -325,6 +327,7 @@ impl Spec {
                     .map_err(|message| option_error("build arg NIX_ARGS", message))?,
             },
             nixpkgs: nixpkgs(options)?,
+            nixpkgs_sha256: nixpkgs_sha256(options)?,
             nix_settings: nix_settings(options)?,
             cache_push: cache_push(options)?,
             network: options.network,

@@ -132,6 +132,25 @@ fn hostile_values_are_refused_with_the_option_named() {
             "build arg NIX_SUBSTITUTERS",
         ),
         (vec![("build-arg:NIXPKGS", "--impure")], "build arg NIXPKGS"),
+        // The hash of a tarball, so only with an http(s) NIXPKGS, and only a hash's characters.
+        (
+            vec![("build-arg:NIXPKGS_SHA256", "0a1b")],
+            "build arg NIXPKGS_SHA256",
+        ),
+        (
+            vec![
+                ("build-arg:NIXPKGS", "/nixpkgs"),
+                ("build-arg:NIXPKGS_SHA256", "0a1b"),
+            ],
+            "build arg NIXPKGS_SHA256",
+        ),
+        (
+            vec![
+                ("build-arg:NIXPKGS", "https://example.org/n.tar.gz"),
+                ("build-arg:NIXPKGS_SHA256", "0a1b\"; builtins.abort \"x"),
+            ],
+            "build arg NIXPKGS_SHA256",
+        ),
         (
             vec![("build-arg:NIX_CACHE_PUSH", "file:///etc")],
             "build arg NIX_CACHE_PUSH",
