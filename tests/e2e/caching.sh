@@ -333,10 +333,6 @@ pushed_signed() { # pushed_signed DIR NAME...
 # at all then substitutes everything but the leaf from it. Both plans push.
 test_nix_cache_push() {
   echo "nix-cache-push: build steps push to a Nix binary cache; a fresh builder substitutes from it"
-  if [ "${E2E_DOCKER:-}" = docker28 ]; then
-    skip "the host's 127.0.0.1 is out of reach of scripts/docker28's daemon; tests/engines.sh covers Docker 28"
-    return
-  fi
   local dir=$work/push cache=$work/push-cache port
   rm -rf "$dir" "$cache" && cp -r tests/fixtures/expensive "$dir"
   echo "pushed dependency $$" >"$dir/dep/info.txt"

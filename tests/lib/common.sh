@@ -188,7 +188,16 @@ serve() {
   shift 2
   port_file=$work/$name.port
   rm -f "$port_file"
-  python3 "$root/tests/lib/serve_http.py" "$port_file" "$dir" "$@" >"$work/$name-http.log" 2>&1 &
+  # Docker 28's test daemon runs in a container of its own (scripts/docker28): the server listens
+  # on that container's 127.0.0.1, where its builds (--network host) and BuildKit's own
+  # downloads look, and reads the files here (/tmp is shared).
+  local netns=()
+  if [ "${E2E_DOCKER:-}" = docker28 ]; then
+    local pid
+    pid=$(docker28_pid) || { fail "no process of ${DOCKER28_NAME:-nf-docker28} to serve '$name' in"; return 1; }
+    netns=(nsenter --net="/proc/$pid/ns/net")
+  fi
+  "${netns[@]}" python3 "$root/tests/lib/serve_http.py" "$port_file" "$dir" "$@" >"$work/$name-http.log" 2>&1 &
   served_pid=$!
   echo "$served_pid" >>"$work/.pids"
   for _ in $(seq 1 50); do
@@ -201,6 +210,13 @@ serve() {
     fail "the HTTP server '$name' for $dir did not listen: $(tail -3 "$work/$name-http.log" | tr '\n' ' ')"
     return 1
   fi
+}
+
+# The host's pid of scripts/docker28's container, whose network namespace its builds use.
+docker28_pid() {
+  local pid
+  pid=$("${E2E_HOST_DOCKER:-docker}" inspect -f '{{.State.Pid}}' "${DOCKER28_NAME:-nf-docker28}" 2>/dev/null)
+  [ -n "$pid" ] && [ "$pid" != 0 ] && echo "$pid"
 }
 
 # upload_cache DIR KEY: a Nix binary cache in DIR that takes uploads (HTTP PUT) on 127.0.0.1, and

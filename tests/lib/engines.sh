@@ -75,6 +75,8 @@ prepare_engine() {
 enter_engine() {
   local engine=$1 host_docker
   host_docker=$(command -v docker)
+  # The host's own docker, for what the tests ask of the host rather than the engine.
+  export E2E_HOST_DOCKER=$host_docker
   NIX_IMAGE=${NIX_IMAGE:-$nix_image_local}
   unset E2E_DOCKER E2E_BUILDER
   mkdir -p "$base/bin"
