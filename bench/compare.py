@@ -4,11 +4,15 @@ on the same dockerd and the same local Nix builder image, in one run.
 
 usage: bench/compare.py [--runs N] [--fixtures expensive,chain,wide,substitute] [--builder NAME]
                         [--cache local|registry] [--libraries N] [--cache-rate MB_PER_S]
+                        [--docker28 CONTAINER]
 
 --builder NAME builds on that buildx builder (e.g. standalone BuildKit from `scripts/buildkit
 start NAME PORT`): the frontend and the Nix image are pushed to the local registry and named by
 digest, images come back with --load, and a prune is that builder's. --cache registry exports the
 fresh-builder cache to the local registry (type=registry) instead of a directory.
+--docker28 CONTAINER runs every docker command in the daemon of scripts/docker28's container
+(e.g. nf-docker28, started from this checkout) and serves the substitute fixture's caches in that
+container's network namespace, where its builds look for 127.0.0.1.
 
 For each fixture and each way of building it prints: cold build time (after `docker builder
 prune -af`), no-change rebuild time, rebuild time after a one-line change to the leaf's source,
@@ -83,6 +87,7 @@ def run(cmd, **kw):
 
 
 BUILDER = None  # --builder: a buildx builder of its own (standalone BuildKit)
+NETNS = []  # --docker28: the command prefix that runs a server in its daemon's network namespace
 
 
 def prune():
@@ -265,7 +270,7 @@ class Servers:
                    if CACHE_RATE and name == "cache" else [])
         with open(log, "w") as out:
             self.processes.append(subprocess.Popen(
-                ["python3", os.path.join(ROOT, "tests", "lib", "serve_http.py"), port_file,
+                NETNS + ["python3", os.path.join(ROOT, "tests", "lib", "serve_http.py"), port_file,
                  os.path.join(self.work, name)] + network, stdout=out, stderr=subprocess.STDOUT))
         for _ in range(50):
             if os.path.exists(port_file) and open(port_file).read().strip():
@@ -389,6 +394,23 @@ def print_substitute(samples, downloads):
     print(f"samples (s): {json.dumps({k: {m: [round(x, 2) for x in v] for m, v in r.items()} for k, r in samples.items()})}")
 
 
+def use_docker28(container):
+    """Every `docker` of this run goes to the daemon in CONTAINER (scripts/docker28), whose /tmp
+    and checkout are the host's; the caches are served in its network namespace."""
+    global NETNS
+    host_docker = shutil.which("docker")
+    pid = run([host_docker, "inspect", "-f", "{{.State.Pid}}", container]).stdout.strip()
+    if not pid or pid == "0":
+        sys.exit(f"bench/compare.py: {container} is not running (scripts/docker28 start)")
+    NETNS = ["nsenter", f"--net=/proc/{pid}/ns/net"]
+    wrapper_dir = tempfile.mkdtemp(prefix="compare-docker28-")
+    wrapper = os.path.join(wrapper_dir, "docker")
+    with open(wrapper, "w") as f:
+        f.write(f'#!/bin/sh\nexec "{host_docker}" exec -i -w "$PWD" {container} docker "$@"\n')
+    os.chmod(wrapper, 0o755)
+    os.environ["PATH"] = wrapper_dir + os.pathsep + os.environ["PATH"]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -397,6 +419,7 @@ def main():
     parser.add_argument("--cache", choices=("local", "registry"), default="local")
     parser.add_argument("--libraries", type=int, default=300)
     parser.add_argument("--cache-rate", type=float)
+    parser.add_argument("--docker28")
     args = parser.parse_args()
     unknown = [f for f in args.fixtures.split(",") if f not in FIXTURES]
     if unknown:
@@ -404,6 +427,8 @@ def main():
     global BUILDER, CACHE, NIX_IMAGE, FRONTEND, LIBRARIES, CACHE_RATE
     BUILDER, CACHE, LIBRARIES = args.builder, args.cache, args.libraries
     CACHE_RATE = args.cache_rate
+    if args.docker28:
+        use_docker28(args.docker28)
     if BUILDER:
         # The builder's worker sees only registries: both images by digest from the local one.
         publish = os.path.join(ROOT, "scripts", "buildkit")

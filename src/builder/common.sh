@@ -141,10 +141,22 @@ nf_evaluate() {
 # the environment; nothing of them is spliced into the expression.
 nf_pinned_nixpkgs() {
   [ -n "${NF_NIXPKGS_SHA256:-}" ] && [ -n "${NF_NIXPKGS:-}" ] || return 0
-  logged /tmp/nf-nixpkgs nix --extra-experimental-features "$features" eval --impure --raw --expr \
-    'builtins.fetchTarball { url = builtins.getEnv "NF_NIXPKGS"; sha256 = builtins.getEnv "NF_NIXPKGS_SHA256"; }' ||
-    finish eval-failed
-  NF_NIXPKGS=$(cat /tmp/nf-nixpkgs)
+  if NF_NIXPKGS=$(nix --extra-experimental-features "$features" eval --impure --raw --expr \
+    'builtins.fetchTarball { url = builtins.getEnv "NF_NIXPKGS"; sha256 = builtins.getEnv "NF_NIXPKGS_SHA256"; }' \
+    2>/tmp/nf-nixpkgs-log); then
+    return 0
+  fi
+  # Nix's innermost error (a hash mismatch, a download that failed), without the trace through
+  # this script's own expression, which the user never wrote.
+  nf_innermost=
+  while IFS= read -r nf_line; do
+    case $nf_line in *error:*) nf_innermost= ;; esac
+    nf_innermost="$nf_innermost$nf_line
+"
+  done </tmp/nf-nixpkgs-log
+  printf 'fetching the tarball of build arg NIXPKGS with NIXPKGS_SHA256 failed:\n%s' "$nf_innermost" |
+    tee "${nf_log:-$meta/log}" >&2
+  finish eval-failed
 }
 
 # Evaluates NF_ATTR (or the file's value) as nf_evaluate says, its info in $1 and packages in $2.
