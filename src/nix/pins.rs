@@ -10,7 +10,8 @@
 //! - a flake's `flake.lock`: every locked input with a `narHash` (but `path` inputs, which are
 //!   the context's own), fetched by `builtins.fetchTree` with the locked attributes;
 //! - niv's `nix/sources.json` (tarballs, named `<name>-src` as niv's sources.nix names them) and
-//!   npins' `npins/sources.json` (pins with a URL and a hash, as npins' default.nix fetches them).
+//!   npins' `npins/sources.json` (pins with a URL and a hash, as npins' default.nix fetches them);
+//! - the build args `NIXPKGS` (an http(s) tarball) and `NIXPKGS_SHA256` (`Pins::add_nixpkgs`).
 //!
 //! Nix itself checks every fetched input against its hash: a pin that is wrong, or names a store
 //! path the evaluation does not ask for, only costs its step; the evaluation then fetches as it
@@ -63,6 +64,13 @@ impl Unpinned {
 const PIN_IN_CALL: &str = "sha256 = \"…\"";
 const PIN_NIXPKGS: &str = "--build-arg NIXPKGS_SHA256=…";
 
+/// The pins and unpinned fetches of a build's files (any of them absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pins {
+    pub pins: Vec<Pin>,
+    pub unpinned: Vec<Unpinned>,
+}
+
 impl Pins {
     /// `NIXPKGS`: an http(s) URL is a tarball the evaluation fetches for `-I nixpkgs=`; with
     /// `NIXPKGS_SHA256` it is pinned as a literal `fetchTarball { url; sha256; }` is (the
@@ -94,13 +102,6 @@ impl Pins {
             }),
         }
     }
-}
-
-/// The pins and unpinned fetches of a build's files (any of them absent).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Pins {
-    pub pins: Vec<Pin>,
-    pub unpinned: Vec<Unpinned>,
 }
 
 /// Reads every source of pins: the Nix file `(name, text)`, `flake.lock`, niv's and npins'
