@@ -12,7 +12,8 @@ digest, images come back with --load, and a prune is that builder's. --cache reg
 fresh-builder cache to the local registry (type=registry) instead of a directory.
 --docker28 CONTAINER runs every docker command in the daemon of scripts/docker28's container
 (e.g. nf-docker28, started from this checkout) and serves the substitute fixture's caches in that
-container's network namespace, where its builds look for 127.0.0.1.
+container's network namespace, where its builds look for 127.0.0.1 (nsenter: run it as root).
+The host's registry is out of that daemon's reach: not with --builder or --cache registry.
 
 For each fixture and each way of building it prints: cold build time (after `docker builder
 prune -af`), no-change rebuild time, rebuild time after a one-line change to the leaf's source,
@@ -47,9 +48,11 @@ downloads, and 20 ms before each response (on 127.0.0.1 downloading costs nothin
 unpacking shows).
 """
 import argparse
+import atexit
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -398,15 +401,19 @@ def use_docker28(container):
     """Every `docker` of this run goes to the daemon in CONTAINER (scripts/docker28), whose /tmp
     and checkout are the host's; the caches are served in its network namespace."""
     global NETNS
-    host_docker = shutil.which("docker")
-    pid = run([host_docker, "inspect", "-f", "{{.State.Pid}}", container]).stdout.strip()
-    if not pid or pid == "0":
+    host_docker = shutil.which("docker") or sys.exit("bench/compare.py: no docker on PATH")
+    inspect = subprocess.run([host_docker, "inspect", "-f", "{{.State.Pid}}", container],
+                             capture_output=True, text=True)
+    pid = inspect.stdout.strip()
+    if inspect.returncode != 0 or not pid or pid == "0":
         sys.exit(f"bench/compare.py: {container} is not running (scripts/docker28 start)")
     NETNS = ["nsenter", f"--net=/proc/{pid}/ns/net"]
     wrapper_dir = tempfile.mkdtemp(prefix="compare-docker28-")
+    atexit.register(shutil.rmtree, wrapper_dir, True)
     wrapper = os.path.join(wrapper_dir, "docker")
     with open(wrapper, "w") as f:
-        f.write(f'#!/bin/sh\nexec "{host_docker}" exec -i -w "$PWD" {container} docker "$@"\n')
+        f.write(f'#!/bin/sh\nexec {shlex.quote(host_docker)} exec -i -w "$PWD" '
+                f'{shlex.quote(container)} docker "$@"\n')
     os.chmod(wrapper, 0o755)
     os.environ["PATH"] = wrapper_dir + os.pathsep + os.environ["PATH"]
 
@@ -428,6 +435,8 @@ def main():
     BUILDER, CACHE, LIBRARIES = args.builder, args.cache, args.libraries
     CACHE_RATE = args.cache_rate
     if args.docker28:
+        if args.builder or args.cache == "registry":
+            parser.error("--docker28 cannot reach the host's registry: no --builder, no --cache registry")
         use_docker28(args.docker28)
     if BUILDER:
         # The builder's worker sees only registries: both images by digest from the local one.

@@ -135,12 +135,13 @@ nf_evaluate() {
   done
 }
 
-# With NF_NIXPKGS_SHA256, NF_NIXPKGS (an http(s) URL) becomes the store path
+# With NF_NIXPKGS_SHA256 (and not a flake), NF_NIXPKGS (an http(s) URL) becomes the store path
 # builtins.fetchTarball gives for it: found in the store when its pin step fetched it, so nothing
 # is downloaded; otherwise fetched here and checked against the hash. Nix reads both values from
 # the environment; nothing of them is spliced into the expression.
 nf_pinned_nixpkgs() {
-  [ -n "${NF_NIXPKGS_SHA256:-}" ] && [ -n "${NF_NIXPKGS:-}" ] || return 0
+  # A flake's evaluation takes no -I nixpkgs= (with_contexts), so nothing is fetched for it.
+  [ "${NF_FLAKE:-}" != 1 ] && [ -n "${NF_NIXPKGS_SHA256:-}" ] && [ -n "${NF_NIXPKGS:-}" ] || return 0
   if NF_NIXPKGS=$(nix --extra-experimental-features "$features" eval --impure --raw --expr \
     'builtins.fetchTarball { url = builtins.getEnv "NF_NIXPKGS"; sha256 = builtins.getEnv "NF_NIXPKGS_SHA256"; }' \
     2>/tmp/nf-nixpkgs-log); then
@@ -149,7 +150,7 @@ nf_pinned_nixpkgs() {
   # Nix's innermost error (a hash mismatch, a download that failed), without the trace through
   # this script's own expression, which the user never wrote.
   nf_innermost=
-  while IFS= read -r nf_line; do
+  while IFS= read -r nf_line || [ -n "$nf_line" ]; do
     case $nf_line in *error:*) nf_innermost= ;; esac
     nf_innermost="$nf_innermost$nf_line
 "

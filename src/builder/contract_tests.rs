@@ -116,7 +116,10 @@ fn the_steps_set_every_variable_and_no_other() {
             ("target", "hello"),
             ("build-arg:NIX_ARGS", "--argstr greeting hi"),
             ("build-arg:NIXPKGS", "https://example.org/nixpkgs.tar.gz"),
-            ("build-arg:NIXPKGS_SHA256", "0a1b"),
+            (
+                "build-arg:NIXPKGS_SHA256",
+                "1qgpvh172a42vabzw7ls32lmybivw7zd02l05v4ygysd3lklkqpy",
+            ),
             ("build-arg:NIX_SUBSTITUTERS", "https://cache.example.org"),
             ("build-arg:NIX_CACHE_PUSH", "https://cache.example.org"),
             ("context:nixpkgs", "local:nixpkgs"),

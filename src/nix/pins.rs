@@ -2,7 +2,7 @@
 //! own keyed by that hash (cached and exported like any step, the same on every engine) and the
 //! evaluation finds it in its store instead of downloading it again.
 //!
-//! Read here, all untrusted text from the build context:
+//! Read here, all untrusted text from the build context or the build args:
 //! - literal `builtins.fetchTarball { url = "…"; sha256 = "…"; }` (and `fetchTarball`, with an
 //!   optional literal `name`) and `builtins.fetchurl { url = "…"; sha256 = "…"; }` calls in the
 //!   Nix file, parsed by `rnix`; the same calls without a hash are reported as fetched on every
@@ -89,10 +89,10 @@ impl Pins {
                 fields.insert("url".into(), nixpkgs.into());
                 fields.insert("sha256".into(), hash.into());
                 let nixpkgs_pin = pin(fields, origin, nixpkgs.to_string());
-                if !self.pins.iter().any(|p| p.json == nixpkgs_pin.json)
-                    && self.pins.len() < MAX_PINS
-                {
-                    self.pins.push(nixpkgs_pin);
+                // First: the package set is the largest input, the last to leave at MAX_PINS.
+                if !self.pins.iter().any(|p| p.json == nixpkgs_pin.json) {
+                    self.pins.insert(0, nixpkgs_pin);
+                    self.pins.truncate(MAX_PINS);
                 }
             }
             None => self.unpinned.push(Unpinned {
@@ -420,22 +420,26 @@ in nixpkgs
 
     #[test]
     fn nixpkgs_with_a_hash_is_a_tarball_pin_and_without_one_is_named() {
-        let mut found = Pins::default();
-        found.add_nixpkgs("https://example.org/nixpkgs.tar.gz", Some("0a1b"));
         // The same tarball as a literal call in the file: fetched once.
+        let text = r#"builtins.fetchTarball { url = "https://example.org/nixpkgs.tar.gz"; sha256 = "0a1b"; }"#;
+        let mut found = find(Some(("default.nix", text)), None, None, None);
         found.add_nixpkgs("https://example.org/nixpkgs.tar.gz", Some("0a1b"));
         assert_eq!(found.pins.len(), 1);
         assert_eq!(
             json(&found.pins[0]),
             serde_json::json!({"kind": "tarball", "url": "https://example.org/nixpkgs.tar.gz", "sha256": "0a1b"})
         );
-        assert_eq!(found.pins[0].origin, "build arg NIXPKGS");
+        assert_eq!(found.pins[0].origin, "default.nix:1");
         found.add_nixpkgs("https://example.org/other.tar.gz", None);
         // A path or a channel is fetched by nobody here, so it is neither.
         found.add_nixpkgs("/nixpkgs", Some("0a1b"));
         found.add_nixpkgs("channel:nixos-24.05", None);
         assert_eq!(found.pins.len(), 1);
         assert_eq!(found.unpinned.len(), 1);
+        // Another tarball goes first, ahead of the file's pins.
+        found.add_nixpkgs("https://example.org/nixpkgs-2.tar.gz", Some("0c"));
+        assert_eq!(found.pins[0].origin, "build arg NIXPKGS");
+        assert_eq!(found.pins.len(), 2);
         assert_eq!(
             found.unpinned[0].warning(),
             "build arg NIXPKGS: https://example.org/other.tar.gz has no hash, so every evaluation downloads it again; pin it (--build-arg NIXPKGS_SHA256=… from `nix-prefetch-url --unpack https://example.org/other.tar.gz`) and it is fetched once, in a step of its own"

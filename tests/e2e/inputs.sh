@@ -298,5 +298,10 @@ NIX
   check "the flake's own source changes and it builds again" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app"
   check "... without downloading the input again ($(( $(downloads) - before )) in all)" [ "$(( $(downloads) - before ))" = 1 ]
   check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'message 2'"
+  # A flake takes no -I nixpkgs=: NIXPKGS with a hash is fetched by nobody, so a tarball that
+  # cannot be fetched fails nothing.
+  check "NIXPKGS and NIXPKGS_SHA256 are no input of a flake" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app" \
+    --build-arg NIXPKGS=http://127.0.0.1:9/nowhere.tar.gz \
+    --build-arg NIXPKGS_SHA256=1qgpvh172a42vabzw7ls32lmybivw7zd02l05v4ygysd3lklkqpy
   kill "$served_pid" 2>/dev/null
 }

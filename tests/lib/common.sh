@@ -190,7 +190,8 @@ serve() {
   rm -f "$port_file"
   # Docker 28's test daemon runs in a container of its own (scripts/docker28): the server listens
   # on that container's 127.0.0.1, where its builds (--network host) and BuildKit's own
-  # downloads look, and reads the files here (/tmp is shared).
+  # downloads look, and reads the files here (/tmp is shared). nsenter needs root, as the
+  # tests do.
   local netns=()
   if [ "${E2E_DOCKER:-}" = docker28 ]; then
     local pid
@@ -215,7 +216,7 @@ serve() {
 # The host's pid of scripts/docker28's container, whose network namespace its builds use.
 docker28_pid() {
   local pid
-  pid=$("${E2E_HOST_DOCKER:-docker}" inspect -f '{{.State.Pid}}' "${DOCKER28_NAME:-nf-docker28}" 2>/dev/null)
+  pid=$("${E2E_HOST_DOCKER:?enter_engine sets it}" inspect -f '{{.State.Pid}}' "${DOCKER28_NAME:-nf-docker28}" 2>/dev/null)
   [ -n "$pid" ] && [ "$pid" != 0 ] && echo "$pid"
 }
 

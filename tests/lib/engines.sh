@@ -153,7 +153,7 @@ WRAP
         docker buildx inspect nf-bk-rootless 2>/dev/null | grep -q 'process-mode: *no-sandbox'; do
         tries=$((tries + 1))
         [ "$tries" -lt 30 ] ||
-          { say "nf-bk-rootless is not a rootless buildkitd (uid 1000, no process sandbox)"; return 1; }
+          { say "nf-bk-rootless did not show itself a rootless buildkitd within 30 s (buildkitd as uid 1000: $("$host_docker" exec nf-bk-rootless id -u 2>&1); worker: $(docker buildx inspect nf-bk-rootless 2>&1 | grep -m1 -iE 'process-mode|error' || echo 'no answer'))"; return 1; }
         sleep 1
       done
       say "against rootless BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' '), buildkitd as uid 1000), frontend $FRONTEND" ;;

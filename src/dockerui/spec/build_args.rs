@@ -213,15 +213,30 @@ pub(super) fn nixpkgs_sha256(options: &Options) -> Result<Option<String>, SpecEr
             "it is the hash of NIXPKGS's tarball: give NIXPKGS=https://…/nixpkgs.tar.gz too",
         ));
     }
-    let hash_chars = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-');
-    if hash.is_empty() || hash.len() > 100 || !hash.chars().all(hash_chars) || hash.starts_with('-')
-    {
+    if !is_sha256_text(hash) {
         return Err(option_error(
             "build arg NIXPKGS_SHA256",
             "give the tarball's sha256 as `nix-prefetch-url --unpack URL` prints it (or sha256-… SRI)",
         ));
     }
     Ok(Some(hash.to_string()))
+}
+
+/// A SHA-256 as Nix reads one: nix32 (52 characters, `nix-prefetch-url`'s), base16 (64), either
+/// after `sha256:`, or base64 (44) bare or after `sha256-` (SRI).
+fn is_sha256_text(hash: &str) -> bool {
+    use crate::nix::closure::NIX_BASE32;
+    let bare = hash.strip_prefix("sha256:").unwrap_or(hash);
+    let nix32 = bare.len() == 52 && bare.chars().all(|c| NIX_BASE32.contains(c));
+    let base16 = bare.len() == 64 && bare.chars().all(|c| c.is_ascii_hexdigit());
+    let base64 = hash.strip_prefix("sha256-").unwrap_or(hash);
+    let base64 = base64.len() == 44
+        && base64.is_ascii()
+        && base64.ends_with('=')
+        && base64[..43]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/');
+    nix32 || base16 || base64
 }
 
 /// The Nix binary cache of NIX_CACHE_PUSH: an http, https or s3 URL (Nix's store URL, query

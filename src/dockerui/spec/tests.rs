@@ -151,6 +151,28 @@ fn hostile_values_are_refused_with_the_option_named() {
             ],
             "build arg NIXPKGS_SHA256",
         ),
+        // A mistyped hash: one character short of nix32's 52.
+        (
+            vec![
+                ("build-arg:NIXPKGS", "https://example.org/n.tar.gz"),
+                (
+                    "build-arg:NIXPKGS_SHA256",
+                    "1qgpvh172a42vabzw7ls32lmybivw7zd02l05v4ygysd3lklkqp",
+                ),
+            ],
+            "build arg NIXPKGS_SHA256",
+        ),
+        // 44 bytes, one character of them two bytes long, where base64's 43rd would be.
+        (
+            vec![
+                ("build-arg:NIXPKGS", "https://example.org/n.tar.gz"),
+                (
+                    "build-arg:NIXPKGS_SHA256",
+                    "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAé",
+                ),
+            ],
+            "build arg NIXPKGS_SHA256",
+        ),
         (
             vec![("build-arg:NIX_CACHE_PUSH", "file:///etc")],
             "build arg NIX_CACHE_PUSH",
@@ -341,5 +363,26 @@ fn nix_collisions_is_error_or_first() {
     match rule(Some("last")).unwrap_err() {
         SpecError::Option { option, .. } => assert_eq!(option, "build arg NIX_COLLISIONS"),
         other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn nixpkgs_sha256_takes_each_form_nix_reads() {
+    for hash in [
+        "1qgpvh172a42vabzw7ls32lmybivw7zd02l05v4ygysd3lklkqpy",
+        "sha256:1qgpvh172a42vabzw7ls32lmybivw7zd02l05v4ygysd3lklkqpy",
+        "sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ] {
+        let spec = Spec::new(
+            &options(&[
+                ("build-arg:NIXPKGS", "https://example.org/n.tar.gz"),
+                ("build-arg:NIXPKGS_SHA256", hash),
+            ]),
+            "",
+            &amd64(),
+        )
+        .unwrap();
+        assert_eq!(spec.nixpkgs_sha256.as_deref(), Some(hash));
     }
 }
