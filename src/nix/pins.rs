@@ -77,18 +77,13 @@ impl Pins {
     /// evaluation then asks `builtins.fetchTarball` for the same path, common.sh), without it it
     /// is named as fetched on every evaluation. A path or a channel name fetches nothing here.
     pub fn add_nixpkgs(&mut self, nixpkgs: &str, sha256: Option<&str>) {
-        let is_url = nixpkgs.starts_with("http://") || nixpkgs.starts_with("https://");
-        if !is_url || !field_ok(nixpkgs) {
+        if !is_download_url(nixpkgs) || !field_ok(nixpkgs) {
             return;
         }
         let origin = "build arg NIXPKGS".to_string();
         match sha256.filter(|hash| field_ok(hash)) {
             Some(hash) => {
-                let mut fields = Map::new();
-                fields.insert("kind".into(), "tarball".into());
-                fields.insert("url".into(), nixpkgs.into());
-                fields.insert("sha256".into(), hash.into());
-                let nixpkgs_pin = pin(fields, origin, nixpkgs.to_string());
+                let nixpkgs_pin = tarball_pin(nixpkgs, hash, None, origin);
                 // First: the package set is the largest input, the last to leave at MAX_PINS.
                 if !self.pins.iter().any(|p| p.json == nixpkgs_pin.json) {
                     self.pins.insert(0, nixpkgs_pin);
@@ -102,6 +97,12 @@ impl Pins {
             }),
         }
     }
+}
+
+/// An `http://` or `https://` URL: what Nix downloads for `-I nixpkgs=` (a path or `channel:`
+/// is not).
+pub fn is_download_url(text: &str) -> bool {
+    text.starts_with("http://") || text.starts_with("https://")
 }
 
 /// Reads every source of pins: the Nix file `(name, text)`, `flake.lock`, niv's and npins'
@@ -137,6 +138,18 @@ fn pin(fields: Map<String, Value>, origin: String, label: String) -> Pin {
         origin,
         label,
     }
+}
+
+/// `builtins.fetchTarball { url; sha256; name?; }` as a pin, labelled by its URL.
+fn tarball_pin(url: &str, sha256: &str, name: Option<String>, origin: String) -> Pin {
+    let mut fields = Map::new();
+    fields.insert("kind".into(), "tarball".into());
+    fields.insert("url".into(), url.into());
+    fields.insert("sha256".into(), sha256.into());
+    if let Some(name) = name {
+        fields.insert("name".into(), name.into());
+    }
+    pin(fields, origin, url.to_string())
 }
 
 fn field_ok(text: &str) -> bool {
@@ -325,15 +338,11 @@ fn niv_pins(text: &str, pins: &mut Vec<Pin>) {
         if kind != "tarball" || !field_ok(url) || !field_ok(sha256) || !plain_name {
             continue;
         }
-        let mut fields = Map::new();
-        fields.insert("kind".into(), "tarball".into());
-        fields.insert("url".into(), url.into());
-        fields.insert("sha256".into(), sha256.into());
-        fields.insert("name".into(), format!("{name}-src").into());
-        pins.push(pin(
-            fields,
+        pins.push(tarball_pin(
+            url,
+            sha256,
+            Some(format!("{name}-src")),
             format!("nix/sources.json ({name})"),
-            url.to_string(),
         ));
     }
 }
@@ -358,14 +367,11 @@ fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
         if !field_ok(url) || !field_ok(hash) {
             continue;
         }
-        let mut fields = Map::new();
-        fields.insert("kind".into(), "tarball".into());
-        fields.insert("url".into(), url.into());
-        fields.insert("sha256".into(), hash.into());
-        pins.push(pin(
-            fields,
+        pins.push(tarball_pin(
+            url,
+            hash,
+            None,
             format!("npins/sources.json ({name})"),
-            url.to_string(),
         ));
     }
 }

@@ -204,10 +204,10 @@ pub(super) fn nixpkgs_sha256(options: &Options) -> Result<Option<String>, SpecEr
     let Some(hash) = options.build_arg(args::NIXPKGS_SHA256) else {
         return Ok(None);
     };
-    let is_url = options
+    if !options
         .build_arg(args::NIXPKGS)
-        .is_some_and(|url| url.starts_with("http://") || url.starts_with("https://"));
-    if !is_url {
+        .is_some_and(crate::nix::pins::is_download_url)
+    {
         return Err(option_error(
             "build arg NIXPKGS_SHA256",
             "it is the hash of NIXPKGS's tarball: give NIXPKGS=https://…/nixpkgs.tar.gz too",
