@@ -167,6 +167,8 @@ WRAP
 # build.
 forget_test_images() {
   local tags
-  tags=$(docker image ls --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -F "$T/" || true)
+  # Filtered by reference: an unfiltered list sizes every image, about 7 s with 400 of them.
+  tags=$(docker image ls --filter "reference=$T/*" --filter "reference=*/$T/*" \
+    --format '{{.Repository}}:{{.Tag}}' 2>/dev/null | grep -F "$T/" || true)
   [ -z "$tags" ] || docker image rm -f $tags >/dev/null 2>&1 || true
 }
