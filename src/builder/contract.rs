@@ -319,6 +319,10 @@ pub const RECORDS_DIR: &str = "/nf/records";
 /// pin.sh, in its output: the record of the pinned input it fetched, `<dir>/<pin id>`; merged
 /// into the evaluation's root, where eval.sh registers it before evaluating.
 pub const PIN_RECORDS_DIR: &str = "/nf/pin-records";
+/// pin.sh, in its output, for a git repository: Nix's git cache of it, `<dir>/<pin id>/<the
+/// cache's name for it>`; merged into the evaluation's root, where eval.sh adds it to Nix's git
+/// cache (Nix looks a commit up there, not in the store).
+pub const PIN_GIT_DIR: &str = "/nf/pin-git";
 /// realise.sh's input in a substitute step: the paths the frontend's records register without
 /// their content (what the step's own paths refer to, which other steps fetch), one per line in
 /// `<dir>/<group id>`, so that they do not count as the step's own.
@@ -391,6 +395,7 @@ pub fn output_paths() -> Vec<String> {
         PUSH_LOG_DIR,
         PUSH_LOG,
         PIN_RECORDS_DIR,
+        PIN_GIT_DIR,
         MADE_BY,
         STEPS_RAN_AT,
     ]
@@ -420,6 +425,7 @@ pub fn input_paths() -> Vec<String> {
         RECORDS_DIR,
         REGISTERED_DIR,
         PIN_RECORDS_DIR,
+        PIN_GIT_DIR,
         NEW_DIR,
         RESTORE_DIR,
         NAR_CACHE_DIR,

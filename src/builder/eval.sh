@@ -47,6 +47,24 @@ for pinned in /nf/pin-records/*; do
   nix-store --load-db <"$pinned" || echo "nix-frontend: registering a pinned input failed; Nix fetches it" >&2
 done
 
+# Git repositories pin.sh fetched ahead join Nix's git cache (the cache mount), where fetchGit
+# finds the commit and downloads nothing: a repository the cache lacks is copied, and into one it
+# has go the files it lacks (git names objects and packs by their content, so none is replaced).
+nf_git_cache="${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nix/gitv3"
+for nf_repo in /nf/pin-git/*/*; do
+  [ -d "$nf_repo" ] || continue
+  nf_into="$nf_git_cache/${nf_repo##*/}"
+  mkdir -p "$nf_git_cache" || continue
+  # mkdir claims a repository the cache lacks (an evaluation beside this one merges instead).
+  if mkdir "$nf_into" 2>/dev/null; then
+    cp -R "$nf_repo"/. "$nf_into"/
+  else
+    (cd "$nf_repo" && find objects -type f) | while IFS= read -r nf_object; do
+      [ -e "$nf_into/$nf_object" ] || { mkdir -p "$nf_into/${nf_object%/*}" && cp "$nf_repo/$nf_object" "$nf_into/$nf_object"; }
+    done
+  fi || echo "nix-frontend: adding a pinned git repository to Nix's cache failed; Nix fetches it" >&2
+done
+
 nf_evaluate
 
 # The .drv files and sources the roots need, as records and as trees.

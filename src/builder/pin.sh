@@ -1,20 +1,26 @@
 # nix-frontend's step that fetches one input pinned by its hash before the evaluation, so that
 # the evaluation finds it in its store and fetches nothing (nix::pins). Constant text: the pin
-# arrives as JSON in NF_PIN ({"kind": "tarball" | "file" | "tree", ...}), which Nix itself reads
-# with builtins.fromJSON; its id (pin-<hex digits of the pin's digest>) in NF_GROUP. Nix checks
-# what it fetched against the hash. Outputs in /out: nix/store/<path> and nf/pin-records/<id> (its `nix-store --dump-db`
-# record), which the evaluation merges and registers. It always exits 0: a pin that cannot be
-# fetched leaves nothing, and the evaluation then fetches (or fails) as it would have.
+# arrives as JSON in NF_PIN ({"kind": "tarball" | "file" | "git" | "tree", ...}), which Nix itself
+# reads with builtins.fromJSON; its id (pin-<hex digits of the pin's digest>) in NF_GROUP. Nix
+# checks what it fetched against the hash (a git commit is its own). Outputs in /out:
+# nix/store/<path> and nf/pin-records/<id> (its `nix-store --dump-db` record), which the
+# evaluation merges and registers, and for a git repository nf/pin-git/<id>/<dir>: Nix's own git
+# cache of it (~/.cache/nix/gitv3/<dir>), where Nix looks a commit up before asking the remote,
+# which the evaluation adds to its cache. It always exits 0: a pin that cannot be fetched leaves
+# nothing, and the evaluation then fetches (or fails) as it would have.
 set -u
 mkdir -p /out/nix/store /out/nf/pin-records
 tools=$(dirname "$0")
 # shellcheck source=common.sh
 . "$tools/common.sh"
+# A cache of this step's own, so that what a git fetch leaves in it is this pin's alone.
+export XDG_CACHE_HOME=/tmp/nf-pin-cache
 expression='let pin = builtins.fromJSON (builtins.getEnv "NF_PIN");
   args = removeAttrs pin [ "kind" ];
 in toString (
   if pin.kind == "tarball" then builtins.fetchTarball args
   else if pin.kind == "file" then builtins.fetchurl args
+  else if pin.kind == "git" then builtins.fetchGit args
   else builtins.fetchTree args.tree)'
 if path=$(nix --extra-experimental-features "$features" eval --impure --raw --expr "$expression"); then
   case $path in
@@ -25,6 +31,11 @@ if path=$(nix --extra-experimental-features "$features" eval --impure --raw --ex
       ;;
     *) echo "nix-frontend: the pin gave no store path" >&2 ;;
   esac
+  if [ -d "$XDG_CACHE_HOME/nix/gitv3" ]; then
+    mkdir -p /out/nf/pin-git &&
+      cp -a "$XDG_CACHE_HOME/nix/gitv3" "/out/nf/pin-git/$NF_GROUP" ||
+      { rm -rf "/out/nf/pin-git/$NF_GROUP"; echo "nix-frontend: keeping the git repository failed; the evaluation fetches it" >&2; }
+  fi
 else
   echo "nix-frontend: this pin could not be fetched ahead; the evaluation fetches it" >&2
 fi

@@ -7,6 +7,11 @@
 //!   optional literal `name`) and `builtins.fetchurl { url = "…"; sha256 = "…"; }` calls in the
 //!   Nix file, parsed by `rnix`; the same calls without a hash are reported as fetched on every
 //!   evaluation;
+//! - literal `builtins.fetchGit { url = "…"; rev = "<commit>"; }` calls (and `fetchGit`, with an
+//!   optional literal `ref`, `name`, and `submodules`, `shallow`, `allRefs` as `true` or `false`);
+//!   without a `rev` they are reported as fetched on every evaluation. Nix looks a commit up in
+//!   its own git cache, not in the store, so the pin step hands the evaluation that cache's
+//!   repository (pin.sh, eval.sh);
 //! - a flake's `flake.lock`: every locked input with a `narHash` (but `path` inputs, which are
 //!   the context's own), fetched by `builtins.fetchTree` with the locked attributes;
 //! - niv's `nix/sources.json` (tarballs, named `<name>-src` as niv's sources.nix names them) and
@@ -47,22 +52,49 @@ pub struct Unpinned {
     /// `default.nix:7`, `build arg NIXPKGS`.
     pub origin: String,
     pub url: String,
-    /// Where the hash goes: `sha256 = "…"` in the call, or `--build-arg NIXPKGS_SHA256=…`.
-    pub pin_with: &'static str,
+    pub pin_with: PinWith,
+}
+
+/// Where the pin goes that the input lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinWith {
+    /// `sha256 = "…"` in a `fetchTarball` or `fetchurl` call.
+    HashInCall,
+    /// `--build-arg NIXPKGS_SHA256=…`.
+    NixpkgsHashArg,
+    /// `rev = "…"` in a `fetchGit` call.
+    RevInCall,
 }
 
 impl Unpinned {
     /// What the build's warnings say of it, with how to pin it.
     pub fn warning(&self) -> String {
+        let (lacks, how) = match self.pin_with {
+            PinWith::HashInCall => (
+                "hash",
+                format!(
+                    "sha256 = \"…\" from `nix-prefetch-url --unpack {}`",
+                    self.url
+                ),
+            ),
+            PinWith::NixpkgsHashArg => (
+                "hash",
+                format!(
+                    "--build-arg NIXPKGS_SHA256=… from `nix-prefetch-url --unpack {}`",
+                    self.url
+                ),
+            ),
+            PinWith::RevInCall => (
+                "rev",
+                format!("rev = \"…\", a commit from `git ls-remote {}`", self.url),
+            ),
+        };
         format!(
-            "{}: {} has no hash, so every evaluation downloads it again; pin it ({} from `nix-prefetch-url --unpack {}`) and it is fetched once, in a step of its own",
-            self.origin, self.url, self.pin_with, self.url
+            "{}: {} has no {lacks}, so every evaluation downloads it again; pin it ({how}) and it is fetched once, in a step of its own",
+            self.origin, self.url
         )
     }
 }
-
-const PIN_IN_CALL: &str = "sha256 = \"…\"";
-const PIN_NIXPKGS: &str = "--build-arg NIXPKGS_SHA256=…";
 
 /// The pins and unpinned fetches of a build's files (any of them absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,7 +125,7 @@ impl Pins {
             None => self.unpinned.push(Unpinned {
                 origin,
                 url: nixpkgs.to_string(),
-                pin_with: PIN_NIXPKGS,
+                pin_with: PinWith::NixpkgsHashArg,
             }),
         }
     }
@@ -178,7 +210,8 @@ fn strip_parens(expr: ast::Expr) -> Option<ast::Expr> {
     }
 }
 
-/// `builtins.fetchTarball`, `fetchTarball` and `builtins.fetchurl` calls.
+/// `builtins.fetchTarball`, `fetchTarball`, `builtins.fetchurl`, `builtins.fetchGit` and
+/// `fetchGit` calls.
 fn nix_calls(file: &str, text: &str, found: &mut Pins) {
     if text.len() > crate::nix::syntax::MAX_CHECKED_BYTES {
         return;
@@ -210,7 +243,13 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
     let kind = match name.as_str() {
         "builtins.fetchTarball" | "fetchTarball" => "tarball",
         "builtins.fetchurl" => "file",
+        "builtins.fetchGit" | "fetchGit" => "git",
         _ => return,
+    };
+    let pin_with = if kind == "git" {
+        PinWith::RevInCall
+    } else {
+        PinWith::HashInCall
     };
     let line = text[..usize::from(node.text_range().start())]
         .matches('\n')
@@ -222,10 +261,13 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
     };
     // `builtins.fetchTarball "https://…"`: no hash, fetched on every evaluation.
     if let Some(url) = literal(&argument) {
+        if kind == "git" && !is_remote_git(&url) {
+            return;
+        }
         found.unpinned.push(Unpinned {
             origin,
             url,
-            pin_with: PIN_IN_CALL,
+            pin_with,
         });
         return;
     }
@@ -242,33 +284,88 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
         let Some(value) = entry.value() else {
             return;
         };
-        match key.trim() {
-            key @ ("url" | "sha256" | "name") => {
-                // A value that is not a literal (a variable, an interpolation): not read ahead.
-                let Some(value) = literal(&value) else {
-                    return;
-                };
-                if key == "url" {
-                    url = Some(value.clone());
-                }
-                fields.insert(key.into(), value.into());
+        let key = key.trim();
+        let text_field = matches!(key, "url" | "name")
+            || if kind == "git" {
+                matches!(key, "rev" | "ref")
+            } else {
+                key == "sha256"
+            };
+        if text_field {
+            // A value that is not a literal (a variable, an interpolation): not read ahead.
+            let Some(value) = literal(&value) else {
+                return;
+            };
+            if key == "url" {
+                url = Some(value.clone());
             }
-            // Anything else (`rev`, `narHash`, …) is not what these pins read.
-            _ => return,
+            fields.insert(key.into(), value.into());
+        } else if kind == "git" && matches!(key, "submodules" | "shallow" | "allRefs") {
+            let Some(flag) = boolean(&value) else {
+                return;
+            };
+            fields.insert(key.into(), flag.into());
+        } else {
+            // Anything else (`narHash`, `lfs`, …) is not what these pins read.
+            return;
         }
     }
     let Some(url) = url else {
         return;
     };
-    if fields.contains_key("sha256") {
-        found.pins.push(pin(fields, origin, url));
-    } else {
+    // A repository in the context or on the builder's disk is read, not downloaded.
+    if kind == "git" && !is_remote_git(&url) {
+        return;
+    }
+    let pinned = match kind {
+        "git" => fields
+            .get("rev")
+            .and_then(Value::as_str)
+            .is_some_and(is_commit),
+        _ => fields.contains_key("sha256"),
+    };
+    if pinned {
+        // A repository's step names the commit too: one URL can be pinned at several.
+        let label = match fields.get("rev").and_then(Value::as_str) {
+            Some(rev) if kind == "git" => format!("{url} at {}", &rev[..12]),
+            _ => url,
+        };
+        found.pins.push(pin(fields, origin, label));
+    } else if !(kind == "git" && fields.contains_key("rev")) {
         found.unpinned.push(Unpinned {
             origin,
             url,
-            pin_with: PIN_IN_CALL,
+            pin_with,
         });
     }
+}
+
+/// `true` or `false`, as Nix spells them.
+fn boolean(expr: &ast::Expr) -> Option<bool> {
+    use rowan::ast::AstNode;
+    let ast::Expr::Ident(ident) = expr else {
+        return None;
+    };
+    match ident.syntax().text().to_string().as_str() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A repository git fetches over the network: `scheme://…` but `file://`, or `user@host:path`.
+fn is_remote_git(url: &str) -> bool {
+    match url.split_once("://") {
+        Some((scheme, _)) => !scheme.ends_with("file"),
+        None => url
+            .split_once(':')
+            .is_some_and(|(host, _)| host.contains('@') && !host.contains('/')),
+    }
+}
+
+/// A git commit: 40 hex digits (SHA-1) or 64 (SHA-256 repositories).
+fn is_commit(text: &str) -> bool {
+    (text.len() == 40 || text.len() == 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Every locked input of a flake with a `narHash`, but `path` inputs.
@@ -422,6 +519,46 @@ in nixpkgs
                 ("default.nix:10", "https://example.org/nohash.tgz")
             ]
         );
+    }
+
+    #[test]
+    fn fetch_git_with_a_commit_is_a_pin_and_without_a_rev_is_named() {
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        let text = format!(
+            r#"{{
+  lib = builtins.fetchGit {{ url = "https://example.org/lib.git"; rev = "{rev}"; ref = "main"; submodules = true; }};
+  bare = fetchGit {{ url = "git@example.org:team/bare.git"; rev = "{rev}"; }};
+  moving = builtins.fetchGit {{ url = "https://example.org/moving.git"; ref = "main"; }};
+  loose = builtins.fetchGit "ssh://git@example.org/loose.git";
+  tag = builtins.fetchGit {{ url = "https://example.org/tag.git"; rev = "v1.0"; }};
+  local = builtins.fetchGit {{ url = "file:///srv/repo"; }};
+  here = builtins.fetchGit {{ url = "/src/sub"; }};
+  flag = builtins.fetchGit {{ url = "https://example.org/f.git"; rev = "{rev}"; shallow = x; }};
+  lfs = builtins.fetchGit {{ url = "https://example.org/l.git"; rev = "{rev}"; lfs = true; }};
+}}"#
+        );
+        let found = find(Some(("default.nix", &text)), None, None, None);
+        let pins: Vec<Value> = found.pins.iter().map(json).collect();
+        assert_eq!(
+            pins,
+            [
+                serde_json::json!({"kind": "git", "url": "https://example.org/lib.git", "rev": rev,
+                    "ref": "main", "submodules": true}),
+                serde_json::json!({"kind": "git", "url": "git@example.org:team/bare.git", "rev": rev}),
+            ]
+        );
+        assert_eq!(found.pins[0].origin, "default.nix:2");
+        assert_eq!(
+            found.pins[1].label,
+            "git@example.org:team/bare.git at 0123456789ab"
+        );
+        let named: Vec<String> = found.unpinned.iter().map(Unpinned::warning).collect();
+        assert_eq!(named.len(), 2, "{named:?}");
+        assert_eq!(
+            named[0],
+            "default.nix:4: https://example.org/moving.git has no rev, so every evaluation downloads it again; pin it (rev = \"…\", a commit from `git ls-remote https://example.org/moving.git`) and it is fetched once, in a step of its own"
+        );
+        assert!(named[1].starts_with("default.nix:5: ssh://git@example.org/loose.git has no rev"));
     }
 
     #[test]

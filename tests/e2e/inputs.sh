@@ -305,3 +305,110 @@ NIX
     --build-arg NIXPKGS_SHA256=1qgpvh172a42vabzw7ls32lmybivw7zd02l05v4ygysd3lklkqpy
   kill "$served_pid" 2>/dev/null
 }
+
+test_pinned_git() {
+  echo "pinned-git: a git repository pinned by its commit (a literal fetchGit, a flake's locked git input) is fetched by a step of its own, once, on the same builder and on a fresh one with an imported cache"
+  # Nix's fetchGit runs git, which the official nixos/nix image has; the Debian test image does
+  # not, so this test builds on a variant with it.
+  local NIX_IMAGE=$nix_image_git
+  local dir=$work/pinned-git repo=$work/pinned-git-served/repo.git src=$work/pinned-git-src port rev branch
+  mkdir -p "$dir" "$src" "${repo%/*}"
+  echo "greetings from a pinned repository $$" >"$src/greeting.txt"
+  head -c 3000000 /dev/urandom >"$src/payload.bin"
+  git -C "$src" init -q && git -C "$src" add . &&
+    git -C "$src" -c user.name=t -c user.email=t@t commit -qm one ||
+    { fail "making the test repository failed"; return; }
+  rev=$(git -C "$src" rev-parse HEAD) branch=$(git -C "$src" branch --show-current)
+  # Served by `git http-backend`, as git hosts serve (flake inputs are fetched shallow, which git's
+  # dumb protocol cannot): every request of a fetch is a line of the server's log.
+  git clone -q --bare "$src" "$repo" || { fail "making the served repository failed"; return; }
+  serve pinned-git "${repo%/*}" --git || return
+  port=$served_port
+  requests() { grep -c ' /repo.git/' "$work/pinned-git-http.log"; }
+  echo "app version 1" >"$dir/app.txt"
+  git_nix() { # git_nix FETCH_ATTRIBUTES
+    cat >"$dir/default.nix" <<NIX
+# syntax=org/nix-frontend
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "\${busybox}/busybox";
+  src = builtins.fetchGit { url = "http://127.0.0.1:$port/repo.git";$1 };
+  greeting = builtins.readFile (src + "/greeting.txt");
+  app = builtins.readFile ./app.txt;
+in
+derivation {
+  name = "pinned-git-app";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\\\necho \"\${greeting} \${app}\"\\\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
+}
+NIX
+  }
+  git_nix " rev = \"$rev\"; ref = \"$branch\";"
+  check "builds with a repository pinned by its commit" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/repo.git at ${rev:0:12} \(pinned in default.nix:5\)" "$work/build.log"
+  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'greetings from a pinned repository $$'"
+  local after_first
+  after_first=$(requests)
+  echo "app version 2" >"$dir/app.txt"
+  check "the app's source changes and it builds again" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... asking the server nothing ($(( $(requests) - after_first )) requests)" [ "$(requests)" = "$after_first" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2'"
+  # A fresh builder, as a CI runner is: `prune` also empties Nix's git cache (a cache mount), so
+  # only the pin step, from the imported cache, can spare the download.
+  local cache=$work/pinned-git-cache
+  check "exporting the cache (mode=max)" \
+    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-to "type=local,dest=$cache,mode=max"
+  docker builder prune -af >/dev/null
+  echo "app version 3, on a fresh builder" >"$dir/app.txt"
+  check "a leaf change on a fresh builder with --cache-from" \
+    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-from "type=local,src=$cache"
+  check "... its fetch step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port/repo.git' '$work/build.log' | grep -q CACHED"
+  check "... asking the server nothing ($(( $(requests) - after_first )) requests)" [ "$(requests)" = "$after_first" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 3, on a fresh builder'"
+  # A flake's locked git input: fetched by fetchTree's git fetcher, which looks in the same cache.
+  mkdir -p "$dir/flake"
+  echo "flake 1" >"$dir/flake/message.txt"
+  docker run --rm "$NIX_IMAGE" cat /usr/bin/busybox >"$dir/flake/busybox" && chmod +x "$dir/flake/busybox"
+  cat >"$dir/flake/flake.nix" <<NIX
+# syntax=org/nix-frontend
+{
+  inputs.lib = { url = "git+http://127.0.0.1:$port/repo.git?ref=$branch&rev=$rev"; flake = false; };
+  outputs = { self, lib }:
+    let
+      sh = "\${self}/busybox";
+      message = builtins.readFile ./message.txt;
+      greeting = builtins.readFile "\${lib}/greeting.txt";
+    in
+    {
+      packages.x86_64-linux.default = derivation {
+        name = "pinned-git-flake";
+        system = "x86_64-linux";
+        builder = sh;
+        args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\\\necho \"\${greeting} \${message}\"\\\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
+      };
+    };
+}
+NIX
+  docker run --rm --network host -v "$dir/flake:/flake" -w /flake "$NIX_IMAGE" \
+    nix --extra-experimental-features 'nix-command flakes' flake lock >"$work/lock.log" 2>&1 ||
+    { fail "nix flake lock failed: $(tail -3 "$work/lock.log" | tr '\n' ' ')"; return; }
+  docker builder prune -af >/dev/null
+  local before_flake
+  before_flake=$(requests)
+  check "a flake with a locked git input builds" build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake"
+  check "... its input fetched by a step of its own" grep -qE '^#[0-9]+ fetch git input lib \(pinned in flake.lock \(lib\)\)' "$work/build.log"
+  check "... and the image has it" bash -c "docker run --rm $T/flake | grep -q 'greetings from a pinned repository $$'"
+  local after_flake
+  after_flake=$(requests)
+  echo "flake 2" >"$dir/flake/message.txt"
+  check "the flake's own source changes and it builds again" build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake"
+  check "... asking the server nothing ($(( $(requests) - after_flake )) requests; $(( after_flake - before_flake )) for the first build)" [ "$(requests)" = "$after_flake" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/flake | grep -q 'flake 2'"
+  # Without a commit the branch can move: fetched by the evaluation, and said.
+  git_nix " ref = \"$branch\";"
+  check "without a rev it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... and is named as fetched on every evaluation" \
+    grep -q "default.nix:5: http://127.0.0.1:$port/repo.git has no rev, so every evaluation downloads it again" "$work/build.log"
+  kill "$served_pid" 2>/dev/null
+}

@@ -5,6 +5,8 @@
 
 nix_image_local=nix-frontend-test/nix:local
 nix_image_nixos=nix-frontend-test/nix:nixos-sid
+# With git, for the tests of fetchGit (scripts/nix-image --git).
+nix_image_git=nix-frontend-test/nix:git
 frontend_image=org/nix-frontend
 
 say() { printf 'e2e: %s\n' "$*" >&2; }
@@ -47,6 +49,9 @@ prepare_engine() {
   case $engine:$tests in
     d26:"  "|bk:"  "|*" multiplatform "*|*" two_nodes "*|*" foreign_native "*)
       "$root/scripts/nix-image-index" 127.0.0.1:5000/nix-frontend-test/nix:multi amd64 arm64 >&2 || return 1 ;;
+  esac
+  case $tests in
+    "  "|*" pinned_git "*) ensure_image "$nix_image_git" "$root/scripts/nix-image" "$nix_image_git" --git || return 1 ;;
   esac
   case $engine in
     d26) ;;

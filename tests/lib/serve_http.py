@@ -8,13 +8,18 @@ servers and no other program on the machine ever fight over a port.
 With --rate MB_PER_S the files it serves share that bandwidth (a binary cache across a network,
 for the benchmarks), with --latency S each response waits that long first.
 
+With --git the git repositories under DIR are also served as git hosts serve them, by git's own
+`git http-backend` (the smart protocol, which shallow fetches need); every request is a line of
+the log.
+
 usage: serve_http.py PORT_FILE DIR [--address ADDRESS] [--upload] [--auth USER:PASSWORD]
-                     [--rate MB_PER_S] [--latency S]
+                     [--rate MB_PER_S] [--latency S] [--git]
 """
 import argparse
 import base64
 import http.server
 import os
+import subprocess
 import threading
 import time
 
@@ -26,6 +31,7 @@ parser.add_argument("--upload", action="store_true")
 parser.add_argument("--auth")
 parser.add_argument("--rate", type=float)
 parser.add_argument("--latency", type=float, default=0.0)
+parser.add_argument("--git", action="store_true")
 args = parser.parse_args()
 ROOT = os.path.realpath(args.root)
 EXPECTED = "Basic " + base64.b64encode(args.auth.encode()).decode() if args.auth else None
@@ -76,9 +82,72 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         return False
 
+    def _smart_git(self):
+        """A request of git's smart HTTP protocol, when serving --git."""
+        path, _, query = self.path.partition("?")
+        return args.git and (
+            path.endswith("/git-upload-pack")
+            or (path.endswith("/info/refs") and "service=" in query)
+        )
+
+    def _read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                chunk = self.rfile.read(size + 2)[:size]
+                if size == 0:
+                    return body
+                body += chunk
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _git_backend(self):
+        path, _, query = self.path.partition("?")
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "GIT_PROJECT_ROOT": ROOT,
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "REQUEST_METHOD": self.command,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "REMOTE_ADDR": self.client_address[0],
+        }
+        for header, variable in (("Git-Protocol", "GIT_PROTOCOL"),
+                                 ("Content-Encoding", "HTTP_CONTENT_ENCODING")):
+            if self.headers.get(header):
+                env[variable] = self.headers[header]
+        body = self._read_body() if self.command == "POST" else b""
+        out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                             capture_output=True, check=False).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status, headers = 200, []
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name:
+                headers.append((name, value.strip()))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def do_GET(self):
-        if self._authorized():
+        if not self._authorized():
+            return
+        if self._smart_git():
+            self._git_backend()
+        else:
             super().do_GET()
+
+    def do_POST(self):
+        if self._authorized() and self._smart_git():
+            self._git_backend()
+        else:
+            self.send_error(405)
 
     def do_HEAD(self):
         if self._authorized():
