@@ -48,21 +48,32 @@ for pinned in /nf/pin-records/*; do
 done
 
 # Git repositories pin.sh fetched ahead join Nix's git cache (the cache mount), where fetchGit
-# finds the commit and downloads nothing: a repository the cache lacks is copied, and into one it
-# has go the files it lacks (git names objects and packs by their content, so none is replaced).
+# finds the commit and downloads nothing. Other evaluations share that cache, so nothing appears
+# there half-written: a repository the cache lacks is copied beside it and renamed into place,
+# and into one it has go the object files it lacks, each renamed into place, packs before their
+# indexes (git names them by their content, so none is replaced).
 nf_git_cache="${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/nix/gitv3"
 for nf_repo in /nf/pin-git/*/*; do
-  [ -d "$nf_repo" ] || continue
+  [ -d "$nf_repo" ] && [ ! -L "$nf_repo" ] || continue
+  nf_copy=
   nf_into="$nf_git_cache/${nf_repo##*/}"
-  mkdir -p "$nf_git_cache" || continue
-  # mkdir claims a repository the cache lacks (an evaluation beside this one merges instead).
-  if mkdir "$nf_into" 2>/dev/null; then
-    cp -R "$nf_repo"/. "$nf_into"/
+  if [ ! -e "$nf_into" ]; then
+    mkdir -p "$nf_git_cache" && nf_copy=$(mktemp -d "$nf_git_cache/.nf-XXXXXX") &&
+      cp -RP "$nf_repo"/. "$nf_copy"/ &&
+      { [ -e "$nf_into" ] || mv "$nf_copy" "$nf_into"; }
+    nf_status=$?
+    # A copy that lost the race to another evaluation (moved into its repository) is dropped.
+    rm -rf "${nf_copy:-/nonexistent}" "$nf_into/${nf_copy##*/}"
   else
-    (cd "$nf_repo" && find objects -type f) | while IFS= read -r nf_object; do
-      [ -e "$nf_into/$nf_object" ] || { mkdir -p "$nf_into/${nf_object%/*}" && cp "$nf_repo/$nf_object" "$nf_into/$nf_object"; }
-    done
-  fi || echo "nix-frontend: adding a pinned git repository to Nix's cache failed; Nix fetches it" >&2
+    { (cd "$nf_repo" && find objects -type f ! -name '*.idx' && find objects -type f -name '*.idx') |
+      while IFS= read -r nf_object; do
+        [ -e "$nf_into/$nf_object" ] && continue
+        mkdir -p "$nf_into/${nf_object%/*}" && cp "$nf_repo/$nf_object" "$nf_into/$nf_object.nf-part" &&
+          mv "$nf_into/$nf_object.nf-part" "$nf_into/$nf_object" || exit 1
+      done; }
+    nf_status=$?
+  fi
+  [ "$nf_status" = 0 ] || echo "nix-frontend: adding a pinned git repository to Nix's cache failed; Nix fetches it" >&2
 done
 
 nf_evaluate

@@ -15,6 +15,7 @@ tools=$(dirname "$0")
 . "$tools/common.sh"
 # A cache of this step's own, so that what a git fetch leaves in it is this pin's alone.
 export XDG_CACHE_HOME=/tmp/nf-pin-cache
+nf_git_max_kib=1048576
 expression='let pin = builtins.fromJSON (builtins.getEnv "NF_PIN");
   args = removeAttrs pin [ "kind" ];
 in toString (
@@ -31,7 +32,12 @@ if path=$(nix --extra-experimental-features "$features" eval --impure --raw --ex
       ;;
     *) echo "nix-frontend: the pin gave no store path" >&2 ;;
   esac
-  if [ -d "$XDG_CACHE_HOME/nix/gitv3" ]; then
+  # A repository with its whole history can be gigabytes (nixpkgs'): over the limit it is not
+  # kept, and the evaluation fetches it as it would have.
+  nf_git_kib=$(du -sk "$XDG_CACHE_HOME/nix/gitv3" 2>/dev/null | cut -f1)
+  if [ "${nf_git_kib:-0}" -gt "$nf_git_max_kib" ]; then
+    echo "nix-frontend: the repository is $((nf_git_kib / 1024)) MiB, over the $((nf_git_max_kib / 1024)) MiB kept for the evaluation; it fetches the repository itself" >&2
+  elif [ -d "$XDG_CACHE_HOME/nix/gitv3" ]; then
     mkdir -p /out/nf/pin-git &&
       cp -a "$XDG_CACHE_HOME/nix/gitv3" "/out/nf/pin-git/$NF_GROUP" ||
       { rm -rf "/out/nf/pin-git/$NF_GROUP"; echo "nix-frontend: keeping the git repository failed; the evaluation fetches it" >&2; }

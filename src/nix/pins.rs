@@ -69,9 +69,10 @@ pub enum PinWith {
 impl Unpinned {
     /// What the build's warnings say of it, with how to pin it.
     pub fn warning(&self) -> String {
-        let (lacks, how) = match self.pin_with {
+        let (lacks, again, how) = match self.pin_with {
             PinWith::HashInCall => (
                 "hash",
+                "downloads it again",
                 format!(
                     "sha256 = \"…\" from `nix-prefetch-url --unpack {}`",
                     self.url
@@ -79,6 +80,7 @@ impl Unpinned {
             ),
             PinWith::NixpkgsHashArg => (
                 "hash",
+                "downloads it again",
                 format!(
                     "--build-arg NIXPKGS_SHA256=… from `nix-prefetch-url --unpack {}`",
                     self.url
@@ -86,11 +88,12 @@ impl Unpinned {
             ),
             PinWith::RevInCall => (
                 "rev",
+                "fetches it again",
                 format!("rev = \"…\", a commit from `git ls-remote {}`", self.url),
             ),
         };
         format!(
-            "{}: {} has no {lacks}, so every evaluation downloads it again; pin it ({how}) and it is fetched once, in a step of its own",
+            "{}: {} has no {lacks}, so every evaluation {again}; pin it ({how}) and it is fetched once, in a step of its own",
             self.origin, self.url
         )
     }
@@ -274,6 +277,10 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
     let ast::Expr::AttrSet(set) = argument else {
         return;
     };
+    // `inherit rev;` is a value only evaluation knows: the call is left to the evaluation.
+    if set.inherits().next().is_some() {
+        return;
+    }
     let mut fields = Map::new();
     fields.insert("kind".into(), kind.into());
     let mut url = None;
@@ -363,9 +370,9 @@ fn is_remote_git(url: &str) -> bool {
     }
 }
 
-/// A git commit: 40 hex digits (SHA-1) or 64 (SHA-256 repositories).
+/// A git commit as fetchGit's `rev` takes it: 40 hex digits.
 fn is_commit(text: &str) -> bool {
-    (text.len() == 40 || text.len() == 64) && text.bytes().all(|b| b.is_ascii_hexdigit())
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Every locked input of a flake with a `narHash`, but `path` inputs.
@@ -524,6 +531,7 @@ in nixpkgs
     #[test]
     fn fetch_git_with_a_commit_is_a_pin_and_without_a_rev_is_named() {
         let rev = "0123456789abcdef0123456789abcdef01234567";
+        let rev_tail = "0123456789abcdef01234567";
         let text = format!(
             r#"{{
   lib = builtins.fetchGit {{ url = "https://example.org/lib.git"; rev = "{rev}"; ref = "main"; submodules = true; }};
@@ -535,6 +543,8 @@ in nixpkgs
   here = builtins.fetchGit {{ url = "/src/sub"; }};
   flag = builtins.fetchGit {{ url = "https://example.org/f.git"; rev = "{rev}"; shallow = x; }};
   lfs = builtins.fetchGit {{ url = "https://example.org/l.git"; rev = "{rev}"; lfs = true; }};
+  inherited = builtins.fetchGit {{ url = "https://example.org/i.git"; inherit rev; }};
+  sha256rev = builtins.fetchGit {{ url = "https://example.org/s.git"; rev = "{rev}{rev_tail}"; }};
 }}"#
         );
         let found = find(Some(("default.nix", &text)), None, None, None);
@@ -556,7 +566,7 @@ in nixpkgs
         assert_eq!(named.len(), 2, "{named:?}");
         assert_eq!(
             named[0],
-            "default.nix:4: https://example.org/moving.git has no rev, so every evaluation downloads it again; pin it (rev = \"…\", a commit from `git ls-remote https://example.org/moving.git`) and it is fetched once, in a step of its own"
+            "default.nix:4: https://example.org/moving.git has no rev, so every evaluation fetches it again; pin it (rev = \"…\", a commit from `git ls-remote https://example.org/moving.git`) and it is fetched once, in a step of its own"
         );
         assert!(named[1].starts_with("default.nix:5: ssh://git@example.org/loose.git has no rev"));
     }

@@ -366,6 +366,18 @@ NIX
   check "... its fetch step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port/repo.git' '$work/build.log' | grep -q CACHED"
   check "... asking the server nothing ($(( $(requests) - after_first )) requests)" [ "$(requests)" = "$after_first" ]
   check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 3, on a fresh builder'"
+  # A new commit: its pin step fetches it, and the evaluation's git cache, which holds the
+  # repository at the old commit, takes the new objects from the pin step's repository.
+  echo "greetings from the second commit $$" >"$src/greeting.txt"
+  git -C "$src" -c user.name=t -c user.email=t@t commit -qam two && git -C "$src" push -q "$repo" "$branch" ||
+    { fail "adding a commit to the test repository failed"; return; }
+  local rev2 before_bump
+  rev2=$(git -C "$src" rev-parse HEAD) before_bump=$(requests)
+  git_nix " rev = \"$rev2\"; ref = \"$branch\";"
+  check "a new commit builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... fetched by its pin step alone ($(( $(requests) - before_bump )) requests, as the first build's $after_first)" \
+    [ "$(( $(requests) - before_bump ))" = "$after_first" ]
+  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'greetings from the second commit $$'"
   # A flake's locked git input: fetched by fetchTree's git fetcher, which looks in the same cache.
   mkdir -p "$dir/flake"
   echo "flake 1" >"$dir/flake/message.txt"
@@ -405,10 +417,20 @@ NIX
   check "the flake's own source changes and it builds again" build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake"
   check "... asking the server nothing ($(( $(requests) - after_flake )) requests; $(( after_flake - before_flake )) for the first build)" [ "$(requests)" = "$after_flake" ]
   check "... and the image is the new one" bash -c "docker run --rm $T/flake | grep -q 'flake 2'"
+  # On a fresh builder only the pin step's repository, from the imported cache, spares the fetch.
+  local flake_cache=$work/pinned-git-flake-cache
+  check "exporting the flake's cache (mode=max)" \
+    build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake" --cache-to "type=local,dest=$flake_cache,mode=max"
+  docker builder prune -af >/dev/null
+  echo "flake 3, on a fresh builder" >"$dir/flake/message.txt"
+  check "the flake's source changes on a fresh builder with --cache-from" \
+    build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake" --cache-from "type=local,src=$flake_cache"
+  check "... asking the server nothing ($(( $(requests) - after_flake )) requests)" [ "$(requests)" = "$after_flake" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/flake | grep -q 'flake 3, on a fresh builder'"
   # Without a commit the branch can move: fetched by the evaluation, and said.
   git_nix " ref = \"$branch\";"
   check "without a rev it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
   check "... and is named as fetched on every evaluation" \
-    grep -q "default.nix:5: http://127.0.0.1:$port/repo.git has no rev, so every evaluation downloads it again" "$work/build.log"
+    grep -q "default.nix:5: http://127.0.0.1:$port/repo.git has no rev, so every evaluation fetches it again" "$work/build.log"
   kill "$served_pid" 2>/dev/null
 }

@@ -118,9 +118,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             if self.headers.get(header):
                 env[variable] = self.headers[header]
         body = self._read_body() if self.command == "POST" else b""
-        out = subprocess.run(["git", "http-backend"], input=body, env=env,
-                             capture_output=True, check=False).stdout
-        head, _, payload = out.partition(b"\r\n\r\n")
+        backend = subprocess.run(["git", "http-backend"], input=body, env=env,
+                                 capture_output=True, check=False)
+        if backend.returncode != 0:
+            self.log_message("git http-backend failed: %s", backend.stderr.decode(errors="replace"))
+            self.send_error(500)
+            return
+        head, _, payload = backend.stdout.partition(b"\r\n\r\n")
         status, headers = 200, []
         for line in head.decode("latin-1").split("\r\n"):
             name, _, value = line.partition(":")
@@ -144,7 +148,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             super().do_GET()
 
     def do_POST(self):
-        if self._authorized() and self._smart_git():
+        if not self._authorized():
+            return
+        if self._smart_git():
             self._git_backend()
         else:
             self.send_error(405)
