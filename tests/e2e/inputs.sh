@@ -122,6 +122,27 @@ test_network() {
     bash -c 'docker run --rm $T/interfaces | grep -qvx lo'
 }
 
+# pinned_app_nix FILE SRC: a default.nix whose app prints greeting.txt of SRC (a Nix expression,
+# on the file's line 5) and ./app.txt.
+pinned_app_nix() {
+  cat >"$1" <<NIX
+# syntax=org/nix-frontend
+let
+  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
+  sh = "\${busybox}/busybox";
+  src = $2;
+  greeting = builtins.readFile (src + "/greeting.txt");
+  app = builtins.readFile ./app.txt;
+in
+derivation {
+  name = "pinned-app";
+  system = builtins.currentSystem;
+  builder = sh;
+  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\necho \"\${greeting} \${app}\"\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
+}
+NIX
+}
+
 # An input pinned by its hash (a literal builtins.fetchTarball with sha256, as a pinned nixpkgs
 # is) is fetched once, by a step of its own keyed by the pin: a change to the app's source
 # evaluates again without downloading it. The same call without a hash is named as fetched on
@@ -140,24 +161,9 @@ test_pinned_input() {
   check "nix-prefetch-url gives the tarball's hash" test -n "$hash"
   echo "app version 1" >"$dir/app.txt"
   pinned_nix() { # pinned_nix HASH_ATTRIBUTE
-    cat >"$dir/default.nix" <<NIX
-# syntax=org/nix-frontend
-let
-  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
-  sh = "\${busybox}/busybox";
-  src = builtins.fetchTarball {
-    url = "http://127.0.0.1:$port/src.tar.gz";$1
-  };
-  greeting = builtins.readFile (src + "/greeting.txt");
-  app = builtins.readFile ./app.txt;
-in
-derivation {
-  name = "pinned-app";
-  system = builtins.currentSystem;
-  builder = sh;
-  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\necho \"\${greeting} \${app}\"\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
-}
-NIX
+    pinned_app_nix "$dir/default.nix" "builtins.fetchTarball {
+    url = \"http://127.0.0.1:$port/src.tar.gz\";$1
+  }"
   }
   pinned_nix "
     sha256 = \"$hash\";"
@@ -327,22 +333,7 @@ test_pinned_git() {
   requests() { grep -c ' /repo.git/' "$work/pinned-git-http.log"; }
   echo "app version 1" >"$dir/app.txt"
   git_nix() { # git_nix FETCH_ATTRIBUTES
-    cat >"$dir/default.nix" <<NIX
-# syntax=org/nix-frontend
-let
-  busybox = builtins.path { name = "busybox-static"; path = /usr/bin; filter = p: t: baseNameOf p == "busybox"; };
-  sh = "\${busybox}/busybox";
-  src = builtins.fetchGit { url = "http://127.0.0.1:$port/repo.git";$1 };
-  greeting = builtins.readFile (src + "/greeting.txt");
-  app = builtins.readFile ./app.txt;
-in
-derivation {
-  name = "pinned-git-app";
-  system = builtins.currentSystem;
-  builder = sh;
-  args = [ "sh" "-c" "\${sh} mkdir -p \$out/bin && \${sh} printf '#!\${sh} sh\\\\necho \"\${greeting} \${app}\"\\\\n' > \$out/bin/app && \${sh} chmod 555 \$out/bin/app" ];
-}
-NIX
+    pinned_app_nix "$dir/default.nix" "builtins.fetchGit { url = \"http://127.0.0.1:$port/repo.git\";$1 }"
   }
   git_nix " rev = \"$rev\"; ref = \"$branch\";"
   check "builds with a repository pinned by its commit" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
