@@ -14,8 +14,9 @@
 //!   repository (pin.sh, eval.sh);
 //! - a flake's `flake.lock`: every locked input with a `narHash` (but `path` inputs, which are
 //!   the context's own), fetched by `builtins.fetchTree` with the locked attributes;
-//! - niv's `nix/sources.json` (tarballs, named `<name>-src` as niv's sources.nix names them) and
-//!   npins' `npins/sources.json` (pins with a URL and a hash, as npins' default.nix fetches them);
+//! - niv's `nix/sources.json` (tarballs, named `<name>-src` as niv's sources.nix names them, and
+//!   git sources) and npins' `npins/sources.json` (pins with a URL and a hash, as npins'
+//!   default.nix fetches them, and git pins it fetches with `fetchGit`);
 //! - the build args `NIXPKGS` (an http(s) tarball) and `NIXPKGS_SHA256` (`Pins::add_nixpkgs`).
 //!
 //! Nix itself checks every fetched input against its hash: a pin that is wrong, or names a store
@@ -187,6 +188,36 @@ fn tarball_pin(url: &str, sha256: &str, name: Option<String>, origin: String) ->
     pin(fields, origin, url.to_string())
 }
 
+/// `builtins.fetchGit { url; rev; ref?; submodules?; }` as a pin, labelled by its URL and
+/// commit; none for a repository on disk or a `rev` that is no commit.
+fn git_pin(
+    url: &str,
+    rev: &str,
+    reference: Option<&str>,
+    submodules: bool,
+    origin: String,
+) -> Option<Pin> {
+    if !is_remote_git(url) || !is_commit(rev) || !field_ok(url) {
+        return None;
+    }
+    let mut fields = Map::new();
+    fields.insert("kind".into(), "git".into());
+    fields.insert("url".into(), url.into());
+    fields.insert("rev".into(), rev.into());
+    if let Some(reference) = reference.filter(|r| field_ok(r)) {
+        fields.insert("ref".into(), reference.into());
+    }
+    if submodules {
+        fields.insert("submodules".into(), true.into());
+    }
+    Some(pin(fields, origin, git_label(url, rev)))
+}
+
+/// A repository's step names the commit too: one URL can be pinned at several.
+fn git_label(url: &str, rev: &str) -> String {
+    format!("{url} at {}", &rev[..12])
+}
+
 fn field_ok(text: &str) -> bool {
     !text.is_empty() && text.len() <= MAX_FIELD && !text.chars().any(char::is_control)
 }
@@ -332,9 +363,8 @@ fn nix_call(file: &str, text: &str, node: &SyntaxNode, found: &mut Pins) {
         _ => fields.contains_key("sha256"),
     };
     if pinned {
-        // A repository's step names the commit too: one URL can be pinned at several.
         let label = match fields.get("rev").and_then(Value::as_str) {
-            Some(rev) if kind == "git" => format!("{url} at {}", &rev[..12]),
+            Some(rev) if kind == "git" => git_label(&url, rev),
             _ => url,
         };
         found.pins.push(pin(fields, origin, label));
@@ -419,7 +449,9 @@ fn flake_lock_pins(text: &str, pins: &mut Vec<Pin>) {
     }
 }
 
-/// niv: `{"<name>": {"type": "tarball", "url": …, "sha256": …}}`, fetched as `<name>-src`.
+/// niv: `{"<name>": {"type": "tarball", "url": …, "sha256": …}}`, fetched as `<name>-src`, and
+/// `{"type": "git", "repo": …, "rev": …, "branch"|"tag"|"ref": …}`, fetched with `fetchGit` as
+/// niv's sources.nix does.
 fn niv_pins(text: &str, pins: &mut Vec<Pin>) {
     let Ok(Value::Object(sources)) = serde_json::from_str::<Value>(text) else {
         return;
@@ -429,6 +461,25 @@ fn niv_pins(text: &str, pins: &mut Vec<Pin>) {
             .get("type")
             .and_then(Value::as_str)
             .unwrap_or("tarball");
+        let text_of = |key: &str| {
+            spec.get(key)
+                .and_then(Value::as_str)
+                .filter(|t| field_ok(t))
+        };
+        if kind == "git" {
+            // sources.nix's `ref`: given, or the branch's or the tag's.
+            let reference = text_of("ref").map(str::to_string).or_else(|| {
+                text_of("branch")
+                    .map(|b| format!("refs/heads/{b}"))
+                    .or_else(|| text_of("tag").map(|t| format!("refs/tags/{t}")))
+            });
+            if let (Some(url), Some(rev)) = (text_of("repo"), text_of("rev")) {
+                let submodules = spec.get("submodules").and_then(Value::as_bool) == Some(true);
+                let origin = format!("nix/sources.json ({name})");
+                pins.extend(git_pin(url, rev, reference.as_deref(), submodules, origin));
+            }
+            continue;
+        }
         let (Some(url), Some(sha256)) = (
             spec.get("url").and_then(Value::as_str),
             spec.get("sha256").and_then(Value::as_str),
@@ -451,7 +502,9 @@ fn niv_pins(text: &str, pins: &mut Vec<Pin>) {
     }
 }
 
-/// npins: `{"pins": {"<name>": {"url"|"locked_url": …, "hash": …}}}`, fetched as tarballs.
+/// npins: `{"pins": {"<name>": {"url"|"locked_url": …, "hash": …}}}`, fetched as tarballs, and
+/// `Git` pins with no tarball URL or with submodules, which npins' default.nix fetches with
+/// `fetchGit` from the repository (a plain URL, or GitHub's and GitLab's `.git`).
 fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
     let Ok(value) = serde_json::from_str::<Value>(text) else {
         return;
@@ -460,6 +513,36 @@ fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
         return;
     };
     for (name, spec) in entries {
+        let submodules = spec.get("submodules").and_then(Value::as_bool) == Some(true);
+        let tarball = spec.get("url").and_then(Value::as_str).is_some();
+        if spec.get("type").and_then(Value::as_str) == Some("Git") && (submodules || !tarball) {
+            let repository = spec.get("repository");
+            let field = |key: &str| {
+                repository
+                    .and_then(|r| r.get(key))
+                    .and_then(Value::as_str)
+                    .filter(|t| field_ok(t))
+            };
+            let url = match repository
+                .and_then(|r| r.get("type"))
+                .and_then(Value::as_str)
+            {
+                Some("Git") => field("url").map(str::to_string),
+                Some("GitHub") => field("owner")
+                    .zip(field("repo"))
+                    .map(|(owner, repo)| format!("https://github.com/{owner}/{repo}.git")),
+                Some("GitLab") => field("server")
+                    .zip(field("repo_path"))
+                    .map(|(server, path)| format!("{server}{path}.git")),
+                _ => None,
+            };
+            let rev = spec.get("revision").and_then(Value::as_str);
+            if let (Some(url), Some(rev)) = (url, rev) {
+                let origin = format!("npins/sources.json ({name})");
+                pins.extend(git_pin(&url, rev, None, submodules, origin));
+            }
+            continue;
+        }
         let url = spec
             .get("locked_url")
             .or_else(|| spec.get("url"))
@@ -633,6 +716,50 @@ in nixpkgs
         assert_eq!(pins[0]["name"], "nixpkgs-src");
         assert_eq!(pins[1]["sha256"], "0xyz");
         assert_eq!(found.pins[1].origin, "npins/sources.json (nixpkgs)");
+    }
+
+    #[test]
+    fn git_sources_of_niv_and_npins_are_git_pins() {
+        let rev = "0123456789abcdef0123456789abcdef01234567";
+        let niv = format!(
+            r#"{{"lib": {{"type": "git", "repo": "https://example.org/lib.git", "rev": "{rev}", "branch": "main"}},
+                "tagged": {{"type": "git", "repo": "git@example.org:t.git", "rev": "{rev}", "tag": "v1", "submodules": true}},
+                "local": {{"type": "git", "repo": "/srv/lib", "rev": "{rev}", "branch": "main"}},
+                "short": {{"type": "git", "repo": "https://example.org/s.git", "rev": "abc", "branch": "main"}}}}"#
+        );
+        let npins = format!(
+            r#"{{"pins": {{
+              "plain": {{"type": "Git", "repository": {{"type": "Git", "url": "https://example.org/p.git"}},
+                        "branch": "main", "submodules": false, "revision": "{rev}", "url": null, "hash": "sha256-x"}},
+              "hub": {{"type": "Git", "repository": {{"type": "GitHub", "owner": "o", "repo": "r"}},
+                      "branch": "main", "submodules": true, "revision": "{rev}",
+                      "url": "https://github.com/o/r/archive/{rev}.tar.gz", "hash": "sha256-y"}},
+              "tarball": {{"type": "Git", "repository": {{"type": "GitHub", "owner": "o", "repo": "t"}},
+                          "branch": "main", "submodules": false, "revision": "{rev}",
+                          "url": "https://github.com/o/t/archive/{rev}.tar.gz", "hash": "sha256-z"}}}},
+              "version": 5}}"#
+        );
+        let found = find(None, None, Some(&niv), Some(&npins));
+        let pins: Vec<Value> = found.pins.iter().map(json).collect();
+        assert_eq!(
+            pins,
+            [
+                serde_json::json!({"kind": "git", "url": "https://example.org/lib.git", "rev": rev,
+                    "ref": "refs/heads/main"}),
+                serde_json::json!({"kind": "git", "url": "git@example.org:t.git", "rev": rev,
+                    "ref": "refs/tags/v1", "submodules": true}),
+                serde_json::json!({"kind": "git", "url": "https://github.com/o/r.git", "rev": rev,
+                    "submodules": true}),
+                serde_json::json!({"kind": "git", "url": "https://example.org/p.git", "rev": rev}),
+                serde_json::json!({"kind": "tarball",
+                    "url": format!("https://github.com/o/t/archive/{rev}.tar.gz"), "sha256": "sha256-z"}),
+            ]
+        );
+        assert_eq!(found.pins[0].origin, "nix/sources.json (lib)");
+        assert_eq!(
+            found.pins[3].label,
+            "https://example.org/p.git at 0123456789ab"
+        );
     }
 
     #[test]

@@ -418,6 +418,28 @@ NIX
     build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake" --cache-from "type=local,src=$flake_cache"
   check "... asking the server nothing ($(( $(requests) - after_flake )) requests)" [ "$(requests)" = "$after_flake" ]
   check "... and the image is the new one" bash -c "docker run --rm $T/flake | grep -q 'flake 3, on a fresh builder'"
+  # niv's git source: nix/sources.json read ahead, fetched with fetchGit as niv's sources.nix does;
+  # on a fresh builder only the pin step's repository spares the fetch.
+  mkdir -p "$dir/nix"
+  printf '{"lib": {"type": "git", "repo": "http://127.0.0.1:%s/repo.git", "rev": "%s", "branch": "%s"}}\n' \
+    "$port" "$rev2" "$branch" >"$dir/nix/sources.json"
+  cat >"$dir/nix/sources.nix" <<'NIX'
+builtins.mapAttrs (name: spec: builtins.fetchGit { url = spec.repo; inherit (spec) rev; ref = "refs/heads/${spec.branch}"; })
+  (builtins.fromJSON (builtins.readFile ./sources.json))
+NIX
+  pinned_app_nix "$dir/default.nix" "(import ./nix/sources.nix).lib"
+  check "through niv's git source it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/repo.git at ${rev2:0:12} \(pinned in nix/sources.json \(lib\)\)" "$work/build.log"
+  local niv_cache=$work/pinned-git-niv-cache after_niv
+  check "exporting its cache (mode=max)" \
+    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-to "type=local,dest=$niv_cache,mode=max"
+  after_niv=$(requests)
+  docker builder prune -af >/dev/null
+  echo "app version 4, niv on a fresh builder" >"$dir/app.txt"
+  check "a leaf change on a fresh builder with --cache-from" \
+    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-from "type=local,src=$niv_cache"
+  check "... asking the server nothing ($(( $(requests) - after_niv )) requests)" [ "$(requests)" = "$after_niv" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 4, niv on a fresh builder'"
   # Without a commit the branch can move: fetched by the evaluation, and said.
   git_nix " ref = \"$branch\";"
   check "without a rev it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
