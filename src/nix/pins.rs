@@ -215,7 +215,7 @@ fn git_pin(
 
 /// A repository's step names the commit too: one URL can be pinned at several.
 fn git_label(url: &str, rev: &str) -> String {
-    format!("{url} at {}", &rev[..12])
+    format!("{url} at {}", rev.get(..12).unwrap_or(rev))
 }
 
 fn field_ok(text: &str) -> bool {
@@ -467,13 +467,15 @@ fn niv_pins(text: &str, pins: &mut Vec<Pin>) {
                 .filter(|t| field_ok(t))
         };
         if kind == "git" {
-            // sources.nix's `ref`: given, or the branch's or the tag's.
+            // sources.nix's `ref`: given, or the branch's or the tag's (without any, niv stops).
             let reference = text_of("ref").map(str::to_string).or_else(|| {
                 text_of("branch")
                     .map(|b| format!("refs/heads/{b}"))
                     .or_else(|| text_of("tag").map(|t| format!("refs/tags/{t}")))
             });
-            if let (Some(url), Some(rev)) = (text_of("repo"), text_of("rev")) {
+            if let (Some(url), Some(rev), Some(_)) =
+                (text_of("repo"), text_of("rev"), reference.as_ref())
+            {
                 let submodules = spec.get("submodules").and_then(Value::as_bool) == Some(true);
                 let origin = format!("nix/sources.json ({name})");
                 pins.extend(git_pin(url, rev, reference.as_deref(), submodules, origin));
@@ -515,7 +517,11 @@ fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
     for (name, spec) in entries {
         let submodules = spec.get("submodules").and_then(Value::as_bool) == Some(true);
         let tarball = spec.get("url").and_then(Value::as_str).is_some();
-        if spec.get("type").and_then(Value::as_str) == Some("Git") && (submodules || !tarball) {
+        let git_kind = matches!(
+            spec.get("type").and_then(Value::as_str),
+            Some("Git" | "GitRelease")
+        );
+        if git_kind && (submodules || !tarball) {
             let repository = spec.get("repository");
             let field = |key: &str| {
                 repository
@@ -523,6 +529,8 @@ fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
                     .and_then(Value::as_str)
                     .filter(|t| field_ok(t))
             };
+            // Spelt as npins spells it: Nix's git cache is named by the URL's exact text (npins
+            // joins a server ending in `/` with another `/`).
             let url = match repository
                 .and_then(|r| r.get("type"))
                 .and_then(Value::as_str)
@@ -533,7 +541,11 @@ fn npins_pins(text: &str, pins: &mut Vec<Pin>) {
                     .map(|(owner, repo)| format!("https://github.com/{owner}/{repo}.git")),
                 Some("GitLab") => field("server")
                     .zip(field("repo_path"))
-                    .map(|(server, path)| format!("{server}{path}.git")),
+                    .map(|(server, path)| format!("{server}/{path}.git")),
+                Some("Forgejo") => field("server")
+                    .zip(field("owner"))
+                    .zip(field("repo"))
+                    .map(|((server, owner), repo)| format!("{server}/{owner}/{repo}.git")),
                 _ => None,
             };
             let rev = spec.get("revision").and_then(Value::as_str);
@@ -725,7 +737,8 @@ in nixpkgs
             r#"{{"lib": {{"type": "git", "repo": "https://example.org/lib.git", "rev": "{rev}", "branch": "main"}},
                 "tagged": {{"type": "git", "repo": "git@example.org:t.git", "rev": "{rev}", "tag": "v1", "submodules": true}},
                 "local": {{"type": "git", "repo": "/srv/lib", "rev": "{rev}", "branch": "main"}},
-                "short": {{"type": "git", "repo": "https://example.org/s.git", "rev": "abc", "branch": "main"}}}}"#
+                "short": {{"type": "git", "repo": "https://example.org/s.git", "rev": "abc", "branch": "main"}},
+                "noref": {{"type": "git", "repo": "https://example.org/n.git", "rev": "{rev}"}}}}"#
         );
         let npins = format!(
             r#"{{"pins": {{
@@ -734,6 +747,10 @@ in nixpkgs
               "hub": {{"type": "Git", "repository": {{"type": "GitHub", "owner": "o", "repo": "r"}},
                       "branch": "main", "submodules": true, "revision": "{rev}",
                       "url": "https://github.com/o/r/archive/{rev}.tar.gz", "hash": "sha256-y"}},
+              "lab": {{"type": "GitRelease", "repository": {{"type": "GitLab", "server": "https://gitlab.com/", "repo_path": "g/r"}},
+                      "submodules": true, "revision": "{rev}", "url": "https://gitlab.com/t.tar.gz", "hash": "sha256-w"}},
+              "forge": {{"type": "Git", "repository": {{"type": "Forgejo", "server": "https://codeberg.org/", "owner": "f", "repo": "r"}},
+                        "branch": "main", "submodules": false, "revision": "{rev}", "url": null, "hash": "sha256-v"}},
               "tarball": {{"type": "Git", "repository": {{"type": "GitHub", "owner": "o", "repo": "t"}},
                           "branch": "main", "submodules": false, "revision": "{rev}",
                           "url": "https://github.com/o/t/archive/{rev}.tar.gz", "hash": "sha256-z"}}}},
@@ -748,7 +765,10 @@ in nixpkgs
                     "ref": "refs/heads/main"}),
                 serde_json::json!({"kind": "git", "url": "git@example.org:t.git", "rev": rev,
                     "ref": "refs/tags/v1", "submodules": true}),
+                serde_json::json!({"kind": "git", "url": "https://codeberg.org//f/r.git", "rev": rev}),
                 serde_json::json!({"kind": "git", "url": "https://github.com/o/r.git", "rev": rev,
+                    "submodules": true}),
+                serde_json::json!({"kind": "git", "url": "https://gitlab.com//g/r.git", "rev": rev,
                     "submodules": true}),
                 serde_json::json!({"kind": "git", "url": "https://example.org/p.git", "rev": rev}),
                 serde_json::json!({"kind": "tarball",
@@ -757,7 +777,7 @@ in nixpkgs
         );
         assert_eq!(found.pins[0].origin, "nix/sources.json (lib)");
         assert_eq!(
-            found.pins[3].label,
+            found.pins[5].label,
             "https://example.org/p.git at 0123456789ab"
         );
     }
