@@ -313,7 +313,7 @@ NIX
 }
 
 test_pinned_git() {
-  echo "pinned-git: a git repository pinned by its commit (a literal fetchGit, a flake's locked git input) is fetched by a step of its own, once, on the same builder and on a fresh one with an imported cache"
+  echo "pinned-git: a git repository pinned by its commit (a literal fetchGit, a flake's locked git input, a niv source) is fetched by a step of its own, once, on the same builder and on a fresh one with an imported cache"
   # Nix's fetchGit runs git, which the official nixos/nix image has; the Debian test image does
   # not, so this test builds on a variant with it.
   local NIX_IMAGE=$nix_image_git
@@ -331,32 +331,41 @@ test_pinned_git() {
   serve pinned-git "${repo%/*}" --git || return
   port=$served_port
   requests() { grep -c ' /repo.git/' "$work/pinned-git-http.log"; }
+  # fetched_once WHAT DIR FILE STEP GREETING LEAF: FILE builds, its pin step's progress line
+  # matching STEP (after `fetch `) and GREETING in its image; then LEAF, a file the app prints,
+  # gets WHAT (so no quotes in it) on this builder and again on a fresh one (`prune` also empties
+  # Nix's git cache, a cache mount, so only the pin step from the imported cache can spare the
+  # download): neither build asks the server anything.
+  fetched_once() {
+    local what=$1 dir=$2 file=$3 step=$4 greeting=$5 leaf=$6 before cache=$work/cache-$RANDOM
+    check "$what builds" build "$dir" -f "$file" --network host -t "$T/app"
+    check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch $step" "$work/build.log"
+    check "... and the image has it" bash -c "docker run --rm $T/app | grep -q '$greeting'"
+    before=$(requests)
+    echo "$what, source changed" >"$leaf"
+    check "its source changes and it builds again" build "$dir" -f "$file" --network host -t "$T/app"
+    check "... asking the server nothing ($(( $(requests) - before )) requests)" [ "$(requests)" = "$before" ]
+    check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q '$what, source changed'"
+    check "exporting the cache (mode=max)" \
+      build "$dir" -f "$file" --network host -t "$T/app" --cache-to "type=local,dest=$cache,mode=max"
+    docker builder prune -af >/dev/null
+    echo "$what, on a fresh builder" >"$leaf"
+    check "a source change on a fresh builder with --cache-from" \
+      build "$dir" -f "$file" --network host -t "$T/app" --cache-from "type=local,src=$cache"
+    check "... its fetch step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch $step' '$work/build.log' | grep -q CACHED"
+    check "... asking the server nothing ($(( $(requests) - before )) requests)" [ "$(requests)" = "$before" ]
+    check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q '$what, on a fresh builder'"
+  }
   echo "app version 1" >"$dir/app.txt"
   git_nix() { # git_nix FETCH_ATTRIBUTES
     pinned_app_nix "$dir/default.nix" "builtins.fetchGit { url = \"http://127.0.0.1:$port/repo.git\";$1 }"
   }
   git_nix " rev = \"$rev\"; ref = \"$branch\";"
-  check "builds with a repository pinned by its commit" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/repo.git at ${rev:0:12} \(pinned in default.nix:5\)" "$work/build.log"
-  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'greetings from a pinned repository $$'"
-  local after_first
-  after_first=$(requests)
-  echo "app version 2" >"$dir/app.txt"
-  check "the app's source changes and it builds again" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... asking the server nothing ($(( $(requests) - after_first )) requests)" [ "$(requests)" = "$after_first" ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2'"
-  # A fresh builder, as a CI runner is: `prune` also empties Nix's git cache (a cache mount), so
-  # only the pin step, from the imported cache, can spare the download.
-  local cache=$work/pinned-git-cache
-  check "exporting the cache (mode=max)" \
-    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-to "type=local,dest=$cache,mode=max"
-  docker builder prune -af >/dev/null
-  echo "app version 3, on a fresh builder" >"$dir/app.txt"
-  check "a leaf change on a fresh builder with --cache-from" \
-    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-from "type=local,src=$cache"
-  check "... its fetch step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port/repo.git' '$work/build.log' | grep -q CACHED"
-  check "... asking the server nothing ($(( $(requests) - after_first )) requests)" [ "$(requests)" = "$after_first" ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 3, on a fresh builder'"
+  local first_fetch
+  fetched_once "a literal fetchGit pinned by its commit" "$dir" "$dir/default.nix" \
+    "http://127.0.0.1:$port/repo.git at ${rev:0:12} \(pinned in default.nix:5\)" \
+    "greetings from a pinned repository $$" "$dir/app.txt"
+  first_fetch=$(requests)
   # A new commit: its pin step fetches it, and the evaluation's git cache, which holds the
   # repository at the old commit, takes the new objects from the pin step's repository.
   echo "greetings from the second commit $$" >"$src/greeting.txt"
@@ -366,8 +375,8 @@ test_pinned_git() {
   rev2=$(git -C "$src" rev-parse HEAD) before_bump=$(requests)
   git_nix " rev = \"$rev2\"; ref = \"$branch\";"
   check "a new commit builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... fetched by its pin step alone ($(( $(requests) - before_bump )) requests, as the first build's $after_first)" \
-    [ "$(( $(requests) - before_bump ))" = "$after_first" ]
+  check "... fetched by its pin step alone ($(( $(requests) - before_bump )) requests, as the first build's $first_fetch)" \
+    [ "$(( $(requests) - before_bump ))" = "$first_fetch" ]
   check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'greetings from the second commit $$'"
   # A flake's locked git input: fetched by fetchTree's git fetcher, which looks in the same cache.
   mkdir -p "$dir/flake"
@@ -397,29 +406,10 @@ NIX
     nix --extra-experimental-features 'nix-command flakes' flake lock >"$work/lock.log" 2>&1 ||
     { fail "nix flake lock failed: $(tail -3 "$work/lock.log" | tr '\n' ' ')"; return; }
   docker builder prune -af >/dev/null
-  local before_flake
-  before_flake=$(requests)
-  check "a flake with a locked git input builds" build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake"
-  check "... its input fetched by a step of its own" grep -qE '^#[0-9]+ fetch git input lib \(pinned in flake.lock \(lib\)\)' "$work/build.log"
-  check "... and the image has it" bash -c "docker run --rm $T/flake | grep -q 'greetings from a pinned repository $$'"
-  local after_flake
-  after_flake=$(requests)
-  echo "flake 2" >"$dir/flake/message.txt"
-  check "the flake's own source changes and it builds again" build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake"
-  check "... asking the server nothing ($(( $(requests) - after_flake )) requests; $(( after_flake - before_flake )) for the first build)" [ "$(requests)" = "$after_flake" ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/flake | grep -q 'flake 2'"
-  # On a fresh builder only the pin step's repository, from the imported cache, spares the fetch.
-  local flake_cache=$work/pinned-git-flake-cache
-  check "exporting the flake's cache (mode=max)" \
-    build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake" --cache-to "type=local,dest=$flake_cache,mode=max"
-  docker builder prune -af >/dev/null
-  echo "flake 3, on a fresh builder" >"$dir/flake/message.txt"
-  check "the flake's source changes on a fresh builder with --cache-from" \
-    build "$dir/flake" -f "$dir/flake/flake.nix" --network host -t "$T/flake" --cache-from "type=local,src=$flake_cache"
-  check "... asking the server nothing ($(( $(requests) - after_flake )) requests)" [ "$(requests)" = "$after_flake" ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/flake | grep -q 'flake 3, on a fresh builder'"
-  # niv's git source: nix/sources.json read ahead, fetched with fetchGit as niv's sources.nix does;
-  # on a fresh builder only the pin step's repository spares the fetch.
+  fetched_once "a flake with a locked git input" "$dir/flake" "$dir/flake/flake.nix" \
+    'git input lib \(pinned in flake.lock \(lib\)\)' \
+    "greetings from a pinned repository $$" "$dir/flake/message.txt"
+  # niv's git source: nix/sources.json read ahead, fetched with fetchGit as niv's sources.nix does.
   mkdir -p "$dir/nix"
   printf '{"lib": {"type": "git", "repo": "http://127.0.0.1:%s/repo.git", "rev": "%s", "branch": "%s"}}\n' \
     "$port" "$rev2" "$branch" >"$dir/nix/sources.json"
@@ -428,18 +418,9 @@ builtins.mapAttrs (name: spec: builtins.fetchGit { url = spec.repo; inherit (spe
   (builtins.fromJSON (builtins.readFile ./sources.json))
 NIX
   pinned_app_nix "$dir/default.nix" "(import ./nix/sources.nix).lib"
-  check "through niv's git source it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/repo.git at ${rev2:0:12} \(pinned in nix/sources.json \(lib\)\)" "$work/build.log"
-  local niv_cache=$work/pinned-git-niv-cache after_niv
-  check "exporting its cache (mode=max)" \
-    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-to "type=local,dest=$niv_cache,mode=max"
-  after_niv=$(requests)
-  docker builder prune -af >/dev/null
-  echo "app version 4, niv on a fresh builder" >"$dir/app.txt"
-  check "a leaf change on a fresh builder with --cache-from" \
-    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-from "type=local,src=$niv_cache"
-  check "... asking the server nothing ($(( $(requests) - after_niv )) requests)" [ "$(requests)" = "$after_niv" ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 4, niv on a fresh builder'"
+  fetched_once "a niv git source" "$dir" "$dir/default.nix" \
+    "http://127.0.0.1:$port/repo.git at ${rev2:0:12} \(pinned in nix/sources.json \(lib\)\)" \
+    "greetings from the second commit $$" "$dir/app.txt"
   # Without a commit the branch can move: fetched by the evaluation, and said.
   git_nix " ref = \"$branch\";"
   check "without a rev it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
