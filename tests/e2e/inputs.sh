@@ -122,6 +122,13 @@ test_network() {
     bash -c 'docker run --rm $T/interfaces | grep -qvx lo'
 }
 
+# lock_flake DIR: `nix flake lock` of the flake in DIR, in the builder image, on the host's network.
+lock_flake() {
+  docker run --rm --network host -v "$1:/flake" -w /flake "$NIX_IMAGE" \
+    nix --extra-experimental-features 'nix-command flakes' flake lock >"$work/lock.log" 2>&1 ||
+    { fail "nix flake lock failed: $(tail -3 "$work/lock.log" | tr '\n' ' ')"; return 1; }
+}
+
 # pinned_app_nix FILE SRC: a default.nix whose app prints greeting.txt of SRC (a Nix expression,
 # on the file's line 5) and ./app.txt.
 pinned_app_nix() {
@@ -289,9 +296,7 @@ test_pinned_flake_input() {
     };
 }
 NIX
-  docker run --rm --network host -v "$dir:/flake" -w /flake "$NIX_IMAGE" \
-    nix --extra-experimental-features 'nix-command flakes' flake lock >"$work/lock.log" 2>&1 ||
-    { fail "nix flake lock failed: $(tail -3 "$work/lock.log" | tr '\n' ' ')"; return; }
+  lock_flake "$dir" || return
   ok "the flake's tarball input is locked with its narHash"
   downloads() { grep -c 'GET /tools.tar.gz' "$work/pinned-flake-http.log"; }
   local before
@@ -402,9 +407,7 @@ test_pinned_git() {
     };
 }
 NIX
-  docker run --rm --network host -v "$dir/flake:/flake" -w /flake "$NIX_IMAGE" \
-    nix --extra-experimental-features 'nix-command flakes' flake lock >"$work/lock.log" 2>&1 ||
-    { fail "nix flake lock failed: $(tail -3 "$work/lock.log" | tr '\n' ' ')"; return; }
+  lock_flake "$dir/flake" || return
   docker builder prune -af >/dev/null
   fetched_once "a flake with a locked git input" "$dir/flake" "$dir/flake/flake.nix" \
     'git input lib \(pinned in flake.lock \(lib\)\)' \
