@@ -319,9 +319,10 @@ NIX
 
 test_pinned_git() {
   echo "pinned-git: a git repository pinned by its commit (a literal fetchGit, a flake's locked git input, a niv source) is fetched by a step of its own, once, on the same builder and on a fresh one with an imported cache"
-  # Nix's fetchGit runs git, which the official nixos/nix image has; the Debian test image does
-  # not, so this test builds on a variant with it.
-  local NIX_IMAGE=$nix_image_git
+  # Nix's fetchGit runs git, which the official nixos/nix image has; the test images do not, so
+  # this test builds on a variant with it.
+  local NIX_IMAGE
+  NIX_IMAGE=$(git_builder_image) || { fail "the builder image with git is missing"; return; }
   local dir=$work/pinned-git repo=$work/pinned-git-served/repo.git src=$work/pinned-git-src port rev branch
   mkdir -p "$dir" "$src" "${repo%/*}"
   echo "greetings from a pinned repository $$" >"$src/greeting.txt"

@@ -5,8 +5,10 @@
 
 nix_image_local=nix-frontend-test/nix:local
 nix_image_nixos=nix-frontend-test/nix:nixos-sid
-# With git, for the tests of fetchGit (scripts/nix-image --git).
+# With git, for the tests of fetchGit (scripts/nix-image --git): Nix 2.26, and Nix 2.34 (sid) for
+# the standalone builders, whose nixos-layout image has no git.
 nix_image_git=nix-frontend-test/nix:git
+nix_image_git_sid=nix-frontend-test/nix:git-sid
 frontend_image=org/nix-frontend
 
 say() { printf 'e2e: %s\n' "$*" >&2; }
@@ -50,8 +52,10 @@ prepare_engine() {
     d26:"  "|bk:"  "|*" multiplatform "*|*" two_nodes "*|*" foreign_native "*)
       "$root/scripts/nix-image-index" 127.0.0.1:5000/nix-frontend-test/nix:multi amd64 arm64 >&2 || return 1 ;;
   esac
-  case $tests in
-    "  "|*" pinned_git "*) ensure_image "$nix_image_git" "$root/scripts/nix-image" "$nix_image_git" --git || return 1 ;;
+  case $engine:$tests in
+    nixos:"  "|nixos:*" pinned_git "*)
+      ensure_image "$nix_image_git_sid" "$root/scripts/nix-image" "$nix_image_git_sid" --suite=sid --git || return 1 ;;
+    *:"  "|*" pinned_git "*) ensure_image "$nix_image_git" "$root/scripts/nix-image" "$nix_image_git" --git || return 1 ;;
   esac
   case $engine in
     d26) ;;
@@ -165,6 +169,15 @@ WRAP
     nixos) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER, the nixos-layout builder image $NIX_IMAGE" ;;
     bk|bkdc) say "against standalone BuildKit ($(docker buildx inspect "$E2E_BUILDER" | grep -m1 'BuildKit version' | tr -s ' ')), builder $E2E_BUILDER; frontend $FRONTEND" ;;
     *) say "against $(docker version --format 'dockerd {{.Server.Version}}'), builder image $NIX_IMAGE" ;;
+  esac
+}
+
+# git_builder_image: the builder image with git the fetchGit tests build on: on dockerd the local
+# image, on a standalone builder the Nix 2.34 one pushed to the registry it pulls from.
+git_builder_image() {
+  case ${E2E_BUILDER:-} in
+    "") echo "$nix_image_git" ;;
+    *) "$root/scripts/buildkit" publish "$nix_image_git_sid" "127.0.0.1:5000/nix:e2e-git-sid" ;;
   esac
 }
 
