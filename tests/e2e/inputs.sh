@@ -150,6 +150,45 @@ derivation {
 NIX
 }
 
+# fetched_once WHAT DIR FILE STEP SHOWN LEAF REQUESTS [FIRST]: an input pinned in FILE (in DIR)
+# is fetched once. FILE builds with a progress line `fetch STEP` (an extended regex), SHOWN in
+# its image's output, and asks the input's server something (REQUESTS: a command printing how
+# many requests the server has seen; FIRST: how many the first build asks, if known). Then LEAF,
+# a file the app prints, gets WHAT (so no quotes in it), and it builds again on this builder and
+# on a fresh one over a registry cache, as a CI runner builds (`docker builder prune` also empties
+# Nix's caches, which are cache mounts, so only the pin step from the imported cache can spare the
+# fetch): neither build asks the server anything.
+fetched_once() {
+  local what=$1 dir=$2 file=$3 step=$4 shown=$5 leaf=$6 requests=$7 first=${8:-} before asked
+  local cache_ref=127.0.0.1:5000/$T/pinned:cache-$RANDOM
+  before=$($requests)
+  check "$what builds" build "$dir" -f "$file" --network host -t "$T/app"
+  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch $step" "$work/build.log"
+  asked=$(($($requests) - before))
+  if [ -n "$first" ]; then
+    check "... which asked the server $first times ($asked)" [ "$asked" = "$first" ]
+  else
+    check "... which asked the server ($asked requests)" [ "$asked" -gt 0 ]
+  fi
+  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q '$shown'"
+  before=$($requests)
+  echo "$what, source changed" >"$leaf"
+  check "its source changes and it builds again" build "$dir" -f "$file" --network host -t "$T/app"
+  check "... its fetch step from BuildKit's cache" bash -c "grep -A1 -E '^#[0-9]+ fetch $step' '$work/build.log' | grep -q CACHED"
+  check "... asking the server nothing ($(($($requests) - before)) requests)" [ "$($requests)" = "$before" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q '$what, source changed'"
+  scripts/registry
+  check "exporting the cache to a registry (mode=max)" \
+    build "$dir" -f "$file" --network host -t "$T/app" --cache-to "type=registry,ref=$cache_ref,mode=max"
+  docker builder prune -af >/dev/null
+  echo "$what, on a fresh builder" >"$leaf"
+  check "a source change on a fresh builder with --cache-from" \
+    build "$dir" -f "$file" --network host -t "$T/app" --cache-from "type=registry,ref=$cache_ref"
+  check "... its fetch step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch $step' '$work/build.log' | grep -q CACHED"
+  check "... asking the server nothing ($(($($requests) - before)) requests)" [ "$($requests)" = "$before" ]
+  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q '$what, on a fresh builder'"
+}
+
 # An input pinned by its hash (a literal builtins.fetchTarball with sha256, as a pinned nixpkgs
 # is) is fetched once, by a step of its own keyed by the pin: a change to the app's source
 # evaluates again without downloading it. The same call without a hash is named as fetched on
@@ -174,30 +213,10 @@ test_pinned_input() {
   }
   pinned_nix "
     sha256 = \"$hash\";"
-  # Downloads since the hash was taken (nix-prefetch-url's own is the first).
-  downloads() { echo $(( $(grep -c 'GET /src.tar.gz' "$work/pinned-http.log") - 1 )); }
-  check "builds with the pinned tarball" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/src.tar.gz \(pinned in default.nix:5\)" "$work/build.log"
-  check "... downloaded once ($(downloads))" [ "$(downloads)" = 1 ]
-  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'from the pinned tarball $$'"
-  echo "app version 2" >"$dir/app.txt"
-  check "the app's source changes and it builds again" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... without downloading the tarball again ($(downloads) downloads in all)" [ "$(downloads)" = 1 ]
-  check "... its step from BuildKit's cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port' '$work/build.log' | grep -q CACHED"
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2'"
-  # A fresh builder over a registry cache, as a CI runner builds: the pinned input's step comes
-  # from the imported cache and nothing is downloaded.
-  scripts/registry
-  local cache_ref=127.0.0.1:5000/$T/pinned:cache-$$
-  check "exporting the cache to a registry (mode=max)" \
-    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-to "type=registry,ref=$cache_ref,mode=max"
-  docker builder prune -af >/dev/null
-  echo "app version 2, on a fresh builder" >"$dir/app.txt"
-  check "a leaf change on a fresh builder with --cache-from" \
-    build "$dir" -f "$dir/default.nix" --network host -t "$T/app" --cache-from "type=registry,ref=$cache_ref"
-  check "... without downloading the tarball ($(downloads) downloads in all)" [ "$(downloads)" = 1 ]
-  check "... its step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch http://127.0.0.1:$port' '$work/build.log' | grep -q CACHED"
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 2, on a fresh builder'"
+  downloads() { grep -c 'GET /src.tar.gz' "$work/pinned-http.log"; }
+  fetched_once "a literal fetchTarball pinned by its hash" "$dir" "$dir/default.nix" \
+    "http://127.0.0.1:$port/src.tar.gz \\(pinned in default.nix:5\\)" "from the pinned tarball $$" \
+    "$dir/app.txt" downloads 1
   pinned_nix ""
   check "without a hash it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
   check "... and is named as fetched on every evaluation" \
@@ -210,14 +229,9 @@ builtins.mapAttrs (name: spec: builtins.fetchTarball { name = "${name}-src"; inh
   (builtins.fromJSON (builtins.readFile ./sources.json))
 NIX
   sed -i 's|^  src = builtins.fetchTarball {$|  src = (import ./nix/sources.nix).pinned; unused = {|' "$dir/default.nix"
-  local before
-  before=$(downloads)
-  check "through niv's sources.json it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/src.tar.gz \(pinned in nix/sources.json \(pinned\)\)" "$work/build.log"
-  echo "app version 3" >"$dir/app.txt"
-  check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... downloaded once ($(( $(downloads) - before )))" [ "$(( $(downloads) - before ))" = 1 ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 3'"
+  fetched_once "a tarball in the niv sources.json" "$dir" "$dir/default.nix" \
+    "http://127.0.0.1:$port/src.tar.gz \\(pinned in nix/sources.json \\(pinned\\)\\)" "from the pinned tarball $$" \
+    "$dir/app.txt" downloads 1
   # npins: npins/sources.json read ahead; npins' default.nix fetches a Channel pin with
   # fetchTarball (its URL, its hash as sha256). The same tarball under another URL, so that its
   # step is a new one.
@@ -230,12 +244,9 @@ in builtins.mapAttrs (_: spec: builtins.fetchTarball { inherit (spec) url; sha25
 NIX
   sed -i 's|(import ./nix/sources.nix).pinned|(import ./npins).pinned|' "$dir/default.nix"
   npins_downloads() { grep -c 'GET /src-npins.tar.gz' "$work/pinned-http.log"; }
-  check "through npins' sources.json it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch http://127.0.0.1:$port/src-npins.tar.gz \(pinned in npins/sources.json \(pinned\)\)" "$work/build.log"
-  echo "app version 4" >"$dir/app.txt"
-  check "... and after a source change" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
-  check "... downloaded once ($(npins_downloads))" [ "$(npins_downloads)" = 1 ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'app version 4'"
+  fetched_once "a tarball in the npins sources.json" "$dir" "$dir/default.nix" \
+    "http://127.0.0.1:$port/src-npins.tar.gz \\(pinned in npins/sources.json \\(pinned\\)\\)" "from the pinned tarball $$" \
+    "$dir/app.txt" npins_downloads 1
   # NIXPKGS=URL with NIXPKGS_SHA256: fetched by a step of its own, and `<nixpkgs>` is its store
   # path, so the evaluation downloads nothing; a wrong hash is Nix's hash mismatch; without the
   # hash it is named as fetched on every evaluation.
@@ -299,16 +310,9 @@ NIX
   lock_flake "$dir" || return
   ok "the flake's tarball input is locked with its narHash"
   downloads() { grep -c 'GET /tools.tar.gz' "$work/pinned-flake-http.log"; }
-  local before
-  before=$(downloads)
-  check "the flake builds" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app"
-  check "... its locked input fetched by a step of its own" grep -qE '^#[0-9]+ fetch tarball input tools \(pinned in flake.lock \(tools\)\)' "$work/build.log"
-  check "... downloaded once ($(( $(downloads) - before )))" [ "$(( $(downloads) - before ))" = 1 ]
-  check "... and the image has it" bash -c "docker run --rm $T/app | grep -q 'greetings from a locked input $$'"
-  echo "message 2" >"$dir/message.txt"
-  check "the flake's own source changes and it builds again" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app"
-  check "... without downloading the input again ($(( $(downloads) - before )) in all)" [ "$(( $(downloads) - before ))" = 1 ]
-  check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q 'message 2'"
+  fetched_once "a flake with a locked tarball input" "$dir" "$dir/flake.nix" \
+    'tarball input tools \(pinned in flake.lock \(tools\)\)' "greetings from a locked input $$" \
+    "$dir/message.txt" downloads 1
   # A flake takes no -I nixpkgs=: NIXPKGS with a hash is fetched by nobody, so a tarball that
   # cannot be fetched fails nothing.
   check "NIXPKGS and NIXPKGS_SHA256 are no input of a flake" build "$dir" -f "$dir/flake.nix" --network host -t "$T/app" \
@@ -337,31 +341,6 @@ test_pinned_git() {
   serve pinned-git "${repo%/*}" --git || return
   port=$served_port
   requests() { grep -c ' /repo.git/' "$work/pinned-git-http.log"; }
-  # fetched_once WHAT DIR FILE STEP GREETING LEAF: FILE builds, its pin step's progress line
-  # matching STEP (after `fetch `) and GREETING in its image; then LEAF, a file the app prints,
-  # gets WHAT (so no quotes in it) on this builder and again on a fresh one (`prune` also empties
-  # Nix's git cache, a cache mount, so only the pin step from the imported cache can spare the
-  # download): neither build asks the server anything.
-  fetched_once() {
-    local what=$1 dir=$2 file=$3 step=$4 greeting=$5 leaf=$6 before cache=$work/cache-$RANDOM
-    check "$what builds" build "$dir" -f "$file" --network host -t "$T/app"
-    check "... fetched by a step of its own" grep -qE "^#[0-9]+ fetch $step" "$work/build.log"
-    check "... and the image has it" bash -c "docker run --rm $T/app | grep -q '$greeting'"
-    before=$(requests)
-    echo "$what, source changed" >"$leaf"
-    check "its source changes and it builds again" build "$dir" -f "$file" --network host -t "$T/app"
-    check "... asking the server nothing ($(( $(requests) - before )) requests)" [ "$(requests)" = "$before" ]
-    check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q '$what, source changed'"
-    check "exporting the cache (mode=max)" \
-      build "$dir" -f "$file" --network host -t "$T/app" --cache-to "type=local,dest=$cache,mode=max"
-    docker builder prune -af >/dev/null
-    echo "$what, on a fresh builder" >"$leaf"
-    check "a source change on a fresh builder with --cache-from" \
-      build "$dir" -f "$file" --network host -t "$T/app" --cache-from "type=local,src=$cache"
-    check "... its fetch step from the imported cache" bash -c "grep -A1 -E '^#[0-9]+ fetch $step' '$work/build.log' | grep -q CACHED"
-    check "... asking the server nothing ($(( $(requests) - before )) requests)" [ "$(requests)" = "$before" ]
-    check "... and the image is the new one" bash -c "docker run --rm $T/app | grep -q '$what, on a fresh builder'"
-  }
   echo "app version 1" >"$dir/app.txt"
   git_nix() { # git_nix FETCH_ATTRIBUTES
     pinned_app_nix "$dir/default.nix" "builtins.fetchGit { url = \"http://127.0.0.1:$port/repo.git\";$1 }"
@@ -370,7 +349,7 @@ test_pinned_git() {
   local first_fetch
   fetched_once "a literal fetchGit pinned by its commit" "$dir" "$dir/default.nix" \
     "http://127.0.0.1:$port/repo.git at ${rev:0:12} \(pinned in default.nix:5\)" \
-    "greetings from a pinned repository $$" "$dir/app.txt"
+    "greetings from a pinned repository $$" "$dir/app.txt" requests
   first_fetch=$(requests)
   # A new commit: its pin step fetches it, and the evaluation's git cache, which holds the
   # repository at the old commit, takes the new objects from the pin step's repository.
@@ -412,7 +391,7 @@ NIX
   docker builder prune -af >/dev/null
   fetched_once "a flake with a locked git input" "$dir/flake" "$dir/flake/flake.nix" \
     'git input lib \(pinned in flake.lock \(lib\)\)' \
-    "greetings from a pinned repository $$" "$dir/flake/message.txt"
+    "greetings from a pinned repository $$" "$dir/flake/message.txt" requests
   # niv's git source: nix/sources.json read ahead, fetched with fetchGit as niv's sources.nix does.
   mkdir -p "$dir/nix"
   printf '{"lib": {"type": "git", "repo": "http://127.0.0.1:%s/repo.git", "rev": "%s", "branch": "%s"}}\n' \
@@ -424,7 +403,7 @@ NIX
   pinned_app_nix "$dir/default.nix" "(import ./nix/sources.nix).lib"
   fetched_once "a niv git source" "$dir" "$dir/default.nix" \
     "http://127.0.0.1:$port/repo.git at ${rev2:0:12} \(pinned in nix/sources.json \(lib\)\)" \
-    "greetings from the second commit $$" "$dir/app.txt"
+    "greetings from the second commit $$" "$dir/app.txt" requests
   # Without a commit the branch can move: fetched by the evaluation, and said.
   git_nix " ref = \"$branch\";"
   check "without a rev it builds" build "$dir" -f "$dir/default.nix" --network host -t "$T/app"
