@@ -180,7 +180,7 @@ fetched_once() {
   scripts/registry
   check "exporting the cache to a registry (mode=max)" \
     build "$dir" -f "$file" --network host -t "$T/app" --cache-to "type=registry,ref=$cache_ref,mode=max"
-  docker builder prune -af >/dev/null
+  check "the builder pruned" bash -c 'docker builder prune -af >/dev/null'
   echo "$what, on a fresh builder" >"$leaf"
   check "a source change on a fresh builder with --cache-from" \
     build "$dir" -f "$file" --network host -t "$T/app" --cache-from "type=registry,ref=$cache_ref"

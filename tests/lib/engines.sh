@@ -53,7 +53,7 @@ prepare_engine() {
       "$root/scripts/nix-image-index" 127.0.0.1:5000/nix-frontend-test/nix:multi amd64 arm64 >&2 || return 1 ;;
   esac
   case $engine:$tests in
-    nixos:"  "|nixos:*" pinned_git "*)
+    nixos:"  "|nixos:*" pinned_git "*|bk:*" pinned_git "*|bkdc:*" pinned_git "*|rootless:*" pinned_git "*)
       ensure_image "$nix_image_git_sid" "$root/scripts/nix-image" "$nix_image_git_sid" --suite=sid --git || return 1 ;;
     *:"  "|*" pinned_git "*) ensure_image "$nix_image_git" "$root/scripts/nix-image" "$nix_image_git" --git || return 1 ;;
   esac
