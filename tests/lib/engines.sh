@@ -38,6 +38,9 @@ ensure_frontend() {
   "$root/scripts/frontend-image" "$frontend_image" >&2
 }
 
+# standalone_engine ENGINE: its builds go to a standalone buildkitd (E2E_BUILDER), not to a dockerd.
+standalone_engine() { case $1 in bk|bkdc|rootless|nixos) return 0 ;; *) return 1 ;; esac; }
+
 # prepare_engine ENGINE TESTS: images and daemons ENGINE needs for TESTS (a space-separated list;
 # empty: every test), built or started only when missing. Idempotent.
 prepare_engine() {
@@ -52,10 +55,14 @@ prepare_engine() {
     d26:"  "|bk:"  "|*" multiplatform "*|*" two_nodes "*|*" foreign_native "*)
       "$root/scripts/nix-image-index" 127.0.0.1:5000/nix-frontend-test/nix:multi amd64 arm64 >&2 || return 1 ;;
   esac
-  case $engine:$tests in
-    nixos:"  "|nixos:*" pinned_git "*|bk:*" pinned_git "*|bkdc:*" pinned_git "*|rootless:*" pinned_git "*)
-      ensure_image "$nix_image_git_sid" "$root/scripts/nix-image" "$nix_image_git_sid" --suite=sid --git || return 1 ;;
-    *:"  "|*" pinned_git "*) ensure_image "$nix_image_git" "$root/scripts/nix-image" "$nix_image_git" --git || return 1 ;;
+  # pinned_git's builder image (git_builder_image).
+  case $tests in
+    "  "|*" pinned_git "*)
+      if standalone_engine "$engine"; then
+        ensure_image "$nix_image_git_sid" "$root/scripts/nix-image" "$nix_image_git_sid" --suite=sid --git || return 1
+      else
+        ensure_image "$nix_image_git" "$root/scripts/nix-image" "$nix_image_git" --git || return 1
+      fi ;;
   esac
   case $engine in
     d26) ;;
@@ -101,7 +108,7 @@ enter_engine() {
 exec "$host_docker" exec -i -w "\$PWD" -e BUILDX_EXPERIMENTAL -e SOURCE_DATE_EPOCH "$d28" docker "\$@"
 WRAP
       ;;
-    bk|bkdc|rootless|nixos)
+    *) standalone_engine "$engine" || { say "no engine $engine"; return 1; }
       local bk
       case $engine in
         bk) bk=nf-bk-e2e ;;
@@ -180,7 +187,8 @@ WRAP
 }
 
 # git_builder_image: the builder image with git the fetchGit tests build on: on dockerd the local
-# image, on a standalone builder the Nix 2.34 one pushed to the registry it pulls from.
+# image, on a standalone builder (E2E_BUILDER, set by enter_engine for a standalone_engine) the
+# Nix 2.34 one pushed to the registry it pulls from.
 git_builder_image() {
   case ${E2E_BUILDER:-} in
     "") echo "$nix_image_git" ;;
