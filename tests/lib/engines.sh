@@ -130,14 +130,30 @@ WRAP
       NIX_IMAGE=$("$root/scripts/buildkit" publish "$NIX_IMAGE" "127.0.0.1:5000/nix:e2e-$engine") || return 1
       export FRONTEND
       # Builds go to that builder, tagged images come back with --load, a prune is that builder's.
+      # After a --load, the tags are waited for in dockerd (up to 10 s): once, in CI, the image
+      # was not there for the `docker run` right after buildx returned, and was a moment later.
       cat >"$base/bin/engine-docker" <<WRAP
 #!/usr/bin/env bash
 if [ "\$1 \$2" = "buildx build" ]; then
   shift 2
-  load=
-  for a in "\$@"; do case \$a in -t|--tag|--tag=*) load=--load ;; esac; done
+  load= tags=() next=
+  for a in "\$@"; do
+    if [ -n "\$next" ]; then tags+=("\$a"); next=; continue; fi
+    case \$a in -t|--tag) load=--load next=1 ;; --tag=*) load=--load tags+=("\${a#--tag=}") ;; esac
+  done
   for a in "\$@"; do case \$a in -o|--output|--output=*|--push|--load|--call|--call=*|--print|--print=*|--check) load= ;; esac; done
-  exec "$host_docker" buildx build --builder "$bk" \$load "\$@"
+  [ -n "\$load" ] || exec "$host_docker" buildx build --builder "$bk" "\$@"
+  "$host_docker" buildx build --builder "$bk" --load "\$@" || exit
+  for tag in "\${tags[@]}"; do
+    waited=0
+    until "$host_docker" image inspect "\$tag" >/dev/null 2>&1; do
+      [ "\$waited" -lt 40 ] || { echo "e2e: buildx --load returned, and dockerd has no \$tag 10 s later" >&2; exit 1; }
+      sleep 0.25
+      waited=\$((waited + 1))
+    done
+    [ "\$waited" = 0 ] || echo "e2e: \$tag was in dockerd \$((waited * 250)) ms after buildx --load returned" >&2
+  done
+  exit 0
 fi
 if [ "\$1 \$2" = "builder prune" ]; then
   shift 2
