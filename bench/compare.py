@@ -418,6 +418,25 @@ def use_docker28(container):
     os.environ["PATH"] = wrapper_dir + os.pathsep + os.environ["PATH"]
 
 
+def publish(image, ref):
+    """IMAGE pushed to REF in the local registry (scripts/buildkit publish), named by digest."""
+    return run([os.path.join(ROOT, "scripts", "buildkit"), "publish", image, ref]).stdout.strip()
+
+
+def publish_for_builder():
+    """The builder's worker sees only registries: both images by digest from the local one."""
+    global NIX_IMAGE, FRONTEND
+    NIX_IMAGE = publish(NIX_IMAGE, "127.0.0.1:5000/nix:bench")
+    FRONTEND = publish(FRONTEND or "org/nix-frontend", "127.0.0.1:5000/nix-frontend:bench")
+
+
+def engine():
+    """The BuildKit version of --builder, else dockerd's version."""
+    if BUILDER:
+        return run(["docker", "buildx", "inspect", BUILDER]).stdout.split("BuildKit version:")[-1].split()[0]
+    return "dockerd " + run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
@@ -439,19 +458,13 @@ def main():
             parser.error("--docker28 cannot reach the host's registry: no --builder, no --cache registry")
         use_docker28(args.docker28)
     if BUILDER:
-        # The builder's worker sees only registries: both images by digest from the local one.
-        publish = os.path.join(ROOT, "scripts", "buildkit")
-        NIX_IMAGE = run([publish, "publish", NIX_IMAGE, "127.0.0.1:5000/nix:bench"]).stdout.strip()
-        FRONTEND = run([publish, "publish", FRONTEND or "org/nix-frontend",
-                        "127.0.0.1:5000/nix-frontend:bench"]).stdout.strip()
+        publish_for_builder()
     print(f"# bench/compare.py --runs {args.runs} --fixtures {args.fixtures}"
           f"{' --cache-rate ' + str(CACHE_RATE) if CACHE_RATE else ''}"
           f"{' (NIX_DOWNLOAD_MIN_BYTES=' + DOWNLOAD_MIN_BYTES + ')' if DOWNLOAD_MIN_BYTES else ''}"
           f"{' --builder ' + BUILDER if BUILDER else ''} --cache {CACHE}"
           f"{' (NIX_PLAN=' + NIX_PLAN + ')' if NIX_PLAN else ''}")
-    engine = (run(["docker", "buildx", "inspect", BUILDER]).stdout.split("BuildKit version:")[-1].split()[0]
-              if BUILDER else "dockerd " + run(['docker', 'version', '--format', '{{.Server.Version}}']).stdout.strip())
-    print(f"# {engine}{' (builder ' + BUILDER + ')' if BUILDER else ''}, "
+    print(f"# {engine()}{' (builder ' + BUILDER + ')' if BUILDER else ''}, "
           f"builder image {NIX_IMAGE}, {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as work:
         for fixture in args.fixtures.split(","):

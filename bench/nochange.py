@@ -33,48 +33,39 @@ def prepare(args):
     the builder sees it."""
     compare.BUILDER, compare.LIBRARIES = args.builder, args.libraries
     compare.run([os.path.join(compare.ROOT, "scripts", "buildkit"), "dockerfile-frontend"])
-    image = DOCKERFILE_FRONTEND
     if args.docker28:
-        compare.run([os.path.join(compare.ROOT, "scripts", "docker28"), "load", image])
+        compare.run([os.path.join(compare.ROOT, "scripts", "docker28"), "load", DOCKERFILE_FRONTEND])
         compare.use_docker28(args.docker28)
-    if args.builder:
-        publish = os.path.join(compare.ROOT, "scripts", "buildkit")
-        compare.NIX_IMAGE = compare.run([publish, "publish", compare.NIX_IMAGE,
-                                         "127.0.0.1:5000/nix:bench"]).stdout.strip()
-        compare.FRONTEND = compare.run([publish, "publish", compare.FRONTEND or "org/nix-frontend",
-                                        "127.0.0.1:5000/nix-frontend:bench"]).stdout.strip()
-        image = compare.run([publish, "publish", image,
-                             "127.0.0.1:5000/dockerfile-frontend:bench"]).stdout.strip()
-    return image
+    if not args.builder:
+        return DOCKERFILE_FRONTEND
+    compare.publish_for_builder()
+    return compare.publish(DOCKERFILE_FRONTEND, "127.0.0.1:5000/dockerfile-frontend:bench")
 
 
 def builder_of(fixture, work, image):
     """A function that builds one way of the fixture, and what must close after the run."""
     attr, leaf, line, mid, mid_line = compare.FIXTURES[fixture]
+    source = "wide" if fixture == "substitute" else fixture
     contexts = {}
     for kind in KINDS:
         contexts[kind] = os.path.join(work, f"{fixture}-{kind}")
-        source = "wide" if fixture == "substitute" else fixture
         shutil.copytree(os.path.join(compare.ROOT, "tests", "fixtures", source), contexts[kind])
         compare.write(contexts[kind], leaf, line, 1)
         if mid:
             compare.write(contexts[kind], mid, mid_line, 1)
-    via_image = ["--build-arg", f"BUILDKIT_SYNTAX={image}"]
-    if fixture == "substitute":
-        servers = compare.Servers(work, compare.LIBRARIES)
-
-        def build(kind):
-            extra = via_image if kind == "recipe-image" else []
-            way = "recipe" if kind == "recipe-image" else kind
-            return compare.substitute_build(way, servers, contexts[kind], f"nf-bench/nochange-{kind}",
-                                            compare.LIBRARIES, 0, extra)[0]
-        return build, servers.close
+    servers = compare.Servers(work, compare.LIBRARIES) if fixture == "substitute" else None
 
     def build(kind):
-        extra = via_image if kind == "recipe-image" else []
-        way = "recipe" if kind == "recipe-image" else kind
-        return compare.build(way, contexts[kind], attr, f"nf-bench/nochange-{kind}", extra=extra)
-    return build, lambda: None
+        # The recipe through the Dockerfile frontend as an image: the recipe with BUILDKIT_SYNTAX.
+        way, extra = kind, []
+        if kind == "recipe-image":
+            way, extra = "recipe", ["--build-arg", f"BUILDKIT_SYNTAX={image}"]
+        tag = f"nf-bench/nochange-{kind}"
+        if servers:
+            return compare.substitute_build(way, servers, contexts[kind], tag, compare.LIBRARIES, 0,
+                                            extra)[0]
+        return compare.build(way, contexts[kind], attr, tag, extra=extra)
+    return build, (servers.close if servers else lambda: None)
 
 
 def measure(fixture, runs, work, image):
@@ -108,13 +99,10 @@ def main():
     if args.docker28 and args.builder:
         parser.error("--docker28 and --builder: one engine at a time")
     image = prepare(args)
-    engine = (compare.run(["docker", "buildx", "inspect", args.builder]).stdout
-              .split("BuildKit version:")[-1].split()[0] if args.builder else
-              "dockerd " + compare.run(["docker", "version", "--format", "{{.Server.Version}}"]).stdout.strip())
     print(f"# bench/nochange.py --runs {args.runs} --fixtures {args.fixtures}"
           f"{' --builder ' + args.builder if args.builder else ''}"
           f"{' --docker28 ' + args.docker28 if args.docker28 else ''}")
-    print(f"# {engine}, builder image {compare.NIX_IMAGE}, Dockerfile frontend image {image}, "
+    print(f"# {compare.engine()}, builder image {compare.NIX_IMAGE}, Dockerfile frontend image {image}, "
           f"{os.cpu_count()} cores")
     print("| fixture | ours (s) | recipe, built-in frontend (s) | recipe, frontend as an image (s) "
           "| ours / built-in | image / built-in | ours / image |")
